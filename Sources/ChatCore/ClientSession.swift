@@ -1,0 +1,211 @@
+/// The pure state of a client connection: which rooms it follows, how far it has
+/// seen each one, and which sends are not yet acknowledged.
+///
+/// The I/O layer feeds it replies and events and asks it what to send after a
+/// reconnect; it decides what is new, what is a duplicate and what must be
+/// re-sent, so no message is missed or shown twice.
+package struct ClientSession: Sendable, Equatable {
+    /// What the client knows of one room.
+    package struct RoomCursor: Sendable, Equatable {
+        /// Display name.
+        package var name: String
+        /// Highest seq delivered to the application (0: none).
+        package var head: Int64
+        /// The room's history epoch, once known.
+        package var epoch: String?
+        /// Whether the server has answered a `join` on the current connection.
+        package var subscribed: Bool
+    }
+
+    /// A send that has not been acknowledged.
+    package struct PendingSend: Sendable, Equatable {
+        package var nonce: String
+        package var room: String
+        package var text: String
+        package var kind: MessageKind
+    }
+
+    /// What to do with an incoming `message` event.
+    package enum Delivery: Sendable, Equatable {
+        /// New and in order: show it.
+        case deliver
+        /// Already seen (seq at or below the head): drop it.
+        case duplicate
+        /// Not subscribed to that room: drop it.
+        case unknownRoom
+        /// New but seqs after `after` are missing: show it, and fetch history after `after`.
+        case gap(after: Int64)
+    }
+
+    /// The result of a `join` reply.
+    package struct JoinOutcome: Sendable, Equatable {
+        /// Messages new to the client, oldest first.
+        package var messages: [ChatMessage]
+        /// The server reset the room's history (epoch changed): drop the local copy.
+        package var reset: Bool
+        /// Older messages exist that the reply did not carry.
+        package var limited: Bool
+    }
+
+    /// Followed rooms by fold key, in the order they were joined.
+    package private(set) var rooms: [String: RoomCursor] = [:]
+    package private(set) var roomOrder: [String] = []
+    /// Unacknowledged sends, oldest first.
+    package private(set) var pending: [PendingSend] = []
+
+    /// Creates an empty session.
+    package init() {}
+
+    static func key(_ room: String) -> String { TextRules.foldKey(room) }
+
+    /// The cursor of a room, if followed.
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    package func cursor(_ room: String) -> RoomCursor? { rooms[Self.key(room)] }
+
+    /// Starts following a room (idempotent).
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    package mutating func follow(_ room: String) {
+        let key = Self.key(room)
+        if rooms[key] == nil {
+            rooms[key] = RoomCursor(name: room, head: 0, epoch: nil, subscribed: false)
+            roomOrder.append(key)
+        }
+    }
+
+    /// Starts following a room from a known position (e.g. `tail --since N`).
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    ///   - since: last seq already seen.
+    package mutating func follow(_ room: String, since: Int64) {
+        follow(room)
+        rooms[Self.key(room)]?.head = since
+    }
+
+    /// Stops following a room.
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    package mutating func unfollow(_ room: String) {
+        let key = Self.key(room)
+        rooms[key] = nil
+        roomOrder.removeAll { $0 == key }
+    }
+
+    /// The `join` request for a room: with `since`/`epoch` when the client has seen it.
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    package func joinRequest(_ room: String) -> JSONObject {
+        var body: JSONObject = ["type": "join", "room": .string(room)]
+        if let cursor = rooms[Self.key(room)], cursor.epoch != nil || cursor.head > 0 {
+            body["since"] = .int(cursor.head)
+            if let epoch = cursor.epoch { body["epoch"] = .string(epoch) }
+        }
+        return body
+    }
+
+    /// Applies a `join` reply and returns what is new.
+    ///
+    /// - Parameters:
+    ///   - room: room name as requested.
+    ///   - reply: the `ok` body.
+    package mutating func applyJoin(_ room: String, reply: JSONObject) -> JoinOutcome {
+        follow(room)
+        let key = Self.key(room)
+        guard var cursor = rooms[key] else { return JoinOutcome(messages: [], reset: false, limited: false) }
+        let roomInfo = reply["room"]?.objectValue ?? [:]
+        let head = roomInfo["head"]?.intValue ?? 0
+        let epoch = roomInfo["epoch"]?.stringValue
+        let reset = reply["reset"]?.boolValue ?? false
+        if reset { cursor.head = 0 }
+        if let name = roomInfo["name"]?.stringValue { cursor.name = name }
+        let messages = (reply["messages"]?.arrayValue ?? []).compactMap { value -> ChatMessage? in
+            guard let o = value.objectValue else { return nil }
+            return ChatMessage(json: o, room: cursor.name)
+        }
+        let fresh = messages.filter { $0.seq > cursor.head }
+        cursor.head = max(cursor.head, head)
+        if reset { cursor.head = head }
+        cursor.epoch = epoch
+        cursor.subscribed = true
+        rooms[key] = cursor
+        return JoinOutcome(messages: fresh, reset: reset, limited: reply["limited"]?.boolValue ?? false)
+    }
+
+    /// Decides what to do with a `message` event and advances the head.
+    ///
+    /// - Parameters:
+    ///   - message: the event's message.
+    package mutating func receive(_ message: ChatMessage) -> Delivery {
+        let key = Self.key(message.room)
+        guard var cursor = rooms[key], cursor.subscribed else { return .unknownRoom }
+        if message.seq <= cursor.head { return .duplicate }
+        let previous = cursor.head
+        cursor.head = message.seq
+        rooms[key] = cursor
+        return message.seq == previous + 1 ? .deliver : .gap(after: previous)
+    }
+
+    /// Records messages fetched with `history` (e.g. to fill a gap) and returns the new ones.
+    ///
+    /// - Parameters:
+    ///   - messages: fetched messages, oldest first.
+    package mutating func receiveHistory(_ messages: [ChatMessage]) -> [ChatMessage] {
+        messages.filter { message in
+            let key = Self.key(message.room)
+            guard var cursor = rooms[key], message.seq > cursor.head else { return false }
+            cursor.head = message.seq
+            rooms[key] = cursor
+            return true
+        }
+    }
+
+    /// Queues a send; it stays pending until `acknowledge` with its nonce.
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    ///   - text: message text.
+    ///   - kind: text or action.
+    ///   - nonce: a fresh idempotency nonce.
+    package mutating func queueSend(room: String, text: String, kind: MessageKind, nonce: String) {
+        pending.append(PendingSend(nonce: nonce, room: room, text: text, kind: kind))
+    }
+
+    /// The `send` request for a pending send.
+    ///
+    /// - Parameters:
+    ///   - send: the pending send.
+    package static func sendRequest(_ send: PendingSend) -> JSONObject {
+        var body: JSONObject = [
+            "type": "send", "room": .string(send.room), "text": .string(send.text), "nonce": .string(send.nonce),
+        ]
+        if send.kind == .action { body["kind"] = "action" }
+        return body
+    }
+
+    /// Removes a pending send once the server acknowledged (or definitively refused) it.
+    ///
+    /// - Parameters:
+    ///   - nonce: the send's nonce.
+    @discardableResult
+    package mutating func acknowledge(nonce: String) -> PendingSend? {
+        guard let index = pending.firstIndex(where: { $0.nonce == nonce }) else { return nil }
+        return pending.remove(at: index)
+    }
+
+    /// Marks every room unsubscribed (the connection dropped).
+    package mutating func disconnected() {
+        for key in roomOrder { rooms[key]?.subscribed = false }
+    }
+
+    /// What to send after authenticating on a new connection: a `join` with
+    /// `since` for every followed room, then every pending send with its nonce.
+    package func resumePlan() -> [JSONObject] {
+        roomOrder.compactMap { rooms[$0] }.map { joinRequest($0.name) } + pending.map(Self.sendRequest)
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+
+/// A validated user or room name: its display form and its comparison key.
+package struct ValidName: Sendable, Hashable {
+    /// NFC form, as first written; what is shown.
+    package var display: String
+    /// NFC + case folded; two names with the same key are the same name.
+    package var key: String
+}
+
+/// The contract's rules for names and text.
+package enum TextRules {
+    /// Longest user name, in grapheme clusters.
+    package static let maxUserName = 32
+    /// Longest room name, in grapheme clusters.
+    package static let maxRoomName = 64
+    /// Longest topic, in Unicode scalars.
+    package static let maxTopic = 512
+
+    /// Validates a user name.
+    ///
+    /// - Parameters:
+    ///   - raw: the name as received.
+    package static func userName(_ raw: String) -> Result<ValidName, ProtocolError> {
+        name(raw, max: maxUserName, what: "user name")
+    }
+
+    /// Validates a room name.
+    ///
+    /// - Parameters:
+    ///   - raw: the name as received.
+    package static func roomName(_ raw: String) -> Result<ValidName, ProtocolError> {
+        name(raw, max: maxRoomName, what: "room name")
+    }
+
+    /// The comparison key of a name: NFC, then full case folding, then NFC again.
+    ///
+    /// Swift has no public case-fold mapping; lowercasing the uppercase form matches
+    /// Unicode full case folding for the letters names may hold (ß → ss, ς → σ, İ → i̇).
+    ///
+    /// - Parameters:
+    ///   - name: an already-valid name.
+    package static func foldKey(_ name: String) -> String {
+        name.precomposedStringWithCanonicalMapping.uppercased().lowercased().precomposedStringWithCanonicalMapping
+    }
+
+    static func name(_ raw: String, max: Int, what: String) -> Result<ValidName, ProtocolError> {
+        let nfc = raw.precomposedStringWithCanonicalMapping
+        let length = nfc.count
+        guard length >= 1 else { return .failure(.badRequest("\(what) must not be empty")) }
+        guard length <= max else {
+            return .failure(.badRequest("\(what) is longer than \(max) characters"))
+        }
+        var first = true
+        for scalar in nfc.unicodeScalars {
+            defer { first = false }
+            switch scalar {
+            case "_", "-", ".": continue
+            default: break
+            }
+            switch scalar.properties.generalCategory {
+            case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .decimalNumber:
+                continue
+            case .nonspacingMark, .spacingMark, .enclosingMark:
+                if first { return .failure(.badRequest("\(what) must not start with a combining mark")) }
+                continue
+            default:
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                return .failure(
+                    .badRequest("\(what) may hold only letters, digits, marks, '_', '-' and '.' (found U+\(hex))")
+                )
+            }
+        }
+        return .success(ValidName(display: nfc, key: foldKey(nfc)))
+    }
+
+    /// Validates message text: 1…`maxText` scalars, no forbidden characters.
+    ///
+    /// - Parameters:
+    ///   - text: the text as received.
+    ///   - maxText: the server's `max_text`.
+    package static func messageText(_ text: String, maxText: Int) -> ProtocolError? {
+        if text.isEmpty { return .badRequest("text must not be empty") }
+        if let bad = forbiddenScalar(in: text) { return bad }
+        if text.unicodeScalars.count > maxText {
+            return ProtocolError(.tooLarge, "text is longer than \(maxText) characters")
+        }
+        return nil
+    }
+
+    /// Validates a topic: 0…512 scalars, no forbidden characters.
+    ///
+    /// - Parameters:
+    ///   - text: the topic as received.
+    package static func topic(_ text: String) -> ProtocolError? {
+        if let bad = forbiddenScalar(in: text) { return bad }
+        if text.unicodeScalars.count > maxTopic {
+            return ProtocolError(.tooLarge, "topic is longer than \(maxTopic) characters")
+        }
+        return nil
+    }
+
+    /// Whether a scalar may never appear in message text or topics.
+    ///
+    /// - Parameters:
+    ///   - scalar: the scalar to check.
+    package static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x0A: return false
+        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: return true
+        default: return false
+        }
+    }
+
+    static func forbiddenScalar(in text: String) -> ProtocolError? {
+        for scalar in text.unicodeScalars where isForbidden(scalar) {
+            let hex = String(scalar.value, radix: 16, uppercase: true)
+            return .badRequest(
+                "text must not contain control or bidirectional-override characters (found U+\(hex))"
+            )
+        }
+        return nil
+    }
+}

@@ -1,0 +1,231 @@
+/// The request types of protocol v1.
+package enum RequestType: String, Sendable, CaseIterable {
+    case hello, register, login, resume, logout, join, leave, rooms, members, topic, history
+    case markRead = "mark_read"
+    case send, typing, ping
+
+    /// Whether the request may be sent before authentication.
+    package var allowedBeforeAuth: Bool {
+        switch self {
+        case .hello, .register, .login, .resume, .ping: return true
+        default: return false
+        }
+    }
+}
+
+/// The kind of a message.
+package enum MessageKind: String, Sendable, Equatable {
+    case text
+    case action
+}
+
+/// A parsed, validated request.
+package enum Request: Sendable, Equatable {
+    case hello(version: Int64, client: String)
+    case register(user: ValidName, password: String, invite: String?)
+    case login(user: ValidName, password: String)
+    case resume(token: String)
+    case logout
+    case join(room: ValidName, since: Int64?, epoch: String?)
+    case leave(room: ValidName)
+    case rooms
+    case members(room: ValidName)
+    case topic(room: ValidName, topic: String)
+    case history(room: ValidName, before: Int64?, after: Int64?, limit: Int?)
+    case markRead(room: ValidName, seq: Int64)
+    case send(room: ValidName, text: String, kind: MessageKind, nonce: String?)
+    case typing(room: ValidName)
+    case ping
+}
+
+/// The outer shape of a request frame: `{"type": T, "id": ID, ...}`.
+package struct RequestEnvelope: Sendable, Equatable {
+    package var id: String
+    package var type: String
+    package var body: JSONObject
+
+    /// Parses the envelope of a text frame.
+    ///
+    /// Returns the `id` when one could be read even if something else is wrong, so
+    /// the error can be answered by id; a nil id means an `"id": null` error.
+    ///
+    /// - Parameters:
+    ///   - text: the frame's text.
+    ///   - maxDepth: deepest JSON nesting accepted.
+    package static func parse(_ text: String, maxDepth: Int = 32) -> Result<RequestEnvelope, EnvelopeError> {
+        let value: JSONValue
+        do {
+            value = try JSONParser(maxDepth: maxDepth).parse(text)
+        } catch {
+            return .failure(EnvelopeError(id: nil, error: .badRequest("frame is not valid JSON: \(error)")))
+        }
+        guard case .object(let body) = value else {
+            return .failure(EnvelopeError(id: nil, error: .badRequest("frame must be a JSON object")))
+        }
+        guard case .string(let id)? = body["id"], (1...64).contains(id.count) else {
+            return .failure(EnvelopeError(id: nil, error: .badRequest("'id' must be a string of 1 to 64 characters")))
+        }
+        guard case .string(let type)? = body["type"] else {
+            return .failure(EnvelopeError(id: id, error: .badRequest("'type' must be a string")))
+        }
+        return .success(RequestEnvelope(id: id, type: type, body: body))
+    }
+}
+
+/// A frame whose envelope was unusable.
+package struct EnvelopeError: Error, Sendable, Equatable {
+    /// The id, when it could be read.
+    package var id: String?
+    /// What to answer.
+    package var error: ProtocolError
+}
+
+extension Request {
+    /// Parses and validates the fields of a request of a known type.
+    ///
+    /// - Parameters:
+    ///   - type: the request type.
+    ///   - body: the whole request object.
+    ///   - limits: the server's limits (for text length).
+    package static func parse(
+        _ type: RequestType,
+        body: JSONObject,
+        limits: Limits
+    ) -> Result<Request, ProtocolError> {
+        do {
+            let f = Fields(body)
+            switch type {
+            case .hello:
+                guard let version = try f.optionalInt("version") else {
+                    throw ProtocolError.badRequest("'version' is required")
+                }
+                let client = try f.string("client", maxLength: 128)
+                return .success(.hello(version: version, client: client))
+            case .register:
+                let user = try f.userName("user")
+                let password = try f.password()
+                let invite = try f.optionalString("invite", maxLength: 128)
+                return .success(.register(user: user, password: password, invite: invite))
+            case .login:
+                let user = try f.userName("user")
+                return .success(.login(user: user, password: try f.password()))
+            case .resume:
+                return .success(.resume(token: try f.string("token", maxLength: 256)))
+            case .logout:
+                return .success(.logout)
+            case .join:
+                let room = try f.roomName("room")
+                let since = try f.optionalInt("since")
+                if let since, since < 0 { throw ProtocolError.badRequest("'since' must not be negative") }
+                let epoch = try f.optionalString("epoch", maxLength: 128)
+                return .success(.join(room: room, since: since, epoch: epoch))
+            case .leave:
+                return .success(.leave(room: try f.roomName("room")))
+            case .rooms:
+                return .success(.rooms)
+            case .members:
+                return .success(.members(room: try f.roomName("room")))
+            case .topic:
+                let room = try f.roomName("room")
+                guard case .string(let topic)? = body["topic"] else {
+                    throw f.invalid("topic", "a string")
+                }
+                if let error = TextRules.topic(topic) { throw error }
+                return .success(.topic(room: room, topic: topic))
+            case .history:
+                let room = try f.roomName("room")
+                let before = try f.optionalInt("before")
+                let after = try f.optionalInt("after")
+                let limit = try f.optionalInt("limit")
+                if before != nil, after != nil {
+                    throw ProtocolError.badRequest("'before' and 'after' cannot both be given")
+                }
+                if let before, before < 1 { throw ProtocolError.badRequest("'before' must be at least 1") }
+                if let after, after < 0 { throw ProtocolError.badRequest("'after' must not be negative") }
+                if let limit, limit < 1 { throw ProtocolError.badRequest("'limit' must be at least 1") }
+                let clamped = limit.map { Int(min($0, Int64(limits.historyLimit))) }
+                return .success(.history(room: room, before: before, after: after, limit: clamped))
+            case .markRead:
+                let room = try f.roomName("room")
+                guard let seq = try f.optionalInt("seq") else { throw f.invalid("seq", "an integer") }
+                if seq < 0 { throw ProtocolError.badRequest("'seq' must not be negative") }
+                return .success(.markRead(room: room, seq: seq))
+            case .send:
+                let room = try f.roomName("room")
+                guard let textValue = body["text"] else { throw f.invalid("text", "a string") }
+                guard case .string(let text) = textValue else {
+                    if case .invalidString = textValue {
+                        throw ProtocolError.badRequest("'text' holds an unpaired surrogate")
+                    }
+                    throw f.invalid("text", "a string")
+                }
+                if let error = TextRules.messageText(text, maxText: limits.maxText) { throw error }
+                let kind: MessageKind
+                switch try f.optionalString("kind", maxLength: 16) {
+                case nil, "text": kind = .text
+                case "action": kind = .action
+                default: throw ProtocolError.badRequest("'kind' must be \"text\" or \"action\"")
+                }
+                let nonce = try f.optionalString("nonce", maxLength: 64)
+                if let nonce, nonce.isEmpty { throw ProtocolError.badRequest("'nonce' must be 1 to 64 characters") }
+                return .success(.send(room: room, text: text, kind: kind, nonce: nonce))
+            case .typing:
+                return .success(.typing(room: try f.roomName("room")))
+            case .ping:
+                return .success(.ping)
+            }
+        } catch let error as ProtocolError {
+            return .failure(error)
+        } catch {
+            return .failure(.badRequest("\(error)"))
+        }
+    }
+}
+
+/// Typed access to request fields with contract errors.
+private struct Fields {
+    let body: JSONObject
+    init(_ body: JSONObject) { self.body = body }
+
+    func invalid(_ key: String, _ what: String) -> ProtocolError {
+        if case .invalidString? = body[key] { return .badRequest("'\(key)' holds an unpaired surrogate") }
+        return .badRequest("'\(key)' must be \(what)")
+    }
+
+    func string(_ key: String, maxLength: Int) throws -> String {
+        guard case .string(let s)? = body[key] else { throw invalid(key, "a string") }
+        guard s.count <= maxLength else { throw ProtocolError.badRequest("'\(key)' is longer than \(maxLength)") }
+        return s
+    }
+
+    func optionalString(_ key: String, maxLength: Int) throws -> String? {
+        switch body[key] {
+        case nil, .null?: return nil
+        default: return try string(key, maxLength: maxLength)
+        }
+    }
+
+    func optionalInt(_ key: String) throws -> Int64? {
+        switch body[key] {
+        case nil, .null?: return nil
+        case .int(let i)?: return i
+        default: throw invalid(key, "an integer")
+        }
+    }
+
+    func userName(_ key: String) throws -> ValidName {
+        try TextRules.userName(try string(key, maxLength: 1024)).get()
+    }
+
+    func roomName(_ key: String) throws -> ValidName {
+        try TextRules.roomName(try string(key, maxLength: 1024)).get()
+    }
+
+    func password() throws -> String {
+        guard case .string(let p)? = body["password"] else { throw invalid("password", "a string") }
+        guard (8...1024).contains(p.utf8.count) else {
+            throw ProtocolError.badRequest("password must be 8 to 1024 bytes")
+        }
+        return p
+    }
+}

@@ -1,0 +1,70 @@
+import ChatCore
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A built server: the Hummingbird application and the hub it serves.
+package struct ChatServerApp: Sendable {
+    /// The application; run it with `runService()` or inside a `ServiceGroup`.
+    package var application: any ApplicationProtocol
+    /// The hub, for shutdown and inspection.
+    package var hub: RoomHub
+}
+
+/// Builds the server: recovers state from the store, then wires the HTTP routes
+/// (`/healthz`) and the WebSocket endpoint (`/v1/ws`).
+///
+/// - Parameters:
+///   - configuration: server configuration.
+///   - logger: the server's logger.
+///   - store: where state changes are kept.
+///   - broker: pub/sub fan-out.
+///   - onServerRunning: called with the listening channel (tests read the port from it).
+package func buildApplication(
+    _ configuration: ServerConfiguration,
+    logger: Logger,
+    store: any ChatStore = MemoryChatStore(),
+    broker: any MessageBroker = InMemoryBroker(),
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) async throws -> ChatServerApp {
+    let state = try await store.recover()
+    let hub = RoomHub(configuration: configuration, state: state, store: store, broker: broker, logger: logger)
+    let hasher = PasswordHasher(rounds: configuration.passwordRounds)
+    let handler = ConnectionHandler(
+        hub: hub,
+        configuration: configuration,
+        hasher: hasher,
+        dummyHash: try hasher.hash(PasswordHasher.newToken()),
+        logger: logger
+    )
+
+    let router = Router(context: ChatRequestContext.self)
+    router.get("/healthz") { _, _ in "ok\n" }
+
+    let wsRouter = Router(context: ChatRequestContext.self)
+    wsRouter.ws("/v1/ws") { inbound, outbound, context in
+        await handler.run(inbound: inbound, outbound: outbound, channel: context.requestContext.channel)
+    }
+
+    let wsConfiguration = WebSocketServerConfiguration(
+        maxFrameSize: configuration.limits.maxFrame,
+        autoPing: .enabled(timePeriod: configuration.pingInterval),
+        closeTimeout: configuration.closeTimeout,
+        validateUTF8: true
+    )
+    let app = Application(
+        router: router,
+        server: .http1WebSocketUpgrade(webSocketRouter: wsRouter, configuration: .init(ws: wsConfiguration)),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port),
+            serverName: configuration.serverName,
+            reuseAddress: true
+        ),
+        services: [store, broker],
+        onServerRunning: onServerRunning,
+        logger: logger
+    )
+    return ChatServerApp(application: app, hub: hub)
+}

@@ -1,0 +1,64 @@
+/// A token bucket: `rate` tokens per second up to `burst`.
+package struct TokenBucket: Sendable, Equatable {
+    package var rate: Double
+    package var burst: Double
+    package var tokens: Double
+    package var updated: Double
+
+    /// Creates a full bucket.
+    ///
+    /// - Parameters:
+    ///   - rate: refill per second.
+    ///   - burst: capacity.
+    ///   - now: current time in seconds.
+    package init(rate: Double, burst: Int, now: Double) {
+        self.rate = rate
+        self.burst = Double(burst)
+        self.tokens = Double(burst)
+        self.updated = now
+    }
+
+    /// Takes one token, or returns how many milliseconds until one is available.
+    ///
+    /// - Parameters:
+    ///   - now: current time in seconds (monotonic).
+    package mutating func take(now: Double) -> Int64? {
+        if now > updated {
+            tokens = min(burst, tokens + (now - updated) * rate)
+            updated = now
+        }
+        if tokens >= 1 {
+            tokens -= 1
+            return nil
+        }
+        guard rate > 0 else { return 60_000 }
+        return max(1, Int64(((1 - tokens) / rate * 1000).rounded(.up)))
+    }
+}
+
+/// A sliding one-minute window of protocol errors on a connection.
+package struct ProtocolErrorWindow: Sendable {
+    private var times: [Double] = []
+    package let limit: Int
+    package let window: Double
+
+    /// Creates a window.
+    ///
+    /// - Parameters:
+    ///   - limit: errors tolerated within `window`.
+    ///   - window: seconds.
+    package init(limit: Int = 10, window: Double = 60) {
+        self.limit = limit
+        self.window = window
+    }
+
+    /// Records an error; returns true when the limit is exceeded.
+    ///
+    /// - Parameters:
+    ///   - now: current time in seconds (monotonic).
+    package mutating func record(now: Double) -> Bool {
+        times.removeAll { $0 <= now - window }
+        times.append(now)
+        return times.count > limit
+    }
+}

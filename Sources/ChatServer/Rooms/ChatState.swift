@@ -1,0 +1,95 @@
+import ChatCore
+
+/// Everything the server knows, as plain values. Mutated only by `apply(_:)`, so
+/// live changes and log replay take the same path.
+package struct ChatState: Sendable {
+    /// A registered account.
+    package struct User: Sendable {
+        package var name: String
+        package var passwordHash: String
+        package var createdAt: Int64
+        /// Fold keys of rooms the user is a member of.
+        package var rooms: Set<String> = []
+    }
+
+    /// A room and its history.
+    package struct Room: Sendable {
+        package var name: String
+        package var topic: String = ""
+        package var epoch: String
+        package var createdAt: Int64
+        /// Message with seq `n` is at index `n - 1`.
+        package var messages: [ChatMessage] = []
+        /// Member fold key → read marker.
+        package var members: [String: Int64] = [:]
+        /// "userKey\u{0}nonce" → seq.
+        package var nonces: [String: Int64] = [:]
+
+        /// seq of the newest stored message.
+        package var head: Int64 { Int64(messages.count) }
+    }
+
+    package var users: [String: User] = [:]
+    package var rooms: [String: Room] = [:]
+    /// SHA-256 of a token (hex) → user fold key.
+    package var tokens: [String: String] = [:]
+
+    /// Creates an empty state.
+    package init() {}
+
+    static func nonceKey(user: String, nonce: String) -> String { user + "\u{0}" + nonce }
+
+    /// Applies one record. Records are produced by the hub after validation, so an
+    /// inapplicable record (e.g. replayed out of order) is ignored rather than trapping.
+    ///
+    /// - Parameters:
+    ///   - record: the change.
+    package mutating func apply(_ record: LogRecord) {
+        switch record {
+        case .userCreated(let name, let hash, let ts):
+            let key = TextRules.foldKey(name)
+            if users[key] == nil { users[key] = User(name: name, passwordHash: hash, createdAt: ts) }
+        case .passwordChanged(let user, let hash):
+            users[user]?.passwordHash = hash
+        case .tokenIssued(let user, let tokenHash, _):
+            tokens[tokenHash] = user
+        case .tokenRevoked(let tokenHash):
+            tokens[tokenHash] = nil
+        case .roomCreated(let name, let epoch, let ts):
+            let key = TextRules.foldKey(name)
+            if rooms[key] == nil { rooms[key] = Room(name: name, epoch: epoch, createdAt: ts) }
+        case .epochChanged(let room, let epoch):
+            rooms[room]?.epoch = epoch
+        case .memberAdded(let room, let user):
+            guard rooms[room] != nil, users[user] != nil else { return }
+            if rooms[room]?.members[user] == nil { rooms[room]?.members[user] = 0 }
+            users[user]?.rooms.insert(room)
+        case .memberRemoved(let room, let user):
+            rooms[room]?.members[user] = nil
+            users[user]?.rooms.remove(room)
+        case .topicSet(let room, let topic, _):
+            rooms[room]?.topic = topic
+        case .messageAppended(let message):
+            let key = TextRules.foldKey(message.room)
+            guard var room = rooms[key], message.seq == room.head + 1 else { return }
+            rooms[key] = nil  // keep the array uniquely referenced while appending
+            room.messages.append(message)
+            if let nonce = message.nonce {
+                room.nonces[Self.nonceKey(user: TextRules.foldKey(message.from), nonce: nonce)] = message.seq
+            }
+            rooms[key] = room
+        case .readMarked(let room, let user, let seq):
+            if let current = rooms[room]?.members[user], seq > current { rooms[room]?.members[user] = seq }
+        }
+    }
+
+    /// The seq a nonce was stored under, if the user already sent it to the room.
+    ///
+    /// - Parameters:
+    ///   - room: room fold key.
+    ///   - user: user fold key.
+    ///   - nonce: the nonce.
+    package func seq(forNonce nonce: String, room: String, user: String) -> Int64? {
+        rooms[room]?.nonces[Self.nonceKey(user: user, nonce: nonce)]
+    }
+}

@@ -1,0 +1,555 @@
+import ChatCore
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Owns the server's state and every live session. All requests that read or
+/// change shared state run on this actor, so a `join` takes its subscription and
+/// its backlog at one point: no message can fall between them.
+///
+/// Messages are published in seq order once their record is stored: a room's
+/// `head` as clients see it is the newest *published* seq.
+package actor RoomHub {
+    struct Session {
+        let conn: Connection
+        var userKey: String?
+        var tokenHash: String?
+        var rooms: Set<String> = []
+    }
+
+    let configuration: ServerConfiguration
+    let store: any ChatStore
+    let broker: any MessageBroker
+    let logger: Logger
+    let wallClock: @Sendable () -> Int64
+    let monotonic: @Sendable () -> Double
+
+    var state: ChatState
+    var sessions: [UInt64: Session] = [:]
+    var userConnections: [String: Set<UInt64>] = [:]
+    var buckets: [String: TokenBucket] = [:]
+    /// Room fold key → newest published seq.
+    var published: [String: Int64] = [:]
+    /// Room fold key → stored but not yet published events, by seq.
+    var unpublished: [String: [Int64: ByteBuffer]] = [:]
+    var shuttingDown = false
+
+    /// Creates a hub over recovered state.
+    ///
+    /// - Parameters:
+    ///   - configuration: server configuration.
+    ///   - state: state recovered from the store.
+    ///   - store: where records go.
+    ///   - broker: fan-out.
+    ///   - logger: logger.
+    ///   - wallClock: milliseconds since the epoch, for `ts`.
+    ///   - monotonic: seconds on a monotonic clock, for rate limits.
+    package init(
+        configuration: ServerConfiguration,
+        state: ChatState,
+        store: any ChatStore,
+        broker: any MessageBroker,
+        logger: Logger,
+        wallClock: @escaping @Sendable () -> Int64 = RoomHub.systemMilliseconds,
+        monotonic: @escaping @Sendable () -> Double = RoomHub.monotonicSeconds
+    ) {
+        self.configuration = configuration
+        self.state = state
+        self.store = store
+        self.broker = broker
+        self.logger = logger
+        self.wallClock = wallClock
+        self.monotonic = monotonic
+        for (key, room) in state.rooms { published[key] = room.head }
+    }
+
+    /// Milliseconds since the Unix epoch.
+    package static let systemMilliseconds: @Sendable () -> Int64 = {
+        Int64((wallSeconds() * 1000).rounded(.down))
+    }
+
+    /// Seconds on the monotonic clock.
+    package static let monotonicSeconds: @Sendable () -> Double = {
+        uptimeSeconds()
+    }
+
+    // MARK: Connections
+
+    /// Registers a connection; false while shutting down.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    package func connect(_ conn: Connection) -> Bool {
+        guard !shuttingDown else { return false }
+        sessions[conn.subscriberID] = Session(conn: conn)
+        return true
+    }
+
+    /// Forgets a connection: unsubscribes it and updates presence.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    package func disconnect(_ conn: Connection) {
+        guard let session = sessions.removeValue(forKey: conn.subscriberID) else { return }
+        for room in session.rooms { broker.unsubscribe(room, subscriberID: conn.subscriberID) }
+        if let user = session.userKey { removeUserConnection(user, conn.subscriberID) }
+    }
+
+    /// Closes every connection with 1001 and waits (bounded) for them to go.
+    ///
+    /// - Parameters:
+    ///   - timeout: how long to wait for clients to answer.
+    package func shutdownConnections(timeout: Duration = .seconds(3)) async {
+        shuttingDown = true
+        for session in sessions.values { session.conn.close(.goingAway, reason: "server shutting down") }
+        let deadline = ContinuousClock.now + timeout
+        while !sessions.isEmpty, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Number of live connections.
+    package var connectionCount: Int { sessions.count }
+
+    // MARK: Authentication
+
+    /// Whether the connection is authenticated.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    package func isAuthenticated(_ conn: Connection) -> Bool {
+        sessions[conn.subscriberID]?.userKey != nil
+    }
+
+    /// The stored password hash of a user, for verification off the actor.
+    ///
+    /// - Parameters:
+    ///   - userKey: user fold key.
+    package func passwordHash(of userKey: String) -> String? {
+        state.users[userKey]?.passwordHash
+    }
+
+    /// Creates an account and authenticates the connection; replies itself.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - user: validated name.
+    ///   - passwordHash: the hash computed off the actor.
+    package func register(_ conn: Connection, id: String, user: ValidName, passwordHash: String) async -> Bool {
+        guard configuration.registration == .open else {
+            conn.send(Frames.error(id: id, ProtocolError(.forbidden, "this server does not allow sign-up")))
+            return false
+        }
+        guard state.users[user.key] == nil else {
+            conn.send(Frames.error(id: id, ProtocolError(.conflict, "user name is taken")))
+            return false
+        }
+        let token = PasswordHasher.newToken()
+        let tokenHash = PasswordHasher.tokenHash(token)
+        let ts = wallClock()
+        let records: [LogRecord] = [
+            .userCreated(name: user.display, passwordHash: passwordHash, ts: ts),
+            .tokenIssued(user: user.key, tokenHash: tokenHash, ts: ts),
+        ]
+        guard await commit(records, conn: conn, id: id) else { return false }
+        guard sessions[conn.subscriberID] != nil else { return false }
+        authenticate(conn, userKey: user.key, tokenHash: tokenHash)
+        conn.send(Frames.ok(id: id, ["user": .string(user.display), "token": .string(token), "rooms": .array([])]))
+        return true
+    }
+
+    /// Issues a token after the password was verified; replies itself.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - userKey: user fold key.
+    package func login(_ conn: Connection, id: String, userKey: String) async -> Bool {
+        guard state.users[userKey] != nil else {
+            conn.send(Frames.error(id: id, ProtocolError(.unauthorized, "wrong user name or password")))
+            return false
+        }
+        let token = PasswordHasher.newToken()
+        let tokenHash = PasswordHasher.tokenHash(token)
+        guard await commit([.tokenIssued(user: userKey, tokenHash: tokenHash, ts: wallClock())], conn: conn, id: id)
+        else { return false }
+        guard let user = state.users[userKey], sessions[conn.subscriberID] != nil else { return false }
+        authenticate(conn, userKey: userKey, tokenHash: tokenHash)
+        conn.send(
+            Frames.ok(id: id, ["user": .string(user.name), "token": .string(token), "rooms": roomList(of: userKey)])
+        )
+        return true
+    }
+
+    /// Handles every request that is not `hello`, `ping`, `register` or `login`; replies itself.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - request: the validated request.
+    package func handle(_ conn: Connection, id: String, request: Request) async {
+        guard let session = sessions[conn.subscriberID] else { return }
+        if case .resume(let token) = request {
+            resume(conn, id: id, token: token)
+            return
+        }
+        guard let userKey = session.userKey, let user = state.users[userKey] else {
+            conn.send(Frames.error(id: id, ProtocolError(.unauthorized, "authenticate first")))
+            return
+        }
+        do {
+            switch request {
+            case .logout:
+                await logout(conn, id: id, session: session)
+            case .join(let room, let since, let epoch):
+                try await join(conn, id: id, user: userKey, room: room, since: since, epoch: epoch)
+            case .leave(let room):
+                try await leave(conn, id: id, user: userKey, room: try memberRoom(room, user: userKey))
+            case .rooms:
+                conn.send(Frames.ok(id: id, ["rooms": .array(allRooms())]))
+            case .members(let room):
+                let key = try memberRoom(room, user: userKey)
+                conn.send(Frames.ok(id: id, ["members": .array(members(of: key))]))
+            case .topic(let room, let topic):
+                let key = try memberRoom(room, user: userKey)
+                guard await commit([.topicSet(room: key, topic: topic, by: userKey)], conn: conn, id: id) else { return }
+                guard let roomState = state.rooms[key] else { return }
+                let event = Frames.event(
+                    "topic",
+                    ["room": .string(roomState.name), "topic": .string(topic), "by": .string(user.name)]
+                )
+                broker.publish(key, ByteBuffer(string: event.jsonString), excludingUser: nil)
+                conn.send(Frames.ok(id: id))
+            case .history(let room, let before, let after, let limit):
+                let key = try memberRoom(room, user: userKey)
+                conn.send(Frames.ok(id: id, history(key, before: before, after: after, limit: limit ?? 50)))
+            case .markRead(let room, let seq):
+                try await markRead(conn, id: id, user: userKey, room: try memberRoom(room, user: userKey), seq: seq)
+            case .send(let room, let text, let kind, let nonce):
+                try await send(conn, id: id, user: user, room: try memberRoom(room, user: userKey), text: text,
+                    kind: kind, nonce: nonce)
+            case .typing(let room):
+                let key = try memberRoom(room, user: userKey)
+                try takeToken(userKey)
+                guard let roomState = state.rooms[key] else { return }
+                let event = Frames.event("typing", ["room": .string(roomState.name), "user": .string(user.name)])
+                broker.publish(key, ByteBuffer(string: event.jsonString), excludingUser: userKey)
+                conn.send(Frames.ok(id: id))
+            case .hello, .ping, .register, .login, .resume:
+                conn.send(Frames.error(id: id, .badRequest("unexpected request")))
+            }
+        } catch let error as ProtocolError {
+            conn.send(Frames.error(id: id, error))
+        } catch {
+            logger.debug("request failed", metadata: ["chat.conn.id": "\(conn.subscriberID)", "error": "\(error)"])
+            conn.send(Frames.error(id: id, ProtocolError(.internal, "internal error")))
+        }
+    }
+
+    // MARK: Sessions
+
+    private func resume(_ conn: Connection, id: String, token: String) {
+        let tokenHash = PasswordHasher.tokenHash(token)
+        guard let userKey = state.tokens[tokenHash], let user = state.users[userKey] else {
+            conn.send(Frames.error(id: id, ProtocolError(.unauthorized, "token is not valid")))
+            return
+        }
+        authenticate(conn, userKey: userKey, tokenHash: tokenHash)
+        conn.send(Frames.ok(id: id, ["user": .string(user.name), "rooms": roomList(of: userKey)]))
+    }
+
+    private func logout(_ conn: Connection, id: String, session: Session) async {
+        if let tokenHash = session.tokenHash {
+            guard await commit([.tokenRevoked(tokenHash: tokenHash)], conn: conn, id: id) else { return }
+            for other in sessions.values where other.tokenHash == tokenHash && other.conn !== conn {
+                other.conn.close(.sessionRevoked, reason: "session revoked")
+            }
+        }
+        unauthenticate(conn)
+        conn.send(Frames.ok(id: id))
+    }
+
+    private func authenticate(_ conn: Connection, userKey: String, tokenHash: String) {
+        guard var session = sessions[conn.subscriberID] else { return }
+        if let previous = session.userKey, previous != userKey {
+            unauthenticate(conn)
+            session = sessions[conn.subscriberID] ?? session
+        }
+        let wasKnown = session.userKey == userKey
+        session.userKey = userKey
+        session.tokenHash = tokenHash
+        sessions[conn.subscriberID] = session
+        conn.setUser(userKey)
+        if !wasKnown {
+            let first = userConnections[userKey, default: []].isEmpty
+            userConnections[userKey, default: []].insert(conn.subscriberID)
+            if first { broadcastPresence(userKey, online: true) }
+        }
+    }
+
+    private func unauthenticate(_ conn: Connection) {
+        guard var session = sessions[conn.subscriberID] else { return }
+        for room in session.rooms { broker.unsubscribe(room, subscriberID: conn.subscriberID) }
+        let user = session.userKey
+        session.rooms = []
+        session.userKey = nil
+        session.tokenHash = nil
+        sessions[conn.subscriberID] = session
+        conn.setUser(nil)
+        if let user { removeUserConnection(user, conn.subscriberID) }
+    }
+
+    private func removeUserConnection(_ user: String, _ id: UInt64) {
+        userConnections[user]?.remove(id)
+        if userConnections[user]?.isEmpty == true {
+            userConnections[user] = nil
+            broadcastPresence(user, online: false)
+        }
+    }
+
+    private func broadcastPresence(_ userKey: String, online: Bool) {
+        guard let user = state.users[userKey] else { return }
+        var peers = Set<String>()
+        for room in user.rooms {
+            for member in state.rooms[room]?.members.keys ?? [:].keys where member != userKey { peers.insert(member) }
+        }
+        guard !peers.isEmpty else { return }
+        let payload = ByteBuffer(
+            string: Frames.event("presence", ["user": .string(user.name), "online": .bool(online)]).jsonString
+        )
+        for peer in peers {
+            for id in userConnections[peer] ?? [] { sessions[id]?.conn.deliver(payload) }
+        }
+    }
+
+    private func roomList(of userKey: String) -> JSONValue {
+        guard let user = state.users[userKey] else { return .array([]) }
+        let rooms = user.rooms.compactMap { key -> (String, JSONValue)? in
+            guard let room = state.rooms[key] else { return nil }
+            let read = room.members[userKey] ?? 0
+            return (
+                room.name,
+                .object(["name": .string(room.name), "head": .int(published[key] ?? 0), "read": .int(read)])
+            )
+        }
+        return .array(rooms.sorted { codePointLess($0.0, $1.0) }.map(\.1))
+    }
+
+    // MARK: Rooms
+
+    private func memberRoom(_ room: ValidName, user: String) throws(ProtocolError) -> String {
+        guard let state = state.rooms[room.key] else { throw ProtocolError(.notFound, "no such room") }
+        guard state.members[user] != nil else { throw ProtocolError(.forbidden, "not a member of this room") }
+        return room.key
+    }
+
+    private func join(
+        _ conn: Connection,
+        id: String,
+        user: String,
+        room: ValidName,
+        since: Int64?,
+        epoch: String?
+    ) async throws {
+        var records: [LogRecord] = []
+        if state.rooms[room.key] == nil {
+            records.append(.roomCreated(name: room.display, epoch: PasswordHasher.newEpoch(), ts: wallClock()))
+        }
+        let newMember = state.rooms[room.key]?.members[user] == nil
+        if newMember { records.append(.memberAdded(room: room.key, user: user)) }
+        if !records.isEmpty {
+            guard await commit(records, conn: conn, id: id) else { return }
+            if newMember, let name = state.rooms[room.key]?.name, let userName = state.users[user]?.name {
+                let event = Frames.event("joined", ["room": .string(name), "user": .string(userName)])
+                broker.publish(room.key, ByteBuffer(string: event.jsonString), excludingUser: nil)
+            }
+        }
+        // Re-check after the await: the connection may be gone or have changed user.
+        guard sessions[conn.subscriberID]?.userKey == user, let roomState = state.rooms[room.key],
+            roomState.members[user] != nil
+        else {
+            if sessions[conn.subscriberID] != nil {
+                conn.send(Frames.error(id: id, ProtocolError(.conflict, "membership changed during join; retry")))
+            }
+            return
+        }
+        // Subscribe and read the backlog in one actor turn.
+        broker.subscribe(room.key, conn)
+        sessions[conn.subscriberID]?.rooms.insert(room.key)
+        let head = published[room.key] ?? 0
+        let limit = configuration.limits.historyLimit
+        var reset = false
+        var effectiveSince = since
+        if since != nil, let epoch, epoch != roomState.epoch {
+            reset = true
+            effectiveSince = nil
+        }
+        let messages: ArraySlice<ChatMessage>
+        let limited: Bool
+        if let since = effectiveSince {
+            let from = min(since, head)
+            let count = head - from
+            let take = min(count, Int64(limit))
+            messages = roomState.messages[Int(head - take)..<Int(head)]
+            limited = count > take
+        } else {
+            let take = min(head, Int64(configuration.joinBacklog))
+            messages = roomState.messages[Int(head - take)..<Int(head)]
+            limited = head > take
+        }
+        let reply: JSONObject = [
+            "room": .object([
+                "name": .string(roomState.name), "topic": .string(roomState.topic), "head": .int(head),
+                "epoch": .string(roomState.epoch),
+            ]),
+            "messages": .array(messages.map { .object($0.json) }),
+            "limited": .bool(limited),
+            "reset": .bool(reset),
+        ]
+        conn.send(Frames.ok(id: id, reply))
+    }
+
+    private func leave(_ conn: Connection, id: String, user: String, room: String) async throws {
+        guard await commit([.memberRemoved(room: room, user: user)], conn: conn, id: id) else { return }
+        for connID in userConnections[user] ?? [] {
+            broker.unsubscribe(room, subscriberID: connID)
+            sessions[connID]?.rooms.remove(room)
+        }
+        if let name = state.rooms[room]?.name, let userName = state.users[user]?.name {
+            let event = Frames.event("left", ["room": .string(name), "user": .string(userName)])
+            broker.publish(room, ByteBuffer(string: event.jsonString), excludingUser: nil)
+        }
+        conn.send(Frames.ok(id: id))
+    }
+
+    private func allRooms() -> [JSONValue] {
+        state.rooms.values.sorted { codePointLess($0.name, $1.name) }.map { room in
+            .object([
+                "name": .string(room.name), "topic": .string(room.topic), "members": .int(Int64(room.members.count)),
+                "head": .int(published[TextRules.foldKey(room.name)] ?? 0),
+            ])
+        }
+    }
+
+    private func members(of room: String) -> [JSONValue] {
+        let keys = state.rooms[room]?.members.keys.map { $0 } ?? []
+        return keys.compactMap { key -> (String, Bool)? in
+            guard let user = state.users[key] else { return nil }
+            return (user.name, !(userConnections[key]?.isEmpty ?? true))
+        }
+        .sorted { codePointLess($0.0, $1.0) }
+        .map { .object(["user": .string($0.0), "online": .bool($0.1)]) }
+    }
+
+    private func history(_ room: String, before: Int64?, after: Int64?, limit: Int) -> JSONObject {
+        let head = published[room] ?? 0
+        let messages = state.rooms[room]?.messages ?? []
+        let lower: Int64
+        let upper: Int64
+        let more: Bool
+        if let after {
+            lower = min(after, head)
+            upper = min(head, lower + Int64(limit))
+            more = upper < head
+        } else {
+            upper = min(head, (before ?? (head + 1)) - 1)
+            lower = max(0, upper - Int64(limit))
+            more = lower > 0
+        }
+        let slice = upper > lower ? messages[Int(lower)..<Int(upper)] : []
+        return ["messages": .array(slice.map { .object($0.json) }), "more": .bool(more)]
+    }
+
+    private func markRead(_ conn: Connection, id: String, user: String, room: String, seq: Int64) async throws {
+        let head = published[room] ?? 0
+        guard seq <= head else { throw ProtocolError.badRequest("'seq' is beyond the room's head (\(head))") }
+        let current = state.rooms[room]?.members[user] ?? 0
+        if seq > current {
+            guard await commit([.readMarked(room: room, user: user, seq: seq)], conn: conn, id: id) else { return }
+            if let name = state.rooms[room]?.name {
+                let payload = ByteBuffer(
+                    string: Frames.event("read", ["room": .string(name), "seq": .int(seq)]).jsonString
+                )
+                for other in userConnections[user] ?? [] where other != conn.subscriberID {
+                    sessions[other]?.conn.deliver(payload)
+                }
+            }
+        }
+        conn.send(Frames.ok(id: id))
+    }
+
+    // MARK: Messages
+
+    private func takeToken(_ user: String) throws(ProtocolError) {
+        let now = monotonic()
+        var bucket =
+            buckets[user]
+            ?? TokenBucket(rate: configuration.limits.ratePerSec, burst: configuration.limits.rateBurst, now: now)
+        let wait = bucket.take(now: now)
+        buckets[user] = bucket
+        if let wait { throw ProtocolError(.rateLimited, "too many messages; slow down", retryAfterMs: wait) }
+    }
+
+    private func send(
+        _ conn: Connection,
+        id: String,
+        user: ChatState.User,
+        room: String,
+        text: String,
+        kind: MessageKind,
+        nonce: String?
+    ) async throws {
+        let userKey = TextRules.foldKey(user.name)
+        if let nonce, let seq = state.seq(forNonce: nonce, room: room, user: userKey),
+            let original = state.rooms[room]?.messages[Int(seq - 1)]
+        {
+            conn.send(Frames.ok(id: id, ["seq": .int(original.seq), "ts": .int(original.ts)]))
+            return
+        }
+        try takeToken(userKey)
+        guard let roomState = state.rooms[room] else { throw ProtocolError(.notFound, "no such room") }
+        let message = ChatMessage(
+            room: roomState.name,
+            seq: roomState.head + 1,
+            from: user.name,
+            text: text,
+            kind: kind,
+            ts: wallClock(),
+            nonce: nonce
+        )
+        guard await commit([.messageAppended(message)], conn: conn, id: id) else { return }
+        unpublished[room, default: [:]][message.seq] = ByteBuffer(string: Frames.message(message).jsonString)
+        publishReady(room)
+        conn.send(Frames.ok(id: id, ["seq": .int(message.seq), "ts": .int(message.ts)]))
+    }
+
+    /// Publishes stored messages of a room in seq order, as far as there is no hole.
+    private func publishReady(_ room: String) {
+        var head = published[room] ?? 0
+        while let payload = unpublished[room]?.removeValue(forKey: head + 1) {
+            head += 1
+            broker.publish(room, payload, excludingUser: nil)
+        }
+        published[room] = head
+        if unpublished[room]?.isEmpty == true { unpublished[room] = nil }
+    }
+
+    /// Applies records and stores them; on a store failure answers `internal`.
+    private func commit(_ records: [LogRecord], conn: Connection, id: String) async -> Bool {
+        for record in records { state.apply(record) }
+        do {
+            try await store.append(records)
+            return true
+        } catch {
+            logger.error("storing a change failed", metadata: ["error": "\(error)"])
+            conn.send(Frames.error(id: id, ProtocolError(.internal, "the server could not store the change")))
+            return false
+        }
+    }
+}
+
+/// Unicode code-point order (Swift's `<` on String compares by grapheme/canonical order).
+func codePointLess(_ a: String, _ b: String) -> Bool {
+    a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { $0.value < $1.value }
+}

@@ -1,0 +1,188 @@
+import ChatCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOPosix
+import NIOWebSocket
+import Synchronization
+
+/// Runs one WebSocket connection: a reader that answers requests in order and a
+/// writer that drains the connection's bounded queue.
+struct ConnectionHandler: Sendable {
+    let hub: RoomHub
+    let configuration: ServerConfiguration
+    let hasher: PasswordHasher
+    /// Verified against when the user does not exist, so both cases cost the same.
+    let dummyHash: String
+    let logger: Logger
+    static let nextID = Atomic<UInt64>(1)
+
+    func run(
+        inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter,
+        channel: any Channel
+    ) async {
+        let id = Self.nextID.add(1, ordering: .relaxed).oldValue
+        let logger = {
+            var logger = self.logger
+            logger[metadataKey: "chat.conn.id"] = "\(id)"
+            return logger
+        }()
+        let conn = Connection(
+            id: id,
+            channel: channel,
+            queueLimit: configuration.outboundQueueLimit,
+            closeTimeout: .nanoseconds(configuration.closeTimeout.nanoseconds)
+        )
+        guard await hub.connect(conn) else {
+            try? await outbound.close(.unknown(CloseCode.goingAway.rawValue), reason: "server shutting down")
+            return
+        }
+        logger.debug("connection opened", metadata: ["chat.peer": "\(channel.remoteAddress?.description ?? "?")"])
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await Self.write(conn: conn, outbound: outbound, logger: logger)
+            }
+            await read(conn: conn, inbound: inbound, logger: logger)
+            conn.finishOutbound()
+        }
+        await hub.disconnect(conn)
+        logger.debug("connection closed")
+    }
+
+    private static func write(conn: Connection, outbound: WebSocketOutboundWriter, logger: Logger) async {
+        do {
+            for await item in conn.stream {
+                if conn.isSlow { return }
+                switch item {
+                case .frame(let buffer):
+                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
+                case .close(let code, let reason):
+                    try await outbound.close(.unknown(code.rawValue), reason: reason)
+                    return
+                }
+            }
+        } catch {
+            logger.trace("write failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func read(conn: Connection, inbound: WebSocketInboundStream, logger: Logger) async {
+        var session = ReaderState()
+        do {
+            for try await message in inbound.messages(maxSize: configuration.limits.maxFrame) {
+                if conn.isClosing { break }
+                switch message {
+                case .binary:
+                    protocolError(conn, &session, .badRequest("binary frames are not accepted; send JSON text"))
+                case .text(let text):
+                    await handle(text, conn: conn, session: &session, logger: logger)
+                }
+            }
+        } catch {
+            logger.trace("read ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func protocolError(_ conn: Connection, _ session: inout ReaderState, _ error: ProtocolError) {
+        conn.send(Frames.error(id: nil, error))
+        if session.errors.record(now: uptimeSeconds()) {
+            conn.close(.policy, reason: "too many protocol errors")
+        }
+    }
+
+    private func handle(_ text: String, conn: Connection, session: inout ReaderState, logger: Logger) async {
+        let envelope: RequestEnvelope
+        switch RequestEnvelope.parse(text) {
+        case .success(let e): envelope = e
+        case .failure(let failure):
+            if let id = failure.id {
+                conn.send(Frames.error(id: id, failure.error))
+            } else {
+                protocolError(conn, &session, failure.error)
+            }
+            return
+        }
+        let id = envelope.id
+        guard let type = RequestType(rawValue: envelope.type) else {
+            conn.send(Frames.error(id: id, .badRequest("unknown request type '\(envelope.type)'")))
+            return
+        }
+        guard session.helloDone || type == .hello else {
+            conn.send(Frames.error(id: id, ProtocolError(.helloRequired, "send hello first")))
+            return
+        }
+        if !type.allowedBeforeAuth, !session.authenticated {
+            conn.send(Frames.error(id: id, ProtocolError(.unauthorized, "authenticate first")))
+            return
+        }
+        let request: Request
+        switch Request.parse(type, body: envelope.body, limits: configuration.limits) {
+        case .success(let r): request = r
+        case .failure(let error):
+            conn.send(Frames.error(id: id, error))
+            return
+        }
+        switch request {
+        case .hello(let version, _):
+            if session.helloDone {
+                conn.send(Frames.error(id: id, .badRequest("hello was already sent")))
+            } else if version != 1 {
+                conn.send(Frames.error(id: id, ProtocolError(.unsupportedVersion, "this server speaks version 1")))
+            } else {
+                session.helloDone = true
+                conn.send(
+                    Frames.ok(
+                        id: id,
+                        [
+                            "server": .string(configuration.serverName), "version": 1,
+                            "limits": configuration.limits.json,
+                        ]
+                    )
+                )
+            }
+        case .ping:
+            conn.send(Frames.ok(id: id, ["ts": .int(RoomHub.systemMilliseconds())]))
+        case .register(let user, let password, _):
+            let hasher = self.hasher
+            do {
+                let hash = try await NIOThreadPool.singleton.runIfActive { try hasher.hash(password) }
+                session.authenticated = await hub.register(conn, id: id, user: user, passwordHash: hash)
+                    || session.authenticated
+            } catch {
+                logger.error("password hashing failed", metadata: ["error": "\(error)"])
+                conn.send(Frames.error(id: id, ProtocolError(.internal, "internal error")))
+            }
+        case .login(let user, let password):
+            let stored = await hub.passwordHash(of: user.key)
+            let hasher = self.hasher
+            let dummyHash = self.dummyHash
+            let ok =
+                (try? await NIOThreadPool.singleton.runIfActive {
+                    hasher.verify(password, against: stored ?? dummyHash)
+                }) ?? false
+            if ok, stored != nil {
+                session.authenticated = await hub.login(conn, id: id, userKey: user.key) || session.authenticated
+            } else {
+                conn.send(Frames.error(id: id, ProtocolError(.unauthorized, "wrong user name or password")))
+            }
+        default:
+            await hub.handle(conn, id: id, request: request)
+            session.authenticated = await hub.isAuthenticated(conn)
+        }
+    }
+}
+
+/// What the reader task keeps per connection.
+private struct ReaderState {
+    var helloDone = false
+    var authenticated = false
+    var errors = ProtocolErrorWindow()
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,63 @@
+import ChatCore
+
+/// Everything `chat-server` can be told.
+package struct ServerConfiguration: Sendable {
+    /// Who may create accounts with `register`.
+    package enum Registration: String, Sendable, CaseIterable {
+        case open
+        case closed
+    }
+
+    package var host: String
+    package var port: Int
+    package var dataDirectory: String
+    package var limits: Limits
+    package var registration: Registration
+    /// scrypt N for new password hashes.
+    package var passwordRounds: Int
+    /// Frames queued for one connection before it counts as a slow consumer.
+    package var outboundQueueLimit: Int
+    /// WebSocket ping period; a client that does not answer is closed.
+    package var pingInterval: Duration
+    /// How long a closing client has to answer the close frame.
+    package var closeTimeout: Duration
+    /// Messages in a `join` reply without `since`.
+    package var joinBacklog: Int
+    package var serverName: String
+
+    /// Creates a configuration with the documented defaults.
+    ///
+    /// - Parameters:
+    ///   - host: bind address.
+    ///   - port: bind port (0: any free port).
+    ///   - dataDirectory: where state is kept.
+    ///   - limits: advertised limits.
+    ///   - registration: sign-up policy.
+    ///   - passwordRounds: scrypt N.
+    ///   - outboundQueueLimit: slow-consumer threshold in frames.
+    ///   - pingInterval: WebSocket ping period.
+    ///   - closeTimeout: close handshake deadline.
+    package init(
+        host: String = "0.0.0.0",
+        port: Int = 7878,
+        dataDirectory: String = "./chat-data",
+        limits: Limits = Limits(),
+        registration: Registration = .open,
+        passwordRounds: Int = 16384,
+        outboundQueueLimit: Int = 1024,
+        pingInterval: Duration = .seconds(30),
+        closeTimeout: Duration = .seconds(10)
+    ) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.limits = limits
+        self.registration = registration
+        self.passwordRounds = passwordRounds
+        self.outboundQueueLimit = outboundQueueLimit
+        self.pingInterval = pingInterval
+        self.closeTimeout = closeTimeout
+        self.joinBacklog = 50
+        self.serverName = "chat-server/0.1.0"
+    }
+}

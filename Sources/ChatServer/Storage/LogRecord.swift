@@ -1,0 +1,17 @@
+import ChatCore
+
+/// One state change. The server applies records to `ChatState` and hands them to
+/// the `ChatStore`, so replaying the same records rebuilds the same state.
+package enum LogRecord: Sendable, Equatable {
+    case userCreated(name: String, passwordHash: String, ts: Int64)
+    case passwordChanged(user: String, passwordHash: String)
+    case tokenIssued(user: String, tokenHash: String, ts: Int64)
+    case tokenRevoked(tokenHash: String)
+    case roomCreated(name: String, epoch: String, ts: Int64)
+    case epochChanged(room: String, epoch: String)
+    case memberAdded(room: String, user: String)
+    case memberRemoved(room: String, user: String)
+    case topicSet(room: String, topic: String, by: String)
+    case messageAppended(ChatMessage)
+    case readMarked(room: String, user: String, seq: Int64)
+}
