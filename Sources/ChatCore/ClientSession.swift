@@ -15,6 +15,9 @@ package struct ClientSession: Sendable, Equatable {
         package var epoch: String?
         /// Whether the server has answered a `join` on the current connection.
         package var subscribed: Bool
+        /// Whether `head` is a real position (joined before, or `since` given), so
+        /// a join asks for everything after it.
+        package var positioned: Bool = false
     }
 
     /// A send that has not been acknowledged.
@@ -84,6 +87,7 @@ package struct ClientSession: Sendable, Equatable {
     package mutating func follow(_ room: String, since: Int64) {
         follow(room)
         rooms[Self.key(room)]?.head = since
+        rooms[Self.key(room)]?.positioned = true
     }
 
     /// Stops following a room.
@@ -102,7 +106,7 @@ package struct ClientSession: Sendable, Equatable {
     ///   - room: room name.
     package func joinRequest(_ room: String) -> JSONObject {
         var body: JSONObject = ["type": "join", "room": .string(room)]
-        if let cursor = rooms[Self.key(room)], cursor.epoch != nil || cursor.head > 0 {
+        if let cursor = rooms[Self.key(room)], cursor.positioned {
             body["since"] = .int(cursor.head)
             if let epoch = cursor.epoch { body["epoch"] = .string(epoch) }
         }
@@ -133,6 +137,7 @@ package struct ClientSession: Sendable, Equatable {
         if reset { cursor.head = head }
         cursor.epoch = epoch
         cursor.subscribed = true
+        cursor.positioned = true
         rooms[key] = cursor
         return JoinOutcome(messages: fresh, reset: reset, limited: reply["limited"]?.boolValue ?? false)
     }

@@ -1,1 +1,217 @@
-print("x")
+import ArgumentParser
+import ChatClient
+import ChatCore
+import Foundation
+import Logging
+
+@main
+struct Chat: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat",
+        abstract: "Client for chat-server (protocol v1).",
+        discussion: """
+            The password comes from CHAT_PASSWORD, or is asked for without echo. `chat login` keeps a \
+            session token (mode 0600) under $XDG_CONFIG_HOME/chat/ so later commands need no password.
+            The interactive terminal client is not part of this build yet: use the subcommands below.
+            """,
+        subcommands: [Login.self, Send.self, Tail.self]
+    )
+}
+
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "Server URL (ws://host:port; the /v1/ws path is implied).")
+    var server = ServerURL.defaultURL
+
+    @Option(help: "Your user name.")
+    var user: String
+
+    func url() throws -> String {
+        do {
+            return try ServerURL.normalize(server)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+enum Secrets {
+    static var tokens: TokenStore {
+        TokenStore(directory: TokenStore.defaultDirectory(environment: ProcessInfo.processInfo.environment))
+    }
+
+    /// CHAT_PASSWORD, else a prompt without echo on the terminal.
+    static func password(prompt: String) throws -> String {
+        if let password = ProcessInfo.processInfo.environment["CHAT_PASSWORD"] { return password }
+        guard isatty(0) == 1, let raw = getpass(prompt) else {
+            throw ValidationError("no password: set CHAT_PASSWORD or run in a terminal")
+        }
+        return String(cString: raw)
+    }
+
+    /// A stored token (with the password as fallback only if CHAT_PASSWORD is set), or a password.
+    static func credentials(url: String, user: String) throws -> ChatCredentials {
+        if let token = tokens.token(server: url, user: user) {
+            return .token(token, password: ProcessInfo.processInfo.environment["CHAT_PASSWORD"])
+        }
+        return .password(try password(prompt: "Password for \(user): "))
+    }
+}
+
+func makeLogger() -> Logger {
+    var logger = Logger(label: "chat", factory: { _ in SwiftLogNoOpLogHandler() })
+    if let level = ProcessInfo.processInfo.environment["CHAT_LOG"].flatMap(Logger.Level.init(rawValue:)) {
+        logger = Logger(label: "chat", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = level
+    }
+    return logger
+}
+
+/// Runs a client until `body` finishes; returns the body's result.
+func withClient<T: Sendable>(
+    _ configuration: ChatClientConfiguration,
+    _ body: @Sendable @escaping (ChatClient) async throws -> T
+) async throws -> T {
+    let client = ChatClient(configuration: configuration, logger: makeLogger())
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            await client.run()
+            return nil
+        }
+        group.addTask {
+            defer { Task { await client.stop() } }
+            return try await body(client)
+        }
+        while let result = try await group.next() {
+            if let result {
+                group.cancelAll()
+                return result
+            }
+        }
+        throw ChatClientError.disconnected
+    }
+}
+
+/// Waits for the first connection, turning an authentication failure into an error.
+func waitReady(_ client: ChatClient) async throws {
+    do {
+        try await client.waitUntilReady()
+    } catch {
+        for await event in client.events {
+            if case .authenticationFailed(let error) = event { throw ValidationError("login failed: \(error.message)") }
+            if case .disconnected(let reason, nil) = event { throw ValidationError("cannot connect: \(reason)") }
+        }
+        throw error
+    }
+}
+
+struct Login: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Log in (or create the account with --register) and keep the session token."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Flag(help: "Create the account first.")
+    var register = false
+
+    func run() async throws {
+        let url = try connection.url()
+        let user = connection.user
+        let password = try Secrets.password(prompt: "Password for \(user): ")
+        let configuration = ChatClientConfiguration(
+            url: url,
+            user: user,
+            credentials: register ? .register(password) : .password(password),
+            reconnect: false
+        )
+        let token: String? = try await withClient(configuration) { client in
+            try await waitReady(client)
+            for await event in client.events {
+                if case .connected(_, let token) = event { return token }
+            }
+            return nil
+        }
+        guard let token else { throw ValidationError("the server issued no token") }
+        try Secrets.tokens.store(token, server: url, user: user)
+        print("logged in as \(user); token stored in \(Secrets.tokens.directory)")
+    }
+}
+
+struct Send: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Send one message to a room (joining it if needed).")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Room name.")
+    var room: String
+
+    @Flag(help: "Send as an action (/me).")
+    var action = false
+
+    @Argument(help: "The message text.")
+    var text: String
+
+    func run() async throws {
+        let url = try connection.url()
+        let credentials = try Secrets.credentials(url: url, user: connection.user)
+        let configuration = ChatClientConfiguration(url: url, user: connection.user, credentials: credentials)
+        let (room, text, kind) = (room, text, action ? MessageKind.action : .text)
+        let ack = try await withClient(configuration) { client in
+            try await waitReady(client)
+            _ = try await client.join(room)
+            return try await client.send(room, text: text, kind: kind)
+        }
+        print(JSONValue.object(["room": .string(room), "seq": .int(ack.seq), "ts": .int(ack.ts)]).jsonString)
+    }
+}
+
+struct Tail: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a room's messages as JSON lines, following new ones until interrupted."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Room name.")
+    var room: String
+
+    @Option(help: "Print every message after this seq (default: the newest 50, then new ones).")
+    var since: Int64?
+
+    func run() async throws {
+        let url = try connection.url()
+        let credentials = try Secrets.credentials(url: url, user: connection.user)
+        let configuration = ChatClientConfiguration(url: url, user: connection.user, credentials: credentials)
+        let (room, since) = (room, since)
+        let client = ChatClient(configuration: configuration, logger: makeLogger())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            group.addTask {
+                try await waitReady(client)
+                _ = try await client.join(room, since: since)
+            }
+            group.addTask {
+                for await event in client.events {
+                    switch event {
+                    case .message(let message):
+                        var o = message.json
+                        o["type"] = nil
+                        FileHandle.standardOutput.write(Data((JSONValue.object(o).jsonString + "\n").utf8))
+                    case .disconnected(let reason, let retry):
+                        let next = retry.map { " (reconnecting in \($0))" } ?? ""
+                        FileHandle.standardError.write(Data("chat: disconnected: \(reason)\(next)\n".utf8))
+                    case .authenticationFailed(let error):
+                        throw ValidationError("login failed: \(error.message)")
+                    case .joined(_, _, _, true, _):
+                        FileHandle.standardError.write(Data("chat: the room's history was reset\n".utf8))
+                    default:
+                        break
+                    }
+                }
+            }
+            try await group.next()
+            try await group.next()
+            try await group.next()
+        }
+    }
+}
