@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "chat-server", targets: ["chat-server"]),
         .executable(name: "chat", targets: ["chat"]),
+        .executable(name: "chat-conformance", targets: ["chat-conformance"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -56,6 +57,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "ChatConformance",
+            dependencies: [
+                "ChatCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "chat-server",
             dependencies: [
@@ -75,6 +85,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "chat-conformance",
+            dependencies: [
+                "ChatConformance",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ChatCoreTests",
             dependencies: ["ChatCore"],
@@ -86,6 +104,7 @@ let package = Package(
                 "ChatCore",
                 "ChatServer",
                 "ChatClient",
+                "ChatConformance",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),

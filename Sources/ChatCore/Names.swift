@@ -74,6 +74,14 @@ package enum TextRules {
         return .success(ValidName(display: nfc, key: foldKey(nfc)))
     }
 
+    /// The NFC form of a name, as the server shows it.
+    ///
+    /// - Parameters:
+    ///   - name: a name as typed.
+    package static func userNameDisplay(_ name: String) -> String {
+        name.precomposedStringWithCanonicalMapping
+    }
+
     /// Validates message text: 1…`maxText` scalars, no forbidden characters.
     ///
     /// - Parameters:

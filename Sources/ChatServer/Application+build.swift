@@ -45,7 +45,7 @@ package func buildApplication(
 
     let wsRouter = Router(context: ChatRequestContext.self)
     wsRouter.ws("/v1/ws") { inbound, outbound, context in
-        await handler.run(inbound: inbound, outbound: outbound, channel: context.requestContext.channel)
+        try await handler.run(inbound: inbound, outbound: outbound, channel: context.requestContext.channel)
     }
 
     let wsConfiguration = WebSocketServerConfiguration(

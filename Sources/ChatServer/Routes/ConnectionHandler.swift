@@ -21,7 +21,7 @@ struct ConnectionHandler: Sendable {
         inbound: WebSocketInboundStream,
         outbound: WebSocketOutboundWriter,
         channel: any Channel
-    ) async {
+    ) async throws {
         let id = Self.nextID.add(1, ordering: .relaxed).oldValue
         let logger = {
             var logger = self.logger
@@ -39,15 +39,19 @@ struct ConnectionHandler: Sendable {
             return
         }
         logger.debug("connection opened", metadata: ["chat.peer": "\(channel.remoteAddress?.description ?? "?")"])
-        await withDiscardingTaskGroup { group in
+        let readError = await withDiscardingTaskGroup { group in
             group.addTask {
                 await Self.write(conn: conn, outbound: outbound, logger: logger)
             }
-            await read(conn: conn, inbound: inbound, logger: logger)
+            let error = await read(conn: conn, inbound: inbound, logger: logger)
             conn.finishOutbound()
+            return error
         }
         await hub.disconnect(conn)
         logger.debug("connection closed")
+        // Let the WebSocket layer close with the code that matches the inbound error
+        // (1009 for a reassembled message over max_frame, 1007 for invalid UTF-8).
+        if let readError { throw readError }
     }
 
     private static func write(conn: Connection, outbound: WebSocketOutboundWriter, logger: Logger) async {
@@ -67,7 +71,7 @@ struct ConnectionHandler: Sendable {
         }
     }
 
-    private func read(conn: Connection, inbound: WebSocketInboundStream, logger: Logger) async {
+    private func read(conn: Connection, inbound: WebSocketInboundStream, logger: Logger) async -> (any Error)? {
         var session = ReaderState()
         do {
             for try await message in inbound.messages(maxSize: configuration.limits.maxFrame) {
@@ -81,7 +85,9 @@ struct ConnectionHandler: Sendable {
             }
         } catch {
             logger.trace("read ended", metadata: ["error": "\(error)"])
+            return error
         }
+        return nil
     }
 
     private func protocolError(_ conn: Connection, _ session: inout ReaderState, _ error: ProtocolError) {

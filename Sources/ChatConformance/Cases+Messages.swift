@@ -1,0 +1,189 @@
+import ChatCore
+
+extension ConformanceSuite {
+    static let messages: [ConformanceCase] = [
+        ConformanceCase("messages.send-and-event", section: "Messages") { ctx in
+            let alice = try await ctx.newUser()
+            let bob = try await ctx.newUser()
+            let room = ctx.unique("msg")
+            try await ctx.join(alice.client, room)
+            try await ctx.join(bob.client, room)
+            let before = Int64(wallClockMilliseconds())
+            var acks: [Int64] = []
+            for text in ["こんにちは世界 👋🏽", "line one\nline two\ttabbed", "👨‍👩‍👧‍👦 family"] {
+                let reply = try expectOK(
+                    try await alice.client.request("send", ["room": .string(room), "text": .string(text)]),
+                    "send"
+                )
+                acks.append(reply["seq"]?.intValue ?? -1)
+                let ts = reply["ts"]?.intValue ?? 0
+                try check(abs(ts - before) < 300_000, "ts is milliseconds since the epoch (got \(ts))")
+                for (who, client) in [("sender", alice.client), ("other member", bob.client)] {
+                    let event = try await client.nextEvent("message")
+                    try checkEqual(event["text"]?.stringValue, text, "message text seen by the \(who)")
+                    try checkEqual(event["from"]?.stringValue, alice.name, "from")
+                    try checkEqual(event["room"]?.stringValue, room, "room")
+                    try checkEqual(event["kind"]?.stringValue, "text", "default kind")
+                    try checkEqual(event["seq"], reply["seq"], "event seq equals the acknowledged seq")
+                    try checkEqual(event["ts"], reply["ts"], "event ts equals the acknowledged ts")
+                }
+            }
+            try checkEqual(acks, [1, 2, 3], "seqs start at 1 and grow by 1")
+        },
+        ConformanceCase("messages.action-kind", section: "Messages") { ctx in
+            let alice = try await ctx.newUser()
+            let room = ctx.unique("act")
+            try await ctx.join(alice.client, room)
+            try expectOK(
+                try await alice.client.request("send", ["room": .string(room), "text": "waves", "kind": "action"]),
+                "send action"
+            )
+            let event = try await alice.client.nextEvent("message")
+            try checkEqual(event["kind"]?.stringValue, "action", "kind")
+            try expectError(
+                try await alice.client.request("send", ["room": .string(room), "text": "x", "kind": "shout"]),
+                "bad_request",
+                "unknown kind"
+            )
+        },
+        ConformanceCase("messages.text-rules", section: "Names and text", requires: Requirement("max_text <= 100000") {
+            $0.maxText <= 100_000
+        }) { ctx in
+            let alice = try await ctx.newUser()
+            let room = ctx.unique("txt")
+            try await ctx.join(alice.client, room)
+            func send(_ text: String) async throws -> JSONObject {
+                try await alice.client.request("send", ["room": .string(room), "text": .string(text)])
+            }
+            try expectError(try await send(""), "bad_request", "empty text")
+            try expectError(
+                try await alice.client.request("send", ["room": .string(room)]),
+                "bad_request",
+                "missing text"
+            )
+            try expectError(
+                try await alice.client.request("send", ["room": .string(room), "text": 5]),
+                "bad_request",
+                "numeric text"
+            )
+            let forbidden: [UInt32] = [
+                0x00, 0x01, 0x07, 0x08, 0x0B, 0x0D, 0x1B, 0x1F, 0x7F, 0x80, 0x85, 0x9B, 0x9F,
+                0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069,
+            ]
+            for value in forbidden {
+                let scalar = Unicode.Scalar(value)!
+                try expectError(
+                    try await send("a\(Character(scalar))b"),
+                    "bad_request",
+                    "text with U+\(String(value, radix: 16, uppercase: true))"
+                )
+            }
+            for lone in [#"\ud800"#, #"\udfff"#, #"\ud83dx"#] {
+                try await alice.client.sendText(#"{"type":"send","id":"lone","room":"\#(room)","text":"a\#(lone)"}"#)
+                try expectError(try await alice.client.reply(to: "lone"), "bad_request", "text with lone surrogate")
+            }
+            let max = ctx.limits.maxText
+            try expectOK(try await send(String(repeating: "字", count: max)), "text of max_text characters")
+            try expectError(
+                try await send(String(repeating: "字", count: max + 1)),
+                "too_large",
+                "text of max_text + 1 characters"
+            )
+            let history = try expectOK(
+                try await alice.client.request("history", ["room": .string(room)]),
+                "history"
+            )
+            try checkEqual(try messageList(history).count, 1, "failed sends store nothing")
+        },
+        ConformanceCase("messages.nonce-idempotency", section: "Messages") { ctx in
+            let alice = try await ctx.newUser()
+            let bob = try await ctx.newUser()
+            let room = ctx.unique("nonce")
+            let other = ctx.unique("nonce2")
+            try await ctx.join(alice.client, room)
+            try await ctx.join(alice.client, other)
+            try await ctx.join(bob.client, room)
+            let fields: JSONObject = ["room": .string(room), "text": "once", "nonce": "n-1"]
+            let first = try expectOK(try await alice.client.request("send", fields), "send with nonce")
+            let phone = try await ctx.secondConnection(alice)
+            let retry = try expectOK(try await phone.request("send", fields), "retry with the same nonce")
+            try checkEqual(retry["seq"], first["seq"], "seq of the retry")
+            try checkEqual(retry["ts"], first["ts"], "ts of the retry")
+            let differentText = try expectOK(
+                try await alice.client.request("send", ["room": .string(room), "text": "changed", "nonce": "n-1"]),
+                "retry with the same nonce and other text"
+            )
+            try checkEqual(differentText["seq"], first["seq"], "a nonce identifies the message, not the text")
+            let bobs = try expectOK(try await bob.client.request("send", fields), "same nonce from another user")
+            try checkEqual(bobs["seq"]?.intValue, 2, "another user's nonce is separate")
+            let otherRoom = try expectOK(
+                try await alice.client.request("send", ["room": .string(other), "text": "once", "nonce": "n-1"]),
+                "same nonce in another room"
+            )
+            try checkEqual(otherRoom["seq"]?.intValue, 1, "a nonce is per room")
+            let events = try await bob.client.drainEvents().filter { $0["type"]?.stringValue == "message" }
+            try checkEqual(seqs(events), [1, 2], "message events: one per stored message")
+            try checkEqual(events.first?["nonce"]?.stringValue, "n-1", "the event carries the nonce")
+            try expectError(
+                try await alice.client.request("send", ["room": .string(room), "text": "x", "nonce": ""]),
+                "bad_request",
+                "empty nonce"
+            )
+        },
+        ConformanceCase("messages.membership", section: "Messages") { ctx in
+            let alice = try await ctx.newUser()
+            let bob = try await ctx.newUser()
+            let room = ctx.unique("mb")
+            try await ctx.join(alice.client, room)
+            try expectError(
+                try await bob.client.request("send", ["room": .string(room), "text": "let me in"]),
+                "forbidden",
+                "send by a non-member"
+            )
+            try expectError(
+                try await bob.client.request("send", ["room": .string(ctx.unique("void")), "text": "hello?"]),
+                "not_found",
+                "send to a missing room"
+            )
+        },
+        ConformanceCase(
+            "messages.rate-limit",
+            section: "Messages",
+            requires: Requirement("rate_burst <= 200 and rate_per_sec <= 100") {
+                $0.rateBurst <= 200 && $0.ratePerSec <= 100
+            }
+        ) { ctx in
+            let alice = try await ctx.newUser()
+            let room = ctx.unique("rl")
+            try await ctx.join(alice.client, room)
+            var limited: JSONObject?
+            var sent = 0
+            for i in 0..<(ctx.limits.rateBurst + Int(ctx.limits.ratePerSec) + 50) {
+                let reply = try await alice.client.request("send", ["room": .string(room), "text": .string("r\(i)")])
+                if reply["type"]?.stringValue == "error" {
+                    limited = reply
+                    break
+                }
+                sent += 1
+            }
+            guard let limited else { throw ConformanceFailure("never rate limited") }
+            try expectError(limited, "rate_limited", "send over the rate")
+            try check((limited["retry_after_ms"]?.intValue ?? 0) > 0, "rate_limited carries a positive retry_after_ms")
+            try check(sent >= ctx.limits.rateBurst, "limited after \(sent) sends, before the burst of \(ctx.limits.rateBurst)")
+            let history = try expectOK(try await alice.client.request("history", ["room": .string(room), "limit": 1]), "h")
+            try checkEqual(seqs(try messageList(history)), [Int64(sent)], "a rate-limited send stores nothing")
+            let wait = limited["retry_after_ms"]?.intValue ?? 1000
+            try await Task.sleep(for: .milliseconds(wait + 20))
+            try expectOK(
+                try await alice.client.request("send", ["room": .string(room), "text": "after waiting"]),
+                "send after retry_after_ms"
+            )
+        },
+        ConformanceCase("liveness.ping", section: "Liveness and closing") { ctx in
+            let c = try await ctx.helloClient()
+            let reply = try expectOK(try await c.request("ping"), "ping")
+            let ts = reply["ts"]?.intValue ?? 0
+            try check(abs(ts - Int64(wallClockMilliseconds())) < 300_000, "ping ts is the server clock in ms")
+        },
+    ]
+}

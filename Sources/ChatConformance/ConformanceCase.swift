@@ -1,0 +1,311 @@
+import ChatCore
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// One black-box check of the contract.
+package struct ConformanceCase: Sendable, CustomStringConvertible {
+    /// Dotted name, e.g. `rooms.join.since`.
+    package let name: String
+    /// The contract section it checks (a heading of PROTOCOL-v1.md).
+    package let section: String
+    /// What the server must advertise for the case to run; nil when any server fits.
+    package let requirement: Requirement?
+    let body: @Sendable (ConformanceContext) async throws -> Void
+
+    /// Creates a case.
+    ///
+    /// - Parameters:
+    ///   - name: dotted name.
+    ///   - section: contract section.
+    ///   - requirement: limits the case needs.
+    ///   - body: the check; throws `ConformanceFailure` on a violation.
+    package init(
+        _ name: String,
+        section: String,
+        requires requirement: Requirement? = nil,
+        body: @escaping @Sendable (ConformanceContext) async throws -> Void
+    ) {
+        self.name = name
+        self.section = section
+        self.requirement = requirement
+        self.body = body
+    }
+
+    package var description: String { name }
+
+    /// Runs the case.
+    ///
+    /// - Parameters:
+    ///   - context: the server under test.
+    package func run(_ context: ConformanceContext) async throws {
+        try await body(context)
+    }
+}
+
+/// Limits a case needs from the server, with the reason to print when skipped.
+package struct Requirement: Sendable {
+    /// Why the case needs it, e.g. "rate_burst >= 300".
+    package let description: String
+    let check: @Sendable (Limits) -> Bool
+
+    /// Creates a requirement.
+    ///
+    /// - Parameters:
+    ///   - description: shown when the case is skipped.
+    ///   - check: true when the advertised limits fit.
+    package init(_ description: String, _ check: @escaping @Sendable (Limits) -> Bool) {
+        self.description = description
+        self.check = check
+    }
+
+    /// Whether the limits fit.
+    ///
+    /// - Parameters:
+    ///   - limits: advertised limits.
+    package func isMet(by limits: Limits) -> Bool { check(limits) }
+
+    /// The server lets one user send `count` messages within about ten seconds.
+    ///
+    /// - Parameters:
+    ///   - count: messages to send.
+    package static func canSend(_ count: Int) -> Requirement {
+        Requirement("one user can send \(count) messages within 10 s (rate_burst + 10 × rate_per_sec)") {
+            Double($0.rateBurst) + 10 * $0.ratePerSec >= Double(count)
+        }
+    }
+}
+
+/// A violation of the contract.
+package struct ConformanceFailure: Error, CustomStringConvertible {
+    package let message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
+}
+
+/// The server under test and helpers for making users and rooms that belong to this run.
+package struct ConformanceContext: Sendable {
+    /// WebSocket URL.
+    package let url: String
+    /// Limits from the server's `hello` reply.
+    package let limits: Limits
+    let runID: String
+    private let counter = Counter()
+
+    /// Creates a context by asking the server for its limits.
+    ///
+    /// - Parameters:
+    ///   - url: WebSocket URL.
+    package static func make(url: String) async throws -> ConformanceContext {
+        let client = try await WireClient.connect(url: url)
+        let reply = try await client.request("hello", ["version": 1, "client": "chat-conformance/1"])
+        guard reply["type"]?.stringValue == "ok", let limits = reply["limits"]?.objectValue else {
+            throw ConformanceFailure("hello was not answered with ok and limits: \(JSONValue.object(reply).jsonString)")
+        }
+        await client.disconnect()
+        return ConformanceContext(url: url, limits: Limits(json: limits))
+    }
+
+    /// Creates a context with known limits.
+    ///
+    /// - Parameters:
+    ///   - url: WebSocket URL.
+    ///   - limits: the server's limits.
+    package init(url: String, limits: Limits) {
+        self.url = url
+        self.limits = limits
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
+        self.runID = String((0..<6).map { _ in alphabet.randomElement()! })
+    }
+
+    /// A name unique to this run (≤ 32 characters for a base of ≤ 16).
+    ///
+    /// - Parameters:
+    ///   - base: readable part.
+    package func unique(_ base: String) -> String {
+        let n = counter.value.add(1, ordering: .relaxed).newValue
+        return "t\(runID)\(n)_\(base)"
+    }
+
+    /// A fresh connection.
+    package func connect() async throws -> WireClient {
+        try await WireClient.connect(url: url)
+    }
+
+    /// A connection that has said hello.
+    package func helloClient() async throws -> WireClient {
+        let client = try await connect()
+        try expectOK(try await client.request("hello", ["version": 1, "client": "chat-conformance/1"]), "hello")
+        return client
+    }
+
+    /// A registered user on a connection that said hello.
+    ///
+    /// - Parameters:
+    ///   - base: readable part of the name.
+    package func newUser(_ base: String = "user") async throws -> TestUser {
+        let client = try await helloClient()
+        let name = unique(base)
+        let password = "pw-\(runID)-secret"
+        let reply = try expectOK(
+            try await client.request("register", ["user": .string(name), "password": .string(password)]),
+            "register \(name)"
+        )
+        guard let token = reply["token"]?.stringValue else { throw ConformanceFailure("register reply has no token") }
+        return TestUser(client: client, name: name, password: password, token: token)
+    }
+
+    /// Another authenticated connection for an existing user (via `resume`).
+    ///
+    /// - Parameters:
+    ///   - user: the user.
+    package func secondConnection(_ user: TestUser) async throws -> WireClient {
+        let client = try await helloClient()
+        try expectOK(try await client.request("resume", ["token": .string(user.token)]), "resume")
+        return client
+    }
+
+    /// Makes `user` join `room` and returns the reply.
+    ///
+    /// - Parameters:
+    ///   - client: connection.
+    ///   - room: room name.
+    ///   - fields: extra join fields.
+    @discardableResult
+    package func join(_ client: WireClient, _ room: String, _ fields: JSONObject = [:]) async throws -> JSONObject {
+        var all: JSONObject = ["room": .string(room)]
+        all.fields.append(contentsOf: fields.fields)
+        return try expectOK(try await client.request("join", all), "join \(room)")
+    }
+
+    /// Sends `count` messages, retrying rate-limited ones after `retry_after_ms`.
+    ///
+    /// - Parameters:
+    ///   - client: sender.
+    ///   - room: room.
+    ///   - count: how many.
+    ///   - prefix: text prefix.
+    @discardableResult
+    package func sendMany(_ client: WireClient, _ room: String, count: Int, prefix: String = "m") async throws
+        -> [Int64]
+    {
+        var seqs: [Int64] = []
+        var i = 0
+        var retries = 0
+        while i < count {
+            let reply = try await client.request("send", ["room": .string(room), "text": .string("\(prefix)\(i)")])
+            if reply["code"]?.stringValue == "rate_limited" {
+                retries += 1
+                guard retries < 10_000 else { throw ConformanceFailure("rate limited too often") }
+                let wait = reply["retry_after_ms"]?.intValue ?? 50
+                try await Task.sleep(for: .milliseconds(max(1, min(wait, 2000))))
+                continue
+            }
+            let ok = try expectOK(reply, "send \(i)")
+            guard let seq = ok["seq"]?.intValue else { throw ConformanceFailure("send reply has no seq") }
+            seqs.append(seq)
+            i += 1
+        }
+        return seqs
+    }
+}
+
+/// A registered user and its first connection.
+package struct TestUser {
+    package let client: WireClient
+    package let name: String
+    package let password: String
+    package let token: String
+}
+
+// MARK: Assertions
+
+/// Fails unless the condition holds.
+///
+/// - Parameters:
+///   - condition: what must hold.
+///   - message: what was wrong.
+package func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+    if !condition { throw ConformanceFailure(message()) }
+}
+
+/// Fails unless the values are equal.
+///
+/// - Parameters:
+///   - actual: what the server did.
+///   - expected: what the contract says.
+///   - what: the thing compared.
+package func checkEqual<T: Equatable>(_ actual: T, _ expected: T, _ what: String) throws {
+    if actual != expected { throw ConformanceFailure("\(what): expected \(expected), got \(actual)") }
+}
+
+/// Fails unless the reply is `ok`; returns it.
+///
+/// - Parameters:
+///   - reply: the reply.
+///   - what: the request, for the message.
+@discardableResult
+package func expectOK(_ reply: JSONObject, _ what: String) throws -> JSONObject {
+    guard reply["type"]?.stringValue == "ok" else {
+        throw ConformanceFailure("\(what): expected ok, got \(JSONValue.object(reply).jsonString)")
+    }
+    return reply
+}
+
+/// Fails unless the reply is an `error` with this code.
+///
+/// - Parameters:
+///   - reply: the reply.
+///   - code: expected error code.
+///   - what: the request, for the message.
+package func expectError(_ reply: JSONObject, _ code: String, _ what: String) throws {
+    guard reply["type"]?.stringValue == "error", reply["code"]?.stringValue == code else {
+        throw ConformanceFailure("\(what): expected error \(code), got \(JSONValue.object(reply).jsonString)")
+    }
+    guard reply["message"]?.stringValue != nil else {
+        throw ConformanceFailure("\(what): error reply has no message")
+    }
+}
+
+/// The messages array of a reply.
+///
+/// - Parameters:
+///   - reply: a join or history reply.
+package func messageList(_ reply: JSONObject) throws -> [JSONObject] {
+    guard let array = reply["messages"]?.arrayValue else { throw ConformanceFailure("reply has no messages array") }
+    return array.compactMap(\.objectValue)
+}
+
+/// The seqs of a list of messages.
+///
+/// - Parameters:
+///   - list: message objects.
+package func seqs(_ list: [JSONObject]) -> [Int64] { list.compactMap { $0["seq"]?.intValue } }
+
+/// `GET path` over HTTP/1.1; returns the status code.
+///
+/// - Parameters:
+///   - url: the server's ws:// URL (host and port are taken from it).
+///   - path: the HTTP path.
+package func httpStatus(url: String, path: String) async throws -> Int {
+    let (host, port, _) = try WireClient.parse(url: url)
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: host, port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+    return try await channel.executeThenClose { inbound, outbound in
+        try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"))
+        var text = ""
+        for try await var chunk in inbound {
+            text += chunk.readString(length: chunk.readableBytes) ?? ""
+            if text.contains("\r\n") { break }
+        }
+        return Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+}
+
+final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+}

@@ -1,0 +1,395 @@
+import ChatCore
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A frame as the wire client sees it.
+package enum WireFrame: Sendable, Equatable {
+    case text(String)
+    case binary([UInt8])
+    case close(code: UInt16?, reason: String)
+    case ping([UInt8])
+    case pong([UInt8])
+    /// The TCP connection ended.
+    case eof
+}
+
+/// Why a wire operation failed.
+package struct WireError: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
+}
+
+/// A deliberately low-level WebSocket client for black-box tests: it writes any
+/// frame (binary, invalid UTF-8, oversized, fragmented), can stop reading from
+/// the socket (to play a slow consumer), and reports close codes exactly.
+package final class WireClient {
+    private let channel: any Channel
+    private var frames: AsyncStream<WireFrame>.AsyncIterator
+    /// Events read while waiting for a reply, oldest first.
+    package private(set) var events: [JSONObject] = []
+    private var nextID = 0
+    /// The close frame received, once one was.
+    package private(set) var closeFrame: (code: UInt16?, reason: String)?
+
+    private init(channel: any Channel, frames: AsyncStream<WireFrame>) {
+        self.channel = channel
+        self.frames = frames.makeAsyncIterator()
+    }
+
+    deinit {
+        channel.close(promise: nil)
+    }
+
+    /// Opens a WebSocket connection.
+    ///
+    /// - Parameters:
+    ///   - host: server host.
+    ///   - port: server port.
+    ///   - path: request path.
+    package static func connect(host: String, port: Int, path: String = "/v1/ws") async throws -> WireClient {
+        let (stream, continuation) = AsyncStream.makeStream(of: WireFrame.self)
+        let handshake = Handshake()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        FrameReader(continuation: continuation, handshake: handshake)
+                    )
+                }
+            }
+            .connect(host: host, port: port)
+            .get()
+        var request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\n"
+        request += "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        request += "Sec-WebSocket-Version: 13\r\n\r\n"
+        try await channel.writeAndFlush(ByteBuffer(string: request)).get()
+        let status = try await handshake.status.futureResult(on: channel.eventLoop).get()
+        guard status == 101 else {
+            channel.close(promise: nil)
+            throw WireError("WebSocket upgrade refused with HTTP \(status)")
+        }
+        return WireClient(channel: channel, frames: stream)
+    }
+
+    /// Opens a connection to a `ws://host:port/path` URL.
+    ///
+    /// - Parameters:
+    ///   - url: the server URL.
+    package static func connect(url: String) async throws -> WireClient {
+        let (host, port, path) = try parse(url: url)
+        return try await connect(host: host, port: port, path: path)
+    }
+
+    static func parse(url: String) throws -> (String, Int, String) {
+        guard url.hasPrefix("ws://") else { throw WireError("only ws:// URLs are supported: \(url)") }
+        let rest = url.dropFirst(5)
+        let hostPort = rest.prefix { $0 != "/" }
+        var path = String(rest.dropFirst(hostPort.count))
+        if path.isEmpty || path == "/" { path = "/v1/ws" }
+        let host: Substring
+        let port: Int
+        if hostPort.hasPrefix("["), let end = hostPort.firstIndex(of: "]") {
+            host = hostPort[hostPort.index(after: hostPort.startIndex)..<end]
+            port = Int(hostPort[hostPort.index(after: end)...].dropFirst()) ?? 80
+        } else if let colon = hostPort.lastIndex(of: ":") {
+            host = hostPort[..<colon]
+            port = Int(hostPort[hostPort.index(after: colon)...]) ?? 80
+        } else {
+            host = hostPort
+            port = 80
+        }
+        return (String(host), port, path)
+    }
+
+    // MARK: Writing
+
+    /// Writes one frame.
+    ///
+    /// - Parameters:
+    ///   - opcode: 0x0 continuation, 0x1 text, 0x2 binary, 0x8 close, 0x9 ping, 0xA pong.
+    ///   - payload: payload bytes.
+    ///   - fin: final fragment.
+    package func writeFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) async throws {
+        var buffer = channel.allocator.buffer(capacity: payload.count + 14)
+        buffer.writeInteger((fin ? 0x80 : 0) | opcode)
+        if payload.count < 126 {
+            buffer.writeInteger(UInt8(0x80 | payload.count))
+        } else if payload.count <= 0xFFFF {
+            buffer.writeInteger(UInt8(0x80 | 126))
+            buffer.writeInteger(UInt16(payload.count))
+        } else {
+            buffer.writeInteger(UInt8(0x80 | 127))
+            buffer.writeInteger(UInt64(payload.count))
+        }
+        let mask: [UInt8] = (0..<4).map { _ in UInt8.random(in: 0...255) }
+        buffer.writeBytes(mask)
+        var masked = payload
+        for i in masked.indices { masked[i] ^= mask[i & 3] }
+        buffer.writeBytes(masked)
+        try await channel.writeAndFlush(buffer).get()
+    }
+
+    /// Writes a text frame.
+    ///
+    /// - Parameters:
+    ///   - text: the text.
+    package func sendText(_ text: String) async throws {
+        try await writeFrame(opcode: 0x1, payload: Array(text.utf8))
+    }
+
+    /// Writes a JSON object as a text frame.
+    ///
+    /// - Parameters:
+    ///   - object: the object.
+    package func send(_ object: JSONObject) async throws {
+        try await sendText(JSONValue.object(object).jsonString)
+    }
+
+    /// Sends a close frame.
+    ///
+    /// - Parameters:
+    ///   - code: close code.
+    package func sendClose(code: UInt16 = 1000) async throws {
+        try await writeFrame(opcode: 0x8, payload: [UInt8(code >> 8), UInt8(code & 0xFF)])
+    }
+
+    /// Stops (or resumes) reading from the socket, so the server's writes back up.
+    ///
+    /// - Parameters:
+    ///   - reading: false to stop reading.
+    package func setReading(_ reading: Bool) async throws {
+        try await channel.setOption(ChannelOptions.autoRead, value: reading).get()
+        if reading { channel.read() }
+    }
+
+    /// Closes the TCP connection without a close handshake.
+    package func disconnect() async {
+        try? await channel.close().get()
+    }
+
+    // MARK: Reading
+
+    /// The next data or close frame (pings are answered, pongs skipped).
+    package func nextFrame() async throws -> WireFrame {
+        while true {
+            guard let frame = await frames.next() else { return .eof }
+            switch frame {
+            case .ping(let payload):
+                try? await writeFrame(opcode: 0xA, payload: payload)
+            case .pong:
+                continue
+            case .close(let code, let reason):
+                closeFrame = (code, reason)
+                return frame
+            default:
+                return frame
+            }
+        }
+    }
+
+    /// The next JSON object from the server; throws on close or non-JSON.
+    package func nextObject() async throws -> JSONObject {
+        let frame = try await nextFrame()
+        guard case .text(let text) = frame else { throw WireError("expected a text frame, got \(frame)") }
+        guard case .object(let object) = try JSONParser(maxDepth: 64).parse(text) else {
+            throw WireError("server sent a text frame that is not a JSON object: \(text.prefix(200))")
+        }
+        return object
+    }
+
+    /// Sends a request and returns its reply (`ok` or `error`), buffering events that arrive first.
+    ///
+    /// - Parameters:
+    ///   - type: request type.
+    ///   - fields: request fields.
+    package func request(_ type: String, _ fields: JSONObject = [:]) async throws -> JSONObject {
+        nextID += 1
+        let id = "r\(nextID)"
+        var object: JSONObject = ["type": .string(type), "id": .string(id)]
+        object.fields.append(contentsOf: fields.fields)
+        try await send(object)
+        return try await reply(to: id)
+    }
+
+    /// Reads until the reply with this id, buffering events.
+    ///
+    /// - Parameters:
+    ///   - id: the request id.
+    package func reply(to id: String) async throws -> JSONObject {
+        while true {
+            let object = try await nextObject()
+            let type = object["type"]?.stringValue
+            if type == "ok" || type == "error" {
+                guard object["id"]?.stringValue == id else {
+                    throw WireError("expected the reply to \(id), got \(JSONValue.object(object).jsonString)")
+                }
+                return object
+            }
+            events.append(object)
+        }
+    }
+
+    /// The next event of a type (from the buffer first); other events stay buffered.
+    ///
+    /// - Parameters:
+    ///   - type: event type.
+    package func nextEvent(_ type: String) async throws -> JSONObject {
+        if let index = events.firstIndex(where: { $0["type"]?.stringValue == type }) {
+            return events.remove(at: index)
+        }
+        while true {
+            let object = try await nextObject()
+            if object["type"]?.stringValue == type { return object }
+            if object["type"]?.stringValue == "ok" || object["type"]?.stringValue == "error" {
+                throw WireError("expected a '\(type)' event, got a reply: \(JSONValue.object(object).jsonString)")
+            }
+            events.append(object)
+        }
+    }
+
+    /// Drains events up to a `ping` round trip; returns every event seen (buffered ones included).
+    package func drainEvents() async throws -> [JSONObject] {
+        let reply = try await request("ping")
+        guard reply["type"]?.stringValue == "ok" else { throw WireError("ping failed") }
+        let drained = events
+        events = []
+        return drained
+    }
+
+    /// Forgets buffered events.
+    package func clearEvents() { events = [] }
+
+    /// Reads until the connection closes; returns the close code (nil if the socket just ended).
+    package func waitForClose() async throws -> UInt16? {
+        while true {
+            switch try await nextFrame() {
+            case .close(let code, _): return code
+            case .eof: return closeFrame?.code ?? nil
+            default: continue
+            }
+        }
+    }
+}
+
+private final class Handshake: Sendable {
+    private let state = Mutex<(Int?, [EventLoopPromise<Int>])>((nil, []))
+    var status: Handshake { self }
+
+    func futureResult(on loop: any EventLoop) -> EventLoopFuture<Int> {
+        let promise = loop.makePromise(of: Int.self)
+        let done: Int? = state.withLock { s in
+            if let status = s.0 { return status }
+            s.1.append(promise)
+            return nil
+        }
+        if let done { promise.succeed(done) }
+        return promise.futureResult
+    }
+
+    func complete(_ status: Int) {
+        let waiters = state.withLock { s -> [EventLoopPromise<Int>] in
+            s.0 = status
+            defer { s.1 = [] }
+            return s.1
+        }
+        for waiter in waiters { waiter.succeed(status) }
+    }
+}
+
+/// Parses the HTTP upgrade response, then server frames, into an AsyncStream.
+private final class FrameReader: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: used only on its channel's event loop.
+    typealias InboundIn = ByteBuffer
+
+    let continuation: AsyncStream<WireFrame>.Continuation
+    let handshake: Handshake
+    var buffer = ByteBuffer()
+    var upgraded = false
+    var fragments: [UInt8] = []
+    var fragmentOpcode: UInt8 = 0
+
+    init(continuation: AsyncStream<WireFrame>.Continuation, handshake: Handshake) {
+        self.continuation = continuation
+        self.handshake = handshake
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        buffer.writeBuffer(&incoming)
+        if !upgraded {
+            let view = buffer.readableBytesView
+            guard let end = view.firstRange(of: Array("\r\n\r\n".utf8)) else { return }
+            let length = end.upperBound - view.startIndex
+            let head = buffer.readString(length: length) ?? ""
+            let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+            upgraded = true
+            handshake.complete(status)
+            if status != 101 { return }
+        }
+        while let frame = parseFrame() { continuation.yield(frame) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !upgraded { handshake.complete(0) }
+        continuation.yield(.eof)
+        continuation.finish()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func parseFrame() -> WireFrame? {
+        while true {
+            let start = buffer.readerIndex
+            guard let b0: UInt8 = buffer.getInteger(at: start), let b1: UInt8 = buffer.getInteger(at: start + 1) else {
+                return nil
+            }
+            var offset = start + 2
+            var length = Int(b1 & 0x7F)
+            if length == 126 {
+                guard let l: UInt16 = buffer.getInteger(at: offset) else { return nil }
+                length = Int(l)
+                offset += 2
+            } else if length == 127 {
+                guard let l: UInt64 = buffer.getInteger(at: offset) else { return nil }
+                length = Int(l)
+                offset += 8
+            }
+            var mask: [UInt8]?
+            if b1 & 0x80 != 0 {
+                guard let m = buffer.getBytes(at: offset, length: 4) else { return nil }
+                mask = m
+                offset += 4
+            }
+            guard var payload = buffer.getBytes(at: offset, length: length) else { return nil }
+            buffer.moveReaderIndex(to: offset + length)
+            buffer.discardReadBytes()
+            if let mask { for i in payload.indices { payload[i] ^= mask[i & 3] } }
+            let fin = b0 & 0x80 != 0
+            let opcode = b0 & 0x0F
+            switch opcode {
+            case 0x0:
+                fragments += payload
+                if fin { return dataFrame(fragmentOpcode, fragments) }
+            case 0x1, 0x2:
+                if fin { return dataFrame(opcode, payload) }
+                fragmentOpcode = opcode
+                fragments = payload
+            case 0x8:
+                let code = payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : nil
+                let reason = payload.count > 2 ? String(decoding: payload[2...], as: UTF8.self) : ""
+                return .close(code: code, reason: reason)
+            case 0x9: return .ping(payload)
+            case 0xA: return .pong(payload)
+            default: return .binary(payload)
+            }
+        }
+    }
+
+    private func dataFrame(_ opcode: UInt8, _ payload: [UInt8]) -> WireFrame {
+        opcode == 0x1 ? .text(String(decoding: payload, as: UTF8.self)) : .binary(payload)
+    }
+}
