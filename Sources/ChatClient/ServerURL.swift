@@ -32,4 +32,3 @@ package struct ServerURLError: Error, CustomStringConvertible {
     package var raw: String
     package var description: String { "not a server URL: '\(raw)' (expected ws://host:port or wss://host:port)" }
 }
-

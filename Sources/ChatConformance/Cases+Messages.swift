@@ -46,9 +46,13 @@ extension ConformanceSuite {
                 "unknown kind"
             )
         },
-        ConformanceCase("messages.text-rules", section: "Names and text", requires: Requirement("max_text <= 100000") {
-            $0.maxText <= 100_000
-        }) { ctx in
+        ConformanceCase(
+            "messages.text-rules",
+            section: "Names and text",
+            requires: Requirement("max_text <= 100000") {
+                $0.maxText <= 100_000
+            }
+        ) { ctx in
             let alice = try await ctx.newUser()
             let room = ctx.unique("txt")
             try await ctx.join(alice.client, room)
@@ -169,8 +173,14 @@ extension ConformanceSuite {
             guard let limited else { throw ConformanceFailure("never rate limited") }
             try expectError(limited, "rate_limited", "send over the rate")
             try check((limited["retry_after_ms"]?.intValue ?? 0) > 0, "rate_limited carries a positive retry_after_ms")
-            try check(sent >= ctx.limits.rateBurst, "limited after \(sent) sends, before the burst of \(ctx.limits.rateBurst)")
-            let history = try expectOK(try await alice.client.request("history", ["room": .string(room), "limit": 1]), "h")
+            try check(
+                sent >= ctx.limits.rateBurst,
+                "limited after \(sent) sends, before the burst of \(ctx.limits.rateBurst)"
+            )
+            let history = try expectOK(
+                try await alice.client.request("history", ["room": .string(room), "limit": 1]),
+                "h"
+            )
             try checkEqual(seqs(try messageList(history)), [Int64(sent)], "a rate-limited send stores nothing")
             let wait = limited["retry_after_ms"]?.intValue ?? 1000
             try await Task.sleep(for: .milliseconds(wait + 20))

@@ -18,8 +18,11 @@ extension ConformanceSuite {
         ConformanceCase("rooms.join-invalid-name", section: "Names and text") { ctx in
             let user = try await ctx.newUser()
             for name in ["has space", "", "bad/slash", String(repeating: "r", count: 65), "x\u{202E}"] {
-                try expectError(try await user.client.request("join", ["room": .string(name)]), "bad_request",
-                    "join '\(name)'")
+                try expectError(
+                    try await user.client.request("join", ["room": .string(name)]),
+                    "bad_request",
+                    "join '\(name)'"
+                )
             }
             try await ctx.join(user.client, ctx.unique(String(repeating: "r", count: 40)))
         },
@@ -113,7 +116,10 @@ extension ConformanceSuite {
             try checkEqual(rest.count, 0, "duplicate message events after joining twice")
         },
         ConformanceCase("rooms.no-gap-under-concurrent-sender", section: "Rooms") { ctx in
-            let total = max(30, min(200, ctx.limits.rateBurst + 5 * Int(ctx.limits.ratePerSec), ctx.limits.historyLimit))
+            let total = max(
+                30,
+                min(200, ctx.limits.rateBurst + 5 * Int(ctx.limits.ratePerSec), ctx.limits.historyLimit)
+            )
             let sender = try await ctx.newUser("snd")
             let room = ctx.unique("gap")
             try await ctx.join(sender.client, room)
@@ -134,7 +140,9 @@ extension ConformanceSuite {
                     group.addTask {
                         let user = try await ctx.newUser("j\(j)")
                         let threshold = total * j / joiners
-                        while sent.value.load(ordering: .relaxed) < threshold { try await Task.sleep(for: .milliseconds(2)) }
+                        while sent.value.load(ordering: .relaxed) < threshold {
+                            try await Task.sleep(for: .milliseconds(2))
+                        }
                         let fields: JSONObject = j % 2 == 0 ? ["since": 0] : [:]
                         let reply = try await ctx.join(user.client, room, fields)
                         var seen = seqs(try messageList(reply))
@@ -145,7 +153,11 @@ extension ConformanceSuite {
                             seen.append(event["seq"]?.intValue ?? -1)
                         }
                         let first = j % 2 == 0 ? Int64(1) : (seen.first ?? 1)
-                        try checkEqual(seen, Array(first...Int64(total)), "joiner \(j): seqs seen (no gap, no duplicate)")
+                        try checkEqual(
+                            seen,
+                            Array(first...Int64(total)),
+                            "joiner \(j): seqs seen (no gap, no duplicate)"
+                        )
                     }
                 }
                 try await group.waitForAll()
@@ -210,10 +222,12 @@ extension ConformanceSuite {
             try checkEqual(offline["online"]?.boolValue, false, "presence after bob disconnected")
             let reply = try expectOK(try await alice.client.request("members", ["room": .string(room)]), "members")
             let list = reply["members"]?.arrayValue?.compactMap(\.objectValue) ?? []
-            let entries = Dictionary(uniqueKeysWithValues: list.compactMap { o -> (String, Bool)? in
-                guard let u = o["user"]?.stringValue, let on = o["online"]?.boolValue else { return nil }
-                return (u, on)
-            })
+            let entries = Dictionary(
+                uniqueKeysWithValues: list.compactMap { o -> (String, Bool)? in
+                    guard let u = o["user"]?.stringValue, let on = o["online"]?.boolValue else { return nil }
+                    return (u, on)
+                }
+            )
             try checkEqual(entries, [alice.name: true, bob.name: false], "members with online flags")
             let carol = try await ctx.newUser()
             try expectError(
@@ -244,12 +258,18 @@ extension ConformanceSuite {
             let info = try await ctx.join(bob.client, room)
             try checkEqual(info["room"]?.objectValue?["topic"]?.stringValue, "会議は明日 🗓", "topic in join reply")
             try expectOK(
-                try await alice.client.request("topic", ["room": .string(room), "topic": .string(String(repeating: "t", count: 512))]),
+                try await alice.client.request(
+                    "topic",
+                    ["room": .string(room), "topic": .string(String(repeating: "t", count: 512))]
+                ),
                 "topic of 512 characters"
             )
             try expectOK(try await alice.client.request("topic", ["room": .string(room), "topic": ""]), "empty topic")
             try expectError(
-                try await alice.client.request("topic", ["room": .string(room), "topic": .string(String(repeating: "t", count: 513))]),
+                try await alice.client.request(
+                    "topic",
+                    ["room": .string(room), "topic": .string(String(repeating: "t", count: 513))]
+                ),
                 "too_large",
                 "topic of 513 characters"
             )
@@ -329,14 +349,20 @@ extension ConformanceSuite {
             let read = try await phone.nextEvent("read")
             try checkEqual(read["seq"]?.intValue, 3, "read event seq on the other device")
             try checkEqual(read["room"]?.stringValue, room, "read event room")
-            try expectOK(try await alice.client.request("mark_read", ["room": .string(room), "seq": 1]), "mark_read back")
+            try expectOK(
+                try await alice.client.request("mark_read", ["room": .string(room), "seq": 1]),
+                "mark_read back"
+            )
             try expectError(
                 try await alice.client.request("mark_read", ["room": .string(room), "seq": 5]),
                 "bad_request",
                 "mark_read beyond head"
             )
             let events = try await phone.drainEvents()
-            try check(!events.contains { $0["type"]?.stringValue == "read" }, "a read event for a marker that did not move")
+            try check(
+                !events.contains { $0["type"]?.stringValue == "read" },
+                "a read event for a marker that did not move"
+            )
             let login = try expectOK(
                 try await phone.request("login", ["user": .string(alice.name), "password": .string(alice.password)]),
                 "login"

@@ -21,7 +21,9 @@ extension ConformanceSuite {
             )
             try checkEqual(reply["version"]?.intValue, 1, "hello reply version")
             try check(reply["server"]?.stringValue?.isEmpty == false, "hello reply has a server name")
-            guard let limits = reply["limits"]?.objectValue else { throw ConformanceFailure("hello reply has no limits") }
+            guard let limits = reply["limits"]?.objectValue else {
+                throw ConformanceFailure("hello reply has no limits")
+            }
             for key in ["max_frame", "max_text", "history_limit", "rate_burst"] {
                 try check((limits[key]?.intValue ?? 0) > 0, "limits.\(key) is a positive integer")
             }
@@ -197,7 +199,10 @@ extension ConformanceSuite {
             let c = try await ctx.helloClient()
             let wrong = try await c.request("login", ["user": .string(user.name), "password": "wrong password"])
             try expectError(wrong, "unauthorized", "login with a wrong password")
-            let unknown = try await c.request("login", ["user": .string(ctx.unique("nobody")), "password": "whatever1"])
+            let unknown = try await c.request(
+                "login",
+                ["user": .string(ctx.unique("nobody")), "password": "whatever1"]
+            )
             try expectError(unknown, "unauthorized", "login as an unknown user")
             try checkEqual(unknown["message"], wrong["message"], "the two failures carry the same message")
             try expectOK(try await c.request("ping"), "connection survives failed logins")
@@ -224,7 +229,10 @@ extension ConformanceSuite {
                 "resume with a logged-out token"
             )
             try expectOK(
-                try await user.client.request("login", ["user": .string(user.name), "password": .string(user.password)]),
+                try await user.client.request(
+                    "login",
+                    ["user": .string(user.name), "password": .string(user.password)]
+                ),
                 "login again on the same connection"
             )
         },
@@ -235,7 +243,10 @@ extension ConformanceSuite {
             try await ctx.join(alice.client, room)
             try await ctx.join(bob.client, room)
             try expectOK(
-                try await alice.client.request("login", ["user": .string(bob.name), "password": .string(bob.password)]),
+                try await alice.client.request(
+                    "login",
+                    ["user": .string(bob.name), "password": .string(bob.password)]
+                ),
                 "login as another user on the same connection"
             )
             _ = try await alice.client.drainEvents()

@@ -186,7 +186,12 @@ package struct ConformanceContext: Sendable {
     ///   - count: how many.
     ///   - prefix: text prefix.
     @discardableResult
-    package func sendMany(_ client: WireClient, _ room: String, count: Int, prefix: String = "m") async throws
+    package func sendMany(
+        _ client: WireClient,
+        _ room: String,
+        count: Int,
+        prefix: String = "m"
+    ) async throws
         -> [Int64]
     {
         var seqs: [Int64] = []
@@ -296,7 +301,9 @@ package func httpStatus(url: String, path: String) async throws -> Int {
             }
         }
     return try await channel.executeThenClose { inbound, outbound in
-        try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"))
+        try await outbound.write(
+            ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
+        )
         var text = ""
         for try await var chunk in inbound {
             text += chunk.readString(length: chunk.readableBytes) ?? ""

@@ -172,18 +172,36 @@ package enum ChatEvent: Sendable, Equatable {
                 self = .message(m)
                 return
             }
-        case "joined": if let room, let user { self = .joined(room: room, user: user); return }
-        case "left": if let room, let user { self = .left(room: room, user: user); return }
+        case "joined":
+            if let room, let user {
+                self = .joined(room: room, user: user)
+                return
+            }
+        case "left":
+            if let room, let user {
+                self = .left(room: room, user: user)
+                return
+            }
         case "presence":
-            if let user, let online = o["online"]?.boolValue { self = .presence(user: user, online: online); return }
+            if let user, let online = o["online"]?.boolValue {
+                self = .presence(user: user, online: online)
+                return
+            }
         case "topic":
             if let room, let topic = o["topic"]?.stringValue {
                 self = .topic(room: room, topic: topic, by: o["by"]?.stringValue ?? "")
                 return
             }
-        case "typing": if let room, let user { self = .typing(room: room, user: user); return }
+        case "typing":
+            if let room, let user {
+                self = .typing(room: room, user: user)
+                return
+            }
         case "read":
-            if let room, let seq = o["seq"]?.intValue { self = .read(room: room, seq: seq); return }
+            if let room, let seq = o["seq"]?.intValue {
+                self = .read(room: room, seq: seq)
+                return
+            }
         default: break
         }
         self = .other(type: type, body: o)

@@ -237,7 +237,8 @@ private struct Cursor {
                 let unit = try parseHex4()
                 var scalar: Unicode.Scalar?
                 if (0xD800...0xDBFF).contains(unit) {
-                    if index + 6 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                    if index + 6 <= bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                        bytes[index + 1] == UInt8(ascii: "u")
                     {
                         let save = index
                         index += 2

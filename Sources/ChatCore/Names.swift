@@ -33,15 +33,15 @@ package enum TextRules {
         name(raw, max: maxRoomName, what: "room name")
     }
 
-    /// The comparison key of a name: NFC, then full case folding, then NFC again.
-    ///
-    /// Swift has no public case-fold mapping; lowercasing the uppercase form matches
-    /// Unicode full case folding for the letters names may hold (ß → ss, ς → σ, İ → i̇).
+    /// The comparison key of a name: NFC, then Unicode full case folding (Foundation's
+    /// case-insensitive folding: ß and ẞ → ss, ς → σ, ı stays ı), then NFC again.
     ///
     /// - Parameters:
     ///   - name: an already-valid name.
     package static func foldKey(_ name: String) -> String {
-        name.precomposedStringWithCanonicalMapping.uppercased().lowercased().precomposedStringWithCanonicalMapping
+        name.precomposedStringWithCanonicalMapping
+            .folding(options: [.caseInsensitive], locale: nil)
+            .precomposedStringWithCanonicalMapping
     }
 
     static func name(_ raw: String, max: Int, what: String) -> Result<ValidName, ProtocolError> {

@@ -38,7 +38,10 @@ package final class Connection: BrokerSubscriber {
         self.subscriberID = id
         self.channel = channel
         self.closeTimeout = closeTimeout
-        (stream, continuation) = AsyncStream.makeStream(of: Outbound.self, bufferingPolicy: .bufferingOldest(queueLimit))
+        (stream, continuation) = AsyncStream.makeStream(
+            of: Outbound.self,
+            bufferingPolicy: .bufferingOldest(queueLimit)
+        )
     }
 
     package var userKey: String? { state.withLock { $0.userKey } }

@@ -27,7 +27,8 @@ package struct PasswordHasher: Sendable {
         var rng = SystemRandomNumberGenerator()
         for i in salt.indices { salt[i] = rng.next() }
         let key = try derive(password, salt: salt, rounds: rounds, blockSize: blockSize, parallelism: parallelism)
-        return "scrypt$\(rounds)$\(blockSize)$\(parallelism)$\(Data(salt).base64EncodedString())$\(key.base64EncodedString())"
+        return
+            "scrypt$\(rounds)$\(blockSize)$\(parallelism)$\(Data(salt).base64EncodedString())$\(key.base64EncodedString())"
     }
 
     /// Checks a password against a stored hash in constant time.
@@ -47,7 +48,13 @@ package struct PasswordHasher: Sendable {
         return SymmetricKey(data: key) == SymmetricKey(data: expected)
     }
 
-    private func derive(_ password: String, salt: [UInt8], rounds: Int, blockSize: Int, parallelism: Int) throws
+    private func derive(
+        _ password: String,
+        salt: [UInt8],
+        rounds: Int,
+        blockSize: Int,
+        parallelism: Int
+    ) throws
         -> Data
     {
         let key = try KDF.Scrypt.deriveKey(

@@ -108,6 +108,15 @@ package actor RoomHub {
         }
     }
 
+    /// Closes every connection without refusing new ones (tests use it to force reconnects).
+    ///
+    /// - Parameters:
+    ///   - code: close code.
+    ///   - reason: close reason.
+    package func closeAllConnections(_ code: CloseCode, reason: String) {
+        for session in sessions.values { session.conn.close(code, reason: reason) }
+    }
+
     /// Number of live connections.
     package var connectionCount: Int { sessions.count }
 
@@ -213,7 +222,9 @@ package actor RoomHub {
                 conn.send(Frames.ok(id: id, ["members": .array(members(of: key))]))
             case .topic(let room, let topic):
                 let key = try memberRoom(room, user: userKey)
-                guard await commit([.topicSet(room: key, topic: topic, by: userKey)], conn: conn, id: id) else { return }
+                guard await commit([.topicSet(room: key, topic: topic, by: userKey)], conn: conn, id: id) else {
+                    return
+                }
                 guard let roomState = state.rooms[key] else { return }
                 let event = Frames.event(
                     "topic",
@@ -223,12 +234,20 @@ package actor RoomHub {
                 conn.send(Frames.ok(id: id))
             case .history(let room, let before, let after, let limit):
                 let key = try memberRoom(room, user: userKey)
-                conn.send(Frames.ok(id: id, history(key, before: before, after: after, limit: limit ?? 50)))
+                let limit = limit ?? min(50, configuration.limits.historyLimit)
+                conn.send(Frames.ok(id: id, history(key, before: before, after: after, limit: limit)))
             case .markRead(let room, let seq):
                 try await markRead(conn, id: id, user: userKey, room: try memberRoom(room, user: userKey), seq: seq)
             case .send(let room, let text, let kind, let nonce):
-                try await send(conn, id: id, user: user, room: try memberRoom(room, user: userKey), text: text,
-                    kind: kind, nonce: nonce)
+                try await send(
+                    conn,
+                    id: id,
+                    user: user,
+                    room: try memberRoom(room, user: userKey),
+                    text: text,
+                    kind: kind,
+                    nonce: nonce
+                )
             case .typing(let room):
                 let key = try memberRoom(room, user: userKey)
                 try takeToken(userKey)

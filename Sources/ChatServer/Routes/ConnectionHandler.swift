@@ -153,7 +153,8 @@ struct ConnectionHandler: Sendable {
             let hasher = self.hasher
             do {
                 let hash = try await NIOThreadPool.singleton.runIfActive { try hasher.hash(password) }
-                session.authenticated = await hub.register(conn, id: id, user: user, passwordHash: hash)
+                session.authenticated =
+                    await hub.register(conn, id: id, user: user, passwordHash: hash)
                     || session.authenticated
             } catch {
                 logger.error("password hashing failed", metadata: ["error": "\(error)"])

@@ -1,0 +1,193 @@
+import ChatConformance
+import ChatCore
+import Foundation
+import Testing
+
+/// Runs the built executables as separate processes, as a user would.
+@Suite("Executables", .serialized)
+struct ProcessTests {
+    /// The folder holding the built products (next to the test bundle).
+    static var productsDirectory: URL {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent(".build/debug"),
+        ]
+        return candidates.first {
+            FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("chat-server").path)
+        } ?? candidates[0]
+    }
+
+    static func executable(_ name: String) throws -> URL {
+        let url = productsDirectory.appendingPathComponent(name)
+        guard FileManager.default.isExecutableFile(atPath: url.path) else {
+            throw WireError("\(url.path) is missing: build all products first (swift build --build-tests)")
+        }
+        return url
+    }
+
+    /// A free loopback port (bind 0, read it, close).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else { throw WireError("cannot bind a probe socket") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    struct Running {
+        let process: Process
+        let port: Int
+        let dataDir: String
+        let stderr: Pipe
+        var url: String { "ws://127.0.0.1:\(port)" }
+    }
+
+    static func startServer(extra: [String] = []) async throws -> Running {
+        let port = try freePort()
+        let dataDir = NSTemporaryDirectory() + "chat-test-\(UUID().uuidString)"
+        let process = Process()
+        process.executableURL = try executable("chat-server")
+        process.arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDir] + extra
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<300 {
+            if (try? await httpStatus(url: "ws://127.0.0.1:\(port)", path: "/healthz")) == 200 {
+                return Running(process: process, port: port, dataDir: dataDir, stderr: stderr)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.terminate()
+        throw WireError("chat-server did not answer /healthz")
+    }
+
+    static func waitForExit(_ process: Process, seconds: Int = 20) async throws -> Int32 {
+        for _ in 0..<(seconds * 20) {
+            if !process.isRunning { return process.terminationStatus }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.interrupt()
+        throw WireError("process did not exit within \(seconds) s")
+    }
+
+    @Test("SIGTERM closes clients with 1001 and exits 0", arguments: [SIGTERM, SIGINT])
+    func gracefulSignal(_ signal: Int32) async throws {
+        let server = try await Self.startServer()
+        let context = ConformanceContext(url: server.url, limits: Limits())
+        let user = try await context.newUser()
+        kill(server.process.processIdentifier, signal)
+        #expect(try await user.client.waitForClose() == 1001)
+        #expect(try await Self.waitForExit(server.process) == 0)
+        #expect(FileManager.default.fileExists(atPath: server.dataDir), "--data-dir is created")
+    }
+
+    @Test(
+        "invalid flags are refused with a message",
+        arguments: [
+            ["--port", "70000"], ["--rate-per-sec", "0"], ["--registration", "maybe"], ["--log-level", "loud"],
+        ]
+    )
+    func invalidFlags(_ flags: [String]) async throws {
+        let process = Process()
+        process.executableURL = try Self.executable("chat-server")
+        process.arguments = flags
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let status = try await Self.waitForExit(process)
+        let text = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(status != 0)
+        #expect(text.contains("Error"), "stderr: \(text)")
+    }
+
+    @Test("--help explains every flag")
+    func help() async throws {
+        let process = Process()
+        process.executableURL = try Self.executable("chat-server")
+        process.arguments = ["--help"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        _ = try await Self.waitForExit(process)
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        for flag in [
+            "--host", "--port", "--data-dir", "--rate-per-sec", "--rate-burst", "--max-text", "--history-limit",
+            "--max-frame", "--log-level", "--registration",
+        ] {
+            #expect(text.contains(flag), "help mentions \(flag)")
+        }
+    }
+
+    @Test("chat login, send and tail work against a running server", .timeLimit(.minutes(1)))
+    func cliEndToEnd() async throws {
+        let server = try await Self.startServer()
+        defer { server.process.terminate() }
+        let config = NSTemporaryDirectory() + "chat-cli-\(UUID().uuidString)"
+        let user = "cli\(Int.random(in: 1000...9999))"
+        func chat(_ arguments: [String], password: String? = "cli-password") async throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = try Self.executable("chat")
+            process.arguments = arguments
+            var environment = ProcessInfo.processInfo.environment
+            environment["XDG_CONFIG_HOME"] = config
+            environment["CHAT_PASSWORD"] = password
+            process.environment = environment
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            let status = try await Self.waitForExit(process)
+            return (status, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }
+        let login = try await chat(["login", "--server", server.url, "--user", user, "--register"])
+        #expect(login.0 == 0)
+        let attributes = try FileManager.default.attributesOfItem(atPath: config + "/chat/tokens.json")
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        // With the stored token, no password is needed.
+        let sent = try await chat(
+            ["send", "--server", server.url, "--user", user, "--room", "cli", "日本語 ✓"],
+            password: nil
+        )
+        #expect(sent.0 == 0)
+        #expect(sent.1.contains(#""seq":1"#))
+
+        let tail = Process()
+        tail.executableURL = try Self.executable("chat")
+        tail.arguments = ["tail", "--server", server.url, "--user", user, "--room", "cli", "--since", "0"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_CONFIG_HOME"] = config
+        environment["CHAT_PASSWORD"] = nil
+        tail.environment = environment
+        let out = Pipe()
+        tail.standardOutput = out
+        tail.standardError = FileHandle.nullDevice
+        try tail.run()
+        _ = try await chat(["send", "--server", server.url, "--user", user, "--room", "cli", "second"], password: nil)
+        var lines: [String] = []
+        let reader = out.fileHandleForReading
+        var buffer = Data()
+        while lines.count < 2 {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+            lines = String(decoding: buffer, as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+        tail.terminate()
+        #expect(lines.count == 2)
+        #expect(lines.first?.contains("日本語 ✓") == true)
+        #expect(lines.last?.contains(#""seq":2"#) == true)
+    }
+}
