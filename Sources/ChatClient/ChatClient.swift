@@ -438,7 +438,9 @@ package actor ChatClient {
             let messages = (body["messages"]?.arrayValue ?? []).compactMap {
                 $0.objectValue.flatMap { ChatMessage(json: $0, room: room) }
             }
-            for message in session.receiveHistory(messages) { continuation.yield(.message(message)) }
+            let fill = session.receiveHistory(room: room, messages, more: body["more"]?.boolValue ?? false)
+            for message in fill.delivered { continuation.yield(.message(message)) }
+            if let after = fill.fetchAfter { fetchHistory(room: room, after: after) }
         case .ignore:
             break
         }
@@ -482,15 +484,21 @@ package actor ChatClient {
         switch session.receive(message) {
         case .deliver:
             continuation.yield(.message(message))
-        case .duplicate, .unknownRoom:
+        case .duplicate, .unknownRoom, .held:
             break
         case .gap(let after):
-            transmit(
-                ["type": "history", "room": .string(message.room), "after": .int(after), "limit": .int(500)],
-                handler: .history(room: message.room)
-            )
-            continuation.yield(.message(message))
+            fetchHistory(room: message.room, after: after)
         }
+    }
+
+    private func fetchHistory(room: String, after: Int64) {
+        transmit(
+            [
+                "type": "history", "room": .string(room), "after": .int(after),
+                "limit": .int(Int64(limits.historyLimit)),
+            ],
+            handler: .history(room: room)
+        )
     }
 
     static func makeNonce() -> String {

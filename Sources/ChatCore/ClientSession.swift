@@ -18,6 +18,8 @@ package struct ClientSession: Sendable, Equatable {
         /// Whether `head` is a real position (joined before, or `since` given), so
         /// a join asks for everything after it.
         package var positioned: Bool = false
+        /// Whether a gap is being filled from history; new messages are held meanwhile.
+        package var filling: Bool = false
     }
 
     /// A send that has not been acknowledged.
@@ -36,8 +38,19 @@ package struct ClientSession: Sendable, Equatable {
         case duplicate
         /// Not subscribed to that room: drop it.
         case unknownRoom
-        /// New but seqs after `after` are missing: show it, and fetch history after `after`.
+        /// Seqs after `after` are missing: the message is held; fetch `history` after `after`
+        /// and pass the reply to `receiveHistory`.
         case gap(after: Int64)
+        /// A gap is being filled: the message is held and shown once the gap closes.
+        case held
+    }
+
+    /// What a history reply filled.
+    package struct HistoryFill: Sendable, Equatable {
+        /// Messages now in order and new to the client (history first, then held ones).
+        package var delivered: [ChatMessage]
+        /// When still incomplete: fetch `history` after this seq again.
+        package var fetchAfter: Int64?
     }
 
     /// The result of a `join` reply.
@@ -55,6 +68,8 @@ package struct ClientSession: Sendable, Equatable {
     package private(set) var roomOrder: [String] = []
     /// Unacknowledged sends, oldest first.
     package private(set) var pending: [PendingSend] = []
+    /// Messages received past a gap, per room fold key, until the gap is filled.
+    package private(set) var held: [String: [ChatMessage]] = [:]
 
     /// Creates an empty session.
     package init() {}
@@ -150,24 +165,55 @@ package struct ClientSession: Sendable, Equatable {
         let key = Self.key(message.room)
         guard var cursor = rooms[key], cursor.subscribed else { return .unknownRoom }
         if message.seq <= cursor.head { return .duplicate }
-        let previous = cursor.head
-        cursor.head = message.seq
-        rooms[key] = cursor
-        return message.seq == previous + 1 ? .deliver : .gap(after: previous)
-    }
-
-    /// Records messages fetched with `history` (e.g. to fill a gap) and returns the new ones.
-    ///
-    /// - Parameters:
-    ///   - messages: fetched messages, oldest first.
-    package mutating func receiveHistory(_ messages: [ChatMessage]) -> [ChatMessage] {
-        messages.filter { message in
-            let key = Self.key(message.room)
-            guard var cursor = rooms[key], message.seq > cursor.head else { return false }
+        if cursor.filling {
+            hold(message, key: key)
+            return .held
+        }
+        if message.seq == cursor.head + 1 {
             cursor.head = message.seq
             rooms[key] = cursor
-            return true
+            return .deliver
         }
+        cursor.filling = true
+        rooms[key] = cursor
+        hold(message, key: key)
+        return .gap(after: cursor.head)
+    }
+
+    private mutating func hold(_ message: ChatMessage, key: String) {
+        var list = held[key, default: []]
+        guard !list.contains(where: { $0.seq == message.seq }) else { return }
+        list.append(message)
+        list.sort { $0.seq < $1.seq }
+        held[key] = list
+    }
+
+    /// Applies a `history` reply fetched to fill a gap: returns the messages that are
+    /// now in order (history, then held ones) and whether to fetch again.
+    ///
+    /// - Parameters:
+    ///   - room: the room.
+    ///   - messages: the reply's messages, oldest first.
+    ///   - more: the reply's `more`.
+    package mutating func receiveHistory(room: String, _ messages: [ChatMessage], more: Bool) -> HistoryFill {
+        let key = Self.key(room)
+        guard var cursor = rooms[key] else { return HistoryFill(delivered: [], fetchAfter: nil) }
+        var delivered: [ChatMessage] = []
+        for message in messages.sorted(by: { $0.seq < $1.seq }) where message.seq == cursor.head + 1 {
+            delivered.append(message)
+            cursor.head = message.seq
+        }
+        var waiting = (held[key] ?? []).filter { $0.seq > cursor.head }
+        while let next = waiting.first, next.seq == cursor.head + 1 {
+            delivered.append(next)
+            cursor.head = next.seq
+            waiting.removeFirst()
+        }
+        held[key] = waiting.isEmpty ? nil : waiting
+        let incomplete = more || !waiting.isEmpty
+        cursor.filling = cursor.filling && incomplete
+        rooms[key] = cursor
+        return HistoryFill(delivered: delivered, fetchAfter: cursor.filling ? cursor.head : nil)
     }
 
     /// Queues a send; it stays pending until `acknowledge` with its nonce.
@@ -205,7 +251,11 @@ package struct ClientSession: Sendable, Equatable {
 
     /// Marks every room unsubscribed (the connection dropped).
     package mutating func disconnected() {
-        for key in roomOrder { rooms[key]?.subscribed = false }
+        for key in roomOrder {
+            rooms[key]?.subscribed = false
+            rooms[key]?.filling = false
+        }
+        held = [:]
     }
 
     /// What to send after authenticating on a new connection: a `join` with

@@ -39,10 +39,27 @@ package enum TextRules {
     /// - Parameters:
     ///   - name: an already-valid name.
     package static func foldKey(_ name: String) -> String {
-        name.precomposedStringWithCanonicalMapping
-            .folding(options: [.caseInsensitive], locale: nil)
-            .precomposedStringWithCanonicalMapping
+        var nfc = name.precomposedStringWithCanonicalMapping
+        if nfc.unicodeScalars.contains(where: { (0x1C80...0x1C88).contains($0.value) }) {
+            // Foundation on Linux leaves the Cyrillic letter variants U+1C80…U+1C88
+            // unfolded; CaseFolding.txt maps them to these letters.
+            var scalars = String.UnicodeScalarView()
+            for scalar in nfc.unicodeScalars {
+                if (0x1C80...0x1C88).contains(scalar.value) {
+                    scalars.append(Self.cyrillicVariantFolds[Int(scalar.value - 0x1C80)])
+                } else {
+                    scalars.append(scalar)
+                }
+            }
+            nfc = String(scalars)
+        }
+        return nfc.folding(options: [.caseInsensitive], locale: nil).precomposedStringWithCanonicalMapping
     }
+
+    /// CaseFolding.txt targets of U+1C80…U+1C88: в д о с т т ъ ѣ ꙋ.
+    private static let cyrillicVariantFolds: [Unicode.Scalar] = [
+        "\u{0432}", "\u{0434}", "\u{043E}", "\u{0441}", "\u{0442}", "\u{0442}", "\u{044A}", "\u{0463}", "\u{A64B}",
+    ]
 
     static func name(_ raw: String, max: Int, what: String) -> Result<ValidName, ProtocolError> {
         let nfc = raw.precomposedStringWithCanonicalMapping

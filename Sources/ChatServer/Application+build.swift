@@ -25,10 +25,12 @@ package struct ChatServerApp: Sendable {
 package func buildApplication(
     _ configuration: ServerConfiguration,
     logger: Logger,
-    store: any ChatStore = MemoryChatStore(),
+    store: (any ChatStore)? = nil,
     broker: any MessageBroker = InMemoryBroker(),
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> ChatServerApp {
+    let store: any ChatStore =
+        store ?? configuration.storage.map { FileChatStore(configuration: $0, logger: logger) } ?? MemoryChatStore()
     let state = try await store.recover()
     let hub = RoomHub(configuration: configuration, state: state, store: store, broker: broker, logger: logger)
     let hasher = PasswordHasher(rounds: configuration.passwordRounds)

@@ -13,10 +13,6 @@ package enum ChatServerRunner {
     ///   - configuration: server configuration.
     ///   - logger: the server's logger.
     package static func run(_ configuration: ServerConfiguration, logger: Logger) async throws {
-        try FileManager.default.createDirectory(
-            atPath: configuration.dataDirectory,
-            withIntermediateDirectories: true
-        )
         let server = try await buildApplication(configuration, logger: logger) { channel in
             logger.info(
                 "chat-server listening",
@@ -43,6 +39,7 @@ package enum ChatServerRunner {
                     }
                     logger.info("shutting down", metadata: ["chat.signal": "\(signal)"])
                     await server.hub.shutdownConnections()
+                    await server.hub.requestSnapshot()
                     await group.triggerGracefulShutdown()
                 }
             }

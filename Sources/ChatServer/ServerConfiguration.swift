@@ -24,6 +24,8 @@ package struct ServerConfiguration: Sendable {
     /// Messages in a `join` reply without `since`.
     package var joinBacklog: Int
     package var serverName: String
+    /// Persistence; nil keeps state in memory only (tests).
+    package var storage: StorageConfiguration?
 
     /// Creates a configuration with the documented defaults.
     ///
@@ -59,5 +61,6 @@ package struct ServerConfiguration: Sendable {
         self.closeTimeout = closeTimeout
         self.joinBacklog = 50
         self.serverName = "chat-server/0.1.0"
+        self.storage = nil
     }
 }

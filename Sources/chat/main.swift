@@ -43,7 +43,7 @@ enum Secrets {
     static func password(prompt: String) throws -> String {
         if let password = ProcessInfo.processInfo.environment["CHAT_PASSWORD"] { return password }
         guard isatty(0) == 1, let raw = getpass(prompt) else {
-            throw ValidationError("no password: set CHAT_PASSWORD or run in a terminal")
+            throw CLIError("no password: set CHAT_PASSWORD or run in a terminal")
         }
         return String(cString: raw)
     }
@@ -97,8 +97,8 @@ func waitReady(_ client: ChatClient) async throws {
         try await client.waitUntilReady()
     } catch {
         for await event in client.events {
-            if case .authenticationFailed(let error) = event { throw ValidationError("login failed: \(error.message)") }
-            if case .disconnected(let reason, nil) = event { throw ValidationError("cannot connect: \(reason)") }
+            if case .authenticationFailed(let error) = event { throw CLIError("login failed: \(error.message)") }
+            if case .disconnected(let reason, nil) = event { throw CLIError("cannot connect: \(reason)") }
         }
         throw error
     }
@@ -131,7 +131,7 @@ struct Login: AsyncParsableCommand {
             }
             return nil
         }
-        guard let token else { throw ValidationError("the server issued no token") }
+        guard let token else { throw CLIError("the server issued no token") }
         try Secrets.tokens.store(token, server: url, user: user)
         print("logged in as \(user); token stored in \(Secrets.tokens.directory)")
     }
@@ -201,7 +201,7 @@ struct Tail: AsyncParsableCommand {
                         let next = retry.map { " (reconnecting in \($0))" } ?? ""
                         FileHandle.standardError.write(Data("chat: disconnected: \(reason)\(next)\n".utf8))
                     case .authenticationFailed(let error):
-                        throw ValidationError("login failed: \(error.message)")
+                        throw CLIError("login failed: \(error.message)")
                     case .joined(_, _, _, true, _):
                         FileHandle.standardError.write(Data("chat: the room's history was reset\n".utf8))
                     default:
@@ -214,4 +214,10 @@ struct Tail: AsyncParsableCommand {
             try await group.next()
         }
     }
+}
+
+/// A runtime failure: printed as "Error: …" without the usage text.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

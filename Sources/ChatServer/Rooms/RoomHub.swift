@@ -33,6 +33,8 @@ package actor RoomHub {
     /// Room fold key → stored but not yet published events, by seq.
     var unpublished: [String: [Int64: ByteBuffer]] = [:]
     var shuttingDown = false
+    /// Set when the store failed: the in-memory state may be ahead of the disk.
+    var storageFailed = false
 
     /// Creates a hub over recovered state.
     ///
@@ -554,17 +556,32 @@ package actor RoomHub {
         if unpublished[room]?.isEmpty == true { unpublished[room] = nil }
     }
 
-    /// Applies records and stores them; on a store failure answers `internal`.
+    /// Applies records, hands them to the store in this same turn, and waits until
+    /// they are durable. After a storage failure every change is refused with `internal`.
     private func commit(_ records: [LogRecord], conn: Connection, id: String) async -> Bool {
+        guard !storageFailed else {
+            conn.send(Frames.error(id: id, ProtocolError(.internal, "the server cannot store changes")))
+            return false
+        }
         for record in records { state.apply(record) }
+        let lsn = store.append(records)
+        if store.snapshotDue { store.snapshot(state) }
         do {
-            try await store.append(records)
+            try await store.waitDurable(lsn)
             return true
         } catch {
-            logger.error("storing a change failed", metadata: ["error": "\(error)"])
+            if !storageFailed {
+                storageFailed = true
+                logger.critical("storing a change failed; refusing changes", metadata: ["error": "\(error)"])
+            }
             conn.send(Frames.error(id: id, ProtocolError(.internal, "the server could not store the change")))
             return false
         }
+    }
+
+    /// Asks the store for a snapshot of the current state (e.g. before a clean shutdown).
+    package func requestSnapshot() {
+        store.snapshot(state)
     }
 }
 

@@ -1,17 +1,34 @@
 import ServiceLifecycle
 
-/// Where state changes are kept. The hub applies every change in memory and
-/// appends its record here; `append` returns once the record is stored under the
-/// store's durability policy, and only then is the change acknowledged.
+/// Where state changes are kept. The hub applies every change in memory, hands
+/// its records to the store in the same actor turn (`append`, synchronous, so the
+/// log order is the apply order), and acknowledges the change only after
+/// `waitDurable` returns, that is once the records are stored under the store's
+/// durability policy.
 package protocol ChatStore: Service {
     /// Rebuilds the state stored so far (empty for a new store).
     func recover() async throws -> ChatState
 
-    /// Stores records, in order.
+    /// Queues records, in order; returns their log sequence number.
     ///
     /// - Parameters:
     ///   - records: the changes, in the order they were applied.
-    func append(_ records: [LogRecord]) async throws
+    func append(_ records: [LogRecord]) -> UInt64
+
+    /// Returns once everything up to `lsn` is stored; throws if storing failed.
+    ///
+    /// - Parameters:
+    ///   - lsn: a number `append` returned.
+    func waitDurable(_ lsn: UInt64) async throws
+
+    /// Whether the store would like a snapshot (log size or age).
+    var snapshotDue: Bool { get }
+
+    /// Takes a snapshot of `state`, which must include every record appended so far.
+    ///
+    /// - Parameters:
+    ///   - state: a copy of the state, taken in the same turn as the last `append`.
+    func snapshot(_ state: ChatState)
 }
 
 /// The in-memory default: keeps nothing beyond the process (state lives in the hub).
@@ -21,7 +38,13 @@ package struct MemoryChatStore: ChatStore {
 
     package func recover() async throws -> ChatState { ChatState() }
 
-    package func append(_ records: [LogRecord]) async throws {}
+    package func append(_ records: [LogRecord]) -> UInt64 { 0 }
+
+    package func waitDurable(_ lsn: UInt64) async throws {}
+
+    package var snapshotDue: Bool { false }
+
+    package func snapshot(_ state: ChatState) {}
 
     package func run() async throws {
         try? await gracefulShutdown()

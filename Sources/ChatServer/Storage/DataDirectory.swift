@@ -1,0 +1,122 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The files of a data directory:
+///
+/// - `snap-NNNNNNNN.snap`: the whole state when log segment N began;
+/// - `log-NNNNNNNN.aof`: records after snapshot N (segment 0 has no snapshot);
+/// - `LOCK`: held (flock) by the running server;
+/// - `RUNNING`: present while a server runs (boot id, fsync policy); its presence at
+///   start means the last stop was not clean;
+/// - `EPOCH-RESET`: left by `restore`; the next start gives every room a new epoch.
+package struct DataDirectory: Sendable {
+    package let path: String
+
+    package init(_ path: String) { self.path = path }
+
+    package func snapshotPath(_ generation: Int) -> String { path + "/" + String(format: "snap-%08d.snap", generation) }
+    package func logPath(_ generation: Int) -> String { path + "/" + String(format: "log-%08d.aof", generation) }
+    package var lockPath: String { path + "/LOCK" }
+    package var runningPath: String { path + "/RUNNING" }
+    package var epochResetPath: String { path + "/EPOCH-RESET" }
+
+    /// Generations of snapshots and logs present, ascending.
+    package func generations() throws -> (snapshots: [Int], logs: [Int]) {
+        let names = try FileManager.default.contentsOfDirectory(atPath: path)
+        func numbers(_ prefix: String, _ suffix: String) -> [Int] {
+            names.compactMap { name -> Int? in
+                guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+                return Int(name.dropFirst(prefix.count).dropLast(suffix.count))
+            }.sorted()
+        }
+        return (numbers("snap-", ".snap"), numbers("log-", ".aof"))
+    }
+
+    /// Whether the directory holds no state files.
+    package func isEmpty() throws -> Bool {
+        let g = try generations()
+        return g.snapshots.isEmpty && g.logs.isEmpty
+    }
+
+    /// fsyncs the directory so renames and creations in it are durable.
+    package func syncDirectory() {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        close(fd)
+    }
+
+    /// This boot's id (changes on every machine restart).
+    package static func bootID() -> String {
+        (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
+    }
+
+    /// Reads a whole file.
+    ///
+    /// - Parameters:
+    ///   - path: the file.
+    package static func read(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw StorageError.io(path, "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let size = lseek(fd, 0, SEEK_END)
+        guard size >= 0 else { throw StorageError.io(path, "cannot seek") }
+        var bytes = [UInt8](repeating: 0, count: Int(size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError.io(path, "read failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return Array(bytes[0..<done])
+    }
+
+    /// Writes all bytes to a descriptor.
+    ///
+    /// - Parameters:
+    ///   - fd: the descriptor.
+    ///   - bytes: the data.
+    ///   - path: for errors.
+    package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError.io(path, "write failed: \(String(cString: strerror(errno)))")
+            }
+            done += n
+        }
+    }
+
+    /// Writes a small file atomically (temp file, fsync, rename, directory fsync).
+    ///
+    /// - Parameters:
+    ///   - contents: file contents.
+    ///   - path: destination.
+    package func writeAtomically(_ contents: [UInt8], to destination: String) throws {
+        let temporary = destination + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw StorageError.io(temporary, "cannot create: \(String(cString: strerror(errno)))") }
+        do {
+            try contents.withUnsafeBytes { try Self.writeAll(fd, $0, path: temporary) }
+            guard fsync(fd) == 0 else { throw StorageError.io(temporary, "fsync failed") }
+        } catch {
+            close(fd)
+            throw error
+        }
+        close(fd)
+        guard rename(temporary, destination) == 0 else { throw StorageError.io(destination, "rename failed") }
+        syncDirectory()
+    }
+}

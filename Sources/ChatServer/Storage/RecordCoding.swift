@@ -1,0 +1,325 @@
+import ChatCore
+
+/// Appends the binary form of values: unsigned LEB128 varints, zig-zag signed
+/// varints, length-prefixed UTF-8 strings.
+package struct ByteWriter {
+    package var bytes: [UInt8] = []
+
+    package init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
+
+    package mutating func u8(_ v: UInt8) { bytes.append(v) }
+
+    package mutating func varint(_ v: UInt64) {
+        var v = v
+        while v >= 0x80 {
+            bytes.append(UInt8(v & 0x7F) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    package mutating func int(_ v: Int64) { varint(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
+
+    package mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { utf8 in
+            varint(UInt64(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+    }
+
+    package mutating func u32le(_ v: UInt32) {
+        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
+    }
+}
+
+/// Reads what `ByteWriter` wrote; every read is bounds-checked.
+package struct ByteReader {
+    let bytes: UnsafeRawBufferPointer
+    package var offset: Int
+
+    package init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+
+    package var remaining: Int { bytes.count - offset }
+
+    package mutating func u8() throws(RecordDecodingError) -> UInt8 {
+        guard offset < bytes.count else { throw RecordDecodingError.truncated }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    package mutating func varint() throws(RecordDecodingError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try u8()
+            guard shift < 64 else { throw RecordDecodingError.malformed("varint too long") }
+            result |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 { return result }
+            shift += 7
+        }
+    }
+
+    package mutating func int() throws(RecordDecodingError) -> Int64 {
+        let z = try varint()
+        return Int64(bitPattern: (z >> 1) ^ (0 &- (z & 1)))
+    }
+
+    package mutating func string() throws(RecordDecodingError) -> String {
+        let count = try varint()
+        guard count <= UInt64(remaining) else { throw RecordDecodingError.truncated }
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + Int(count))])
+        offset += Int(count)
+        guard let s = String(validating: slice, as: UTF8.self) else {
+            throw RecordDecodingError.malformed("invalid UTF-8")
+        }
+        return s
+    }
+
+    package mutating func u32le() throws(RecordDecodingError) -> UInt32 {
+        guard remaining >= 4 else { throw RecordDecodingError.truncated }
+        var v: UInt32 = 0
+        for i in 0..<4 { v |= UInt32(bytes[offset + i]) << UInt32(8 * i) }
+        offset += 4
+        return v
+    }
+}
+
+/// Why a record could not be decoded.
+package enum RecordDecodingError: Error, Equatable {
+    case truncated
+    case malformed(String)
+}
+
+extension LogRecord {
+    enum Tag: UInt8 {
+        case userCreated = 1
+        case passwordChanged, tokenIssued, tokenRevoked, roomCreated, epochChanged
+        case memberAdded, memberRemoved, topicSet, messageAppended, readMarked
+    }
+
+    /// Appends the binary payload of this record.
+    ///
+    /// - Parameters:
+    ///   - w: the writer.
+    package func encode(into w: inout ByteWriter) {
+        switch self {
+        case .userCreated(let name, let hash, let ts):
+            w.u8(Tag.userCreated.rawValue)
+            w.string(name)
+            w.string(hash)
+            w.int(ts)
+        case .passwordChanged(let user, let hash):
+            w.u8(Tag.passwordChanged.rawValue)
+            w.string(user)
+            w.string(hash)
+        case .tokenIssued(let user, let tokenHash, let ts):
+            w.u8(Tag.tokenIssued.rawValue)
+            w.string(user)
+            w.string(tokenHash)
+            w.int(ts)
+        case .tokenRevoked(let tokenHash):
+            w.u8(Tag.tokenRevoked.rawValue)
+            w.string(tokenHash)
+        case .roomCreated(let name, let epoch, let ts):
+            w.u8(Tag.roomCreated.rawValue)
+            w.string(name)
+            w.string(epoch)
+            w.int(ts)
+        case .epochChanged(let room, let epoch):
+            w.u8(Tag.epochChanged.rawValue)
+            w.string(room)
+            w.string(epoch)
+        case .memberAdded(let room, let user):
+            w.u8(Tag.memberAdded.rawValue)
+            w.string(room)
+            w.string(user)
+        case .memberRemoved(let room, let user):
+            w.u8(Tag.memberRemoved.rawValue)
+            w.string(room)
+            w.string(user)
+        case .topicSet(let room, let topic, let by):
+            w.u8(Tag.topicSet.rawValue)
+            w.string(room)
+            w.string(topic)
+            w.string(by)
+        case .messageAppended(let m):
+            w.u8(Tag.messageAppended.rawValue)
+            w.string(m.room)
+            w.int(m.seq)
+            w.string(m.from)
+            w.string(m.text)
+            w.u8(m.kind == .action ? 1 : 0)
+            w.int(m.ts)
+            if let nonce = m.nonce {
+                w.u8(1)
+                w.string(nonce)
+            } else {
+                w.u8(0)
+            }
+        case .readMarked(let room, let user, let seq):
+            w.u8(Tag.readMarked.rawValue)
+            w.string(room)
+            w.string(user)
+            w.int(seq)
+        }
+    }
+
+    /// Decodes one record payload (the whole buffer).
+    ///
+    /// - Parameters:
+    ///   - payload: the record's bytes.
+    package static func decode(_ payload: UnsafeRawBufferPointer) throws(RecordDecodingError) -> LogRecord {
+        var r = ByteReader(payload)
+        guard let tag = Tag(rawValue: try r.u8()) else { throw RecordDecodingError.malformed("unknown record type") }
+        let record: LogRecord
+        switch tag {
+        case .userCreated:
+            record = .userCreated(name: try r.string(), passwordHash: try r.string(), ts: try r.int())
+        case .passwordChanged:
+            record = .passwordChanged(user: try r.string(), passwordHash: try r.string())
+        case .tokenIssued:
+            record = .tokenIssued(user: try r.string(), tokenHash: try r.string(), ts: try r.int())
+        case .tokenRevoked:
+            record = .tokenRevoked(tokenHash: try r.string())
+        case .roomCreated:
+            record = .roomCreated(name: try r.string(), epoch: try r.string(), ts: try r.int())
+        case .epochChanged:
+            record = .epochChanged(room: try r.string(), epoch: try r.string())
+        case .memberAdded:
+            record = .memberAdded(room: try r.string(), user: try r.string())
+        case .memberRemoved:
+            record = .memberRemoved(room: try r.string(), user: try r.string())
+        case .topicSet:
+            record = .topicSet(room: try r.string(), topic: try r.string(), by: try r.string())
+        case .messageAppended:
+            let room = try r.string()
+            let seq = try r.int()
+            let from = try r.string()
+            let text = try r.string()
+            let kind: MessageKind = try r.u8() == 1 ? .action : .text
+            let ts = try r.int()
+            let nonce: String? = try r.u8() == 1 ? try r.string() : nil
+            record = .messageAppended(
+                ChatMessage(room: room, seq: seq, from: from, text: text, kind: kind, ts: ts, nonce: nonce)
+            )
+        case .readMarked:
+            record = .readMarked(room: try r.string(), user: try r.string(), seq: try r.int())
+        }
+        guard r.remaining == 0 else { throw RecordDecodingError.malformed("trailing bytes in record") }
+        return record
+    }
+}
+
+/// Record framing on disk: `[length u32 LE][crc32c u32 LE][payload]`, the CRC
+/// covering the payload. A torn or corrupt record is detected by its length or CRC.
+package enum RecordFraming {
+    /// Bytes before the payload.
+    package static let headerSize = 8
+    /// Largest payload accepted (a message is at most a few tens of KiB).
+    package static let maxPayload = 16 << 20
+
+    /// Appends one framed record.
+    ///
+    /// - Parameters:
+    ///   - record: the record.
+    ///   - out: the buffer.
+    package static func append(_ record: LogRecord, to out: inout [UInt8]) {
+        var w = ByteWriter()
+        record.encode(into: &w)
+        var header = ByteWriter(capacity: 8)
+        header.u32le(UInt32(w.bytes.count))
+        header.u32le(CRC32C.checksum(w.bytes))
+        out.append(contentsOf: header.bytes)
+        out.append(contentsOf: w.bytes)
+    }
+
+    /// What scanning a buffer of framed records found.
+    package struct Scan {
+        /// Decoded records, in order.
+        package var records: [LogRecord] = []
+        /// Offset just past the last good record.
+        package var validLength: Int = 0
+        /// Why scanning stopped before the end, if it did.
+        package var problem: Problem?
+    }
+
+    /// A damaged place in a file.
+    package struct Problem: Equatable {
+        package var offset: Int
+        package var reason: String
+        /// True when nothing valid follows (a torn tail), false for damage in the middle.
+        package var isTail: Bool
+    }
+
+    /// Decodes framed records from a buffer, stopping at the first damaged one.
+    ///
+    /// - Parameters:
+    ///   - bytes: file contents.
+    ///   - visit: called with each record (for streaming); when nil, records are collected.
+    package static func scan(_ bytes: UnsafeRawBufferPointer, visit: ((LogRecord) -> Void)? = nil) -> Scan {
+        var scan = Scan()
+        var offset = 0
+        while offset < bytes.count {
+            var r = ByteReader(bytes, offset: offset)
+            guard let length = try? r.u32le(), let crc = try? r.u32le() else {
+                scan.problem = Problem(offset: offset, reason: "truncated record header", isTail: true)
+                break
+            }
+            guard Int(length) <= maxPayload else {
+                scan.problem = Problem(
+                    offset: offset,
+                    reason: "record length \(length) is not plausible",
+                    isTail: !hasValidRecord(bytes, after: offset + 1)
+                )
+                break
+            }
+            let start = offset + headerSize
+            guard start + Int(length) <= bytes.count else {
+                scan.problem = Problem(offset: offset, reason: "truncated record", isTail: true)
+                break
+            }
+            let payload = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(length))])
+            guard CRC32C.checksum(payload) == crc else {
+                scan.problem = Problem(
+                    offset: offset,
+                    reason: "checksum mismatch",
+                    isTail: !hasValidRecord(bytes, after: start + Int(length))
+                )
+                break
+            }
+            do {
+                let record = try LogRecord.decode(payload)
+                if let visit { visit(record) } else { scan.records.append(record) }
+            } catch {
+                scan.problem = Problem(offset: offset, reason: "undecodable record: \(error)", isTail: false)
+                break
+            }
+            offset = start + Int(length)
+            scan.validLength = offset
+        }
+        return scan
+    }
+
+    /// Whether a valid record header+payload starts anywhere after `offset` (distinguishes
+    /// a torn tail, which is garbage to the end, from damage in the middle of good data).
+    static func hasValidRecord(_ bytes: UnsafeRawBufferPointer, after offset: Int) -> Bool {
+        var candidate = offset
+        let limit = min(bytes.count, offset + (1 << 20))
+        while candidate + headerSize <= limit {
+            var r = ByteReader(bytes, offset: candidate)
+            if let length = try? r.u32le(), let crc = try? r.u32le(), length > 0, Int(length) <= maxPayload,
+                candidate + headerSize + Int(length) <= bytes.count
+            {
+                let start = candidate + headerSize
+                let payload = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(length))])
+                if CRC32C.checksum(payload) == crc, (try? LogRecord.decode(payload)) != nil { return true }
+            }
+            candidate += 1
+        }
+        return false
+    }
+}
