@@ -293,6 +293,15 @@ package func seqs(_ list: [JSONObject]) -> [Int64] { list.compactMap { $0["seq"]
 ///   - url: the server's ws:// URL (host and port are taken from it).
 ///   - path: the HTTP path.
 package func httpStatus(url: String, path: String) async throws -> Int {
+    try await httpGet(url: url, path: path).status
+}
+
+/// `GET path` over HTTP/1.1 with `Connection: close`; returns the status and the body.
+///
+/// - Parameters:
+///   - url: the server's ws:// URL (host and port are taken from it).
+///   - path: the HTTP path.
+package func httpGet(url: String, path: String) async throws -> (status: Int, body: String) {
     let (host, port, _) = try WireClient.parse(url: url)
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: host, port: port) { channel in
@@ -307,9 +316,11 @@ package func httpStatus(url: String, path: String) async throws -> Int {
         var text = ""
         for try await var chunk in inbound {
             text += chunk.readString(length: chunk.readableBytes) ?? ""
-            if text.contains("\r\n") { break }
         }
-        return Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+        let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+        let parts = text.split(separator: "\r\n\r\n", maxSplits: 1, omittingEmptySubsequences: false)
+        let body = parts.count == 2 ? String(parts[1]) : ""
+        return (status, body)
     }
 }
 

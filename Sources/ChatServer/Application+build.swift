@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOPosix
+import Prometheus
 
 /// A built server: the Hummingbird application and the hub it serves.
 package struct ChatServerApp: Sendable {
@@ -21,12 +22,14 @@ package struct ChatServerApp: Sendable {
 ///   - logger: the server's logger.
 ///   - store: where state changes are kept.
 ///   - broker: pub/sub fan-out.
+///   - metrics: the registry `/metrics` serves (nil: no `/metrics` route).
 ///   - onServerRunning: called with the listening channel (tests read the port from it).
 package func buildApplication(
     _ configuration: ServerConfiguration,
     logger: Logger,
     store: (any ChatStore)? = nil,
     broker: any MessageBroker = InMemoryBroker(),
+    metrics: PrometheusCollectorRegistry? = nil,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> ChatServerApp {
     let store: any ChatStore =
@@ -44,6 +47,17 @@ package func buildApplication(
 
     let router = Router(context: ChatRequestContext.self)
     router.get("/healthz") { _, _ in "ok\n" }
+    if let metrics {
+        router.get("/metrics") { _, _ -> Response in
+            var text: [UInt8] = []
+            metrics.emit(into: &text)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: text))
+            )
+        }
+    }
 
     let wsRouter = Router(context: ChatRequestContext.self)
     wsRouter.ws("/v1/ws") { inbound, outbound, context in

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -12,8 +13,13 @@ package enum ChatServerRunner {
     /// - Parameters:
     ///   - configuration: server configuration.
     ///   - logger: the server's logger.
-    package static func run(_ configuration: ServerConfiguration, logger: Logger) async throws {
-        let server = try await buildApplication(configuration, logger: logger) { channel in
+    ///   - metrics: the registry to serve on `/metrics`.
+    package static func run(
+        _ configuration: ServerConfiguration,
+        logger: Logger,
+        metrics: PrometheusCollectorRegistry? = nil
+    ) async throws {
+        let server = try await buildApplication(configuration, logger: logger, metrics: metrics) { channel in
             logger.info(
                 "chat-server listening",
                 metadata: ["chat.address": "\(channel.localAddress?.description ?? "?")"]

@@ -26,6 +26,7 @@ package final class Connection: BrokerSubscriber {
     private let continuation: AsyncStream<Outbound>.Continuation
     private let state = Mutex(State())
     private let closeTimeout: TimeAmount
+    private let metrics = ServerMetrics()
 
     /// Creates a connection.
     ///
@@ -56,6 +57,16 @@ package final class Connection: BrokerSubscriber {
 
     package func deliver(_ payload: ByteBuffer) {
         enqueue(.frame(payload))
+    }
+
+    /// Queues an error reply and counts it by code.
+    ///
+    /// - Parameters:
+    ///   - id: the request id (nil when it could not be read).
+    ///   - error: the error.
+    package func reject(id: String?, _ error: ProtocolError) {
+        metrics.rejected(error.code)
+        send(Frames.error(id: id, error))
     }
 
     /// Encodes and queues a frame.

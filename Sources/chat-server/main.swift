@@ -2,6 +2,8 @@ import ArgumentParser
 import ChatCore
 import ChatServer
 import Logging
+import Metrics
+import Prometheus
 
 @main
 struct ChatServerCommand: AsyncParsableCommand {
@@ -113,8 +115,20 @@ struct ChatServerCommand: AsyncParsableCommand {
         )
         var logger = Logger(label: "chat-server")
         logger.logLevel = level
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["chat_fsync_seconds"] = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .seconds(1),
+        ]
+        factory.durationHistogramBuckets["chat_snapshot_seconds"] = [
+            .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        MetricsSystem.bootstrap(factory)
         do {
-            try await ChatServerRunner.run(configuration, logger: logger)
+            try await ChatServerRunner.run(configuration, logger: logger, metrics: registry)
         } catch let error as StorageError {
             logger.critical("cannot start: \(error)")
             throw ExitCode(2)

@@ -52,9 +52,11 @@ struct ProcessTests {
         var url: String { "ws://127.0.0.1:\(port)" }
     }
 
-    static func startServer(extra: [String] = []) async throws -> Running {
+    static func startServer(
+        dataDir: String = NSTemporaryDirectory() + "chat-test-\(UUID().uuidString)",
+        extra: [String] = []
+    ) async throws -> Running {
         let port = try freePort()
-        let dataDir = NSTemporaryDirectory() + "chat-test-\(UUID().uuidString)"
         let process = Process()
         process.executableURL = try executable("chat-server")
         process.arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDir] + extra

@@ -3,6 +3,7 @@ import ChatCore
 import ChatServer
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 
 /// An in-process chat-server on 127.0.0.1 with an OS-chosen port.
@@ -31,6 +32,7 @@ struct TestServer {
     ///   - body: the test.
     static func with<T: Sendable>(
         _ configuration: ServerConfiguration = conformanceConfiguration,
+        metrics: PrometheusCollectorRegistry? = nil,
         _ body: (TestServer) async throws -> T
     ) async throws -> T {
         var configuration = configuration
@@ -39,7 +41,7 @@ struct TestServer {
         var logger = Logger(label: "test-server")
         logger.logLevel = .critical
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = try await buildApplication(configuration, logger: logger) { channel in
+        let app = try await buildApplication(configuration, logger: logger, metrics: metrics) { channel in
             portContinuation.yield(channel.localAddress?.port ?? 0)
             portContinuation.finish()
         }

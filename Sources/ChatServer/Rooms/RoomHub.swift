@@ -1,4 +1,5 @@
 import ChatCore
+import CoreMetrics
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -33,6 +34,7 @@ package actor RoomHub {
     /// Room fold key → stored but not yet published events, by seq.
     var unpublished: [String: [Int64: ByteBuffer]] = [:]
     var shuttingDown = false
+    let metrics = ServerMetrics()
     /// Set when the store failed: the in-memory state may be ahead of the disk.
     var storageFailed = false
 
@@ -84,6 +86,7 @@ package actor RoomHub {
     package func connect(_ conn: Connection) -> Bool {
         guard !shuttingDown else { return false }
         sessions[conn.subscriberID] = Session(conn: conn)
+        metrics.setConnections(sessions.count)
         return true
     }
 
@@ -93,6 +96,7 @@ package actor RoomHub {
     ///   - conn: the connection.
     package func disconnect(_ conn: Connection) {
         guard let session = sessions.removeValue(forKey: conn.subscriberID) else { return }
+        metrics.setConnections(sessions.count)
         for room in session.rooms { broker.unsubscribe(room, subscriberID: conn.subscriberID) }
         if let user = session.userKey { removeUserConnection(user, conn.subscriberID) }
     }
@@ -149,11 +153,11 @@ package actor RoomHub {
     ///   - passwordHash: the hash computed off the actor.
     package func register(_ conn: Connection, id: String, user: ValidName, passwordHash: String) async -> Bool {
         guard configuration.registration == .open else {
-            conn.send(Frames.error(id: id, ProtocolError(.forbidden, "this server does not allow sign-up")))
+            conn.reject(id: id, ProtocolError(.forbidden, "this server does not allow sign-up"))
             return false
         }
         guard state.users[user.key] == nil else {
-            conn.send(Frames.error(id: id, ProtocolError(.conflict, "user name is taken")))
+            conn.reject(id: id, ProtocolError(.conflict, "user name is taken"))
             return false
         }
         let token = PasswordHasher.newToken()
@@ -178,7 +182,7 @@ package actor RoomHub {
     ///   - userKey: user fold key.
     package func login(_ conn: Connection, id: String, userKey: String) async -> Bool {
         guard state.users[userKey] != nil else {
-            conn.send(Frames.error(id: id, ProtocolError(.unauthorized, "wrong user name or password")))
+            conn.reject(id: id, ProtocolError(.unauthorized, "wrong user name or password"))
             return false
         }
         let token = PasswordHasher.newToken()
@@ -206,7 +210,7 @@ package actor RoomHub {
             return
         }
         guard let userKey = session.userKey, let user = state.users[userKey] else {
-            conn.send(Frames.error(id: id, ProtocolError(.unauthorized, "authenticate first")))
+            conn.reject(id: id, ProtocolError(.unauthorized, "authenticate first"))
             return
         }
         do {
@@ -232,7 +236,7 @@ package actor RoomHub {
                     "topic",
                     ["room": .string(roomState.name), "topic": .string(topic), "by": .string(user.name)]
                 )
-                broker.publish(key, ByteBuffer(string: event.jsonString), excludingUser: nil)
+                publish(key, event, excludingUser: nil)
                 conn.send(Frames.ok(id: id))
             case .history(let room, let before, let after, let limit):
                 let key = try memberRoom(room, user: userKey)
@@ -255,16 +259,16 @@ package actor RoomHub {
                 try takeToken(userKey)
                 guard let roomState = state.rooms[key] else { return }
                 let event = Frames.event("typing", ["room": .string(roomState.name), "user": .string(user.name)])
-                broker.publish(key, ByteBuffer(string: event.jsonString), excludingUser: userKey)
+                publish(key, event, excludingUser: userKey)
                 conn.send(Frames.ok(id: id))
             case .hello, .ping, .register, .login, .resume:
-                conn.send(Frames.error(id: id, .badRequest("unexpected request")))
+                conn.reject(id: id, .badRequest("unexpected request"))
             }
         } catch let error as ProtocolError {
-            conn.send(Frames.error(id: id, error))
+            conn.reject(id: id, error)
         } catch {
             logger.debug("request failed", metadata: ["chat.conn.id": "\(conn.subscriberID)", "error": "\(error)"])
-            conn.send(Frames.error(id: id, ProtocolError(.internal, "internal error")))
+            conn.reject(id: id, ProtocolError(.internal, "internal error"))
         }
     }
 
@@ -273,7 +277,7 @@ package actor RoomHub {
     private func resume(_ conn: Connection, id: String, token: String) {
         let tokenHash = PasswordHasher.tokenHash(token)
         guard let userKey = state.tokens[tokenHash], let user = state.users[userKey] else {
-            conn.send(Frames.error(id: id, ProtocolError(.unauthorized, "token is not valid")))
+            conn.reject(id: id, ProtocolError(.unauthorized, "token is not valid"))
             return
         }
         authenticate(conn, userKey: userKey, tokenHash: tokenHash)
@@ -383,7 +387,7 @@ package actor RoomHub {
             guard await commit(records, conn: conn, id: id) else { return }
             if newMember, let name = state.rooms[room.key]?.name, let userName = state.users[user]?.name {
                 let event = Frames.event("joined", ["room": .string(name), "user": .string(userName)])
-                broker.publish(room.key, ByteBuffer(string: event.jsonString), excludingUser: nil)
+                publish(room.key, event, excludingUser: nil)
             }
         }
         // Re-check after the await: the connection may be gone or have changed user.
@@ -391,7 +395,7 @@ package actor RoomHub {
             roomState.members[user] != nil
         else {
             if sessions[conn.subscriberID] != nil {
-                conn.send(Frames.error(id: id, ProtocolError(.conflict, "membership changed during join; retry")))
+                conn.reject(id: id, ProtocolError(.conflict, "membership changed during join; retry"))
             }
             return
         }
@@ -439,7 +443,7 @@ package actor RoomHub {
         }
         if let name = state.rooms[room]?.name, let userName = state.users[user]?.name {
             let event = Frames.event("left", ["room": .string(name), "user": .string(userName)])
-            broker.publish(room, ByteBuffer(string: event.jsonString), excludingUser: nil)
+            publish(room, event, excludingUser: nil)
         }
         conn.send(Frames.ok(id: id))
     }
@@ -540,9 +544,16 @@ package actor RoomHub {
             nonce: nonce
         )
         guard await commit([.messageAppended(message)], conn: conn, id: id) else { return }
+        metrics.messagesIn.increment()
         unpublished[room, default: [:]][message.seq] = ByteBuffer(string: Frames.message(message).jsonString)
         publishReady(room)
         conn.send(Frames.ok(id: id, ["seq": .int(message.seq), "ts": .int(message.ts)]))
+    }
+
+    /// Publishes an event to a room's subscribers.
+    private func publish(_ room: String, _ event: JSONValue, excludingUser: String?) {
+        let receivers = broker.publish(room, ByteBuffer(string: event.jsonString), excludingUser: excludingUser)
+        metrics.deliveries.increment(by: Int64(receivers))
     }
 
     /// Publishes stored messages of a room in seq order, as far as there is no hole.
@@ -550,7 +561,9 @@ package actor RoomHub {
         var head = published[room] ?? 0
         while let payload = unpublished[room]?.removeValue(forKey: head + 1) {
             head += 1
-            broker.publish(room, payload, excludingUser: nil)
+            let receivers = broker.publish(room, payload, excludingUser: nil)
+            metrics.messagesOut.increment(by: Int64(receivers))
+            metrics.deliveries.increment(by: Int64(receivers))
         }
         published[room] = head
         if unpublished[room]?.isEmpty == true { unpublished[room] = nil }
@@ -560,7 +573,7 @@ package actor RoomHub {
     /// they are durable. After a storage failure every change is refused with `internal`.
     private func commit(_ records: [LogRecord], conn: Connection, id: String) async -> Bool {
         guard !storageFailed else {
-            conn.send(Frames.error(id: id, ProtocolError(.internal, "the server cannot store changes")))
+            conn.reject(id: id, ProtocolError(.internal, "the server cannot store changes"))
             return false
         }
         for record in records { state.apply(record) }
@@ -574,7 +587,7 @@ package actor RoomHub {
                 storageFailed = true
                 logger.critical("storing a change failed; refusing changes", metadata: ["error": "\(error)"])
             }
-            conn.send(Frames.error(id: id, ProtocolError(.internal, "the server could not store the change")))
+            conn.reject(id: id, ProtocolError(.internal, "the server could not store the change"))
             return false
         }
     }

@@ -91,7 +91,7 @@ struct ConnectionHandler: Sendable {
     }
 
     private func protocolError(_ conn: Connection, _ session: inout ReaderState, _ error: ProtocolError) {
-        conn.send(Frames.error(id: nil, error))
+        conn.reject(id: nil, error)
         if session.errors.record(now: uptimeSeconds()) {
             conn.close(.policy, reason: "too many protocol errors")
         }
@@ -103,7 +103,7 @@ struct ConnectionHandler: Sendable {
         case .success(let e): envelope = e
         case .failure(let failure):
             if let id = failure.id {
-                conn.send(Frames.error(id: id, failure.error))
+                conn.reject(id: id, failure.error)
             } else {
                 protocolError(conn, &session, failure.error)
             }
@@ -111,30 +111,30 @@ struct ConnectionHandler: Sendable {
         }
         let id = envelope.id
         guard let type = RequestType(rawValue: envelope.type) else {
-            conn.send(Frames.error(id: id, .badRequest("unknown request type '\(envelope.type)'")))
+            conn.reject(id: id, .badRequest("unknown request type '\(envelope.type)'"))
             return
         }
         guard session.helloDone || type == .hello else {
-            conn.send(Frames.error(id: id, ProtocolError(.helloRequired, "send hello first")))
+            conn.reject(id: id, ProtocolError(.helloRequired, "send hello first"))
             return
         }
         if !type.allowedBeforeAuth, !session.authenticated {
-            conn.send(Frames.error(id: id, ProtocolError(.unauthorized, "authenticate first")))
+            conn.reject(id: id, ProtocolError(.unauthorized, "authenticate first"))
             return
         }
         let request: Request
         switch Request.parse(type, body: envelope.body, limits: configuration.limits) {
         case .success(let r): request = r
         case .failure(let error):
-            conn.send(Frames.error(id: id, error))
+            conn.reject(id: id, error)
             return
         }
         switch request {
         case .hello(let version, _):
             if session.helloDone {
-                conn.send(Frames.error(id: id, .badRequest("hello was already sent")))
+                conn.reject(id: id, .badRequest("hello was already sent"))
             } else if version != 1 {
-                conn.send(Frames.error(id: id, ProtocolError(.unsupportedVersion, "this server speaks version 1")))
+                conn.reject(id: id, ProtocolError(.unsupportedVersion, "this server speaks version 1"))
             } else {
                 session.helloDone = true
                 conn.send(
@@ -158,7 +158,7 @@ struct ConnectionHandler: Sendable {
                     || session.authenticated
             } catch {
                 logger.error("password hashing failed", metadata: ["error": "\(error)"])
-                conn.send(Frames.error(id: id, ProtocolError(.internal, "internal error")))
+                conn.reject(id: id, ProtocolError(.internal, "internal error"))
             }
         case .login(let user, let password):
             let stored = await hub.passwordHash(of: user.key)
@@ -171,7 +171,7 @@ struct ConnectionHandler: Sendable {
             if ok, stored != nil {
                 session.authenticated = await hub.login(conn, id: id, userKey: user.key) || session.authenticated
             } else {
-                conn.send(Frames.error(id: id, ProtocolError(.unauthorized, "wrong user name or password")))
+                conn.reject(id: id, ProtocolError(.unauthorized, "wrong user name or password"))
             }
         default:
             await hub.handle(conn, id: id, request: request)
