@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "chat-server", targets: ["chat-server"]),
         .executable(name: "chat", targets: ["chat"]),
         .executable(name: "chat-conformance", targets: ["chat-conformance"]),
+        .executable(name: "chat-bench", targets: ["chat-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -96,6 +97,16 @@ let package = Package(
         .executableTarget(
             name: "chat-conformance",
             dependencies: [
+                "ChatConformance",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "chat-bench",
+            dependencies: [
+                "ChatCore",
+                "ChatServer",
                 "ChatConformance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

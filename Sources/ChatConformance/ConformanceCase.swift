@@ -241,7 +241,14 @@ package func check(_ condition: Bool, _ message: @autoclosure () -> String) thro
 ///   - expected: what the contract says.
 ///   - what: the thing compared.
 package func checkEqual<T: Equatable>(_ actual: T, _ expected: T, _ what: String) throws {
-    if actual != expected { throw ConformanceFailure("\(what): expected \(expected), got \(actual)") }
+    if actual != expected { throw ConformanceFailure("\(what): expected \(show(expected)), got \(show(actual))") }
+}
+
+/// A value for a failure message, without `Optional(…)` around it.
+func show<T>(_ value: T) -> String {
+    let text = "\(value)"
+    if text.hasPrefix("Optional("), text.hasSuffix(")") { return String(text.dropFirst(9).dropLast()) }
+    return text
 }
 
 /// Fails unless the reply is `ok`; returns it.

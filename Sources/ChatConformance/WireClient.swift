@@ -231,6 +231,21 @@ package final class WireClient {
         }
     }
 
+    /// Reads until a reply whose `id` is null (an answer to an unusable frame), buffering events.
+    package func nextReplyWithoutID() async throws -> JSONObject {
+        while true {
+            let object = try await nextObject()
+            let type = object["type"]?.stringValue
+            if type == "ok" || type == "error" {
+                guard object["id"] == nil || object["id"] == .null else {
+                    throw WireError("expected a reply with id null, got \(JSONValue.object(object).jsonString)")
+                }
+                return object
+            }
+            events.append(object)
+        }
+    }
+
     /// The next event of a type (from the buffer first); other events stay buffered.
     ///
     /// - Parameters:

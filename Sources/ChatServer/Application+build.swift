@@ -46,7 +46,14 @@ package func buildApplication(
     )
 
     let router = Router(context: ChatRequestContext.self)
-    router.get("/healthz") { _, _ in "ok\n" }
+    router.get("/healthz") { _, _ -> Response in
+        // 503 once storage failed: the server then refuses every change.
+        let healthy = await hub.isHealthy
+        return Response(
+            status: healthy ? .ok : .serviceUnavailable,
+            body: .init(byteBuffer: ByteBuffer(string: healthy ? "ok\n" : "storage failed\n"))
+        )
+    }
     if let metrics {
         router.get("/metrics") { _, _ -> Response in
             var text: [UInt8] = []

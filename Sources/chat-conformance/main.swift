@@ -30,8 +30,14 @@ struct ChatConformanceCommand: AsyncParsableCommand {
     @Option(help: "Seconds a single case may take.")
     var timeout: Int = 60
 
+    @Option(help: "Folder of JSON test vectors to run as well (default: ./conformance/vectors if present).")
+    var vectors: String?
+
     func run() async throws {
-        let cases = ConformanceSuite.cases(matching: filter)
+        var cases = ConformanceSuite.cases(matching: filter)
+        if let folder = vectors ?? Vectors.defaultDirectory {
+            cases += try Vectors.load(directory: folder).filter { filter == nil || $0.name.contains(filter!) }
+        }
         if list {
             for c in cases {
                 let needs = c.requirement.map { "  (needs \($0.description))" } ?? ""

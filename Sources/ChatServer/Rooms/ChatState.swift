@@ -33,6 +33,9 @@ package struct ChatState: Sendable {
     package var rooms: [String: Room] = [:]
     /// SHA-256 of a token (hex) → user fold key.
     package var tokens: [String: String] = [:]
+    /// Display name → fold key, so replaying a message does not fold its names again.
+    private var roomKeys: [String: String] = [:]
+    private var userKeys: [String: String] = [:]
 
     /// Creates an empty state.
     package init() {}
@@ -48,7 +51,10 @@ package struct ChatState: Sendable {
         switch record {
         case .userCreated(let name, let hash, let ts):
             let key = TextRules.foldKey(name)
-            if users[key] == nil { users[key] = User(name: name, passwordHash: hash, createdAt: ts) }
+            if users[key] == nil {
+                users[key] = User(name: name, passwordHash: hash, createdAt: ts)
+                userKeys[name] = key
+            }
         case .passwordChanged(let user, let hash):
             users[user]?.passwordHash = hash
         case .tokenIssued(let user, let tokenHash, _):
@@ -57,7 +63,10 @@ package struct ChatState: Sendable {
             tokens[tokenHash] = nil
         case .roomCreated(let name, let epoch, let ts):
             let key = TextRules.foldKey(name)
-            if rooms[key] == nil { rooms[key] = Room(name: name, epoch: epoch, createdAt: ts) }
+            if rooms[key] == nil {
+                rooms[key] = Room(name: name, epoch: epoch, createdAt: ts)
+                roomKeys[name] = key
+            }
         case .epochChanged(let room, let epoch):
             rooms[room]?.epoch = epoch
         case .memberAdded(let room, let user):
@@ -70,17 +79,26 @@ package struct ChatState: Sendable {
         case .topicSet(let room, let topic, _):
             rooms[room]?.topic = topic
         case .messageAppended(let message):
-            let key = TextRules.foldKey(message.room)
+            let key = roomKeys[message.room] ?? TextRules.foldKey(message.room)
             guard var room = rooms[key], message.seq == room.head + 1 else { return }
             rooms[key] = nil  // keep the array uniquely referenced while appending
             room.messages.append(message)
             if let nonce = message.nonce {
-                room.nonces[Self.nonceKey(user: TextRules.foldKey(message.from), nonce: nonce)] = message.seq
+                let user = userKeys[message.from] ?? TextRules.foldKey(message.from)
+                room.nonces[Self.nonceKey(user: user, nonce: nonce)] = message.seq
             }
             rooms[key] = room
         case .readMarked(let room, let user, let seq):
             if let current = rooms[room]?.members[user], seq > current { rooms[room]?.members[user] = seq }
         }
+    }
+
+    /// The fold key of a user's display name.
+    ///
+    /// - Parameters:
+    ///   - name: display name as stored.
+    package func userKey(ofDisplayName name: String) -> String {
+        userKeys[name] ?? TextRules.foldKey(name)
     }
 
     /// The seq a nonce was stored under, if the user already sent it to the room.

@@ -37,6 +37,8 @@ package actor RoomHub {
     let metrics = ServerMetrics()
     /// Set when the store failed: the in-memory state may be ahead of the disk.
     var storageFailed = false
+    /// The log sequence number of the last records handed to the store.
+    var lastLSN: UInt64 = 0
 
     /// Creates a hub over recovered state.
     ///
@@ -122,6 +124,9 @@ package actor RoomHub {
     package func closeAllConnections(_ code: CloseCode, reason: String) {
         for session in sessions.values { session.conn.close(code, reason: reason) }
     }
+
+    /// Whether the server can store changes (false after a storage failure).
+    package var isHealthy: Bool { !storageFailed }
 
     /// Number of live connections.
     package var connectionCount: Int { sessions.count }
@@ -449,10 +454,10 @@ package actor RoomHub {
     }
 
     private func allRooms() -> [JSONValue] {
-        state.rooms.values.sorted { codePointLess($0.name, $1.name) }.map { room in
+        state.rooms.sorted { codePointLess($0.value.name, $1.value.name) }.map { key, room in
             .object([
                 "name": .string(room.name), "topic": .string(room.topic), "members": .int(Int64(room.members.count)),
-                "head": .int(published[TextRules.foldKey(room.name)] ?? 0),
+                "head": .int(published[key] ?? 0),
             ])
         }
     }
@@ -525,10 +530,15 @@ package actor RoomHub {
         kind: MessageKind,
         nonce: String?
     ) async throws {
-        let userKey = TextRules.foldKey(user.name)
+        let userKey = state.userKey(ofDisplayName: user.name)
         if let nonce, let seq = state.seq(forNonce: nonce, room: room, user: userKey),
             let original = state.rooms[room]?.messages[Int(seq - 1)]
         {
+            // The original may still be on its way to disk: acknowledge the retry only
+            // once everything appended so far is durable, and never after a failure.
+            guard !storageFailed, (try? await store.waitDurable(lastLSN)) != nil, !storageFailed else {
+                throw ProtocolError(.internal, "the server could not store the change")
+            }
             conn.send(Frames.ok(id: id, ["seq": .int(original.seq), "ts": .int(original.ts)]))
             return
         }
@@ -578,6 +588,7 @@ package actor RoomHub {
         }
         for record in records { state.apply(record) }
         let lsn = store.append(records)
+        lastLSN = lsn
         if store.snapshotDue { store.snapshot(state) }
         do {
             try await store.waitDurable(lsn)

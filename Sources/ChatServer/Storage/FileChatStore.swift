@@ -67,7 +67,21 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     // MARK: ChatStore
 
     package func recover() async throws -> ChatState {
-        let state = try await NIOThreadPool.singleton.runIfActive { try self.recoverSync() }
+        let state: ChatState
+        do {
+            state = try await NIOThreadPool.singleton.runIfActive { try self.recoverSync() }
+        } catch {
+            // A refused start must not keep the directory locked (e.g. for a retry with repair).
+            if logFD >= 0 {
+                Glibc.close(logFD)
+                logFD = -1
+            }
+            if lockFD >= 0 {
+                Glibc.close(lockFD)
+                lockFD = -1
+            }
+            throw error
+        }
         let thread = Thread { [self] in writerLoop() }
         thread.name = "chat-log-writer"
         thread.start()
@@ -174,7 +188,10 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
         lockFD = open(directory.lockPath, O_RDWR | O_CREAT, 0o600)
-        guard lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+        guard lockFD >= 0 else {
+            throw StorageError.io(directory.lockPath, "cannot open the lock file: \(String(cString: strerror(errno)))")
+        }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
             throw StorageError.locked(directory.lockPath, "the data directory is in use by another chat-server")
         }
         for name in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasSuffix(".tmp") {
@@ -184,6 +201,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         let (snapshots, logs) = try directory.generations()
         var state = ChatState()
         var resetEpochs = false
+        var repaired = false
         var first = 0
         var loadedRecords = 0
         if let newest = snapshots.last {
@@ -197,6 +215,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
                     ]
                 )
                 resetEpochs = true
+                repaired = true
             }
             state = loaded.state
             loadedRecords += loaded.records
@@ -236,6 +255,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
                     ]
                 )
                 resetEpochs = true
+                repaired = true
                 dropped = true
             } else {
                 throw StorageError.corrupt(
@@ -263,6 +283,8 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
                     "the machine stopped uncleanly under fsync \(fields["fsync"] ?? "?"); room epochs change"
                 )
                 resetEpochs = true
+            } else if machineRestarted {
+                logger.notice("the machine stopped uncleanly; under fsync always nothing acknowledged was lost")
             } else {
                 logger.notice("the last stop was not clean (process crash); nothing acknowledged was lost")
             }
@@ -284,6 +306,21 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
             guard fsync(logFD) == 0 else { throw StorageError.io(directory.logPath(generation), "fsync failed") }
             logBytes += bytes.count
             logger.notice("every room's epoch changed", metadata: ["chat.rooms": "\(state.rooms.count)"])
+        }
+        if repaired {
+            // Make the repair stick: a fresh snapshot of what was recovered replaces the damaged
+            // files, so the next start neither refuses nor repairs (and re-epochs) again.
+            Glibc.close(logFD)
+            generation += 1
+            try SnapshotFile.write(state, generation: generation, in: directory)
+            logFD = open(directory.logPath(generation), O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            guard logFD >= 0 else { throw StorageError.io(directory.logPath(generation), "cannot open the log") }
+            logBytes = 0
+            let (oldSnapshots, oldLogs) = try directory.generations()
+            for gen in oldSnapshots where gen < generation { unlink(directory.snapshotPath(gen)) }
+            for gen in oldLogs where gen < generation { unlink(directory.logPath(gen)) }
+            directory.syncDirectory()
+            logger.notice("repaired state saved as a new snapshot", metadata: ["chat.generation": "\(generation)"])
         }
         unlink(directory.epochResetPath)
         let marker = "boot_id=\(DataDirectory.bootID())\nfsync=\(configuration.fsync.rawValue)\npid=\(getpid())\n"

@@ -269,6 +269,16 @@ package enum RecordFraming {
                 scan.problem = Problem(offset: offset, reason: "truncated record header", isTail: true)
                 break
             }
+            guard length > 0 else {
+                // A zero header (e.g. a zero-filled tail after a machine crash) would pass the
+                // CRC check, since the CRC of nothing is 0: never a real record.
+                scan.problem = Problem(
+                    offset: offset,
+                    reason: "zero-length record",
+                    isTail: !hasValidRecord(bytes, after: offset + 1)
+                )
+                break
+            }
             guard Int(length) <= maxPayload else {
                 scan.problem = Problem(
                     offset: offset,
@@ -279,7 +289,13 @@ package enum RecordFraming {
             }
             let start = offset + headerSize
             guard start + Int(length) <= bytes.count else {
-                scan.problem = Problem(offset: offset, reason: "truncated record", isTail: true)
+                // Past the end: a torn last record, or a damaged length field in front of good
+                // records, which must not be mistaken for a tail and truncated away.
+                scan.problem = Problem(
+                    offset: offset,
+                    reason: "truncated record",
+                    isTail: !hasValidRecord(bytes, after: offset + 1)
+                )
                 break
             }
             let payload = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(length))])

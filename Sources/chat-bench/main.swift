@@ -1,0 +1,223 @@
+import ArgumentParser
+import ChatConformance
+import ChatCore
+import ChatServer
+import Foundation
+import Synchronization
+
+@main
+struct ChatBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat-bench",
+        abstract: "Benchmarks for chat-server. Every loop is bounded in count and time; use loopback only.",
+        subcommands: [Durable.self, GenerateData.self, Startup.self]
+    )
+}
+
+/// Prints one JSON line.
+func emit(_ object: JSONObject) {
+    print(JSONValue.object(object).jsonString)
+}
+
+func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+struct Durable: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Durable sends/s: N senders, each in its own room, one send in flight each, until M are acknowledged."
+    )
+
+    @Option(help: "Server URL (loopback).") var url: String
+    @Option(help: "Concurrent senders.") var senders = 8
+    @Option(help: "Messages to send in total.") var messages = 20_000
+    @Option(help: "Text size in bytes.") var size = 100
+    @Option(help: "Stop after this many seconds even if not done.") var maxSeconds = 60
+    @Option(help: "Label printed with the result (e.g. the fsync policy).") var label = ""
+
+    func run() async throws {
+        guard url.contains("127.") || url.contains("localhost") || url.contains("[::1]") else {
+            throw ValidationError("loopback URLs only")
+        }
+        let context = try await ConformanceContext.make(url: url)
+        var users: [TestUser] = []
+        for i in 0..<senders { users.append(try await context.newUser("b\(i)")) }
+        let tokens = users.map(\.token)
+        let perSender = messages / senders
+        let text = String(repeating: "x", count: size)
+        let done = Tally()
+        let latencies = Latencies()
+        let deadline = ContinuousClock.now + .seconds(maxSeconds)
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (i, token) in tokens.enumerated() {
+                group.addTask {
+                    let c = try await context.helloClient()
+                    try expectOK(try await c.request("resume", ["token": .string(token)]), "resume")
+                    let room = context.unique("bench\(i)")
+                    try await context.join(c, room)
+                    var mine: [Double] = []
+                    mine.reserveCapacity(perSender)
+                    for _ in 0..<perSender where ContinuousClock.now < deadline {
+                        let sent = ContinuousClock.now
+                        let reply = try await c.request("send", ["room": .string(room), "text": .string(text)])
+                        mine.append(seconds(sent.duration(to: .now)) * 1000)
+                        try expectOK(reply, "send")
+                        _ = try await c.nextEvent("message")
+                        done.value.add(1, ordering: .relaxed)
+                    }
+                    latencies.add(mine)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = seconds(start.duration(to: .now))
+        let count = done.value.load(ordering: .relaxed)
+        emit([
+            "bench": "durable", "label": .string(label), "senders": .int(Int64(senders)),
+            "messages": .int(Int64(count)), "seconds": .double(elapsed),
+            "sends_per_sec": .double((Double(count) / elapsed).rounded()),
+            "ack_p50_ms": .double(latencies.percentile(0.50)), "ack_p99_ms": .double(latencies.percentile(0.99)),
+            "ack_max_ms": .double(latencies.percentile(1.0)),
+        ])
+    }
+}
+
+struct GenerateData: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gen-data",
+        abstract: "Write a data directory holding M messages in R rooms (as a log, or as a snapshot)."
+    )
+
+    @Option(help: "Data directory to create (must not exist).") var dir: String
+    @Option(help: "Messages.") var messages = 1_000_000
+    @Option(help: "Rooms.") var rooms = 100
+    @Option(help: "Text size in bytes.") var size = 100
+    @Flag(help: "Write a snapshot instead of a log.") var snapshot = false
+
+    func run() throws {
+        guard !FileManager.default.fileExists(atPath: dir) else { throw ValidationError("\(dir) exists") }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let start = ContinuousClock.now
+        var records: [LogRecord] = []
+        let hash = try PasswordHasher(rounds: 1024).hash("bench-password")
+        for u in 0..<10 { records.append(.userCreated(name: "user\(u)", passwordHash: hash, ts: 0)) }
+        for r in 0..<rooms {
+            records.append(.roomCreated(name: "room\(r)", epoch: PasswordHasher.newEpoch(), ts: 0))
+            for u in 0..<10 { records.append(.memberAdded(room: "room\(r)", user: "user\(u)")) }
+        }
+        let directory = DataDirectory(dir)
+        let text = String(repeating: "y", count: size - 8)
+        var seqs = [Int64](repeating: 0, count: rooms)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        func message(_ i: Int) -> LogRecord {
+            let r = i % rooms
+            seqs[r] += 1
+            return .messageAppended(
+                ChatMessage(
+                    room: "room\(r)",
+                    seq: seqs[r],
+                    from: "user\(i % 10)",
+                    text: String(format: "%08d", i) + text,
+                    kind: .text,
+                    ts: now + Int64(i),
+                    nonce: nil
+                )
+            )
+        }
+        if snapshot {
+            var state = ChatState()
+            for record in records { state.apply(record) }
+            for i in 0..<messages { state.apply(message(i)) }
+            try SnapshotFile.write(state, generation: 1, in: directory)
+            _ = FileManager.default.createFile(atPath: directory.logPath(1), contents: Data())
+        } else {
+            let fd = open(directory.logPath(0), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            var buffer: [UInt8] = []
+            for record in records { RecordFraming.append(record, to: &buffer) }
+            for i in 0..<messages {
+                RecordFraming.append(message(i), to: &buffer)
+                if buffer.count > 1 << 22 {
+                    try buffer.withUnsafeBytes { try DataDirectory.writeAll(fd, $0, path: dir) }
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+            try buffer.withUnsafeBytes { try DataDirectory.writeAll(fd, $0, path: dir) }
+            fsync(fd)
+            close(fd)
+        }
+        emit([
+            "bench": "gen-data", "messages": .int(Int64(messages)), "rooms": .int(Int64(rooms)),
+            "snapshot": .bool(snapshot), "seconds": .double(seconds(start.duration(to: .now))),
+        ])
+    }
+}
+
+struct Startup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start chat-server on a data directory: time to /healthz, RSS, then SIGTERM and time to exit."
+    )
+
+    @Option(help: "Path of the chat-server binary.") var server = ".build/release/chat-server"
+    @Option(help: "Data directory.") var dir: String
+    @Option(help: "Port (loopback).") var port = 17_990
+    @Option(help: "Give up after this many seconds.") var maxSeconds = 120
+
+    func run() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: server)
+        process.arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dir, "--log-level", "warning"]
+        let start = ContinuousClock.now
+        try process.run()
+        let url = "ws://127.0.0.1:\(port)"
+        var ready: Duration?
+        while start.duration(to: .now) < .seconds(maxSeconds), process.isRunning {
+            if (try? await httpStatus(url: url, path: "/healthz")) == 200 {
+                ready = start.duration(to: .now)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        guard let ready else {
+            process.terminate()
+            throw ValidationError("server did not become ready")
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let rss = Self.rssKiB(process.processIdentifier)
+        let stopStart = ContinuousClock.now
+        process.terminate()
+        while process.isRunning, stopStart.duration(to: .now) < .seconds(maxSeconds) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        emit([
+            "bench": "startup", "dir": .string(dir), "ready_seconds": .double(seconds(ready)),
+            "rss_mib": .double((Double(rss) / 1024).rounded()),
+            "shutdown_seconds": .double(seconds(stopStart.duration(to: .now))),
+            "exit": .int(Int64(process.isRunning ? -1 : process.terminationStatus)),
+        ])
+    }
+
+    static func rssKiB(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+}
+
+final class Tally: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+final class Latencies: Sendable {
+    private let values = Mutex<[Double]>([])
+
+    func add(_ more: [Double]) { values.withLock { $0 += more } }
+
+    /// The q-quantile in milliseconds, rounded to 0.01.
+    func percentile(_ q: Double) -> Double {
+        let sorted = values.withLock { $0.sorted() }
+        guard !sorted.isEmpty else { return 0 }
+        let index = min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))
+        return (sorted[index] * 100).rounded() / 100
+    }
+}

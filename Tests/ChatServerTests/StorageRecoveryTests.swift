@@ -1,0 +1,454 @@
+import ChatCore
+import ChatServer
+import Foundation
+import Testing
+
+/// `FileChatStore` recovery: equivalence, torn tails, damage, restarts and locking.
+@Suite("Storage recovery")
+struct StorageRecoveryTests {
+    typealias Support = StorageTestSupport
+
+    // MARK: Equivalence
+
+    @Test("a recovered state equals the stored one (random operations and snapshots)", arguments: 1...20)
+    func recoveryEquivalence(seed: Int) async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        let data = root + "/data"
+        let crash = root + "/crash"
+        let directory = DataDirectory(data)
+        var rng = SplitMix64(seed: UInt64(seed) &* 0x5851_F42D_4C95_7F2D)
+        var workload = StorageWorkload(seed: UInt64(seed))
+        let total = Int.random(in: 200...500, using: &rng)
+        let points = (0..<Int.random(in: 1...2, using: &rng)).map { _ in
+            Int.random(in: (total / 10)...(total * 9 / 10), using: &rng)
+        }
+
+        let store = Support.makeStore(data)
+        var state = try await store.recover()
+        #expect(state.users.isEmpty && state.rooms.isEmpty && state.tokens.isEmpty, "seed \(seed)")
+        var done = 0
+        var snapshots = 0
+        while done < total {
+            let size = min(Int.random(in: 1...4, using: &rng), total - done)
+            try await Support.commit(workload.batch(size, after: state), to: &state, in: store)
+            let range = done..<(done + size)
+            done += size
+            if points.contains(where: range.contains) {
+                snapshots += 1
+                let generation = try await Support.takeSnapshot(store, state)
+                #expect(generation == snapshots, "seed \(seed)")
+            }
+        }
+        let messages = state.rooms.values.reduce(0) { $0 + $1.messages.count }
+        #expect(messages > 50, "seed \(seed): the workload produced only \(messages) messages")
+
+        // The image a crash (kill -9) would leave, taken while the store is open and idle.
+        try await Support.waitUntil("seed \(seed): snapshot idle") { store.snapshotDue }
+        try Support.copyFiles(from: data, to: crash)
+        #expect(Support.fileExists(crash + "/RUNNING"), "seed \(seed)")
+        await store.close()
+        #expect(!Support.fileExists(directory.runningPath), "seed \(seed): RUNNING left after close()")
+        let (snapshotFiles, logFiles) = try directory.generations()
+        #expect(snapshotFiles == (snapshots > 0 ? [snapshots] : []), "seed \(seed)")
+        #expect(logFiles == [snapshots], "seed \(seed)")
+
+        let reopened = Support.makeStore(data)
+        var recovered = try await reopened.recover()
+        Support.expectEqual(state, recovered, "seed \(seed): clean restart")
+        let crashed = Support.makeStore(crash)
+        let afterCrash = try await crashed.recover()
+        Support.expectEqual(state, afterCrash, "seed \(seed): restart after a process crash")
+        await crashed.close()
+
+        // Appending after recovery continues the same history.
+        try await Support.commit(workload.batch(30, after: recovered), to: &recovered, in: reopened)
+        await reopened.close()
+        let third = Support.makeStore(data)
+        let again = try await third.recover()
+        Support.expectEqual(recovered, again, "seed \(seed): restart after appending to a recovered store")
+        await third.close()
+    }
+
+    @Test("close() waits for a snapshot that is still being written")
+    func closeWaitsForSnapshot() async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        let store = Support.makeStore(root)
+        var state = try await store.recover()
+        var workload = StorageWorkload(seed: 42)
+        try await Support.commit(Support.sampleRecords(), to: &state, in: store)
+        for _ in 0..<20 { try await Support.commit(workload.batch(200, after: state), to: &state, in: store) }
+        store.snapshot(state)
+        await store.close()
+        let (snapshots, logs) = try DataDirectory(root).generations()
+        #expect(snapshots == [1])
+        #expect(logs == [1])
+        #expect(!Support.fileNames(root).contains { $0.hasSuffix(".tmp") })
+        let reopened = Support.makeStore(root)
+        Support.expectEqual(state, try await reopened.recover(), "after close() during a snapshot")
+        await reopened.close()
+    }
+
+    // MARK: Torn tails
+
+    @Test("garbage appended to the last log file is cut off", arguments: 1...8)
+    func tornTailGarbage(seed: Int) async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        let state = try await Support.populate(root, seed: UInt64(seed), operations: 60)
+        let log = DataDirectory(root).logPath(0)
+        let validSize = try Support.fileSize(log)
+        var rng = SplitMix64(seed: UInt64(seed))
+        let garbage = rng.bytes(Int.random(in: 1...512, using: &rng))
+        try Support.appendToFile(log, garbage)
+
+        let store = Support.makeStore(root)
+        let recovered = try await store.recover()
+        #expect(try Support.fileSize(log) == validSize, "seed \(seed), \(garbage.count) garbage bytes")
+        Support.expectEqual(state, recovered, "seed \(seed), \(garbage.count) garbage bytes")
+        await store.close()
+    }
+
+    @Test("a partly written last record is cut off")
+    func tornTailPartialRecord() async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        let original = root + "/original"
+        let store = Support.makeStore(original)
+        var state = try await store.recover()
+        try await Support.commit(Support.sampleRecords(), to: &state, in: store)
+        let before = state
+        let last = LogRecord.messageAppended(
+            ChatMessage(room: "Lobby", seq: 3, from: "Alice", text: "the last words ✍️", kind: .text, ts: 30)
+        )
+        try await Support.commit([last], to: &state, in: store)
+        #expect(state.rooms["lobby"]?.messages.count == 3)
+        await store.close()
+
+        let log = "/log-00000000.aof"
+        let full = try Support.fileSize(original + log)
+        let size = Support.framed([last]).count
+        for cut in [1, 2, size / 2, size - 7, size - 8, size - 9, size - 1] {
+            let copy = root + "/cut-\(cut)"
+            try Support.copyFiles(from: original, to: copy)
+            try Support.writeFile(copy + log, Array(try Support.readFile(copy + log).dropLast(cut)))
+            let reopened = Support.makeStore(copy)
+            let recovered = try await reopened.recover()
+            Support.expectEqual(before, recovered, "last record cut by \(cut) of \(size) bytes")
+            #expect(try Support.fileSize(copy + log) == full - size, "last record cut by \(cut) of \(size) bytes")
+            await reopened.close()
+        }
+    }
+
+    @Test("a zero-filled tail (the file grew but the data never arrived) is cut off")
+    func tornTailZeros() async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        let state = try await Support.populate(root, seed: 9, operations: 20)
+        let log = DataDirectory(root).logPath(0)
+        let validSize = try Support.fileSize(log)
+        try Support.appendToFile(log, [UInt8](repeating: 0, count: 4_096))
+        let store = Support.makeStore(root)
+        let recovered = try await store.recover()
+        Support.expectEqual(state, recovered, "zero-filled tail")
+        #expect(try Support.fileSize(log) == validSize)
+        await store.close()
+    }
+
+    // MARK: Damage in the middle of the log
+
+    @Test("a damaged record before valid ones stops recovery; repair keeps the records before it")
+    func middleCorruption() async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        let data = root + "/data"
+        let repairCopy = root + "/repair"
+        let original = try await Support.populate(data, seed: 77, operations: 80)
+        let log = DataDirectory(data).logPath(0)
+        let bytes = try Support.readFile(log)
+        let extents = Support.recordExtents(bytes)
+        let records = Support.scan(bytes).records
+        let damagedIndex = 5
+        let damaged = extents[damagedIndex]
+        #expect(records.count == extents.count && records.count > 80)
+        var corrupted = bytes
+        corrupted[damaged.offset + RecordFraming.headerSize + 1] ^= 0x40
+        try Support.writeFile(log, corrupted)
+        try Support.copyFiles(from: data, to: repairCopy)
+
+        let store = Support.makeStore(data)
+        do {
+            _ = try await store.recover()
+            Issue.record("recover() accepted a log with a damaged record in the middle")
+            await store.close()
+        } catch let error as StorageError {
+            #expect(error.isCorruption)
+            #expect(error.path == log)
+            #expect(error.offset == damaged.offset)
+            #expect(error.description.contains(log), "\(error)")
+            #expect(error.description.contains("offset \(damaged.offset)"), "\(error)")
+        }
+        #expect(try Support.readFile(log) == corrupted, "a refused recovery changed the log")
+
+        let prefix = Support.state(of: Array(records[0..<damagedIndex]))
+        #expect(prefix.rooms.count == 2 && prefix.users.count == 2)
+        let repairing = FileChatStore(
+            configuration: StorageConfiguration(directory: repairCopy, fsync: .always, repair: true),
+            logger: Support.logger
+        )
+        let repaired = try await repairing.recover()
+        Support.expectEqual(prefix, repaired, ignoringEpochs: true, "after repair")
+        for (key, room) in repaired.rooms {
+            #expect(room.epoch != prefix.rooms[key]?.epoch, "room \(key) kept its epoch after repair")
+            #expect(room.epoch != original.rooms[key]?.epoch, "room \(key) kept its epoch after repair")
+        }
+        await repairing.close()
+        // The repair is saved as a fresh snapshot that replaces the damaged log, so the next
+        // start needs no repair and changes no epoch.
+        let directory = DataDirectory(repairCopy)
+        let (snapshots, logs) = try directory.generations()
+        #expect(snapshots == [1])
+        #expect(logs == [1])
+        let saved = try SnapshotFile.load(directory.snapshotPath(1), repair: false)
+        Support.expectEqual(repaired, saved.state, "the snapshot written by the repair")
+        let restarted = Support.makeStore(repairCopy)
+        Support.expectEqual(repaired, try await restarted.recover(), "restart after repair")
+        await restarted.close()
+    }
+
+    @Test("a damaged length field before valid records stops recovery instead of dropping them")
+    func middleCorruptionInLengthField() async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        let original = try await Support.populate(root, seed: 78, operations: 40)
+        let log = DataDirectory(root).logPath(0)
+        let bytes = try Support.readFile(log)
+        let extents = Support.recordExtents(bytes)
+        let damaged = extents[5]
+        var corrupted = bytes
+        corrupted[damaged.offset + 2] ^= 0x01  // length += 65536: runs past the end of the file
+        try Support.writeFile(log, corrupted)
+
+        let store = Support.makeStore(root)
+        var outcome = "recover() threw nothing"
+        do {
+            let recovered = try await store.recover()
+            let kept = Support.scan(try Support.readFile(log)).records.count
+            outcome =
+                "recover() succeeded, truncated the log from \(bytes.count) to \(try Support.fileSize(log)) bytes "
+                + "and kept \(kept) of \(extents.count) records; rooms: \(recovered.rooms.count) of "
+                + "\(original.rooms.count)"
+            await store.close()
+        } catch let error as StorageError {
+            outcome = "threw \(error)"
+            #expect(error.offset == damaged.offset)
+        }
+        #expect(outcome.hasPrefix("threw"), "\(outcome)")
+    }
+
+    @Test("after a refused recovery the same directory can be opened with repair in the same process")
+    func refusedRecoveryReleasesTheLock() async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        _ = try await Support.populate(root, seed: 79, operations: 30)
+        let log = DataDirectory(root).logPath(0)
+        var bytes = try Support.readFile(log)
+        bytes[Support.recordExtents(bytes)[3].offset + RecordFraming.headerSize] ^= 0x10
+        try Support.writeFile(log, bytes)
+        let refused = Support.makeStore(root)
+        await #expect(throws: StorageError.self) { _ = try await refused.recover() }
+        await refused.close()
+
+        let repairing = FileChatStore(
+            configuration: StorageConfiguration(directory: root, fsync: .always, repair: true),
+            logger: Support.logger
+        )
+        let repaired = try await repairing.recover()
+        #expect(repaired.users.count == 2)
+        await repairing.close()
+    }
+
+    // MARK: Snapshot damage
+
+    /// Bytes cut from the end of the snapshot; 0 means half of the file.
+    @Test("a truncated snapshot stops recovery; repair starts with new epochs", arguments: [1, 7, 19, 20, 21, 300, 0])
+    func truncatedSnapshot(cut: Int) async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        let data = root + "/data"
+        let repairCopy = root + "/repair"
+        let original = try await Support.populate(data, seed: 31, operations: 150, snapshotAfter: 120)
+        let snapshot = DataDirectory(data).snapshotPath(1)
+        let bytes = try Support.readFile(snapshot)
+        let removed = cut == 0 ? bytes.count / 2 : cut
+        try Support.writeFile(snapshot, Array(bytes.dropLast(removed)))
+        try Support.copyFiles(from: data, to: repairCopy)
+        let label = "snapshot of \(bytes.count) bytes cut by \(removed)"
+
+        let store = Support.makeStore(data)
+        do {
+            _ = try await store.recover()
+            Issue.record("\(label): recover() accepted it")
+            await store.close()
+        } catch let error as StorageError {
+            #expect(error.isCorruption, "\(label)")
+            #expect(error.path == snapshot, "\(label)")
+            #expect(error.description.contains(snapshot), "\(label): \(error)")
+        }
+
+        let repairing = FileChatStore(
+            configuration: StorageConfiguration(directory: repairCopy, fsync: .always, repair: true),
+            logger: Support.logger
+        )
+        let repaired = try await repairing.recover()
+        #expect(!repaired.rooms.isEmpty, "\(label)")
+        #expect(repaired.rooms.count <= original.rooms.count, "\(label)")
+        for (key, room) in repaired.rooms {
+            #expect(room.epoch != original.rooms[key]?.epoch, "\(label): room \(key) kept its epoch")
+        }
+        if removed <= 20 {
+            // Only the trailer was damaged: every record is still there.
+            Support.expectEqual(original, repaired, ignoringEpochs: true, label)
+        }
+        await repairing.close()
+    }
+
+    @Test("after a snapshot repair the directory starts again without repair")
+    func snapshotRepairIsPersistent() async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        _ = try await Support.populate(root, seed: 32, operations: 60, snapshotAfter: 50)
+        let snapshot = DataDirectory(root).snapshotPath(1)
+        try Support.writeFile(snapshot, Array(try Support.readFile(snapshot).dropLast(5)))
+        let repairing = FileChatStore(
+            configuration: StorageConfiguration(directory: root, fsync: .always, repair: true),
+            logger: Support.logger
+        )
+        let repaired = try await repairing.recover()
+        await repairing.close()
+
+        let restarted = Support.makeStore(root)
+        let state = try await restarted.recover()
+        Support.expectEqual(repaired, state, "restart after a snapshot repair")
+        await restarted.close()
+    }
+
+    @Test("temporary files left by an interrupted snapshot are ignored and deleted")
+    func temporarySnapshotIgnored() async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        let data = root + "/data"
+        let state = try await Support.populate(data, seed: 33, operations: 50, snapshotAfter: 40)
+        let directory = DataDirectory(data)
+        // A complete-looking snapshot of another state under a newer generation, and garbage.
+        let other = root + "/other"
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        try SnapshotFile.write(
+            Support.state(of: [.userCreated(name: "intruder", passwordHash: "", ts: 0)]),
+            generation: 2,
+            in: DataDirectory(other)
+        )
+        try FileManager.default.moveItem(
+            atPath: DataDirectory(other).snapshotPath(2),
+            toPath: directory.snapshotPath(2) + ".tmp"
+        )
+        var rng = SplitMix64(seed: 33)
+        try Support.writeFile(directory.snapshotPath(3) + ".tmp", rng.bytes(1_000))
+        #expect(Support.fileNames(data).filter { $0.hasSuffix(".tmp") }.count == 2)
+
+        let store = Support.makeStore(data)
+        let recovered = try await store.recover()
+        Support.expectEqual(state, recovered, "with leftover .tmp files")
+        #expect(recovered.users["intruder"] == nil)
+        #expect(Support.fileNames(data).filter { $0.hasSuffix(".tmp") }.isEmpty, "\(Support.fileNames(data))")
+        await store.close()
+    }
+
+    // MARK: Restart detection
+
+    enum Marker: String, CaseIterable, Sendable {
+        case otherBootEverysec
+        case otherBootNo
+        case otherBootNoPolicy
+        case otherBootAlways
+        case sameBootEverysec
+
+        var epochsChange: Bool { self == .otherBootEverysec || self == .otherBootNo || self == .otherBootNoPolicy }
+
+        func contents(bootID: String) -> String {
+            switch self {
+            case .otherBootEverysec: "boot_id=someone-else\nfsync=everysec\n"
+            case .otherBootNo: "boot_id=someone-else\nfsync=no\npid=1\n"
+            case .otherBootNoPolicy: "boot_id=someone-else\n"
+            case .otherBootAlways: "boot_id=someone-else\nfsync=always\n"
+            case .sameBootEverysec: "boot_id=\(bootID)\nfsync=everysec\n"
+            }
+        }
+    }
+
+    @Test(
+        "an unclean stop across a machine restart changes epochs unless every change was fsynced",
+        arguments: Marker.allCases
+    )
+    func machineRestart(marker: Marker) async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        let bootID = try String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(bootID == DataDirectory.bootID())
+        #expect(bootID.count == 36)
+        let original = try await Support.populate(root, seed: 51, operations: 40)
+        let directory = DataDirectory(root)
+        #expect(!Support.fileExists(directory.runningPath))
+        try Support.writeFile(directory.runningPath, Array(marker.contents(bootID: bootID).utf8))
+
+        let store = Support.makeStore(root)
+        let recovered = try await store.recover()
+        Support.expectEqual(original, recovered, ignoringEpochs: true, "\(marker)")
+        #expect(recovered.rooms.count == original.rooms.count && original.rooms.count >= 2)
+        for (key, room) in recovered.rooms {
+            let changed = room.epoch != original.rooms[key]?.epoch
+            #expect(changed == marker.epochsChange, "\(marker): room \(key) epoch changed: \(changed)")
+        }
+        let running = try String(contentsOfFile: directory.runningPath, encoding: .utf8)
+        #expect(running.hasPrefix("boot_id=\(bootID)\nfsync=always\npid="), "\(running)")
+        await store.close()
+        #expect(!Support.fileExists(directory.runningPath))
+
+        // The new epochs are stored: a clean restart keeps them.
+        let again = Support.makeStore(root)
+        Support.expectEqual(recovered, try await again.recover(), "\(marker): clean restart")
+        await again.close()
+    }
+
+    // MARK: Locking
+
+    @Test("a second store cannot open a data directory in use")
+    func locking() async throws {
+        let root = try Support.makeTemporaryDirectory()
+        defer { Support.removeDirectory(root) }
+        let first = Support.makeStore(root)
+        var state = try await first.recover()
+        try await Support.commit(Support.sampleRecords(), to: &state, in: first)
+
+        let second = Support.makeStore(root)
+        do {
+            _ = try await second.recover()
+            Issue.record("a second store opened a data directory that is in use")
+            await second.close()
+        } catch let error as StorageError {
+            #expect(!error.isCorruption)
+            #expect(error.path == DataDirectory(root).lockPath)
+            #expect(error.description.contains("LOCK"), "\(error)")
+        }
+        // The first store is unaffected.
+        let more = LogRecord.userCreated(name: "Carol", passwordHash: "h", ts: 5)
+        try await Support.commit([more], to: &state, in: first)
+        await first.close()
+
+        let third = Support.makeStore(root)
+        Support.expectEqual(state, try await third.recover(), "after the first store closed")
+        await third.close()
+    }
+}
