@@ -64,6 +64,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(
+            name: "CNCursesW",
+            providers: [.apt(["libncursesw5-dev"])]
+        ),
+        .target(
+            name: "ChatTUI",
+            dependencies: [
+                "ChatCore",
+                "ChatClient",
+                "CNCursesW",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ChatConformance",
             dependencies: [
@@ -89,6 +103,7 @@ let package = Package(
             dependencies: [
                 "ChatCore",
                 "ChatClient",
+                "ChatTUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -115,6 +130,12 @@ let package = Package(
         .testTarget(
             name: "ChatCoreTests",
             dependencies: ["ChatCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ChatTUITests",
+            dependencies: ["ChatCore", "ChatClient", "ChatTUI"],
+            exclude: ["Snapshots"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

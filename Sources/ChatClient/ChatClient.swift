@@ -66,10 +66,25 @@ package enum ClientEvent: Sendable, Equatable {
     case message(ChatMessage)
     /// Any other server event.
     case event(ChatEvent)
+    /// The user's rooms, from the authentication reply (name, head, read marker).
+    case memberships([RoomSummary])
     /// A pending send was refused for good.
     case sendFailed(nonce: String, ProtocolError)
     /// Authentication failed; the client stops.
     case authenticationFailed(ProtocolError)
+}
+
+/// A room the user is a member of, as `login`/`resume` list it.
+package struct RoomSummary: Sendable, Equatable {
+    package var name: String
+    package var head: Int64
+    package var read: Int64
+
+    package init(name: String, head: Int64, read: Int64) {
+        self.name = name
+        self.head = head
+        self.read = read
+    }
 }
 
 /// Errors of the client API.
@@ -242,8 +257,13 @@ package actor ChatClient {
     ///   - room: room name.
     ///   - text: message text.
     ///   - kind: text or action.
-    package func send(_ room: String, text: String, kind: MessageKind = .text) async throws -> (seq: Int64, ts: Int64) {
-        let nonce = Self.makeNonce()
+    package func send(
+        _ room: String,
+        text: String,
+        kind: MessageKind = .text,
+        nonce: String? = nil
+    ) async throws -> (seq: Int64, ts: Int64) {
+        let nonce = nonce ?? Self.makeNonce()
         session.queueSend(room: room, text: text, kind: kind, nonce: nonce)
         return try await withCheckedThrowingContinuation { cont in
             sendWaiters[nonce] = cont
@@ -312,6 +332,11 @@ package actor ChatClient {
         }
         userName = auth["user"]?.stringValue
         continuation.yield(.connected(user: userName ?? configuration.user, token: newToken))
+        let summaries = (auth["rooms"]?.arrayValue ?? []).compactMap { value -> RoomSummary? in
+            guard let o = value.objectValue, let name = o["name"]?.stringValue else { return nil }
+            return RoomSummary(name: name, head: o["head"]?.intValue ?? 0, read: o["read"]?.intValue ?? 0)
+        }
+        continuation.yield(.memberships(summaries))
         for body in session.resumePlan() {
             if body["type"]?.stringValue == "send", let nonce = body["nonce"]?.stringValue {
                 transmit(body, handler: .send(nonce: nonce))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChatClient
 import ChatCore
+import ChatTUI
 import Foundation
 import Logging
 
@@ -8,14 +9,78 @@ import Logging
 struct Chat: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat",
-        abstract: "Client for chat-server (protocol v1).",
+        abstract: "Terminal client for chat-server (protocol v1).",
         discussion: """
-            The password comes from CHAT_PASSWORD, or is asked for without echo. `chat login` keeps a \
-            session token (mode 0600) under $XDG_CONFIG_HOME/chat/ so later commands need no password.
-            The interactive terminal client is not part of this build yet: use the subcommands below.
+            Without a subcommand, opens the interactive client. The password comes from CHAT_PASSWORD, \
+            or is asked for without echo; the session token is kept (mode 0600) under \
+            $XDG_CONFIG_HOME/chat/ so the next start resumes without a password.
+
+            Keys: Enter send, Alt-Enter newline, Tab complete, Ctrl-A/E/B/F/W/U/K edit, Alt-B/F word, \
+            Up/Down history, Alt-1..9 / Ctrl-N / Ctrl-P rooms, Alt-A next activity, PgUp/PgDn scroll \
+            (older history loads from the server), Ctrl-C quit. Commands: /join ROOM, /part [ROOM], \
+            /rooms, /members, /topic TEXT, /me TEXT, /logout, /quit, /help.
             """,
-        subcommands: [Login.self, Send.self, Tail.self]
+        subcommands: [Interactive.self, Login.self, Send.self, Tail.self],
+        defaultSubcommand: Interactive.self
     )
+}
+
+struct Interactive: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ui",
+        abstract: "The interactive terminal client (the default: `chat --user NAME` runs it)."
+    )
+
+    @Option(help: "Server URL (ws://host:port; the /v1/ws path is implied).")
+    var server = ServerURL.defaultURL
+
+    @Option(help: "Your user name (default: $USER).")
+    var user: String?
+
+    @Option(name: .customLong("room"), help: "A room to join at start (repeatable).")
+    var rooms: [String] = []
+
+    @Flag(help: "No colours (also when NO_COLOR is set).")
+    var noColor = false
+
+    @Flag(help: "No terminal bell on mentions.")
+    var noBell = false
+
+    @Flag(help: "Create the account first.")
+    var register = false
+
+    func run() async throws {
+        let url: String
+        do {
+            url = try ServerURL.normalize(server)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        guard let user = user ?? ProcessInfo.processInfo.environment["USER"], !user.isEmpty else {
+            throw ValidationError("--user is required")
+        }
+        guard isatty(1) == 1 else { throw CLIError("the interactive client needs a terminal (try chat tail)") }
+        let credentials: ChatCredentials =
+            register
+            ? .register(try Secrets.password(prompt: "New password for \(user): "))
+            : try Secrets.credentials(url: url, user: user)
+        let environment = ProcessInfo.processInfo.environment
+        let configuration = TUIConfiguration(
+            client: ChatClientConfiguration(url: url, user: user, credentials: credentials),
+            server: url,
+            rooms: rooms,
+            color: !noColor && environment["NO_COLOR"].map(\.isEmpty) ?? true,
+            bell: !noBell,
+            tokens: Secrets.tokens
+        )
+        let backend = NcursesBackend()
+        backend.start()
+        await runTUI(
+            configuration,
+            backend: backend,
+            logger: Logger(label: "chat", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+    }
 }
 
 struct ConnectionOptions: ParsableArguments {

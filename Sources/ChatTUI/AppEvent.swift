@@ -1,0 +1,68 @@
+import ChatClient
+import ChatCore
+
+/// A key press, decoded by the backend.
+package enum Key: Sendable, Equatable {
+    case character(Character)
+    case enter
+    case altEnter
+    case backspace
+    case delete
+    case left, right, up, down
+    case home, end
+    case pageUp, pageDown
+    case tab
+    case escape
+    case ctrl(Character)
+    case alt(Character)
+}
+
+/// Everything that can happen to the TUI.
+package enum AppEvent: Sendable, Equatable {
+    case key(Key)
+    /// Text typed at once (e.g. pasted or committed by an input method).
+    case paste(String)
+    case resize(Size)
+    /// The clock advanced (ms since the epoch).
+    case tick(Int64)
+    case client(ClientEvent)
+    /// An older page of history arrived.
+    case history(room: String, messages: [ChatMessage], more: Bool)
+    case roomList([String])
+    case memberList(room: String, members: [(user: String, online: Bool)])
+    /// A request failed or finished with something to say.
+    case notice(String)
+
+    package static func == (a: AppEvent, b: AppEvent) -> Bool {
+        switch (a, b) {
+        case (.key(let x), .key(let y)): return x == y
+        case (.paste(let x), .paste(let y)): return x == y
+        case (.resize(let x), .resize(let y)): return x == y
+        case (.tick(let x), .tick(let y)): return x == y
+        case (.client(let x), .client(let y)): return x == y
+        case (.history(let r1, let m1, let o1), .history(let r2, let m2, let o2)):
+            return r1 == r2 && m1 == m2 && o1 == o2
+        case (.roomList(let x), .roomList(let y)): return x == y
+        case (.memberList(let r1, let m1), .memberList(let r2, let m2)):
+            return r1 == r2 && m1.map(\.user) == m2.map(\.user) && m1.map(\.online) == m2.map(\.online)
+        case (.notice(let x), .notice(let y)): return x == y
+        default: return false
+        }
+    }
+}
+
+/// What `update` asks the run loop to do.
+package enum AppEffect: Sendable, Equatable {
+    case send(room: String, text: String, kind: MessageKind, nonce: String)
+    case join(String)
+    case leave(String)
+    case markRead(room: String, seq: Int64)
+    case loadOlder(room: String, before: Int64)
+    case setTopic(room: String, topic: String)
+    case listRooms
+    case listMembers(String)
+    case typing(String)
+    case logout
+    case quit
+    case bell
+}

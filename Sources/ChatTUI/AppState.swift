@@ -1,0 +1,103 @@
+import ChatCore
+
+/// Everything the TUI shows, as plain values. Changed only by `update`.
+package struct AppState: Sendable {
+    /// A room as the client sees it.
+    package struct Room: Sendable, Equatable {
+        package var name: String
+        package var topic: String = ""
+        package var head: Int64 = 0
+        package var read: Int64 = 0
+        package var members: Int = 0
+        /// Loaded messages, ascending by seq, without duplicates.
+        package var messages: [ChatMessage] = []
+        /// Own messages sent but not yet seen back from the server (shown dimmed).
+        package var pending: [Pending] = []
+        package var mentions: Int = 0
+        /// Older history exists on the server that is not loaded.
+        package var hasOlder: Bool = false
+        package var loadingOlder: Bool = false
+        /// User → time (ms) their typing notice expires.
+        package var typing: [String: Int64] = [:]
+        /// Where the "new messages" line goes: the read marker when the room was opened.
+        package var marker: Int64?
+
+        package var unread: Int64 { max(0, head - read) }
+
+        package init(name: String) { self.name = name }
+    }
+
+    /// An own message waiting for its acknowledgement.
+    package struct Pending: Sendable, Equatable {
+        package var nonce: String
+        package var text: String
+        package var kind: MessageKind
+        package var ts: Int64
+    }
+
+    /// The connection as shown in the status bar.
+    package enum Connection: Sendable, Equatable {
+        case connecting
+        case connected
+        /// Next attempt at `at` (ms since the epoch).
+        case reconnecting(at: Int64, reason: String)
+        case offline(String)
+    }
+
+    /// A list the user picks from (e.g. `/rooms`).
+    package struct Picker: Sendable, Equatable {
+        package var title: String
+        package var items: [String]
+        package var selected: Int = 0
+    }
+
+    package var user: String
+    package var server: String
+    package var rooms: [Room] = []
+    package var active: Int = 0
+    package var input = InputLine()
+    package var inputHistory: [String] = []
+    package var historyIndex: Int?
+    /// A one-line notice (errors, command results), shown in the status bar.
+    package var notice: String?
+    package var connection: Connection = .connecting
+    /// Lines scrolled up from the bottom of the active room (0: at the bottom).
+    package var scroll: Int = 0
+    /// Messages that arrived in the active room while scrolled up.
+    package var newBelow: Int = 0
+    package var showHelp = false
+    package var picker: Picker?
+    /// Wall clock in ms, advanced by `.tick` events.
+    package var now: Int64 = 0
+    /// Local time offset from UTC in seconds (for times and day separators).
+    package var utcOffset: Int = 0
+    package var bell = true
+    package var color = true
+    package var completion: Completion?
+    package var quitting = false
+    /// Height of the message pane in the last render (for page-wise scrolling).
+    package var pageHeight: Int = 20
+    /// Counter for nonces of sends made in the TUI.
+    package var nonceCounter: UInt64 = 0
+    package var noncePrefix: String = "t"
+
+    /// Tab completion in progress.
+    package struct Completion: Sendable, Equatable {
+        package var candidates: [String]
+        package var index: Int
+        /// Where the completed word starts (in characters).
+        package var start: Int
+    }
+
+    package init(user: String, server: String) {
+        self.user = user
+        self.server = server
+    }
+
+    package var activeRoom: Room? { rooms.indices.contains(active) ? rooms[active] : nil }
+
+    package func index(of room: String) -> Int? {
+        let key = TextRules.foldKey(room)
+        return rooms.firstIndex { TextRules.foldKey($0.name) == key }
+    }
+}

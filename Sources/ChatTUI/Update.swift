@@ -1,0 +1,470 @@
+import ChatClient
+import ChatCore
+
+/// The commands `/help` lists, for completion.
+package let chatCommands = ["/help", "/join", "/logout", "/me", "/members", "/part", "/quit", "/rooms", "/topic"]
+
+/// Applies one event to the state and returns what the run loop must do. Synchronous and pure.
+///
+/// - Parameters:
+///   - state: the state.
+///   - event: what happened.
+package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
+    switch event {
+    case .key(let key): return handleKey(&state, key)
+    case .paste(let text):
+        state.completion = nil
+        state.input.insert(text)
+        return []
+    case .resize: return []
+    case .tick(let now):
+        state.now = now
+        for i in state.rooms.indices { state.rooms[i].typing = state.rooms[i].typing.filter { $0.value > now } }
+        return markActiveRead(&state)
+    case .client(let clientEvent): return handleClient(&state, clientEvent)
+    case .history(let room, let messages, let more):
+        guard let i = state.index(of: room) else { return [] }
+        state.rooms[i].loadingOlder = false
+        state.rooms[i].hasOlder = more
+        merge(messages, into: &state.rooms[i])
+        return []
+    case .roomList(let names):
+        state.picker = AppState.Picker(title: "Rooms on the server (Enter joins, Esc closes)", items: names)
+        return []
+    case .memberList(let room, let members):
+        let list = members.map { $0.online ? "\($0.user)" : "\($0.user) (away)" }.joined(separator: ", ")
+        state.notice = "\(room): \(members.count) members: \(list)"
+        return []
+    case .notice(let text):
+        state.notice = text
+        return []
+    }
+}
+
+// MARK: Keys
+
+private func handleKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
+    if key != .tab { state.completion = nil }
+    if state.picker != nil { return handlePickerKey(&state, key) }
+    if state.showHelp, key == .escape || key == .enter {
+        state.showHelp = false
+        return []
+    }
+    switch key {
+    case .character(let c):
+        state.input.insert(String(c))
+        state.historyIndex = nil
+        return typingNotice(&state)
+    case .enter: return submit(&state)
+    case .altEnter: state.input.insert("\n")
+    case .backspace: state.input.backspace()
+    case .delete: state.input.deleteForward()
+    case .left, .ctrl("b"): state.input.left()
+    case .right, .ctrl("f"): state.input.right()
+    case .home, .ctrl("a"): state.input.home()
+    case .end, .ctrl("e"): state.input.end()
+    case .alt("b"): state.input.wordLeft()
+    case .alt("f"): state.input.wordRight()
+    case .ctrl("w"): state.input.deleteWordBackward()
+    case .ctrl("u"): state.input.deleteToStart()
+    case .ctrl("k"): state.input.deleteToEnd()
+    case .up: recall(&state, older: true)
+    case .down: recall(&state, older: false)
+    case .pageUp: return scroll(&state, by: max(1, state.pageHeight - 2))
+    case .pageDown: return scroll(&state, by: -max(1, state.pageHeight - 2))
+    case .tab: complete(&state)
+    case .ctrl("n"): return switchRoom(&state, to: state.active + 1)
+    case .ctrl("p"): return switchRoom(&state, to: state.active - 1)
+    case .alt("a"): return jumpToActivity(&state)
+    case .alt(let c) where c.isNumber:
+        if let n = c.wholeNumberValue, n >= 1 { return switchRoom(&state, to: n - 1, wrap: false) }
+    case .ctrl("c"):
+        state.quitting = true
+        return [.quit]
+    case .ctrl("d") where state.input.isEmpty:
+        state.quitting = true
+        return [.quit]
+    case .escape:
+        state.notice = nil
+    default: break
+    }
+    return []
+}
+
+private func handlePickerKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
+    guard var picker = state.picker else { return [] }
+    switch key {
+    case .up: picker.selected = max(0, picker.selected - 1)
+    case .down: picker.selected = min(max(0, picker.items.count - 1), picker.selected + 1)
+    case .escape:
+        state.picker = nil
+        return []
+    case .enter:
+        state.picker = nil
+        guard picker.items.indices.contains(picker.selected) else { return [] }
+        return joinRoom(&state, picker.items[picker.selected])
+    default: break
+    }
+    state.picker = picker
+    return []
+}
+
+private func typingNotice(_ state: inout AppState) -> [AppEffect] {
+    guard let room = state.activeRoom, !state.input.text.hasPrefix("/") else { return [] }
+    let key = "\u{0}typing-sent"
+    let last = state.rooms[state.active].typing[key] ?? 0
+    guard state.now - last >= 3000 else { return [] }
+    state.rooms[state.active].typing[key] = state.now
+    return [.typing(room.name)]
+}
+
+private func recall(_ state: inout AppState, older: Bool) {
+    guard !state.inputHistory.isEmpty else { return }
+    var index = state.historyIndex ?? state.inputHistory.count
+    index += older ? -1 : 1
+    if index >= state.inputHistory.count {
+        state.historyIndex = nil
+        state.input = InputLine()
+        return
+    }
+    index = max(0, index)
+    state.historyIndex = index
+    state.input = InputLine(state.inputHistory[index])
+}
+
+private func submit(_ state: inout AppState) -> [AppEffect] {
+    let text = state.input.text
+    guard !text.trimmingSpaces.isEmpty else { return [] }
+    state.input = InputLine()
+    state.historyIndex = nil
+    if state.inputHistory.last != text { state.inputHistory.append(text) }
+    if state.inputHistory.count > 500 { state.inputHistory.removeFirst() }
+    if text.hasPrefix("/"), !text.hasPrefix("//") { return runCommand(&state, text) }
+    return sendMessage(&state, text.hasPrefix("//") ? String(text.dropFirst()) : text, kind: .text)
+}
+
+private func sendMessage(_ state: inout AppState, _ text: String, kind: MessageKind) -> [AppEffect] {
+    guard state.rooms.indices.contains(state.active) else {
+        state.notice = "join a room first: /join ROOM"
+        return []
+    }
+    state.nonceCounter += 1
+    let nonce = "\(state.noncePrefix)-\(state.nonceCounter)"
+    state.rooms[state.active].pending.append(AppState.Pending(nonce: nonce, text: text, kind: kind, ts: state.now))
+    state.scroll = 0
+    state.newBelow = 0
+    return [.send(room: state.rooms[state.active].name, text: text, kind: kind, nonce: nonce)]
+}
+
+// MARK: Commands
+
+private func runCommand(_ state: inout AppState, _ line: String) -> [AppEffect] {
+    let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+    let command = parts.first.map(String.init)?.lowercased() ?? ""
+    let argument = parts.count > 1 ? String(parts[1]).trimmingSpaces : ""
+    let room = state.activeRoom?.name
+    switch command {
+    case "/join", "/j":
+        guard !argument.isEmpty else {
+            state.notice = "usage: /join ROOM"
+            return []
+        }
+        return joinRoom(&state, argument.hasPrefix("#") ? String(argument.dropFirst()) : argument)
+    case "/part", "/leave":
+        guard let target = argument.isEmpty ? room : argument, let i = state.index(of: target) else {
+            state.notice = "not in \(argument.isEmpty ? "a room" : argument)"
+            return []
+        }
+        let name = state.rooms[i].name
+        state.rooms.remove(at: i)
+        state.active = min(state.active, max(0, state.rooms.count - 1))
+        state.scroll = 0
+        return [.leave(name)]
+    case "/rooms": return [.listRooms]
+    case "/members", "/names":
+        guard let room else {
+            state.notice = "join a room first"
+            return []
+        }
+        return [.listMembers(room)]
+    case "/topic":
+        guard let room else {
+            state.notice = "join a room first"
+            return []
+        }
+        guard !argument.isEmpty else {
+            state.notice = "topic: \(state.activeRoom?.topic.isEmpty == false ? state.activeRoom!.topic : "(none)")"
+            return []
+        }
+        return [.setTopic(room: room, topic: argument)]
+    case "/me":
+        guard !argument.isEmpty else {
+            state.notice = "usage: /me TEXT"
+            return []
+        }
+        return sendMessage(&state, argument, kind: .action)
+    case "/help", "/h", "/?":
+        state.showHelp = true
+        return []
+    case "/logout": return [.logout]
+    case "/quit", "/exit", "/q":
+        state.quitting = true
+        return [.quit]
+    default:
+        state.notice = "unknown command \(command) (try /help)"
+        return []
+    }
+}
+
+private func joinRoom(_ state: inout AppState, _ name: String) -> [AppEffect] {
+    if let i = state.index(of: name) { return switchRoom(&state, to: i, wrap: false) }
+    if case .failure(let error) = TextRules.roomName(name) {
+        state.notice = error.message
+        return []
+    }
+    state.rooms.append(AppState.Room(name: name))
+    state.active = state.rooms.count - 1
+    state.scroll = 0
+    state.newBelow = 0
+    return [.join(name)]
+}
+
+// MARK: Rooms and scrolling
+
+private func switchRoom(_ state: inout AppState, to index: Int, wrap: Bool = true) -> [AppEffect] {
+    guard !state.rooms.isEmpty else { return [] }
+    var target = index
+    if wrap {
+        target = (index % state.rooms.count + state.rooms.count) % state.rooms.count
+    } else if !state.rooms.indices.contains(index) {
+        return []
+    }
+    if target != state.active { state.rooms[state.active].marker = nil }
+    state.active = target
+    state.scroll = 0
+    state.newBelow = 0
+    if state.rooms[target].marker == nil, state.rooms[target].unread > 0 {
+        state.rooms[target].marker = state.rooms[target].read
+    }
+    return markActiveRead(&state)
+}
+
+private func jumpToActivity(_ state: inout AppState) -> [AppEffect] {
+    let order = (1...max(1, state.rooms.count)).map { (state.active + $0) % max(1, state.rooms.count) }
+    if let i = order.first(where: { state.rooms.indices.contains($0) && state.rooms[$0].mentions > 0 }) {
+        return switchRoom(&state, to: i, wrap: false)
+    }
+    if let i = order.first(where: { state.rooms.indices.contains($0) && state.rooms[$0].unread > 0 }) {
+        return switchRoom(&state, to: i, wrap: false)
+    }
+    return []
+}
+
+private func scroll(_ state: inout AppState, by lines: Int) -> [AppEffect] {
+    guard let room = state.activeRoom else { return [] }
+    state.scroll = max(0, state.scroll + lines)
+    var effects: [AppEffect] = []
+    // Scrolling above what is loaded fetches the previous page.
+    let loadedLines = room.messages.count
+    if lines > 0, state.scroll + state.pageHeight >= loadedLines, room.hasOlder, !room.loadingOlder,
+        let first = room.messages.first
+    {
+        state.rooms[state.active].loadingOlder = true
+        effects.append(.loadOlder(room: room.name, before: first.seq))
+    }
+    if state.scroll == 0 {
+        state.newBelow = 0
+        effects += markActiveRead(&state)
+    }
+    return effects
+}
+
+/// Reaching the bottom of a visible room marks it read.
+private func markActiveRead(_ state: inout AppState) -> [AppEffect] {
+    guard state.scroll == 0, state.rooms.indices.contains(state.active), case .connected = state.connection else {
+        return []
+    }
+    let room = state.rooms[state.active]
+    guard let last = room.messages.last?.seq, last > room.read else { return [] }
+    state.rooms[state.active].read = last
+    state.rooms[state.active].mentions = 0
+    return [.markRead(room: room.name, seq: last)]
+}
+
+// MARK: Completion
+
+private func complete(_ state: inout AppState) {
+    if var completion = state.completion, !completion.candidates.isEmpty {
+        completion.index = (completion.index + 1) % completion.candidates.count
+        state.input.replace(from: completion.start, with: completion.candidates[completion.index])
+        state.completion = completion
+        return
+    }
+    let (word, start) = state.input.wordBeforeCursor
+    guard !word.isEmpty else { return }
+    let lower = word.lowercased()
+    var candidates: [String]
+    let line = state.input.text
+    if start == 0, word.hasPrefix("/") {
+        candidates = chatCommands.filter { $0.hasPrefix(lower) }.map { $0 + " " }
+    } else if line.hasPrefix("/join ") || line.hasPrefix("/part ") {
+        candidates = state.rooms.map(\.name).filter { $0.lowercased().hasPrefix(lower) }.map { $0 + " " }
+    } else {
+        var nicks: [String] = []
+        for message in (state.activeRoom?.messages ?? []).reversed() where !nicks.contains(message.from) {
+            nicks.append(message.from)
+        }
+        candidates = nicks.filter { $0.lowercased().hasPrefix(lower) && $0 != state.user }
+            .map { start == 0 ? $0 + ": " : $0 + " " }
+    }
+    guard !candidates.isEmpty else { return }
+    state.input.replace(from: start, with: candidates[0])
+    state.completion = AppState.Completion(candidates: candidates, index: 0, start: start)
+}
+
+// MARK: Client events
+
+private func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [AppEffect] {
+    switch event {
+    case .connected(let user, _):
+        state.connection = .connected
+        state.user = user
+        return markActiveRead(&state)
+    case .memberships(let rooms):
+        var effects: [AppEffect] = []
+        for summary in rooms {
+            if let i = state.index(of: summary.name) {
+                state.rooms[i].head = max(state.rooms[i].head, summary.head)
+                state.rooms[i].read = max(state.rooms[i].read, summary.read)
+            } else {
+                var room = AppState.Room(name: summary.name)
+                room.head = summary.head
+                room.read = summary.read
+                state.rooms.append(room)
+                effects.append(.join(summary.name))
+            }
+        }
+        return effects
+    case .disconnected(let reason, let retry):
+        if let retry {
+            let ms = retry.components.seconds * 1000 + retry.components.attoseconds / 1_000_000_000_000_000
+            state.connection = .reconnecting(at: state.now + ms, reason: reason)
+        } else if case .offline = state.connection {
+        } else {
+            state.connection = .offline(reason)
+        }
+        return []
+    case .joined(let room, let topic, let head, let reset, let limited):
+        let i: Int
+        if let existing = state.index(of: room) {
+            i = existing
+        } else {
+            state.rooms.append(AppState.Room(name: room))
+            i = state.rooms.count - 1
+        }
+        state.rooms[i].name = room
+        state.rooms[i].topic = topic
+        if reset {
+            state.rooms[i].messages = []
+            state.rooms[i].head = head
+            state.notice = "\(room): the server's history was reset; reloaded"
+        } else {
+            state.rooms[i].head = max(state.rooms[i].head, head)
+        }
+        state.rooms[i].hasOlder = limited || state.rooms[i].hasOlder
+        return []
+    case .message(let message):
+        guard let i = state.index(of: message.room) else { return [] }
+        let isNew = !(state.rooms[i].messages.contains { $0.seq == message.seq })
+        merge([message], into: &state.rooms[i])
+        if message.from == state.user, let nonce = message.nonce {
+            state.rooms[i].pending.removeAll { $0.nonce == nonce }
+        }
+        state.rooms[i].typing[message.from] = nil
+        guard isNew, message.from != state.user else { return i == state.active ? markActiveRead(&state) : [] }
+        let visible = i == state.active && state.scroll == 0
+        if i == state.active, state.scroll > 0 { state.newBelow += 1 }
+        var effects: [AppEffect] = []
+        if mentions(message.text, user: state.user) {
+            if !visible { state.rooms[i].mentions += 1 }
+            if state.bell { effects.append(.bell) }
+        }
+        if visible { effects += markActiveRead(&state) }
+        if !visible, i != state.active { state.rooms[i].marker = state.rooms[i].marker ?? nil }
+        return effects
+    case .event(let event):
+        switch event {
+        case .topic(let room, let topic, let by):
+            if let i = state.index(of: room) { state.rooms[i].topic = topic }
+            state.notice = "\(by) set the topic of \(room)"
+        case .read(let room, let seq):
+            if let i = state.index(of: room), seq > state.rooms[i].read {
+                state.rooms[i].read = seq
+                if state.rooms[i].read >= state.rooms[i].head { state.rooms[i].mentions = 0 }
+            }
+        case .typing(let room, let user):
+            if let i = state.index(of: room) { state.rooms[i].typing[user] = state.now + 6000 }
+        case .joined(let room, _):
+            if let i = state.index(of: room) { state.rooms[i].members += 1 }
+        case .left(let room, _):
+            if let i = state.index(of: room) { state.rooms[i].members = max(0, state.rooms[i].members - 1) }
+        default: break
+        }
+        return []
+    case .sendFailed(let nonce, let error):
+        for i in state.rooms.indices { state.rooms[i].pending.removeAll { $0.nonce == nonce } }
+        state.notice = "not sent: \(error.message)"
+        return []
+    case .authenticationFailed(let error):
+        state.connection = .offline("login failed: \(error.message)")
+        return []
+    }
+}
+
+/// Inserts messages into a room, keeping seq order and dropping duplicates.
+private func merge(_ messages: [ChatMessage], into room: inout AppState.Room) {
+    guard !messages.isEmpty else { return }
+    var bySeq: [Int64: ChatMessage] = [:]
+    for m in room.messages { bySeq[m.seq] = m }
+    let appendOnly = messages.allSatisfy { $0.seq > (room.messages.last?.seq ?? 0) }
+    if appendOnly {
+        for m in messages.sorted(by: { $0.seq < $1.seq }) where bySeq[m.seq] == nil {
+            room.messages.append(m)
+            bySeq[m.seq] = m
+        }
+    } else {
+        for m in messages { bySeq[m.seq] = m }
+        room.messages = bySeq.values.sorted { $0.seq < $1.seq }
+    }
+    room.head = max(room.head, room.messages.last?.seq ?? 0)
+}
+
+/// Whether text mentions a user name (case-insensitive, as a whole word).
+package func mentions(_ text: String, user: String) -> Bool {
+    let key = TextRules.foldKey(user)
+    var word = ""
+    for c in text + " " {
+        if c.isLetter || c.isNumber || c == "_" || c == "-" || c == "." {
+            word.append(c)
+        } else {
+            if !word.isEmpty, TextRules.foldKey(word.trimmingCharacters(".")) == key { return true }
+            word = ""
+        }
+    }
+    return false
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s.removeFirst() }
+        while s.last?.isWhitespace == true { s.removeLast() }
+        return String(s)
+    }
+
+    func trimmingCharacters(_ c: Character) -> String {
+        var s = Substring(self)
+        while s.last == c { s.removeLast() }
+        return String(s)
+    }
+}
