@@ -122,6 +122,7 @@ let package = Package(
             dependencies: [
                 "ChatCore",
                 "ChatServer",
+                "ChatTUI",
                 "ChatConformance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

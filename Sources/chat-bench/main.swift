@@ -2,6 +2,7 @@ import ArgumentParser
 import ChatConformance
 import ChatCore
 import ChatServer
+import ChatTUI
 import Foundation
 import Synchronization
 
@@ -10,7 +11,7 @@ struct ChatBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat-bench",
         abstract: "Benchmarks for chat-server. Every loop is bounded in count and time; use loopback only.",
-        subcommands: [Durable.self, GenerateData.self, Startup.self]
+        subcommands: [Durable.self, GenerateData.self, Startup.self, RenderBench.self]
     )
 }
 
@@ -219,5 +220,73 @@ final class Latencies: Sendable {
         guard !sorted.isEmpty else { return 0 }
         let index = min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))
         return (sorted[index] * 100).rounded() / 100
+    }
+}
+
+struct RenderBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "render",
+        abstract: "TUI render time: a full screen with a long scrollback, and keystroke to frame."
+    )
+
+    @Option(help: "Screen width.") var width = 200
+    @Option(help: "Screen height.") var height = 60
+    @Option(help: "Messages in the active room.") var messages = 10_000
+    @Option(help: "Frames to render.") var iterations = 300
+
+    func run() {
+        var state = AppState(user: "alice", server: "ws://127.0.0.1:7878")
+        state.connection = .connected
+        state.now = 1_795_900_000_000
+        let texts = [
+            "short", "こんにちは、今日の会議は何時からですか？資料はもう共有されていますか。",
+            "A longer English line that will certainly need to wrap at least once on a normal width terminal window.",
+            "emoji 👍🏽 👨‍👩‍👧‍👦 🇯🇵 mixed with text", "한국어 메시지와 English 混在 text",
+        ]
+        for r in 0..<10 {
+            var room = AppState.Room(name: "room\(r)")
+            room.head = Int64(messages)
+            room.read = Int64(messages - r * 3)
+            state.rooms.append(room)
+        }
+        var list: [ChatMessage] = []
+        list.reserveCapacity(messages)
+        for i in 0..<messages {
+            list.append(
+                ChatMessage(
+                    room: "room0", seq: Int64(i + 1), from: ["alice", "bob", "carol", "dave"][i % 4],
+                    text: texts[i % texts.count], kind: i % 50 == 0 ? .action : .text,
+                    ts: state.now - Int64(messages - i) * 30_000
+                )
+            )
+        }
+        state.rooms[0].messages = list
+        let size = Size(width: width, height: height)
+        var renderTimes: [Double] = []
+        var keyTimes: [Double] = []
+        var sink = 0
+        for i in 0..<iterations {
+            let start = ContinuousClock.now
+            let frame = render(state, size: size)
+            renderTimes.append(seconds(start.duration(to: .now)) * 1000)
+            sink &+= frame.cells.count
+            let keyStart = ContinuousClock.now
+            _ = update(&state, .key(.character(i % 2 == 0 ? "あ" : "a")))
+            let next = render(state, size: size)
+            sink &+= next == frame ? 0 : 1
+            keyTimes.append(seconds(keyStart.duration(to: .now)) * 1000)
+        }
+        renderTimes.sort()
+        keyTimes.sort()
+        func q(_ values: [Double], _ p: Double) -> Double {
+            (values[min(values.count - 1, Int(Double(values.count - 1) * p))] * 1000).rounded() / 1000
+        }
+        emit([
+            "bench": "render", "width": .int(Int64(width)), "height": .int(Int64(height)),
+            "messages": .int(Int64(messages)), "frames": .int(Int64(iterations)),
+            "render_p50_ms": .double(q(renderTimes, 0.5)), "render_p99_ms": .double(q(renderTimes, 0.99)),
+            "key_to_frame_p50_ms": .double(q(keyTimes, 0.5)), "key_to_frame_p99_ms": .double(q(keyTimes, 0.99)),
+            "checksum": .int(Int64(sink % 1000)),
+        ])
     }
 }

@@ -63,13 +63,13 @@ package enum Backup {
         defer { for file in opened { close(file.fd) } }
         if let base {
             let path = directory.snapshotPath(base)
-            let fd = open(path, O_RDONLY)
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw Retry() }
             opened.append((1, base, fd, path))
         }
         for gen in logs where gen >= (base ?? 0) {
             let path = directory.logPath(gen)
-            let fd = open(path, O_RDONLY)
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw Retry() }
             opened.append((2, gen, fd, path))
         }
@@ -158,7 +158,7 @@ package enum Backup {
 
         let directory = DataDirectory(dataDirectory)
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let lock = open(directory.lockPath, O_RDWR | O_CREAT, 0o600)
+        let lock = open(directory.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         defer { if lock >= 0 { close(lock) } }
         guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
             throw StorageError.locked(

@@ -45,7 +45,7 @@ package struct DataDirectory: Sendable {
 
     /// fsyncs the directory so renames and creations in it are durable.
     package func syncDirectory() {
-        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = fsync(fd)
         close(fd)
@@ -62,7 +62,7 @@ package struct DataDirectory: Sendable {
     /// - Parameters:
     ///   - path: the file.
     package static func read(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StorageError.io(path, "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let size = lseek(fd, 0, SEEK_END)
@@ -106,7 +106,7 @@ package struct DataDirectory: Sendable {
     ///   - path: destination.
     package func writeAtomically(_ contents: [UInt8], to destination: String) throws {
         let temporary = destination + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageError.io(temporary, "cannot create: \(String(cString: strerror(errno)))") }
         do {
             try contents.withUnsafeBytes { try Self.writeAll(fd, $0, path: temporary) }

@@ -187,7 +187,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     private func recoverSync() throws -> ChatState {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
-        lockFD = open(directory.lockPath, O_RDWR | O_CREAT, 0o600)
+        lockFD = open(directory.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lockFD >= 0 else {
             throw StorageError.io(directory.lockPath, "cannot open the lock file: \(String(cString: strerror(errno)))")
         }
@@ -292,7 +292,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         if fm.fileExists(atPath: directory.epochResetPath) { resetEpochs = true }
 
         generation = replay.last ?? first
-        logFD = open(directory.logPath(generation), O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        logFD = open(directory.logPath(generation), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard logFD >= 0 else { throw StorageError.io(directory.logPath(generation), "cannot open the log") }
         logBytes = Int(lseek(logFD, 0, SEEK_END))
         if resetEpochs {
@@ -313,7 +313,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
             Glibc.close(logFD)
             generation += 1
             try SnapshotFile.write(state, generation: generation, in: directory)
-            logFD = open(directory.logPath(generation), O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            logFD = open(directory.logPath(generation), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard logFD >= 0 else { throw StorageError.io(directory.logPath(generation), "cannot open the log") }
             logBytes = 0
             let (oldSnapshots, oldLogs) = try directory.generations()
@@ -445,7 +445,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         let old = generation
         if configuration.fsync != .no { try sync() }
         let next = old + 1
-        let fd = open(directory.logPath(next), O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        let fd = open(directory.logPath(next), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageError.io(directory.logPath(next), "cannot create the next log segment") }
         Glibc.close(logFD)
         directory.syncDirectory()

@@ -48,7 +48,7 @@ package enum SnapshotFile {
     package static func write(_ state: ChatState, generation: Int, in directory: DataDirectory) throws -> Int {
         let destination = directory.snapshotPath(generation)
         let temporary = destination + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageError.io(temporary, "cannot create: \(String(cString: strerror(errno)))") }
         var crc: UInt32 = 0
         var size = 0
