@@ -254,8 +254,11 @@ struct RenderBench: ParsableCommand {
         for i in 0..<messages {
             list.append(
                 ChatMessage(
-                    room: "room0", seq: Int64(i + 1), from: ["alice", "bob", "carol", "dave"][i % 4],
-                    text: texts[i % texts.count], kind: i % 50 == 0 ? .action : .text,
+                    room: "room0",
+                    seq: Int64(i + 1),
+                    from: ["alice", "bob", "carol", "dave"][i % 4],
+                    text: texts[i % texts.count],
+                    kind: i % 50 == 0 ? .action : .text,
                     ts: state.now - Int64(messages - i) * 30_000
                 )
             )
