@@ -32,6 +32,8 @@ package enum AppEvent: Sendable, Equatable {
     case memberList(room: String, members: [(user: String, online: Bool)])
     /// A request failed or finished with something to say.
     case notice(String)
+    /// The last `ping` round trip, in ms.
+    case lag(Int)
 
     package static func == (a: AppEvent, b: AppEvent) -> Bool {
         switch (a, b) {
@@ -46,6 +48,7 @@ package enum AppEvent: Sendable, Equatable {
         case (.memberList(let r1, let m1), .memberList(let r2, let m2)):
             return r1 == r2 && m1.map(\.user) == m2.map(\.user) && m1.map(\.online) == m2.map(\.online)
         case (.notice(let x), .notice(let y)): return x == y
+        case (.lag(let x), .lag(let y)): return x == y
         default: return false
         }
     }
@@ -63,6 +66,8 @@ package enum AppEffect: Sendable, Equatable {
     case listMembers(String)
     case typing(String)
     case logout
+    /// Start a client with these credentials (from the login form).
+    case authenticate(user: String, password: String, register: Bool)
     case quit
     case bell
 }

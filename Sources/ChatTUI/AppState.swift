@@ -51,8 +51,31 @@ package struct AppState: Sendable {
         package var selected: Int = 0
     }
 
+    /// The login/register form, shown until the client is authenticated (nil: not needed).
+    package struct LoginForm: Sendable, Equatable {
+        package enum Field: Sendable, Equatable {
+            case user
+            case password
+        }
+
+        package var user: InputLine
+        package var password = InputLine()
+        package var focus: Field
+        package var register = false
+        package var error: String?
+        package var busy = false
+
+        package init(user: String) {
+            self.user = InputLine(user)
+            self.focus = user.isEmpty ? .user : .password
+        }
+    }
+
     package var user: String
     package var server: String
+    package var login: LoginForm?
+    /// Round-trip time of the last `ping`, in ms.
+    package var lagMs: Int?
     package var rooms: [Room] = []
     package var active: Int = 0
     package var input = InputLine()

@@ -13,6 +13,12 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
     switch event {
     case .key(let key): return handleKey(&state, key)
     case .paste(let text):
+        if state.login != nil {
+            // Text typed or pasted in one go belongs to the focused form field, never the chat input.
+            var effects: [AppEffect] = []
+            for c in text where c != "\n" && c != "\r" { effects += handleLoginKey(&state, .character(c)) }
+            return effects
+        }
         state.completion = nil
         state.input.insert(text)
         return []
@@ -38,12 +44,16 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
     case .notice(let text):
         state.notice = text
         return []
+    case .lag(let ms):
+        state.lagMs = ms
+        return []
     }
 }
 
 // MARK: Keys
 
 private func handleKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
+    if state.login != nil { return handleLoginKey(&state, key) }
     if key != .tab { state.completion = nil }
     if state.picker != nil { return handlePickerKey(&state, key) }
     if state.showHelp, key == .escape || key == .enter {
@@ -86,6 +96,56 @@ private func handleKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
         return [.quit]
     case .escape:
         state.notice = nil
+    default: break
+    }
+    return []
+}
+
+private func handleLoginKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
+    guard var form = state.login else { return [] }
+    defer { state.login = form }
+    if key == .ctrl("c") || key == .escape {
+        state.quitting = true
+        return [.quit]
+    }
+    guard !form.busy else { return [] }
+    func edit(_ body: (inout InputLine) -> Void) {
+        if form.focus == .user { body(&form.user) } else { body(&form.password) }
+        form.error = nil
+    }
+    switch key {
+    case .character(let c): edit { $0.insert(String(c)) }
+    case .backspace: edit { $0.backspace() }
+    case .delete: edit { $0.deleteForward() }
+    case .left: edit { $0.left() }
+    case .right: edit { $0.right() }
+    case .home, .ctrl("a"): edit { $0.home() }
+    case .end, .ctrl("e"): edit { $0.end() }
+    case .ctrl("u"): edit { $0.deleteToStart() }
+    case .tab, .up, .down: form.focus = form.focus == .user ? .password : .user
+    case .ctrl("r"):
+        form.register.toggle()
+        form.error = nil
+    case .enter:
+        if form.focus == .user {
+            form.focus = .password
+            return []
+        }
+        let user = form.user.text.trimmingSpaces
+        let password = form.password.text
+        if case .failure(let error) = TextRules.userName(user) {
+            form.error = error.message
+            form.focus = .user
+            return []
+        }
+        guard (8...1024).contains(password.utf8.count) else {
+            form.error = "the password must be 8 to 1024 bytes"
+            return []
+        }
+        form.busy = true
+        form.error = nil
+        state.user = user
+        return [.authenticate(user: user, password: password, register: form.register)]
     default: break
     }
     return []
@@ -329,6 +389,7 @@ private func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [App
     case .connected(let user, _):
         state.connection = .connected
         state.user = user
+        state.login = nil
         return markActiveRead(&state)
     case .memberships(let rooms):
         var effects: [AppEffect] = []
@@ -346,6 +407,11 @@ private func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [App
         }
         return effects
     case .disconnected(let reason, let retry):
+        if state.login?.busy == true, retry == nil {
+            state.login?.busy = false
+            state.login?.error = "cannot connect: \(reason)"
+            return []
+        }
         if let retry {
             let ms = retry.components.seconds * 1000 + retry.components.attoseconds / 1_000_000_000_000_000
             state.connection = .reconnecting(at: state.now + ms, reason: reason)
@@ -416,7 +482,14 @@ private func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [App
         state.notice = "not sent: \(error.message)"
         return []
     case .authenticationFailed(let error):
-        state.connection = .offline("login failed: \(error.message)")
+        if state.login != nil {
+            state.login?.busy = false
+            state.login?.error = error.message
+            state.login?.password = InputLine()
+            state.connection = .connecting
+        } else {
+            state.connection = .offline("login failed: \(error.message)")
+        }
         return []
     }
 }

@@ -56,23 +56,29 @@ struct Interactive: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        guard let user = user ?? ProcessInfo.processInfo.environment["USER"], !user.isEmpty else {
-            throw ValidationError("--user is required")
+        let user = user ?? ProcessInfo.processInfo.environment["USER"] ?? ""
+        if !user.isEmpty, case .failure(let error) = TextRules.userName(user) {
+            throw ValidationError("--user: \(error.message)")
         }
         guard isatty(1) == 1 else { throw CLIError("the interactive client needs a terminal (try chat tail)") }
-        let credentials: ChatCredentials =
-            register
-            ? .register(try Secrets.password(prompt: "New password for \(user): "))
-            : try Secrets.credentials(url: url, user: user)
+        // A stored token, else CHAT_PASSWORD; otherwise the TUI asks with its login form.
         let environment = ProcessInfo.processInfo.environment
-        let configuration = TUIConfiguration(
-            client: ChatClientConfiguration(url: url, user: user, credentials: credentials),
+        var credentials: ChatCredentials?
+        if let token = Secrets.tokens.token(server: url, user: user), !register {
+            credentials = .token(token, password: environment["CHAT_PASSWORD"])
+        } else if let password = environment["CHAT_PASSWORD"] {
+            credentials = register ? .register(password) : .password(password)
+        }
+        var configuration = TUIConfiguration(
             server: url,
+            user: user,
+            credentials: credentials,
             rooms: rooms,
             color: !noColor && environment["NO_COLOR"].map(\.isEmpty) ?? true,
             bell: !noBell,
             tokens: Secrets.tokens
         )
+        configuration.registering = register
         let backend = NcursesBackend()
         backend.start()
         await runTUI(

@@ -37,6 +37,7 @@ package func render(_ state: AppState, size: Size) -> ScreenBuffer {
     drawStatus(&screen, state, theme, row: size.height - 2)
     drawInput(&screen, state, theme, row: size.height - 1)
     if state.showHelp { drawBox(&screen, title: "Help (Esc closes)", lines: helpLines, theme: theme) }
+    if let form = state.login { drawLogin(&screen, form, server: state.server, theme: theme) }
     if let picker = state.picker {
         drawBox(&screen, title: picker.title, lines: picker.items, theme: theme, selected: picker.selected)
     }
@@ -255,7 +256,8 @@ private func drawStatus(_ screen: inout ScreenBuffer, _ state: AppState, _ theme
     var parts: [String] = []
     switch state.connection {
     case .connecting: parts.append("○ connecting to \(state.server)")
-    case .connected: parts.append("● \(state.user) @ \(state.server)")
+    case .connected:
+        parts.append("● \(state.user) @ \(state.server)" + (state.lagMs.map { " · lag \($0) ms" } ?? ""))
     case .reconnecting(let at, let reason):
         let seconds = max(0, (at - state.now + 999) / 1000)
         parts.append("◌ reconnecting in \(seconds) s (\(reason))")
@@ -330,6 +332,60 @@ private func drawBox(
         screen.put("│", row: top + 1 + i, column: left + width - 1, style: border)
     }
     screen.put("└" + String(repeating: "─", count: width - 2) + "┘", row: top + height - 1, column: left, style: border)
+}
+
+private func drawLogin(_ screen: inout ScreenBuffer, _ form: AppState.LoginForm, server: String, theme: Theme) {
+    let width = min(screen.size.width - 4, 64)
+    let left = (screen.size.width - width) / 2
+    let top = max(1, (screen.size.height - 9) / 2)
+    let border = CellStyle(bold: true)
+    let title = form.register ? " Create an account on \(server) " : " Log in to \(server) "
+    for row in top..<(top + 9) { screen.fill(row: row, from: left, to: left + width, style: .plain) }
+    screen.put("┌" + String(repeating: "─", count: width - 2) + "┐", row: top, column: left, style: border)
+    screen.put(DisplayWidth.truncate(title, columns: width - 4), row: top, column: left + 2, style: border)
+    for row in (top + 1)..<(top + 8) {
+        screen.put("│", row: row, column: left, style: border)
+        screen.put("│", row: row, column: left + width - 1, style: border)
+    }
+    screen.put("└" + String(repeating: "─", count: width - 2) + "┘", row: top + 8, column: left, style: border)
+    let fieldWidth = width - 16
+    func field(_ label: String, _ value: [Character], cursor: Int, row: Int, focused: Bool) -> Int {
+        screen.put(label, row: row, column: left + 3, style: focused ? CellStyle(bold: true) : .plain)
+        let shown = DisplayWidth.fit(String(value), columns: fieldWidth).text
+        screen.fill(row: row, from: left + 14, to: left + 14 + fieldWidth, style: CellStyle(underline: true))
+        screen.put(shown, row: row, column: left + 14, style: CellStyle(underline: true))
+        return min(left + 14 + fieldWidth, left + 14 + DisplayWidth.of(String(value.prefix(cursor))))
+    }
+    let userEnd = field(
+        "User",
+        form.user.characters,
+        cursor: form.user.cursor,
+        row: top + 2,
+        focused: form.focus == .user
+    )
+    let masked = Array(repeating: Character("•"), count: form.password.characters.count)
+    let passwordEnd = field(
+        "Password",
+        masked,
+        cursor: form.password.cursor,
+        row: top + 3,
+        focused: form.focus == .password
+    )
+    if let error = form.error {
+        screen.put(
+            DisplayWidth.truncate(error, columns: width - 6),
+            row: top + 5,
+            column: left + 3,
+            style: theme.marker
+        )
+    } else if form.busy {
+        screen.put("connecting…", row: top + 5, column: left + 3, style: theme.dim)
+    }
+    let action = form.register ? "create the account" : "log in"
+    let other = form.register ? "log in instead" : "create an account"
+    let hint = "Enter: \(action) · Tab: next field · Ctrl-R: \(other) · Esc: quit"
+    screen.put(DisplayWidth.truncate(hint, columns: width - 6), row: top + 7, column: left + 3, style: theme.dim)
+    screen.cursor = form.focus == .user ? (top + 2, userEnd) : (top + 3, passwordEnd)
 }
 
 // MARK: Time

@@ -6,25 +6,32 @@ import Synchronization
 
 /// What the interactive client needs to start.
 package struct TUIConfiguration: Sendable {
-    package var client: ChatClientConfiguration
+    /// The normalised WebSocket URL.
     package var server: String
+    package var user: String
+    /// How to authenticate; nil shows the login form first.
+    package var credentials: ChatCredentials?
     /// Rooms to join at start (in addition to the user's memberships).
     package var rooms: [String]
     package var color: Bool
     package var bell: Bool
     /// Where to keep a newly issued token, if anywhere.
     package var tokens: TokenStore?
+    /// Open the login form in "create an account" mode.
+    package var registering = false
 
     package init(
-        client: ChatClientConfiguration,
         server: String,
+        user: String,
+        credentials: ChatCredentials?,
         rooms: [String],
         color: Bool,
         bell: Bool,
         tokens: TokenStore?
     ) {
-        self.client = client
         self.server = server
+        self.user = user
+        self.credentials = credentials
         self.rooms = rooms
         self.color = color
         self.bell = bell
@@ -66,9 +73,9 @@ final class EventInbox: Sendable {
 ///   - backend: the terminal.
 ///   - logger: diagnostics (to a file, never the terminal).
 package func runTUI(_ configuration: TUIConfiguration, backend: any TerminalBackend, logger: Logger) async {
-    let client = ChatClient(configuration: configuration.client, logger: logger)
+    let clients = ClientBox()
     let inbox = EventInbox()
-    var state = AppState(user: configuration.client.user, server: configuration.server)
+    var state = AppState(user: configuration.user, server: configuration.server)
     state.color = configuration.color
     state.bell = configuration.bell
     state.utcOffset = TimeZone.current.secondsFromGMT()
@@ -77,10 +84,6 @@ package func runTUI(_ configuration: TUIConfiguration, backend: any TerminalBack
     var size = Size(width: 80, height: 24)
 
     await withDiscardingTaskGroup { group in
-        group.addTask { await client.run() }
-        group.addTask {
-            for await event in client.events { inbox.post(.client(event)) }
-        }
         group.addTask {
             for await input in backend.input {
                 switch input {
@@ -91,32 +94,50 @@ package func runTUI(_ configuration: TUIConfiguration, backend: any TerminalBack
             }
         }
         group.addTask {
+            var seconds = 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
                 inbox.post(.tick(Int64(Date().timeIntervalSince1970 * 1000)))
+                seconds += 1
+                if seconds % 15 == 2, let client = clients.current {
+                    let start = ContinuousClock.now
+                    if (try? await client.request(["type": "ping"])) != nil {
+                        let elapsed = start.duration(to: .now)
+                        inbox.post(
+                            .lag(
+                                Int(elapsed.components.attoseconds / 1_000_000_000_000_000)
+                                    + Int(elapsed.components.seconds) * 1000
+                            )
+                        )
+                    }
+                }
             }
         }
         var initial: [AppEffect] = []
-        for room in configuration.rooms {
-            if state.index(of: room) == nil {
-                state.rooms.append(AppState.Room(name: room))
-                initial.append(.join(room))
-            }
+        if let credentials = configuration.credentials {
+            start(credentials, user: configuration.user, configuration, clients: clients, inbox: inbox, group: &group)
+        } else {
+            state.login = AppState.LoginForm(user: configuration.user)
+            state.login?.register = configuration.registering
         }
-        perform(initial, client: client, inbox: inbox, backend: backend, group: &group, configuration: configuration)
+        for room in configuration.rooms where state.index(of: room) == nil {
+            state.rooms.append(AppState.Room(name: room))
+            initial.append(.join(room))
+        }
+        perform(initial, clients: clients, inbox: inbox, backend: backend, group: &group, configuration: configuration)
         backend.present(render(state, size: size))
         for await _ in inbox.signals {
             var effects: [AppEffect] = []
             for event in inbox.drain() {
                 if case .resize(let newSize) = event { size = newSize }
-                if case .client(.connected(_, let token?)) = event, let tokens = configuration.tokens {
-                    try? tokens.store(token, server: configuration.server, user: configuration.client.user)
+                if case .client(.connected(let user, let token?)) = event, let tokens = configuration.tokens {
+                    try? tokens.store(token, server: configuration.server, user: user)
                 }
                 effects += update(&state, event)
             }
             perform(
                 effects,
-                client: client,
+                clients: clients,
                 inbox: inbox,
                 backend: backend,
                 group: &group,
@@ -128,26 +149,92 @@ package func runTUI(_ configuration: TUIConfiguration, backend: any TerminalBack
             if state.showHelp || state.picker != nil { frame.cursor = nil }
             backend.present(frame)
         }
-        await client.stop()
+        await clients.current?.stop()
         group.cancelAll()
     }
     backend.stop()
 }
 
+/// The current client (replaced when the login form authenticates again).
+final class ClientBox: Sendable {
+    private let client = Mutex<ChatClient?>(nil)
+    /// Rooms asked for before any client existed (login form): joined once one starts.
+    private let deferred = Mutex<[String]>([])
+    var current: ChatClient? { client.withLock { $0 } }
+    func set(_ new: ChatClient) { client.withLock { $0 = new } }
+    func deferJoin(_ room: String) { deferred.withLock { $0.append(room) } }
+    func takeDeferredJoins() -> [String] {
+        deferred.withLock { rooms in
+            defer { rooms = [] }
+            return rooms
+        }
+    }
+}
+
+private func start(
+    _ credentials: ChatCredentials,
+    user: String,
+    _ configuration: TUIConfiguration,
+    clients: ClientBox,
+    inbox: EventInbox,
+    group: inout DiscardingTaskGroup
+) {
+    let client = ChatClient(
+        configuration: ChatClientConfiguration(url: configuration.server, user: user, credentials: credentials),
+        logger: Logger(label: "chat", factory: { _ in SwiftLogNoOpLogHandler() })
+    )
+    clients.set(client)
+    let rooms = clients.takeDeferredJoins()
+    group.addTask { await client.run() }
+    group.addTask {
+        guard (try? await client.waitUntilReady()) != nil else { return }
+        for room in rooms {
+            do {
+                _ = try await client.join(room)
+            } catch {
+                inbox.post(.notice("cannot join \(room): \(error)"))
+            }
+        }
+    }
+    group.addTask {
+        for await event in client.events { inbox.post(.client(event)) }
+    }
+}
+
 private func perform(
     _ effects: [AppEffect],
-    client: ChatClient,
+    clients: ClientBox,
     inbox: EventInbox,
     backend: any TerminalBackend,
     group: inout DiscardingTaskGroup,
     configuration: TUIConfiguration
 ) {
     for effect in effects {
-        switch effect {
-        case .bell:
+        if case .authenticate(let user, let password, let register) = effect {
+            start(
+                register ? .register(password) : .password(password),
+                user: user,
+                configuration,
+                clients: clients,
+                inbox: inbox,
+                group: &group
+            )
+            continue
+        }
+        if case .bell = effect {
             backend.bell()
-        case .quit:
-            break
+            continue
+        }
+        if case .quit = effect { continue }
+        guard let client = clients.current else {
+            if case .join(let room) = effect {
+                clients.deferJoin(room)
+                continue
+            }
+            inbox.post(.notice("not connected"))
+            continue
+        }
+        switch effect {
         case .send(let room, let text, let kind, let nonce):
             group.addTask {
                 do {
@@ -208,7 +295,7 @@ private func request(
             _ = try? await client.request(["type": "typing", "room": .string(room)])
         case .logout:
             _ = try await client.request(["type": "logout"])
-            try? configuration.tokens?.store(nil, server: configuration.server, user: configuration.client.user)
+            try? configuration.tokens?.store(nil, server: configuration.server, user: configuration.user)
             inbox.post(.notice("logged out; the stored token was removed"))
             inbox.post(.key(.ctrl("c")))
         default:
