@@ -1,3 +1,4 @@
+import ChatCore
 import Foundation
 
 /// Session tokens kept under `$XDG_CONFIG_HOME/chat/tokens.json` (default
@@ -27,7 +28,8 @@ package struct TokenStore: Sendable {
 
     var path: String { directory + "/tokens.json" }
 
-    static func key(server: String, user: String) -> String { "\(user)@\(server)" }
+    /// Keyed by the case-folded name, as the server compares names.
+    static func key(server: String, user: String) -> String { "\(TextRules.foldKey(user))@\(server)" }
 
     /// The stored token for a user on a server.
     ///

@@ -96,6 +96,8 @@ package struct AppState: Sendable {
     package var utcOffset: Int = 0
     package var bell = true
     package var color = true
+    /// Show times as 12-hour clock ("3:04p") instead of 24-hour ("15:04").
+    package var twelveHour = false
     package var completion: Completion?
     package var quitting = false
     /// Height of the message pane in the last render (for page-wise scrolling).

@@ -31,8 +31,8 @@ struct Interactive: AsyncParsableCommand {
         abstract: "The interactive terminal client (the default: `chat --user NAME` runs it)."
     )
 
-    @Option(help: "Server URL (ws://host:port; the /v1/ws path is implied).")
-    var server = ServerURL.defaultURL
+    @Option(help: "Server URL (ws://host:port; /v1/ws implied). Default: config.toml, else ws://localhost:7878.")
+    var server: String?
 
     @Option(help: "Your user name (default: $USER).")
     var user: String?
@@ -50,13 +50,14 @@ struct Interactive: AsyncParsableCommand {
     var register = false
 
     func run() async throws {
+        let settings = try Secrets.settings()
         let url: String
         do {
-            url = try ServerURL.normalize(server)
+            url = try ServerURL.normalize(server ?? settings.server ?? ServerURL.defaultURL)
         } catch {
             throw ValidationError(error.description)
         }
-        let user = user ?? ProcessInfo.processInfo.environment["USER"] ?? ""
+        let user = user ?? settings.user ?? ProcessInfo.processInfo.environment["USER"] ?? ""
         if !user.isEmpty, case .failure(let error) = TextRules.userName(user) {
             throw ValidationError("--user: \(error.message)")
         }
@@ -73,19 +74,17 @@ struct Interactive: AsyncParsableCommand {
             server: url,
             user: user,
             credentials: credentials,
-            rooms: rooms,
-            color: !noColor && environment["NO_COLOR"].map(\.isEmpty) ?? true,
-            bell: !noBell,
+            rooms: rooms.isEmpty ? settings.rooms ?? [] : rooms,
+            color: !noColor && (settings.color ?? true) && environment["NO_COLOR"].map(\.isEmpty) ?? true,
+            bell: !noBell && (settings.bell ?? true),
             tokens: Secrets.tokens
         )
         configuration.registering = register
+        configuration.twelveHour = settings.timeFormat == "12h"
+        let logger = try FileLogHandler.logger(path: settings.logFile ?? environment["CHAT_LOG_FILE"])
         let backend = NcursesBackend()
         backend.start()
-        await runTUI(
-            configuration,
-            backend: backend,
-            logger: Logger(label: "chat", factory: { _ in SwiftLogNoOpLogHandler() })
-        )
+        await runTUI(configuration, backend: backend, logger: logger)
     }
 }
 
@@ -108,6 +107,17 @@ struct ConnectionOptions: ParsableArguments {
 enum Secrets {
     static var tokens: TokenStore {
         TokenStore(directory: TokenStore.defaultDirectory(environment: ProcessInfo.processInfo.environment))
+    }
+
+    /// Settings from $XDG_CONFIG_HOME/chat/config.toml (none when the file is missing).
+    static func settings() throws -> Settings {
+        let path = tokens.directory + "/config.toml"
+        guard let data = FileManager.default.contents(atPath: path) else { return Settings() }
+        do {
+            return try Settings.parse(String(decoding: data, as: UTF8.self))
+        } catch {
+            throw CLIError("\(path): \(error)")
+        }
     }
 
     /// CHAT_PASSWORD, else a prompt without echo on the terminal.
@@ -291,4 +301,40 @@ struct Tail: AsyncParsableCommand {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Writes log lines to a file (the terminal client must never log to the terminal).
+struct FileLogHandler: LogHandler {
+    let handle: FileHandle
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        let fields = all.isEmpty ? "" : " " + all.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        let line = "\(Date()) \(event.level) \(label):\(fields) \(event.message)\n"
+        handle.write(Data(line.utf8))
+    }
+
+    /// A logger writing to `path` (created 0600), or one that drops everything when nil.
+    static func logger(path: String?) throws -> Logger {
+        guard let path else { return Logger(label: "chat", factory: { _ in SwiftLogNoOpLogHandler() }) }
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            else { throw CLIError("cannot create the log file \(path)") }
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw CLIError("cannot open the log file \(path)")
+        }
+        handle.seekToEndOfFile()
+        var logger = Logger(label: "chat", factory: { FileLogHandler(handle: handle, label: $0) })
+        logger.logLevel = .debug
+        return logger
+    }
 }

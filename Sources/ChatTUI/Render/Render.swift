@@ -146,7 +146,8 @@ private func drawMessages(
 ) {
     guard let room = state.activeRoom, width > 10 else { return }
     let nickWidth = min(12, max(6, width / 6))
-    let textColumn = 6 + nickWidth + 3
+    let timeWidth = state.twelveHour ? 6 : 5
+    let textColumn = timeWidth + 1 + nickWidth + 3
     let textWidth = max(4, width - textColumn)
     let needed = state.scroll + height
     var lines: [PaneLine] = []  // bottom-up
@@ -154,7 +155,7 @@ private func drawMessages(
     // Pending own messages go at the very bottom, dimmed.
     for pending in room.pending.reversed() {
         lines += messageLines(
-            time: "--:--",
+            time: String(repeating: " ", count: timeWidth - 5) + "--:--",
             nick: state.user,
             text: pending.text,
             kind: pending.kind,
@@ -168,7 +169,7 @@ private func drawMessages(
     while index >= 0, lines.count < needed {
         let message = room.messages[index]
         lines += messageLines(
-            time: clock(message.ts, offset: state.utcOffset),
+            time: clock(message.ts, offset: state.utcOffset, twelveHour: state.twelveHour),
             nick: message.from,
             text: message.text,
             kind: message.kind,
@@ -243,7 +244,8 @@ private func messageLines(
         } else {
             result.append(
                 PaneLine(segments: [
-                    (String(repeating: " ", count: 6 + nickWidth), .plain), (" │ ", theme.frame), (line, textStyle),
+                    (String(repeating: " ", count: DisplayWidth.of(time) + 1 + nickWidth), .plain),
+                    (" │ ", theme.frame), (line, textStyle),
                 ])
             )
         }
@@ -390,13 +392,17 @@ private func drawLogin(_ screen: inout ScreenBuffer, _ form: AppState.LoginForm,
 
 // MARK: Time
 
-/// "HH:MM" in local time.
-package func clock(_ ts: Int64, offset: Int) -> String {
+/// "HH:MM" in local time (or "h:MMa"/"h:MMp", five columns, for a 12-hour clock).
+package func clock(_ ts: Int64, offset: Int, twelveHour: Bool = false) -> String {
     let seconds = ts / 1000 + Int64(offset)
     let minuteOfDay = ((seconds % 86_400) + 86_400) % 86_400 / 60
     let h = minuteOfDay / 60
     let m = minuteOfDay % 60
-    return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)"
+    let minutes = (m < 10 ? "0" : "") + "\(m)"
+    guard twelveHour else { return (h < 10 ? "0" : "") + "\(h):" + minutes }
+    let hour12 = h % 12 == 0 ? 12 : h % 12
+    let text = "\(hour12):\(minutes)" + (h < 12 ? "a" : "p")
+    return String(repeating: " ", count: max(0, 6 - text.count)) + text
 }
 
 func dayNumber(_ ts: Int64, offset: Int) -> Int64 {

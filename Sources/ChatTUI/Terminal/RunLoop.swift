@@ -19,6 +19,7 @@ package struct TUIConfiguration: Sendable {
     package var tokens: TokenStore?
     /// Open the login form in "create an account" mode.
     package var registering = false
+    package var twelveHour = false
 
     package init(
         server: String,
@@ -78,6 +79,7 @@ package func runTUI(_ configuration: TUIConfiguration, backend: any TerminalBack
     var state = AppState(user: configuration.user, server: configuration.server)
     state.color = configuration.color
     state.bell = configuration.bell
+    state.twelveHour = configuration.twelveHour
     state.utcOffset = TimeZone.current.secondsFromGMT()
     state.now = Int64(Date().timeIntervalSince1970 * 1000)
     state.noncePrefix = "tui\(UInt32.random(in: 0...UInt32.max))"
@@ -115,7 +117,15 @@ package func runTUI(_ configuration: TUIConfiguration, backend: any TerminalBack
         }
         var initial: [AppEffect] = []
         if let credentials = configuration.credentials {
-            start(credentials, user: configuration.user, configuration, clients: clients, inbox: inbox, group: &group)
+            start(
+                credentials,
+                user: configuration.user,
+                configuration,
+                clients: clients,
+                inbox: inbox,
+                group: &group,
+                logger: logger
+            )
         } else {
             state.login = AppState.LoginForm(user: configuration.user)
             state.login?.register = configuration.registering
@@ -124,7 +134,15 @@ package func runTUI(_ configuration: TUIConfiguration, backend: any TerminalBack
             state.rooms.append(AppState.Room(name: room))
             initial.append(.join(room))
         }
-        perform(initial, clients: clients, inbox: inbox, backend: backend, group: &group, configuration: configuration)
+        perform(
+            initial,
+            clients: clients,
+            inbox: inbox,
+            backend: backend,
+            group: &group,
+            configuration: configuration,
+            logger: logger
+        )
         backend.present(render(state, size: size))
         for await _ in inbox.signals {
             var effects: [AppEffect] = []
@@ -141,7 +159,8 @@ package func runTUI(_ configuration: TUIConfiguration, backend: any TerminalBack
                 inbox: inbox,
                 backend: backend,
                 group: &group,
-                configuration: configuration
+                configuration: configuration,
+                logger: logger
             )
             if state.quitting { break }
             var frame = render(state, size: size)
@@ -177,11 +196,12 @@ private func start(
     _ configuration: TUIConfiguration,
     clients: ClientBox,
     inbox: EventInbox,
-    group: inout DiscardingTaskGroup
+    group: inout DiscardingTaskGroup,
+    logger: Logger
 ) {
     let client = ChatClient(
         configuration: ChatClientConfiguration(url: configuration.server, user: user, credentials: credentials),
-        logger: Logger(label: "chat", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: logger
     )
     clients.set(client)
     let rooms = clients.takeDeferredJoins()
@@ -207,7 +227,8 @@ private func perform(
     inbox: EventInbox,
     backend: any TerminalBackend,
     group: inout DiscardingTaskGroup,
-    configuration: TUIConfiguration
+    configuration: TUIConfiguration,
+    logger: Logger
 ) {
     for effect in effects {
         if case .authenticate(let user, let password, let register) = effect {
@@ -217,7 +238,8 @@ private func perform(
                 configuration,
                 clients: clients,
                 inbox: inbox,
-                group: &group
+                group: &group,
+                logger: logger
             )
             continue
         }
