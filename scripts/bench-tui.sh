@@ -12,7 +12,7 @@ swift build -c release --product chat >/dev/null
 B=.build/release
 work=$(mktemp -d)
 sock="bench-tui-$$"
-trap 'tmux -L "$sock" kill-server 2>/dev/null || true; kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'tmux -L "$sock" kill-server 2>/dev/null || true; kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
 
 "$B/chat-bench" render --width 200 --height 60 --messages 10000 --iterations 300
 "$B/chat-bench" render --width 80 --height 24 --messages 10000 --iterations 300
@@ -31,7 +31,9 @@ until tmux -L "$sock" capture-pane -p -t b | grep -q "● bencher"; do
     [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 10000 ] || { echo "client did not connect" >&2; exit 1; }
 done
 ready_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-pid=$(pgrep -f "chat --server ws://127.0.0.1:$port --user bencher" | head -1)
+pid=$(pgrep -f "^$B/chat --server ws://127.0.0.1:$port" | head -1)
+[ -n "$pid" ] || { echo "chat process not found" >&2; exit 1; }
+cat "/proc/$pid/cmdline" | tr "\\0" " " >&2; echo >&2
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 t0=$(ticks "$pid"); sleep 10; t1=$(ticks "$pid")
 hz=$(getconf CLK_TCK)

@@ -34,6 +34,8 @@ package enum AppEvent: Sendable, Equatable {
     case notice(String)
     /// The last `ping` round trip, in ms.
     case lag(Int)
+    /// A room's member count.
+    case memberCount(room: String, count: Int)
 
     package static func == (a: AppEvent, b: AppEvent) -> Bool {
         switch (a, b) {
@@ -49,6 +51,7 @@ package enum AppEvent: Sendable, Equatable {
             return r1 == r2 && m1.map(\.user) == m2.map(\.user) && m1.map(\.online) == m2.map(\.online)
         case (.notice(let x), .notice(let y)): return x == y
         case (.lag(let x), .lag(let y)): return x == y
+        case (.memberCount(let r1, let c1), .memberCount(let r2, let c2)): return r1 == r2 && c1 == c2
         default: return false
         }
     }
@@ -64,6 +67,8 @@ package enum AppEffect: Sendable, Equatable {
     case setTopic(room: String, topic: String)
     case listRooms
     case listMembers(String)
+    /// Fetch a room's member count for the title bar (quietly).
+    case countMembers(String)
     case typing(String)
     case logout
     /// Start a client with these credentials (from the login form).

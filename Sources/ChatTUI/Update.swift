@@ -47,6 +47,9 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
     case .lag(let ms):
         state.lagMs = ms
         return []
+    case .memberCount(let room, let count):
+        if let i = state.index(of: room) { state.rooms[i].members = count }
+        return []
     }
 }
 
@@ -438,7 +441,7 @@ private func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [App
             state.rooms[i].head = max(state.rooms[i].head, head)
         }
         state.rooms[i].hasOlder = limited || state.rooms[i].hasOlder
-        return []
+        return [.countMembers(room)]
     case .message(let message):
         guard let i = state.index(of: message.room) else { return [] }
         let isNew = !(state.rooms[i].messages.contains { $0.seq == message.seq })

@@ -223,7 +223,8 @@ private func messageLines(
     nickWidth: Int,
     textWidth: Int,
     theme: Theme,
-    pending: Bool
+    pending: Bool,
+    mention: Bool = false
 ) -> [PaneLine] {
     let body = kind == .action ? "\(nick) \(text)" : text
     let wrapped = TextWrap.wrap(body, width: textWidth)
@@ -232,6 +233,7 @@ private func messageLines(
     var textStyle = CellStyle.plain
     if pending { textStyle = theme.dim }
     if kind == .action { textStyle.bold = !pending }
+    if mention { textStyle = theme.mention }
     var result: [PaneLine] = []
     for (i, line) in wrapped.enumerated() {
         if i == 0 {

@@ -313,6 +313,9 @@ private func request(
                 return (user, o["online"]?.boolValue ?? false)
             }
             inbox.post(.memberList(room: room, members: members))
+        case .countMembers(let room):
+            let reply = try await client.request(["type": "members", "room": .string(room)])
+            inbox.post(.memberCount(room: room, count: reply["members"]?.arrayValue?.count ?? 0))
         case .typing(let room):
             _ = try? await client.request(["type": "typing", "room": .string(room)])
         case .logout:
