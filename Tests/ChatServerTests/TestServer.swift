@@ -33,6 +33,7 @@ struct TestServer {
     static func with<T: Sendable>(
         _ configuration: ServerConfiguration = conformanceConfiguration,
         metrics: PrometheusCollectorRegistry? = nil,
+        store: (any ChatStore)? = nil,
         _ body: (TestServer) async throws -> T
     ) async throws -> T {
         var configuration = configuration
@@ -41,7 +42,7 @@ struct TestServer {
         var logger = Logger(label: "test-server")
         logger.logLevel = .critical
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = try await buildApplication(configuration, logger: logger, metrics: metrics) { channel in
+        let app = try await buildApplication(configuration, logger: logger, store: store, metrics: metrics) { channel in
             portContinuation.yield(channel.localAddress?.port ?? 0)
             portContinuation.finish()
         }

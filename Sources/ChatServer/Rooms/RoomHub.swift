@@ -218,6 +218,13 @@ package actor RoomHub {
             conn.reject(id: id, ProtocolError(.unauthorized, "authenticate first"))
             return
         }
+        logger.debug(
+            "request",
+            metadata: [
+                "chat.conn.id": "\(conn.subscriberID)", "chat.user.id": "\(userKey)",
+                "chat.request.type": "\(request.typeName)", "chat.room.id": "\(request.roomKey ?? "-")",
+            ]
+        )
         do {
             switch request {
             case .logout:
@@ -612,4 +619,37 @@ package actor RoomHub {
 /// Unicode code-point order (Swift's `<` on String compares by grapheme/canonical order).
 func codePointLess(_ a: String, _ b: String) -> Bool {
     a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { $0.value < $1.value }
+}
+
+extension Request {
+    /// The request type, for logs.
+    var typeName: String {
+        switch self {
+        case .hello: "hello"
+        case .register: "register"
+        case .login: "login"
+        case .resume: "resume"
+        case .logout: "logout"
+        case .join: "join"
+        case .leave: "leave"
+        case .rooms: "rooms"
+        case .members: "members"
+        case .topic: "topic"
+        case .history: "history"
+        case .markRead: "mark_read"
+        case .send: "send"
+        case .typing: "typing"
+        case .ping: "ping"
+        }
+    }
+
+    /// The room the request names, for logs.
+    var roomKey: String? {
+        switch self {
+        case .join(let room, _, _), .leave(let room), .members(let room), .topic(let room, _),
+            .history(let room, _, _, _), .markRead(let room, _), .send(let room, _, _, _), .typing(let room):
+            room.key
+        default: nil
+        }
+    }
 }
