@@ -33,6 +33,13 @@ package struct AppState: Sendable {
         package var text: String
         package var kind: MessageKind
         package var ts: Int64
+
+        package init(nonce: String, text: String, kind: MessageKind, ts: Int64) {
+            self.nonce = nonce
+            self.text = text
+            self.kind = kind
+            self.ts = ts
+        }
     }
 
     /// The connection as shown in the status bar.
@@ -81,6 +88,10 @@ package struct AppState: Sendable {
     package var input = InputLine()
     package var inputHistory: [String] = []
     package var historyIndex: Int?
+    /// What was being typed when history browsing started (restored past the newest entry).
+    package var draft: String?
+    /// Room fold key → when a typing notice was last sent (ms), to send at most one per 3 s.
+    package var typingSent: [String: Int64] = [:]
     /// A one-line notice (errors, command results), shown in the status bar.
     package var notice: String?
     package var connection: Connection = .connecting

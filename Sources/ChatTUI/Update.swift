@@ -157,6 +157,10 @@ private func handleLoginKey(_ state: inout AppState, _ key: Key) -> [AppEffect] 
 private func handlePickerKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
     guard var picker = state.picker else { return [] }
     switch key {
+    case .ctrl("c"):
+        state.picker = nil
+        state.quitting = true
+        return [.quit]
     case .up: picker.selected = max(0, picker.selected - 1)
     case .down: picker.selected = min(max(0, picker.items.count - 1), picker.selected + 1)
     case .escape:
@@ -174,20 +178,24 @@ private func handlePickerKey(_ state: inout AppState, _ key: Key) -> [AppEffect]
 
 private func typingNotice(_ state: inout AppState) -> [AppEffect] {
     guard let room = state.activeRoom, !state.input.text.hasPrefix("/") else { return [] }
-    let key = "\u{0}typing-sent"
-    let last = state.rooms[state.active].typing[key] ?? 0
-    guard state.now - last >= 3000 else { return [] }
-    state.rooms[state.active].typing[key] = state.now
+    let key = TextRules.foldKey(room.name)
+    if let last = state.typingSent[key], state.now - last < 3000 { return [] }
+    state.typingSent[key] = state.now
     return [.typing(room.name)]
 }
 
 private func recall(_ state: inout AppState, older: Bool) {
     guard !state.inputHistory.isEmpty else { return }
+    if state.historyIndex == nil {
+        guard older else { return }
+        state.draft = state.input.text
+    }
     var index = state.historyIndex ?? state.inputHistory.count
     index += older ? -1 : 1
     if index >= state.inputHistory.count {
         state.historyIndex = nil
-        state.input = InputLine()
+        state.input = InputLine(state.draft ?? "")
+        state.draft = nil
         return
     }
     index = max(0, index)
@@ -239,9 +247,14 @@ private func runCommand(_ state: inout AppState, _ line: String) -> [AppEffect] 
             return []
         }
         let name = state.rooms[i].name
+        let activeName = state.activeRoom?.name
         state.rooms.remove(at: i)
-        state.active = min(state.active, max(0, state.rooms.count - 1))
-        state.scroll = 0
+        if i == state.active {
+            state.active = min(i, max(0, state.rooms.count - 1))
+            state.scroll = 0
+        } else if let activeName, let kept = state.index(of: activeName) {
+            state.active = kept
+        }
         return [.leave(name)]
     case "/rooms": return [.listRooms]
     case "/members", "/names":
@@ -518,6 +531,10 @@ private func merge(_ messages: [ChatMessage], into room: inout AppState.Room) {
 /// Whether text mentions a user name (case-insensitive, as a whole word).
 package func mentions(_ text: String, user: String) -> Bool {
     let key = TextRules.foldKey(user)
+    // Names in scripts written without spaces (花子さん) are found as a substring.
+    if user.unicodeScalars.contains(where: { DisplayWidth.of(Character($0)) == 2 }) {
+        return TextRules.foldKey(text).contains(key)
+    }
     var word = ""
     for c in text + " " {
         if c.isLetter || c.isNumber || c == "_" || c == "-" || c == "." {

@@ -87,7 +87,7 @@ private func drawTitle(_ screen: inout ScreenBuffer, _ state: AppState, _ theme:
         screen.put(" chat — no room yet: /join ROOM, /rooms, /help", row: 0, column: 0, style: theme.title)
         return
     }
-    let right = " \(room.members > 0 ? "\(room.members) members " : "")"
+    let right = " \(room.members > 0 ? "\(room.members) member\(room.members == 1 ? "" : "s") " : "")"
     let rightStart = screen.size.width - DisplayWidth.of(right)
     var col = screen.put(" \(room.name)", row: 0, column: 0, style: theme.title, limit: rightStart)
     if !room.topic.isEmpty {
@@ -111,8 +111,9 @@ private func drawSidebar(
     top: Int,
     height: Int
 ) {
-    for (i, room) in state.rooms.enumerated() where i < height {
-        let row = top + i
+    let first = max(0, state.active - height + 1)
+    for (i, room) in state.rooms.enumerated() where i >= first && i < first + height {
+        let row = top + i - first
         let number = i < 9 ? "\(i + 1)" : " "
         var count = ""
         if room.mentions > 0 {
@@ -176,7 +177,8 @@ private func drawMessages(
             nickWidth: nickWidth,
             textWidth: textWidth,
             theme: theme,
-            pending: false
+            pending: false,
+            mention: message.from != state.user && mentions(message.text, user: state.user)
         ).reversed()
         if let marker = room.marker, message.seq == marker + 1 {
             lines.append(separator("new messages", width: width, style: theme.marker))
@@ -198,8 +200,9 @@ private func drawMessages(
         }
     }
     let scroll = min(state.scroll, max(0, lines.count - height))
+    if index < 0 { screen.maxScroll = max(0, lines.count - height) }
     var visible = Array(lines.dropFirst(scroll).prefix(height).reversed())
-    if state.scroll > 0 {
+    if scroll > 0 {
         let note = state.newBelow > 0 ? "\(state.newBelow) new below · PgDn" : "more below · PgDn"
         if !visible.isEmpty { visible[visible.count - 1] = separator(note, width: width, style: theme.marker) }
     }
@@ -268,7 +271,7 @@ private func drawStatus(_ screen: inout ScreenBuffer, _ state: AppState, _ theme
     case .offline(let reason): parts.append("✕ offline: \(reason)")
     }
     if let room = state.activeRoom {
-        let typists = room.typing.filter { !$0.key.hasPrefix("\u{0}") && $0.value > state.now }.keys.sorted()
+        let typists = room.typing.filter { $0.value > state.now }.keys.sorted()
         if !typists.isEmpty {
             parts.append(
                 typists.count == 1 ? "\(typists[0]) is typing…" : "\(typists.joined(separator: ", ")) are typing…"
@@ -309,9 +312,10 @@ private func drawBox(
 ) {
     let width = min(
         screen.size.width - 4,
-        max(DisplayWidth.of(title) + 4, (lines.map { DisplayWidth.of($0) }.max() ?? 0) + 4)
+        max(DisplayWidth.of(title) + 6, (lines.map { DisplayWidth.of($0) }.max() ?? 0) + 4)
     )
-    let maxRows = screen.size.height - 4
+    // Leave the title bar, the status bar and the input line visible.
+    let maxRows = screen.size.height - 5
     let start = selected.map { max(0, min($0 - maxRows / 2, lines.count - maxRows)) } ?? 0
     let shown = Array(lines.dropFirst(start).prefix(maxRows))
     let height = shown.count + 2
@@ -385,9 +389,9 @@ private func drawLogin(_ screen: inout ScreenBuffer, _ form: AppState.LoginForm,
     } else if form.busy {
         screen.put("connecting…", row: top + 5, column: left + 3, style: theme.dim)
     }
-    let action = form.register ? "create the account" : "log in"
-    let other = form.register ? "log in instead" : "create an account"
-    let hint = "Enter: \(action) · Tab: next field · Ctrl-R: \(other) · Esc: quit"
+    let action = form.register ? "create account" : "log in"
+    let other = form.register ? "log in instead" : "new account"
+    let hint = "Enter \(action) · Tab field · Ctrl-R \(other) · Esc quit"
     screen.put(DisplayWidth.truncate(hint, columns: width - 6), row: top + 7, column: left + 3, style: theme.dim)
     screen.cursor = form.focus == .user ? (top + 2, userEnd) : (top + 3, passwordEnd)
 }
@@ -433,9 +437,11 @@ package func dateLabel(_ day: Int64) -> String {
 
 extension String {
     var replacingNewlines: String { String(map { $0 == "\n" ? " " : $0 }) }
+    /// "─ Title      " → "─ Title ─────": the padding after the title (but one space) becomes rule.
     var replacingSpacesAfterTitle: String {
         guard let lastNonSpace = lastIndex(where: { $0 != " " }) else { return self }
         let tail = self[index(after: lastNonSpace)...]
-        return String(self[...lastNonSpace]) + String(repeating: "─", count: tail.count)
+        guard !tail.isEmpty else { return self }
+        return String(self[...lastNonSpace]) + " " + String(repeating: "─", count: tail.count - 1)
     }
 }

@@ -59,6 +59,8 @@ package struct ScreenBuffer: Sendable, Equatable {
     package private(set) var cells: [Cell]
     /// Where the terminal cursor should be (row, column), if visible.
     package var cursor: (row: Int, column: Int)?
+    /// How far the message pane can scroll up, when its whole history is laid out.
+    package var maxScroll: Int?
 
     package init(size: Size) {
         self.size = size
@@ -67,7 +69,7 @@ package struct ScreenBuffer: Sendable, Equatable {
 
     package static func == (a: ScreenBuffer, b: ScreenBuffer) -> Bool {
         a.size == b.size && a.cells == b.cells && a.cursor?.row == b.cursor?.row
-            && a.cursor?.column == b.cursor?.column
+            && a.cursor?.column == b.cursor?.column && a.maxScroll == b.maxScroll
     }
 
     package subscript(row: Int, column: Int) -> Cell {
@@ -97,9 +99,14 @@ package struct ScreenBuffer: Sendable, Equatable {
                 continue
             }
             guard col + w <= end else { break }
-            cells[row * size.width + col] = Cell(text: String(character), style: style, isContinuation: false)
+            // Never leave half of a wide character behind: clear the other half of any wide
+            // character this one partly covers.
+            let base = row * size.width
+            if cells[base + col].isContinuation, col > 0 { cells[base + col - 1] = .blank }
+            if col + w < size.width, cells[base + col + w].isContinuation { cells[base + col + w] = .blank }
+            cells[base + col] = Cell(text: String(character), style: style, isContinuation: false)
             if w == 2 {
-                cells[row * size.width + col + 1] = Cell(text: "", style: style, isContinuation: true)
+                cells[base + col + 1] = Cell(text: "", style: style, isContinuation: true)
             }
             col += w
         }
@@ -109,7 +116,13 @@ package struct ScreenBuffer: Sendable, Equatable {
     /// Fills a span with a style (spaces).
     package mutating func fill(row: Int, from column: Int, to end: Int, style: CellStyle) {
         guard row >= 0, row < size.height else { return }
-        for col in max(0, column)..<min(size.width, end) {
+        let start = max(0, column)
+        let stop = min(size.width, end)
+        guard start < stop else { return }
+        let base = row * size.width
+        if cells[base + start].isContinuation, start > 0 { cells[base + start - 1] = .blank }
+        if stop < size.width, cells[base + stop].isContinuation { cells[base + stop] = .blank }
+        for col in start..<stop {
             cells[row * size.width + col] = Cell(text: " ", style: style, isContinuation: false)
         }
     }

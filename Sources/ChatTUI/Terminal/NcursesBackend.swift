@@ -16,7 +16,9 @@ package final class NcursesBackend: TerminalBackend, @unchecked Sendable {
     private let lock = NSLock()
     private var pendingFrame: ScreenBuffer?
     private var pendingBell = false
+    private var resizePending = false
     private var stopping = false
+    private var resizeSource: (any DispatchSourceSignal)?
     private var wakeRead: Int32 = -1
     private var wakeWrite: Int32 = -1
     private let finished = DispatchSemaphore(value: 0)
@@ -36,6 +38,17 @@ package final class NcursesBackend: TerminalBackend, @unchecked Sendable {
         wakeRead = fds[0]
         wakeWrite = fds[1]
         _ = fcntl(wakeRead, F_SETFL, O_NONBLOCK)
+        // SIGWINCH may be delivered to any thread; a signal source wakes the terminal thread at
+        // once (ncurses then sees our handler installed and leaves resizing to us).
+        let source = DispatchSource.makeSignalSource(signal: SIGWINCH, queue: .global())
+        source.setEventHandler { [self] in
+            lock.lock()
+            resizePending = true
+            lock.unlock()
+            wake()
+        }
+        source.resume()
+        resizeSource = source
         let thread = Thread { [self] in loop() }
         thread.name = "chat-terminal"
         thread.start()
@@ -91,10 +104,13 @@ package final class NcursesBackend: TerminalBackend, @unchecked Sendable {
             let stop = stopping
             let frame = pendingFrame
             let ring = pendingBell
+            let resized = resizePending
             pendingFrame = nil
             pendingBell = false
+            resizePending = false
             lock.unlock()
             if stop { break }
+            if resized { applyResize() }
             if let frame { draw(frame) }
             if ring { beep() }
             readKeys()
@@ -108,8 +124,19 @@ package final class NcursesBackend: TerminalBackend, @unchecked Sendable {
             }
         }
         endwin()
+        resizeSource?.cancel()
         continuation.finish()
         finished.signal()
+    }
+
+    private func applyResize() {
+        var rows: Int32 = 0
+        var cols: Int32 = 0
+        if chat_winsize(&rows, &cols) == 0, rows > 0, cols > 0 {
+            resizeterm(rows, cols)
+        }
+        last = nil
+        continuation.yield(.resize(currentSize()))
     }
 
     private func currentSize() -> Size {

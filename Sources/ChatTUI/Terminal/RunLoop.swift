@@ -165,6 +165,7 @@ package func runTUI(_ configuration: TUIConfiguration, backend: any TerminalBack
             if state.quitting { break }
             var frame = render(state, size: size)
             state.pageHeight = max(1, size.height - 3)
+            if let limit = frame.maxScroll, state.scroll > limit { state.scroll = limit }
             if state.showHelp || state.picker != nil { frame.cursor = nil }
             backend.present(frame)
         }
