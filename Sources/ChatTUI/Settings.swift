@@ -85,11 +85,13 @@ package struct Settings: Sendable, Equatable {
         return settings
     }
 
-    private static func stripComment(_ line: String) -> String {
+    /// Calls `body` with each character and whether it is inside a "quoted string" (quotes
+    /// and escapes count as inside); stops when `body` returns false.
+    private static func scan(_ text: String, _ body: (Character, Bool) -> Bool) {
         var inString = false
         var escaped = false
-        var out = ""
-        for c in line {
+        for c in text {
+            let inside = inString || c == "\""
             if inString {
                 if escaped {
                     escaped = false
@@ -100,10 +102,17 @@ package struct Settings: Sendable, Equatable {
                 }
             } else if c == "\"" {
                 inString = true
-            } else if c == "#" {
-                break
             }
+            if !body(c, inside) { return }
+        }
+    }
+
+    private static func stripComment(_ line: String) -> String {
+        var out = ""
+        scan(line) { c, inString in
+            if !inString, c == "#" { return false }
             out.append(c)
+            return true
         }
         return out
     }
@@ -111,25 +120,14 @@ package struct Settings: Sendable, Equatable {
     private static func splitArray(_ inner: String) -> [String] {
         var items: [String] = []
         var current = ""
-        var inString = false
-        var escaped = false
-        for c in inner {
-            if inString {
-                if escaped {
-                    escaped = false
-                } else if c == "\\" {
-                    escaped = true
-                } else if c == "\"" {
-                    inString = false
-                }
-            } else if c == "\"" {
-                inString = true
-            } else if c == "," {
+        scan(inner) { c, inString in
+            if !inString, c == "," {
                 items.append(current)
                 current = ""
-                continue
+            } else {
+                current.append(c)
             }
-            current.append(c)
+            return true
         }
         items.append(current)
         return items
