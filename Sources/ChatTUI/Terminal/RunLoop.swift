@@ -61,8 +61,6 @@ final class EventInbox: Sendable {
             return events
         }
     }
-
-    func finish() { signal.finish() }
 }
 
 /// The interactive client: one loop owns the state; keys, network events and clock ticks
