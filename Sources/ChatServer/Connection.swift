@@ -47,6 +47,9 @@ package final class Connection: BrokerSubscriber {
 
     package var userKey: String? { state.withLock { $0.userKey } }
 
+    /// The peer's IP address (for per-address limits), or "unknown".
+    package var address: String { channel?.remoteAddress?.ipAddress ?? "unknown" }
+
     func setUser(_ key: String?) { state.withLock { $0.userKey = key } }
 
     /// Whether a close has been requested (no more requests are answered).

@@ -26,6 +26,14 @@ package struct ServerConfiguration: Sendable {
     package var serverName: String
     /// Persistence; nil keeps state in memory only (tests).
     package var storage: StorageConfiguration?
+    /// Rooms one user may be a member of.
+    package var maxRoomsPerUser: Int
+    /// Rooms one user may create per minute (also the burst).
+    package var roomCreationPerMinute: Double
+    /// Failed logins per user name before delays start (4× that per source address).
+    package var loginFreeAttempts: Int
+    /// First login delay in seconds after the free attempts; it doubles per further failure.
+    package var loginBaseDelay: Double
 
     /// Creates a configuration with the documented defaults.
     ///
@@ -62,5 +70,9 @@ package struct ServerConfiguration: Sendable {
         self.joinBacklog = 50
         self.serverName = "chat-server/0.1.0"
         self.storage = nil
+        self.maxRoomsPerUser = 200
+        self.roomCreationPerMinute = 10
+        self.loginFreeAttempts = 5
+        self.loginBaseDelay = 1
     }
 }

@@ -63,6 +63,20 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(help: "Who may create accounts: open or closed.")
     var registration: String = "open"
 
+    @Option(help: "Rooms one user may be a member of.")
+    var maxRoomsPerUser = 200
+
+    @Option(help: "New rooms one user may create per minute (also the burst).")
+    var roomCreationPerMin: Double = 10
+
+    @Option(
+        help: """
+            Failed logins per user name (4× that per source address) before each further attempt \
+            must wait 1 s, doubling per failure up to 15 min; early attempts get rate_limited.
+            """
+    )
+    var loginFreeAttempts = 5
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -73,6 +87,9 @@ struct ChatServerCommand: AsyncParsableCommand {
         guard maxText >= 1 else { throw ValidationError("--max-text must be at least 1") }
         guard historyLimit >= 1 else { throw ValidationError("--history-limit must be at least 1") }
         guard maxFrame >= 1024 else { throw ValidationError("--max-frame must be at least 1024") }
+        guard maxRoomsPerUser >= 1 else { throw ValidationError("--max-rooms-per-user must be at least 1") }
+        guard roomCreationPerMin > 0 else { throw ValidationError("--room-creation-per-min must be positive") }
+        guard loginFreeAttempts >= 1 else { throw ValidationError("--login-free-attempts must be at least 1") }
         guard FsyncPolicy(rawValue: fsync) != nil else {
             throw ValidationError("--fsync must be always, everysec or no")
         }
@@ -106,6 +123,9 @@ struct ChatServerCommand: AsyncParsableCommand {
             )
         )
         configuration.registration = ServerConfiguration.Registration(rawValue: registration) ?? .open
+        configuration.maxRoomsPerUser = maxRoomsPerUser
+        configuration.roomCreationPerMinute = roomCreationPerMin
+        configuration.loginFreeAttempts = loginFreeAttempts
         configuration.storage = StorageConfiguration(
             directory: dataDir,
             fsync: FsyncPolicy(rawValue: fsync) ?? .everysec,

@@ -29,6 +29,8 @@ package actor RoomHub {
     var sessions: [UInt64: Session] = [:]
     var userConnections: [String: Set<UInt64>] = [:]
     var buckets: [String: TokenBucket] = [:]
+    var roomCreation: [String: TokenBucket] = [:]
+    var loginThrottle: LoginThrottle
     /// Room fold key → newest published seq.
     var published: [String: Int64] = [:]
     /// Room fold key → stored but not yet published events, by seq.
@@ -66,6 +68,10 @@ package actor RoomHub {
         self.logger = logger
         self.wallClock = wallClock
         self.monotonic = monotonic
+        self.loginThrottle = LoginThrottle(
+            freeAttempts: configuration.loginFreeAttempts,
+            base: configuration.loginBaseDelay
+        )
         for (key, room) in state.rooms { published[key] = room.head }
     }
 
@@ -141,6 +147,24 @@ package actor RoomHub {
         sessions[conn.subscriberID]?.userKey != nil
     }
 
+    /// How long a login for this user from this address must still wait (ms), if at all.
+    ///
+    /// - Parameters:
+    ///   - userKey: user fold key (the user need not exist).
+    ///   - address: source address.
+    package func loginWait(_ userKey: String, address: String) -> Int64? {
+        loginThrottle.wait(user: userKey, address: address, now: monotonic())
+    }
+
+    /// Records a failed login.
+    ///
+    /// - Parameters:
+    ///   - userKey: user fold key (the user need not exist).
+    ///   - address: source address.
+    package func loginFailed(_ userKey: String, address: String) {
+        loginThrottle.failed(user: userKey, address: address, now: monotonic())
+    }
+
     /// The stored password hash of a user, for verification off the actor.
     ///
     /// - Parameters:
@@ -190,6 +214,7 @@ package actor RoomHub {
             conn.reject(id: id, ProtocolError(.unauthorized, "wrong user name or password"))
             return false
         }
+        loginThrottle.succeeded(user: userKey)
         let token = PasswordHasher.newToken()
         let tokenHash = PasswordHasher.tokenHash(token)
         guard await commit([.tokenIssued(user: userKey, tokenHash: tokenHash, ts: wallClock())], conn: conn, id: id)
@@ -390,10 +415,25 @@ package actor RoomHub {
         epoch: String?
     ) async throws {
         var records: [LogRecord] = []
+        let newMember = state.rooms[room.key]?.members[user] == nil
+        if newMember, (state.users[user]?.rooms.count ?? 0) >= configuration.maxRoomsPerUser {
+            throw ProtocolError(
+                .forbidden,
+                "you are in \(configuration.maxRoomsPerUser) rooms, the most this server allows; leave one first"
+            )
+        }
         if state.rooms[room.key] == nil {
+            let now = monotonic()
+            let perMinute = configuration.roomCreationPerMinute
+            var bucket =
+                roomCreation[user] ?? TokenBucket(rate: perMinute / 60, burst: max(1, Int(perMinute)), now: now)
+            let wait = bucket.take(now: now)
+            roomCreation[user] = bucket
+            if let wait {
+                throw ProtocolError(.rateLimited, "too many new rooms; try again later", retryAfterMs: wait)
+            }
             records.append(.roomCreated(name: room.display, epoch: PasswordHasher.newEpoch(), ts: wallClock()))
         }
-        let newMember = state.rooms[room.key]?.members[user] == nil
         if newMember { records.append(.memberAdded(room: room.key, user: user)) }
         if !records.isEmpty {
             guard await commit(records, conn: conn, id: id) else { return }

@@ -73,6 +73,7 @@ struct ConnectionHandler: Sendable {
 
     private func read(conn: Connection, inbound: WebSocketInboundStream, logger: Logger) async -> (any Error)? {
         var session = ReaderState()
+        session.address = conn.address
         do {
             for try await message in inbound.messages(maxSize: configuration.limits.maxFrame) {
                 if conn.isClosing { break }
@@ -161,6 +162,13 @@ struct ConnectionHandler: Sendable {
                 conn.reject(id: id, ProtocolError(.internal, "internal error"))
             }
         case .login(let user, let password):
+            if let wait = await hub.loginWait(user.key, address: session.address) {
+                conn.reject(
+                    id: id,
+                    ProtocolError(.rateLimited, "too many failed logins; wait before trying again", retryAfterMs: wait)
+                )
+                return
+            }
             let stored = await hub.passwordHash(of: user.key)
             let hasher = self.hasher
             let dummyHash = self.dummyHash
@@ -171,6 +179,7 @@ struct ConnectionHandler: Sendable {
             if ok, stored != nil {
                 session.authenticated = await hub.login(conn, id: id, userKey: user.key) || session.authenticated
             } else {
+                await hub.loginFailed(user.key, address: session.address)
                 conn.reject(id: id, ProtocolError(.unauthorized, "wrong user name or password"))
             }
         default:
@@ -182,6 +191,7 @@ struct ConnectionHandler: Sendable {
 
 /// What the reader task keeps per connection.
 private struct ReaderState {
+    var address = "unknown"
     var helloDone = false
     var authenticated = false
     var errors = ProtocolErrorWindow()

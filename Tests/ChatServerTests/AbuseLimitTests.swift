@@ -1,0 +1,125 @@
+import ChatConformance
+import ChatCore
+import ChatServer
+import Testing
+
+/// Limits against guessing and flooding (part of the security work).
+@Suite("Abuse limits")
+struct AbuseLimitTests {
+    @Test("the login throttle: free attempts, then doubling delays; success clears the user")
+    func throttleModel() {
+        var throttle = LoginThrottle(freeAttempts: 3, base: 1, maximum: 8, window: 100)
+        var now = 0.0
+        for _ in 0..<3 {
+            #expect(throttle.wait(user: "u", address: "a", now: now) == nil)
+            throttle.failed(user: "u", address: "a", now: now)
+        }
+        #expect(throttle.wait(user: "u", address: "a", now: now) == 1000)
+        now += 1
+        #expect(throttle.wait(user: "u", address: "a", now: now) == nil)
+        throttle.failed(user: "u", address: "a", now: now)
+        #expect(throttle.wait(user: "u", address: "a", now: now) == 2000)
+        for _ in 0..<10 { throttle.failed(user: "u", address: "a", now: now) }
+        #expect(throttle.wait(user: "u", address: "a", now: now) == 8000, "capped at the maximum")
+        #expect(throttle.wait(user: "other", address: "b", now: now) == nil, "other users and addresses are free")
+        throttle.succeeded(user: "u")
+        #expect(throttle.wait(user: "u", address: "c", now: now) == nil)
+        #expect(throttle.wait(user: "u", address: "a", now: now) != nil, "the address keeps its count")
+        #expect(throttle.wait(user: "x", address: "a", now: now + 200) == nil, "forgotten after the window")
+    }
+
+    @Test("repeated wrong passwords get rate_limited, even for the right password, until the delay passes")
+    func loginThrottling() async throws {
+        var configuration = TestServer.conformanceConfiguration
+        configuration.loginFreeAttempts = 3
+        configuration.loginBaseDelay = 0.4
+        try await TestServer.with(configuration) { server in
+            let ctx = server.context
+            let alice = try await ctx.newUser("alice")
+            let c = try await ctx.helloClient()
+            for i in 0..<3 {
+                try expectError(
+                    try await c.request("login", ["user": .string(alice.name), "password": "wrong password"]),
+                    "unauthorized",
+                    "wrong password \(i + 1)"
+                )
+            }
+            let limited = try await c.request(
+                "login",
+                ["user": .string(alice.name), "password": .string(alice.password)]
+            )
+            try expectError(limited, "rate_limited", "the right password during the delay")
+            let wait = limited["retry_after_ms"]?.intValue ?? 0
+            #expect(wait > 0 && wait <= 400)
+            try await Task.sleep(for: .milliseconds(wait + 50))
+            try expectOK(
+                try await c.request("login", ["user": .string(alice.name), "password": .string(alice.password)]),
+                "login after the delay"
+            )
+            // Unknown names are throttled the same way: no enumeration by the throttle.
+            let nobody = ctx.unique("nobody")
+            for _ in 0..<3 {
+                _ = try await c.request("login", ["user": .string(nobody), "password": "whatever1"])
+            }
+            try expectError(
+                try await c.request("login", ["user": .string(nobody), "password": "whatever1"]),
+                "rate_limited",
+                "an unknown user after the free attempts"
+            )
+        }
+    }
+
+    @Test("a source address guessing many names is throttled too")
+    func addressThrottling() async throws {
+        var configuration = TestServer.conformanceConfiguration
+        configuration.loginFreeAttempts = 2
+        try await TestServer.with(configuration) { server in
+            let ctx = server.context
+            let c = try await ctx.helloClient()
+            for i in 0..<8 {
+                try expectError(
+                    try await c.request("login", ["user": .string(ctx.unique("g\(i)")), "password": "guess1234"]),
+                    "unauthorized",
+                    "guess \(i + 1)"
+                )
+            }
+            try expectError(
+                try await c.request("login", ["user": .string(ctx.unique("g9")), "password": "guess1234"]),
+                "rate_limited",
+                "the 9th name from one address"
+            )
+        }
+    }
+
+    @Test("rooms per user are capped; room creation is rate limited")
+    func roomLimits() async throws {
+        var configuration = TestServer.conformanceConfiguration
+        configuration.maxRoomsPerUser = 3
+        configuration.roomCreationPerMinute = 4
+        try await TestServer.with(configuration) { server in
+            let ctx = server.context
+            let alice = try await ctx.newUser("alice")
+            let rooms = (0..<3).map { ctx.unique("cap\($0)") }
+            for room in rooms { try await ctx.join(alice.client, room) }
+            let fourth = ctx.unique("cap3")
+            try expectError(
+                try await alice.client.request("join", ["room": .string(fourth)]),
+                "forbidden",
+                "a fourth room"
+            )
+            try await ctx.join(alice.client, rooms[0])  // joining again is fine
+            try expectOK(try await alice.client.request("leave", ["room": .string(rooms[0])]), "leave")
+            try await ctx.join(alice.client, fourth)
+            // Four rooms created in a minute: the fifth new room must wait.
+            try expectOK(try await alice.client.request("leave", ["room": .string(fourth)]), "leave")
+            let limited = try await alice.client.request("join", ["room": .string(ctx.unique("cap5"))])
+            try expectError(limited, "rate_limited", "a fifth new room within a minute")
+            #expect((limited["retry_after_ms"]?.intValue ?? 0) > 0)
+            // Joining a room someone else created is not creating one.
+            let bob = try await ctx.newUser("bob")
+            let bobs = ctx.unique("bobs")
+            try await ctx.join(bob.client, bobs)
+            try await ctx.join(alice.client, bobs)
+        }
+    }
+}
