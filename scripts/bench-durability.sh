@@ -19,7 +19,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 serve() { # dir, extra flags...
     local dir=$1; shift
     "$B/chat-server" --host 127.0.0.1 --port "$port" --data-dir "$dir" --log-level warning \
-        --rate-per-sec 1000000 --rate-burst 1000000 "$@" &
+        --rate-per-sec 1000000 --rate-burst 1000000 --max-connections-per-address 100000 "$@" &
     server=$!
     for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return; sleep 0.05; done
     echo "server did not start" >&2; exit 1

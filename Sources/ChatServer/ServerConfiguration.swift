@@ -26,6 +26,10 @@ package struct ServerConfiguration: Sendable {
     package var serverName: String
     /// Persistence; nil keeps state in memory only (tests).
     package var storage: StorageConfiguration?
+    /// Open WebSocket connections accepted in total.
+    package var maxConnections: Int
+    /// Open WebSocket connections accepted from one source address.
+    package var maxConnectionsPerAddress: Int
     /// Rooms one user may be a member of.
     package var maxRoomsPerUser: Int
     /// Rooms one user may create per minute (also the burst).
@@ -70,6 +74,8 @@ package struct ServerConfiguration: Sendable {
         self.joinBacklog = 50
         self.serverName = "chat-server/0.1.0"
         self.storage = nil
+        self.maxConnections = 10000
+        self.maxConnectionsPerAddress = 64
         self.maxRoomsPerUser = 200
         self.roomCreationPerMinute = 10
         self.loginFreeAttempts = 5

@@ -63,6 +63,12 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(help: "Who may create accounts: open or closed.")
     var registration: String = "open"
 
+    @Option(help: "Open WebSocket connections accepted in total (beyond: closed with 1008).")
+    var maxConnections = 10000
+
+    @Option(help: "Open WebSocket connections accepted from one source address (beyond: closed with 1008).")
+    var maxConnectionsPerAddress = 64
+
     @Option(help: "Rooms one user may be a member of.")
     var maxRoomsPerUser = 200
 
@@ -87,6 +93,10 @@ struct ChatServerCommand: AsyncParsableCommand {
         guard maxText >= 1 else { throw ValidationError("--max-text must be at least 1") }
         guard historyLimit >= 1 else { throw ValidationError("--history-limit must be at least 1") }
         guard maxFrame >= 1024 else { throw ValidationError("--max-frame must be at least 1024") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard maxConnectionsPerAddress >= 1 else {
+            throw ValidationError("--max-connections-per-address must be at least 1")
+        }
         guard maxRoomsPerUser >= 1 else { throw ValidationError("--max-rooms-per-user must be at least 1") }
         guard roomCreationPerMin > 0 else { throw ValidationError("--room-creation-per-min must be positive") }
         guard loginFreeAttempts >= 1 else { throw ValidationError("--login-free-attempts must be at least 1") }
@@ -123,6 +133,8 @@ struct ChatServerCommand: AsyncParsableCommand {
             )
         )
         configuration.registration = ServerConfiguration.Registration(rawValue: registration) ?? .open
+        configuration.maxConnections = maxConnections
+        configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
         configuration.maxRoomsPerUser = maxRoomsPerUser
         configuration.roomCreationPerMinute = roomCreationPerMin
         configuration.loginFreeAttempts = loginFreeAttempts

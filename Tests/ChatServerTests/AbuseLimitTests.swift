@@ -123,3 +123,45 @@ struct AbuseLimitTests {
         }
     }
 }
+
+@Suite("Connection limits")
+struct ConnectionLimitTests {
+    @Test("connections beyond the per-address limit are closed with 1008; a freed slot is reused")
+    func perAddress() async throws {
+        var configuration = TestServer.conformanceConfiguration
+        configuration.maxConnectionsPerAddress = 3
+        try await TestServer.with(configuration) { server in
+            let ctx = server.context
+            var open: [WireClient] = []
+            for _ in 0..<3 { open.append(try await ctx.helloClient()) }
+            let extra = try await ctx.connect()
+            #expect(try await extra.waitForClose() == 1008)
+            for c in open { try expectOK(try await c.request("ping"), "the first three still work") }
+            await open[0].disconnect()
+            // The slot frees once the server has seen the close.
+            var accepted = false
+            for _ in 0..<100 where !accepted {
+                let c = try await ctx.connect()
+                let reply = try? await c.request("hello", ["version": 1, "client": "t"])
+                accepted = reply?["type"]?.stringValue == "ok"
+                if !accepted { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(accepted)
+        }
+    }
+
+    @Test("connections beyond the total limit are closed with 1008")
+    func total() async throws {
+        var configuration = TestServer.conformanceConfiguration
+        configuration.maxConnections = 2
+        try await TestServer.with(configuration) { server in
+            let ctx = server.context
+            let a = try await ctx.helloClient()
+            let b = try await ctx.helloClient()
+            let c = try await ctx.connect()
+            #expect(try await c.waitForClose() == 1008)
+            try expectOK(try await a.request("ping"), "a")
+            try expectOK(try await b.request("ping"), "b")
+        }
+    }
+}

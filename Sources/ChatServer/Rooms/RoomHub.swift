@@ -13,6 +13,7 @@ import ServiceLifecycle
 package actor RoomHub {
     struct Session {
         let conn: Connection
+        var address = "unknown"
         var userKey: String?
         var tokenHash: String?
         var rooms: Set<String> = []
@@ -27,6 +28,8 @@ package actor RoomHub {
 
     var state: ChatState
     var sessions: [UInt64: Session] = [:]
+    /// Open connections per source address.
+    var perAddress: [String: Int] = [:]
     var userConnections: [String: Set<UInt64>] = [:]
     var buckets: [String: TokenBucket] = [:]
     var roomCreation: [String: TokenBucket] = [:]
@@ -87,15 +90,28 @@ package actor RoomHub {
 
     // MARK: Connections
 
-    /// Registers a connection; false while shutting down.
+    /// Why a connection was not accepted.
+    package enum Refusal: Error, Equatable {
+        case shuttingDown
+        case tooManyConnections
+        case tooManyFromAddress
+    }
+
+    /// Registers a connection, unless the server is shutting down or a connection limit is reached.
     ///
     /// - Parameters:
     ///   - conn: the connection.
-    package func connect(_ conn: Connection) -> Bool {
-        guard !shuttingDown else { return false }
-        sessions[conn.subscriberID] = Session(conn: conn)
+    package func connect(_ conn: Connection) -> Refusal? {
+        guard !shuttingDown else { return .shuttingDown }
+        guard sessions.count < configuration.maxConnections else { return .tooManyConnections }
+        let address = conn.address
+        guard perAddress[address, default: 0] < configuration.maxConnectionsPerAddress else {
+            return .tooManyFromAddress
+        }
+        perAddress[address, default: 0] += 1
+        sessions[conn.subscriberID] = Session(conn: conn, address: address)
         metrics.setConnections(sessions.count)
-        return true
+        return nil
     }
 
     /// Forgets a connection: unsubscribes it and updates presence.
@@ -105,6 +121,8 @@ package actor RoomHub {
     package func disconnect(_ conn: Connection) {
         guard let session = sessions.removeValue(forKey: conn.subscriberID) else { return }
         metrics.setConnections(sessions.count)
+        perAddress[session.address, default: 1] -= 1
+        if perAddress[session.address] == 0 { perAddress[session.address] = nil }
         for room in session.rooms { broker.unsubscribe(room, subscriberID: conn.subscriberID) }
         if let user = session.userKey { removeUserConnection(user, conn.subscriberID) }
     }

@@ -34,8 +34,21 @@ struct ConnectionHandler: Sendable {
             queueLimit: configuration.outboundQueueLimit,
             closeTimeout: .nanoseconds(configuration.closeTimeout.nanoseconds)
         )
-        guard await hub.connect(conn) else {
+        switch await hub.connect(conn) {
+        case nil: break
+        case .shuttingDown?:
             try? await outbound.close(.unknown(CloseCode.goingAway.rawValue), reason: "server shutting down")
+            return
+        case .tooManyConnections?:
+            logger.notice("connection refused: server full")
+            try? await outbound.close(.unknown(CloseCode.policy.rawValue), reason: "too many connections")
+            return
+        case .tooManyFromAddress?:
+            logger.notice("connection refused: too many from one address", metadata: ["chat.peer": "\(conn.address)"])
+            try? await outbound.close(
+                .unknown(CloseCode.policy.rawValue),
+                reason: "too many connections from your address"
+            )
             return
         }
         logger.debug("connection opened", metadata: ["chat.peer": "\(channel.remoteAddress?.description ?? "?")"])
