@@ -12,9 +12,6 @@ extension JSONValue {
         return out
     }
 
-    /// The compact JSON text as UTF-8 bytes.
-    package var jsonBytes: [UInt8] { Array(jsonString.utf8) }
-
     /// Appends the JSON text of this value.
     ///
     /// - Parameters:

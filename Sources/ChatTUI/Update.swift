@@ -472,7 +472,6 @@ private func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [App
             if state.bell { effects.append(.bell) }
         }
         if visible { effects += markActiveRead(&state) }
-        if !visible, i != state.active { state.rooms[i].marker = state.rooms[i].marker ?? nil }
         return effects
     case .event(let event):
         switch event {

@@ -32,14 +32,6 @@ package final class InMemoryBroker: MessageBroker {
         return count
     }
 
-    /// Number of subscribers of a channel.
-    ///
-    /// - Parameters:
-    ///   - channel: channel name.
-    package func subscriberCount(_ channel: String) -> Int {
-        channels.withLock { $0[channel]?.count ?? 0 }
-    }
-
     package func run() async throws {
         try? await gracefulShutdown()
     }
