@@ -91,6 +91,8 @@ package struct ConformanceContext: Sendable {
     package let limits: Limits
     let runID: String
     private let counter = Counter()
+    /// Tokens of users this context registered, for `cleanUp()`.
+    private let tokens = TokenList()
 
     /// Creates a context by asking the server for its limits.
     ///
@@ -127,6 +129,23 @@ package struct ConformanceContext: Sendable {
         return "t\(runID)\(n)_\(base)"
     }
 
+    /// Undoes what the protocol lets a client undo: every user registered through `newUser`
+    /// since the last call leaves all its rooms and logs out (accounts cannot be deleted).
+    /// Best effort: a user whose token was already revoked is skipped.
+    package func cleanUp() async {
+        for token in tokens.takeAll() {
+            guard let client = try? await helloClient(),
+                let reply = try? await client.request("resume", ["token": .string(token)]),
+                reply["type"]?.stringValue == "ok"
+            else { continue }
+            for room in reply["rooms"]?.arrayValue?.compactMap({ $0.objectValue?["name"]?.stringValue }) ?? [] {
+                _ = try? await client.request("leave", ["room": .string(room)])
+            }
+            _ = try? await client.request("logout")
+            await client.disconnect()
+        }
+    }
+
     /// A fresh connection.
     package func connect() async throws -> WireClient {
         try await WireClient.connect(url: url)
@@ -152,6 +171,7 @@ package struct ConformanceContext: Sendable {
             "register \(name)"
         )
         guard let token = reply["token"]?.stringValue else { throw ConformanceFailure("register reply has no token") }
+        tokens.add(token)
         return TestUser(client: client, name: name, password: password, token: token)
     }
 
@@ -333,4 +353,15 @@ package func httpGet(url: String, path: String) async throws -> (status: Int, bo
 
 final class Counter: Sendable {
     let value = Atomic<Int>(0)
+}
+
+final class TokenList: Sendable {
+    private let tokens = Mutex<[String]>([])
+    func add(_ token: String) { tokens.withLock { $0.append(token) } }
+    func takeAll() -> [String] {
+        tokens.withLock { all in
+            defer { all = [] }
+            return all
+        }
+    }
 }

@@ -57,6 +57,8 @@ package enum Runner {
         } catch {
             outcome = .failed("\(error)")
         }
+        // Leave the rooms and log out the users the case made, so a live server keeps no sessions.
+        await context.cleanUp()
         let elapsed = start.duration(to: .now)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return CaseResult(name: c.name, section: c.section, outcome: outcome, seconds: seconds)
