@@ -3,7 +3,11 @@ import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
+
+/// TLS settings for `wss://` (see `TLSTrust`).
+package typealias ClientTLSConfiguration = TLSConfiguration
 
 /// How a client proves who it is.
 package enum ChatCredentials: Sendable, Equatable {
@@ -24,6 +28,8 @@ package struct ChatClientConfiguration: Sendable {
     package var reconnect: Bool
     package var initialBackoff: Duration
     package var maxBackoff: Duration
+    /// For `wss://`: how to verify the server (nil: the system trust store).
+    package var tls: ClientTLSConfiguration?
 
     /// Creates a configuration.
     ///
@@ -51,6 +57,7 @@ package struct ChatClientConfiguration: Sendable {
         self.reconnect = reconnect
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
+        self.tls = nil
     }
 }
 
@@ -169,7 +176,11 @@ package actor ChatClient {
             do {
                 let close = try await WebSocketClient.connect(
                     url: configuration.url,
-                    configuration: .init(maxFrameSize: 1 << 24),
+                    configuration: .init(
+                        maxFrameSize: 1 << 24,
+                        sniHostname: TLSTrust.sniHostname(for: configuration.url)
+                    ),
+                    tlsConfiguration: configuration.tls,
                     logger: logger
                 ) { inbound, outbound, _ in
                     try await self.serve(inbound: inbound, outbound: outbound)

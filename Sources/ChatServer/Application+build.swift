@@ -1,10 +1,16 @@
 import ChatCore
+import Crypto
+import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Prometheus
+import ServiceLifecycle
 
 /// A built server: the Hummingbird application and the hub it serves.
 package struct ChatServerApp: Sendable {
@@ -77,17 +83,84 @@ package func buildApplication(
         closeTimeout: configuration.closeTimeout,
         validateUTF8: true
     )
+    let tls = try configuration.tls.map(makeServerTLSConfiguration)
+    if let files = configuration.tls, let leaf = try? NIOSSLCertificate.fromPEMFile(files.certificateChain).first,
+        let der = try? leaf.toDERBytes()
+    {
+        let fingerprint = "SHA256:" + SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
+        logger.info("serving wss://", metadata: ["chat.tls.fingerprint": "\(fingerprint)"])
+    }
+    let wsResponder = wsRouter.buildResponder()
+    let deadline = TimeAmount.nanoseconds(configuration.handshakeTimeout.nanoseconds)
+    // Built by hand rather than with `.http1WebSocketUpgrade(webSocketRouter:)` so that
+    // every connection gets the handshake deadline (behind TLS when TLS is on).
+    let server = HTTPServerBuilder { responder -> any ServerChildChannel in
+        let base = HTTP1WebSocketUpgradeChannel(
+            responder: responder,
+            webSocketResponder: wsResponder,
+            configuration: .init(http1: .init(idleTimeout: .seconds(60)), ws: wsConfiguration)
+        )
+        let guarded = HandshakeDeadlineChannel(base: base, deadline: deadline)
+        if let tls { return try TLSChannel(guarded, tlsConfiguration: tls) }
+        return guarded
+    }
+    var services: [any Service] = [store, broker]
+    if let path = configuration.adminSocket {
+        services.append(AdminSocket.application(path: path, hub: hub, logger: logger))
+    }
     let app = Application(
         router: router,
-        server: .http1WebSocketUpgrade(webSocketRouter: wsRouter, configuration: .init(ws: wsConfiguration)),
+        server: server,
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: configuration.serverName,
             reuseAddress: true
         ),
-        services: [store, broker],
+        services: services,
         onServerRunning: onServerRunning,
         logger: logger
     )
     return ChatServerApp(application: app, hub: hub)
+}
+
+/// Why the server's TLS files cannot be used.
+package struct TLSSetupError: Error, CustomStringConvertible {
+    package let description: String
+}
+
+/// Reads the certificate chain and private key (PEM) for `wss://`.
+///
+/// - Parameters:
+///   - files: the PEM files.
+/// - Returns: a server configuration (TLS 1.2 or newer).
+package func makeServerTLSConfiguration(_ files: ServerConfiguration.TLSFiles) throws -> TLSConfiguration {
+    let chain: [NIOSSLCertificate]
+    do {
+        chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain)
+    } catch {
+        throw TLSSetupError(description: "cannot read the certificate file \(files.certificateChain): \(error)")
+    }
+    guard !chain.isEmpty else {
+        throw TLSSetupError(description: "no PEM certificate in \(files.certificateChain)")
+    }
+    let key: NIOSSLPrivateKey
+    do {
+        key = try NIOSSLPrivateKey(file: files.privateKey, format: .pem)
+    } catch {
+        throw TLSSetupError(description: "cannot read the private key file \(files.privateKey): \(error)")
+    }
+    var tls = TLSConfiguration.makeServerConfiguration(
+        certificateChain: chain.map { .certificate($0) },
+        privateKey: .privateKey(key)
+    )
+    tls.minimumTLSVersion = .tlsv12
+    do {
+        _ = try NIOSSLContext(configuration: tls)
+    } catch {
+        throw TLSSetupError(
+            description:
+                "the certificate \(files.certificateChain) and key \(files.privateKey) cannot be used together: \(error)"
+        )
+    }
+    return tls
 }

@@ -22,7 +22,11 @@ package enum ChatServerRunner {
         let server = try await buildApplication(configuration, logger: logger, metrics: metrics) { channel in
             logger.info(
                 "chat-server listening",
-                metadata: ["chat.address": "\(channel.localAddress?.description ?? "?")"]
+                metadata: [
+                    "chat.address": "\(channel.localAddress?.description ?? "?")",
+                    "chat.registration": "\(configuration.registration.rawValue)",
+                    "chat.tls": "\(configuration.tls != nil)",
+                ]
             )
         }
         let group = ServiceGroup(

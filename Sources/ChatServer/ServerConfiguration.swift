@@ -5,7 +5,20 @@ package struct ServerConfiguration: Sendable {
     /// Who may create accounts with `register`.
     package enum Registration: String, Sendable, CaseIterable {
         case open
+        /// `register` needs a valid `invite` code (see `chat-server invite create`).
+        case invite
         case closed
+    }
+
+    /// PEM files for `wss://`.
+    package struct TLSFiles: Sendable, Equatable {
+        package var certificateChain: String
+        package var privateKey: String
+
+        package init(certificateChain: String, privateKey: String) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+        }
     }
 
     package var host: String
@@ -38,6 +51,12 @@ package struct ServerConfiguration: Sendable {
     package var loginFreeAttempts: Int
     /// First login delay in seconds after the free attempts; it doubles per further failure.
     package var loginBaseDelay: Double
+    /// Serve `wss://` with these files; nil serves plain `ws://`.
+    package var tls: TLSFiles?
+    /// Time a new connection has to complete its (TLS and) HTTP upgrade request.
+    package var handshakeTimeout: Duration
+    /// Unix socket in the data directory for `chat-server user|invite|token` while the server runs; nil: none.
+    package var adminSocket: String?
 
     /// Creates a configuration with the documented defaults.
     ///
@@ -80,5 +99,16 @@ package struct ServerConfiguration: Sendable {
         self.roomCreationPerMinute = 10
         self.loginFreeAttempts = 5
         self.loginBaseDelay = 1
+        self.tls = nil
+        self.handshakeTimeout = .seconds(10)
+        self.adminSocket = nil
+    }
+
+    /// Whether a bind address only accepts connections from this machine.
+    ///
+    /// - Parameters:
+    ///   - host: the `--host` value.
+    package static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }

@@ -49,6 +49,8 @@ struct Interactive: AsyncParsableCommand {
     @Flag(help: "Create the account first.")
     var register = false
 
+    @OptionGroup var trust: TrustOptions
+
     func run() async throws {
         let settings = try Secrets.settings()
         let url: String
@@ -80,6 +82,7 @@ struct Interactive: AsyncParsableCommand {
             tokens: Secrets.tokens
         )
         configuration.registering = register
+        configuration.tls = try await trust.tls(url: url)
         configuration.twelveHour = settings.timeFormat == "12h"
         let logger = try FileLogHandler.logger(path: settings.logFile ?? environment["CHAT_LOG_FILE"])
         let backend = NcursesBackend()
@@ -95,11 +98,67 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Your user name.")
     var user: String
 
+    @OptionGroup var trust: TrustOptions
+
     func url() throws -> String {
         do {
             return try ServerURL.normalize(server)
         } catch {
             throw ValidationError(error.description)
+        }
+    }
+
+    /// A client configuration with the TLS trust decided (asks once for an unknown certificate).
+    func client(
+        _ credentials: ChatCredentials,
+        url: String,
+        reconnect: Bool = true
+    ) async throws
+        -> ChatClientConfiguration
+    {
+        var configuration = ChatClientConfiguration(
+            url: url,
+            user: user,
+            credentials: credentials,
+            reconnect: reconnect
+        )
+        configuration.tls = try await trust.tls(url: url)
+        return configuration
+    }
+}
+
+/// How to trust a wss:// server.
+struct TrustOptions: ParsableArguments {
+    @Option(help: "For wss://: trust only certificates issued by this CA (PEM), instead of the system store.")
+    var ca: String?
+
+    @Option(
+        help: """
+            For wss:// with a self-signed certificate: accept it if its fingerprint is this (SHA256:…), \
+            without asking; it is remembered in known_servers.
+            """
+    )
+    var acceptFingerprint: String?
+
+    func tls(url: String) async throws -> ClientTLSConfiguration? {
+        let accept = acceptFingerprint
+        do {
+            return try await TLSTrust.configuration(for: url, caFile: ca, knownServers: .standard) { fingerprint in
+                if let accept { return accept.lowercased() == fingerprint.lowercased() }
+                let notice = """
+                    The server's certificate is not signed by an authority this system trusts.
+                      fingerprint: \(fingerprint)
+                    Compare it with the fingerprint chat-server printed at start (ask its operator).
+
+                    """
+                FileHandle.standardError.write(Data(notice.utf8))
+                guard isatty(0) == 1 else { return false }
+                FileHandle.standardError.write(Data("Trust this certificate and remember it? [y/N] ".utf8))
+                let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased()
+                return answer == "y" || answer == "yes"
+            }
+        } catch let error as TLSTrustError {
+            throw CLIError(error.description)
         }
     }
 }
@@ -199,10 +258,9 @@ struct Login: AsyncParsableCommand {
         let url = try connection.url()
         let user = connection.user
         let password = try Secrets.password(prompt: "Password for \(user): ")
-        let configuration = ChatClientConfiguration(
+        let configuration = try await connection.client(
+            register ? .register(password) : .password(password),
             url: url,
-            user: user,
-            credentials: register ? .register(password) : .password(password),
             reconnect: false
         )
         let token: String? = try await withClient(configuration) { client in
@@ -235,7 +293,7 @@ struct Send: AsyncParsableCommand {
     func run() async throws {
         let url = try connection.url()
         let credentials = try Secrets.credentials(url: url, user: connection.user)
-        let configuration = ChatClientConfiguration(url: url, user: connection.user, credentials: credentials)
+        let configuration = try await connection.client(credentials, url: url)
         let (room, text, kind) = (room, text, action ? MessageKind.action : .text)
         let ack = try await withClient(configuration) { client in
             try await waitReady(client)
@@ -262,7 +320,7 @@ struct Tail: AsyncParsableCommand {
     func run() async throws {
         let url = try connection.url()
         let credentials = try Secrets.credentials(url: url, user: connection.user)
-        let configuration = ChatClientConfiguration(url: url, user: connection.user, credentials: credentials)
+        let configuration = try await connection.client(credentials, url: url)
         let (room, since) = (room, since)
         let client = ChatClient(configuration: configuration, logger: makeLogger())
         try await withThrowingTaskGroup(of: Void.self) { group in

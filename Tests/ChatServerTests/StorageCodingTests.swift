@@ -46,6 +46,12 @@ struct StorageCodingTests {
         .readMarked(room: "r", user: "u", seq: 42),
         .readMarked(room: "", user: "", seq: Int64.min),
         .readMarked(room: "x", user: "y", seq: Int64.max),
+        .userDisabled(user: "ü", disabled: true),
+        .userDisabled(user: "", disabled: false),
+        .inviteCreated(codeHash: String(repeating: "ab", count: 32), uses: 3, expiresAt: 0, ts: 1),
+        .inviteCreated(codeHash: "", uses: Int64.max, expiresAt: Int64.min, ts: Int64.max),
+        .inviteUsed(codeHash: "c0ffee"),
+        .inviteRevoked(codeHash: ""),
     ]
 
     static func caseName(_ record: LogRecord) -> String {
@@ -61,6 +67,10 @@ struct StorageCodingTests {
         case .topicSet: "topicSet"
         case .messageAppended: "messageAppended"
         case .readMarked: "readMarked"
+        case .userDisabled: "userDisabled"
+        case .inviteCreated: "inviteCreated"
+        case .inviteUsed: "inviteUsed"
+        case .inviteRevoked: "inviteRevoked"
         }
     }
 
@@ -76,7 +86,7 @@ struct StorageCodingTests {
 
     @Test("the samples cover every record type")
     func samplesCoverEveryCase() {
-        #expect(Set(Self.samples.map(Self.caseName)).count == 11)
+        #expect(Set(Self.samples.map(Self.caseName)).count == 15)
     }
 
     @Test("a record round-trips through encode, decode and framing", arguments: samples)
@@ -174,7 +184,7 @@ struct StorageCodingTests {
     @Test("damaged payloads are rejected with a decoding error, not a crash")
     func malformedPayloads() {
         #expect(Self.decode([]) == .failure(.truncated))
-        for tag: UInt8 in [0, 12, 200, 255] {
+        for tag: UInt8 in [0, 16, 200, 255] {
             #expect(Self.decode([tag, 0, 0]) == .failure(.malformed("unknown record type")), "tag \(tag)")
         }
         // tokenRevoked with a string claiming 5 bytes but holding 2.

@@ -209,9 +209,14 @@ enum StorageTestSupport {
             compare("user \(key.debugDescription) passwordHash", e.passwordHash, a.passwordHash)
             compare("user \(key.debugDescription) createdAt", e.createdAt, a.createdAt)
             compare("user \(key.debugDescription) rooms", e.rooms.sorted(), a.rooms.sorted())
+            compare("user \(key.debugDescription) disabled", e.disabled, a.disabled)
         }
         for key in keys(expected.tokens, actual.tokens, "token") {
             compare("token \(key) user", expected.tokens[key], actual.tokens[key])
+            compare("token \(key) issued", expected.tokenIssuedAt[key], actual.tokenIssuedAt[key])
+        }
+        for key in keys(expected.invites, actual.invites, "invite") {
+            compare("invite \(key)", expected.invites[key], actual.invites[key])
         }
         for key in keys(expected.rooms, actual.rooms, "room") {
             guard let e = expected.rooms[key], let a = actual.rooms[key] else { continue }
@@ -338,6 +343,19 @@ struct StorageWorkload {
             return .tokenRevoked(tokenHash: pick(state.tokens.keys.sorted()))
         case 13..<16:
             return .epochChanged(room: roomKey, epoch: hex(12))
+        case 32..<34:
+            let user = pick(users)
+            return .userDisabled(user: user, disabled: state.users[user]?.disabled != true)
+        case 34..<36:
+            return .inviteCreated(
+                codeHash: hex(64),
+                uses: Int64.random(in: 1...3, using: &rng),
+                expiresAt: chance(2) ? 0 : timestamp(),
+                ts: timestamp()
+            )
+        case 36..<38 where !state.invites.isEmpty:
+            let code = pick(state.invites.keys.sorted())
+            return chance(4) ? .inviteRevoked(codeHash: code) : .inviteUsed(codeHash: code)
         case 16..<20 where members.count > 1:
             return .memberRemoved(room: roomKey, user: pick(members))
         case 20..<24:
@@ -403,6 +421,9 @@ struct StorageSupportTests {
         mutations.append(("missing user", { $0.users["alice"] = nil }))
         mutations.append(("token", { $0.tokens["t1"] = "bücher" }))
         mutations.append(("extra token", { $0.tokens["t2"] = "alice" }))
+        mutations.append(("token issued", { $0.tokenIssuedAt["t1"] = 12345 }))
+        mutations.append(("disabled", { $0.users["alice"]?.disabled = true }))
+        mutations.append(("invite", { $0.invites["i1"] = .init(usesLeft: 1, expiresAt: 0, createdAt: 0) }))
         mutations.append(("room name", { $0.rooms["lobby"]?.name = "LOBBY" }))
         mutations.append(("topic", { $0.rooms["lobby"]?.topic = "" }))
         mutations.append(("epoch", { $0.rooms["lobby"]?.epoch = "other" }))

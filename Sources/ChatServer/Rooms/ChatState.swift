@@ -10,6 +10,22 @@ package struct ChatState: Sendable {
         package var createdAt: Int64
         /// Fold keys of rooms the user is a member of.
         package var rooms: Set<String> = []
+        /// A disabled user cannot log in or resume; `chat-server user disable`.
+        package var disabled = false
+    }
+
+    /// An invite code for `--registration invite`.
+    package struct Invite: Sendable, Equatable {
+        package var usesLeft: Int64
+        /// Milliseconds since the epoch; 0: never expires.
+        package var expiresAt: Int64
+        package var createdAt: Int64
+
+        package init(usesLeft: Int64, expiresAt: Int64, createdAt: Int64) {
+            self.usesLeft = usesLeft
+            self.expiresAt = expiresAt
+            self.createdAt = createdAt
+        }
     }
 
     /// A room and its history.
@@ -33,6 +49,10 @@ package struct ChatState: Sendable {
     package var rooms: [String: Room] = [:]
     /// SHA-256 of a token (hex) → user fold key.
     package var tokens: [String: String] = [:]
+    /// SHA-256 of a token (hex) → when it was issued (ms).
+    package var tokenIssuedAt: [String: Int64] = [:]
+    /// SHA-256 of an invite code (hex) → the invite.
+    package var invites: [String: Invite] = [:]
     /// Display name → fold key, so replaying a message does not fold its names again.
     private var roomKeys: [String: String] = [:]
     private var userKeys: [String: String] = [:]
@@ -57,10 +77,12 @@ package struct ChatState: Sendable {
             }
         case .passwordChanged(let user, let hash):
             users[user]?.passwordHash = hash
-        case .tokenIssued(let user, let tokenHash, _):
+        case .tokenIssued(let user, let tokenHash, let ts):
             tokens[tokenHash] = user
+            tokenIssuedAt[tokenHash] = ts
         case .tokenRevoked(let tokenHash):
             tokens[tokenHash] = nil
+            tokenIssuedAt[tokenHash] = nil
         case .roomCreated(let name, let epoch, let ts):
             let key = TextRules.foldKey(name)
             if rooms[key] == nil {
@@ -90,6 +112,16 @@ package struct ChatState: Sendable {
             rooms[key] = room
         case .readMarked(let room, let user, let seq):
             if let current = rooms[room]?.members[user], seq > current { rooms[room]?.members[user] = seq }
+        case .userDisabled(let user, let disabled):
+            users[user]?.disabled = disabled
+        case .inviteCreated(let codeHash, let uses, let expiresAt, let ts):
+            invites[codeHash] = Invite(usesLeft: uses, expiresAt: expiresAt, createdAt: ts)
+        case .inviteUsed(let codeHash):
+            guard var invite = invites[codeHash] else { return }
+            invite.usesLeft -= 1
+            invites[codeHash] = invite.usesLeft > 0 ? invite : nil
+        case .inviteRevoked(let codeHash):
+            invites[codeHash] = nil
         }
     }
 

@@ -198,10 +198,34 @@ package actor RoomHub {
     ///   - id: request id.
     ///   - user: validated name.
     ///   - passwordHash: the hash computed off the actor.
-    package func register(_ conn: Connection, id: String, user: ValidName, passwordHash: String) async -> Bool {
-        guard configuration.registration == .open else {
+    package func register(
+        _ conn: Connection,
+        id: String,
+        user: ValidName,
+        passwordHash: String,
+        invite: String? = nil
+    ) async -> Bool {
+        let ts = wallClock()
+        var inviteHash: String?
+        switch configuration.registration {
+        case .open: break
+        case .closed:
             conn.reject(id: id, ProtocolError(.forbidden, "this server does not allow sign-up"))
             return false
+        case .invite:
+            guard let invite, !invite.isEmpty else {
+                conn.reject(id: id, ProtocolError(.forbidden, "sign-up on this server needs an invite code"))
+                return false
+            }
+            let hash = PasswordHasher.tokenHash(Self.normalizedInvite(invite))
+            guard let stored = state.invites[hash], stored.expiresAt == 0 || ts < stored.expiresAt else {
+                conn.reject(
+                    id: id,
+                    ProtocolError(.forbidden, "the invite code is not valid (unknown, used or expired)")
+                )
+                return false
+            }
+            inviteHash = hash
         }
         guard state.users[user.key] == nil else {
             conn.reject(id: id, ProtocolError(.conflict, "user name is taken"))
@@ -209,11 +233,11 @@ package actor RoomHub {
         }
         let token = PasswordHasher.newToken()
         let tokenHash = PasswordHasher.tokenHash(token)
-        let ts = wallClock()
-        let records: [LogRecord] = [
+        var records: [LogRecord] = [
             .userCreated(name: user.display, passwordHash: passwordHash, ts: ts),
             .tokenIssued(user: user.key, tokenHash: tokenHash, ts: ts),
         ]
+        if let inviteHash { records.append(.inviteUsed(codeHash: inviteHash)) }
         guard await commit(records, conn: conn, id: id) else { return false }
         guard sessions[conn.subscriberID] != nil else { return false }
         authenticate(conn, userKey: user.key, tokenHash: tokenHash)
@@ -228,8 +252,12 @@ package actor RoomHub {
     ///   - id: request id.
     ///   - userKey: user fold key.
     package func login(_ conn: Connection, id: String, userKey: String) async -> Bool {
-        guard state.users[userKey] != nil else {
+        guard let account = state.users[userKey] else {
             conn.reject(id: id, ProtocolError(.unauthorized, "wrong user name or password"))
+            return false
+        }
+        guard !account.disabled else {
+            conn.reject(id: id, ProtocolError(.forbidden, "this account is disabled"))
             return false
         }
         loginThrottle.succeeded(user: userKey)
@@ -331,7 +359,7 @@ package actor RoomHub {
 
     private func resume(_ conn: Connection, id: String, token: String) {
         let tokenHash = PasswordHasher.tokenHash(token)
-        guard let userKey = state.tokens[tokenHash], let user = state.users[userKey] else {
+        guard let userKey = state.tokens[tokenHash], let user = state.users[userKey], !user.disabled else {
             conn.reject(id: id, ProtocolError(.unauthorized, "token is not valid"))
             return
         }
@@ -647,24 +675,41 @@ package actor RoomHub {
     /// Applies records, hands them to the store in this same turn, and waits until
     /// they are durable. After a storage failure every change is refused with `internal`.
     private func commit(_ records: [LogRecord], conn: Connection, id: String) async -> Bool {
-        guard !storageFailed else {
+        switch await persist(records) {
+        case .stored: return true
+        case .refused:
             conn.reject(id: id, ProtocolError(.internal, "the server cannot store changes"))
-            return false
+        case .failed:
+            conn.reject(id: id, ProtocolError(.internal, "the server could not store the change"))
         }
+        return false
+    }
+
+    enum PersistOutcome {
+        case stored
+        /// Storage failed earlier; nothing was applied.
+        case refused
+        /// Applied in memory but not stored; the hub now refuses changes.
+        case failed
+    }
+
+    /// Applies records, hands them to the store in this same turn (log order is
+    /// apply order), and waits until they are durable.
+    func persist(_ records: [LogRecord]) async -> PersistOutcome {
+        guard !storageFailed else { return .refused }
         for record in records { state.apply(record) }
         let lsn = store.append(records)
         lastLSN = lsn
         if store.snapshotDue { store.snapshot(state) }
         do {
             try await store.waitDurable(lsn)
-            return true
+            return .stored
         } catch {
             if !storageFailed {
                 storageFailed = true
                 logger.critical("storing a change failed; refusing changes", metadata: ["error": "\(error)"])
             }
-            conn.reject(id: id, ProtocolError(.internal, "the server could not store the change"))
-            return false
+            return .failed
         }
     }
 

@@ -163,12 +163,12 @@ struct ConnectionHandler: Sendable {
             }
         case .ping:
             conn.send(Frames.ok(id: id, ["ts": .int(RoomHub.systemMilliseconds())]))
-        case .register(let user, let password, _):
+        case .register(let user, let password, let invite):
             let hasher = self.hasher
             do {
                 let hash = try await NIOThreadPool.singleton.runIfActive { try hasher.hash(password) }
                 session.authenticated =
-                    await hub.register(conn, id: id, user: user, passwordHash: hash)
+                    await hub.register(conn, id: id, user: user, passwordHash: hash, invite: invite)
                     || session.authenticated
             } catch {
                 logger.error("password hashing failed", metadata: ["error": "\(error)"])

@@ -14,4 +14,12 @@ package enum LogRecord: Sendable, Equatable {
     case topicSet(room: String, topic: String, by: String)
     case messageAppended(ChatMessage)
     case readMarked(room: String, user: String, seq: Int64)
+    /// An account was disabled (or enabled again); a disabled user cannot log in.
+    case userDisabled(user: String, disabled: Bool)
+    /// An invite code (stored as its SHA-256) good for `uses` sign-ups until `expiresAt` (ms; 0: never).
+    case inviteCreated(codeHash: String, uses: Int64, expiresAt: Int64, ts: Int64)
+    /// One use of an invite was spent by a sign-up.
+    case inviteUsed(codeHash: String)
+    /// An invite was withdrawn (or its last use spent).
+    case inviteRevoked(codeHash: String)
 }

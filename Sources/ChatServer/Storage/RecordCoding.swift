@@ -99,6 +99,7 @@ extension LogRecord {
         case userCreated = 1
         case passwordChanged, tokenIssued, tokenRevoked, roomCreated, epochChanged
         case memberAdded, memberRemoved, topicSet, messageAppended, readMarked
+        case userDisabled, inviteCreated, inviteUsed, inviteRevoked
     }
 
     /// Appends the binary payload of this record.
@@ -165,6 +166,22 @@ extension LogRecord {
             w.string(room)
             w.string(user)
             w.int(seq)
+        case .userDisabled(let user, let disabled):
+            w.u8(Tag.userDisabled.rawValue)
+            w.string(user)
+            w.u8(disabled ? 1 : 0)
+        case .inviteCreated(let codeHash, let uses, let expiresAt, let ts):
+            w.u8(Tag.inviteCreated.rawValue)
+            w.string(codeHash)
+            w.int(uses)
+            w.int(expiresAt)
+            w.int(ts)
+        case .inviteUsed(let codeHash):
+            w.u8(Tag.inviteUsed.rawValue)
+            w.string(codeHash)
+        case .inviteRevoked(let codeHash):
+            w.u8(Tag.inviteRevoked.rawValue)
+            w.string(codeHash)
         }
     }
 
@@ -208,6 +225,24 @@ extension LogRecord {
             )
         case .readMarked:
             record = .readMarked(room: try r.string(), user: try r.string(), seq: try r.int())
+        case .userDisabled:
+            let user = try r.string()
+            switch try r.u8() {
+            case 0: record = .userDisabled(user: user, disabled: false)
+            case 1: record = .userDisabled(user: user, disabled: true)
+            default: throw RecordDecodingError.malformed("bad flag")
+            }
+        case .inviteCreated:
+            record = .inviteCreated(
+                codeHash: try r.string(),
+                uses: try r.int(),
+                expiresAt: try r.int(),
+                ts: try r.int()
+            )
+        case .inviteUsed:
+            record = .inviteUsed(codeHash: try r.string())
+        case .inviteRevoked:
+            record = .inviteRevoked(codeHash: try r.string())
         }
         guard r.remaining == 0 else { throw RecordDecodingError.malformed("trailing bytes in record") }
         return record

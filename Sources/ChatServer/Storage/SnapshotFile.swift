@@ -25,7 +25,15 @@ package enum SnapshotFile {
         for user in state.users.values {
             try visit(.userCreated(name: user.name, passwordHash: user.passwordHash, ts: user.createdAt))
         }
-        for (hash, user) in state.tokens { try visit(.tokenIssued(user: user, tokenHash: hash, ts: 0)) }
+        for (key, user) in state.users where user.disabled { try visit(.userDisabled(user: key, disabled: true)) }
+        for (hash, user) in state.tokens {
+            try visit(.tokenIssued(user: user, tokenHash: hash, ts: state.tokenIssuedAt[hash] ?? 0))
+        }
+        for (hash, invite) in state.invites {
+            try visit(
+                .inviteCreated(codeHash: hash, uses: invite.usesLeft, expiresAt: invite.expiresAt, ts: invite.createdAt)
+            )
+        }
         for (key, room) in state.rooms {
             try visit(.roomCreated(name: room.name, epoch: room.epoch, ts: room.createdAt))
             if !room.topic.isEmpty { try visit(.topicSet(room: key, topic: room.topic, by: "")) }

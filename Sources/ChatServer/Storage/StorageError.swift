@@ -29,6 +29,9 @@ package struct StorageError: Error, Equatable, CustomStringConvertible {
     /// Whether this is corruption that `--repair` can truncate away.
     package var isCorruption: Bool { code == .corrupt }
 
+    /// Whether another process (a running server) holds the data directory.
+    package var isLocked: Bool { code == .locked }
+
     package var description: String {
         var s = message
         if let path { s += " (file \(path)" + (offset.map { ", offset \($0)" } ?? "") + ")" }

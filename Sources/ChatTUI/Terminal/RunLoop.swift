@@ -20,6 +20,8 @@ package struct TUIConfiguration: Sendable {
     /// Open the login form in "create an account" mode.
     package var registering = false
     package var twelveHour = false
+    /// For `wss://`: how to verify the server (resolved before the screen opens).
+    package var tls: ClientTLSConfiguration?
 
     package init(
         server: String,
@@ -198,10 +200,9 @@ private func start(
     group: inout DiscardingTaskGroup,
     logger: Logger
 ) {
-    let client = ChatClient(
-        configuration: ChatClientConfiguration(url: configuration.server, user: user, credentials: credentials),
-        logger: logger
-    )
+    var clientConfiguration = ChatClientConfiguration(url: configuration.server, user: user, credentials: credentials)
+    clientConfiguration.tls = configuration.tls
+    let client = ChatClient(configuration: clientConfiguration, logger: logger)
     clients.set(client)
     let rooms = clients.takeDeferredJoins()
     group.addTask { await client.run() }

@@ -11,11 +11,22 @@ struct ChatServerCommand: AsyncParsableCommand {
         commandName: "chat-server",
         abstract: "A self-hosted chat server speaking protocol v1 over WebSocket (/v1/ws).",
         discussion: """
-            Without a subcommand, runs the server. State lives in memory and in --data-dir: an \
+            Without a subcommand, runs the server ('serve'). State lives in memory and in --data-dir: an \
             append-only log of every change plus periodic snapshots. SIGINT/SIGTERM close clients with \
             1001, write a snapshot and exit 0; a second signal exits at once.
             """,
-        subcommands: [BackupCommand.self, RestoreCommand.self]
+        subcommands: [
+            ServeCommand.self, BackupCommand.self, RestoreCommand.self, UserCommand.self, InviteCommand.self,
+            TokenCommand.self,
+        ],
+        defaultSubcommand: ServeCommand.self
+    )
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the server (the default: 'chat-server --port 7878' is 'chat-server serve --port 7878')."
     )
 
     @Option(help: "Address to listen on.")
@@ -60,8 +71,29 @@ struct ChatServerCommand: AsyncParsableCommand {
     @Option(help: "Largest WebSocket message a client may send, in bytes (larger closes with 1009).")
     var maxFrame = 65536
 
-    @Option(help: "Who may create accounts: open or closed.")
-    var registration: String = "open"
+    @Option(
+        help: """
+            Who may create accounts: open (anyone who can reach the server), invite (register needs a code \
+            from 'chat-server invite create') or closed (only 'chat-server user add'). Default: open when \
+            --host is a loopback address, invite otherwise.
+            """
+    )
+    var registration: String?
+
+    @Option(help: "PEM certificate chain: serve wss:// instead of ws:// (needs --tls-key).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "Seconds a new connection has to finish its TLS and WebSocket handshake (slowloris guard).")
+    var handshakeTimeout: Double = 10
+
+    @Option(help: "Seconds between WebSocket pings; a client that does not answer within one period is closed.")
+    var pingInterval: Double = 30
+
+    @Flag(help: "Do not open the admin socket (data-dir/admin.sock) that 'user', 'invite' and 'token' use.")
+    var noAdminSocket = false
 
     @Option(help: "Open WebSocket connections accepted in total (beyond: closed with 1008).")
     var maxConnections = 10000
@@ -105,8 +137,17 @@ struct ChatServerCommand: AsyncParsableCommand {
         }
         guard snapshotLogMib >= 1 else { throw ValidationError("--snapshot-log-mib must be at least 1") }
         guard snapshotInterval >= 1 else { throw ValidationError("--snapshot-interval must be at least 1") }
-        guard ServerConfiguration.Registration(rawValue: registration) != nil else {
-            throw ValidationError("--registration must be open or closed")
+        guard registration.map({ ServerConfiguration.Registration(rawValue: $0) != nil }) ?? true else {
+            throw ValidationError("--registration must be open, invite or closed")
+        }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        guard handshakeTimeout > 0, handshakeTimeout <= 3600 else {
+            throw ValidationError("--handshake-timeout must be between 0 and 3600 seconds")
+        }
+        guard pingInterval >= 1, pingInterval <= 3600 else {
+            throw ValidationError("--ping-interval must be between 1 and 3600 seconds")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -132,12 +173,20 @@ struct ChatServerCommand: AsyncParsableCommand {
                 rateBurst: rateBurst
             )
         )
-        configuration.registration = ServerConfiguration.Registration(rawValue: registration) ?? .open
+        configuration.registration =
+            registration.flatMap(ServerConfiguration.Registration.init(rawValue:))
+            ?? (ServerConfiguration.isLoopback(host) ? .open : .invite)
         configuration.maxConnections = maxConnections
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
         configuration.maxRoomsPerUser = maxRoomsPerUser
         configuration.roomCreationPerMinute = roomCreationPerMin
         configuration.loginFreeAttempts = loginFreeAttempts
+        configuration.tls = tlsCert.flatMap { cert in
+            tlsKey.map { ServerConfiguration.TLSFiles(certificateChain: cert, privateKey: $0) }
+        }
+        configuration.handshakeTimeout = .milliseconds(Int64(handshakeTimeout * 1000))
+        configuration.pingInterval = .milliseconds(Int64(pingInterval * 1000))
+        configuration.adminSocket = noAdminSocket ? nil : AdminSocket.path(in: dataDir)
         configuration.storage = StorageConfiguration(
             directory: dataDir,
             fsync: FsyncPolicy(rawValue: fsync) ?? .everysec,
@@ -162,6 +211,9 @@ struct ChatServerCommand: AsyncParsableCommand {
         do {
             try await ChatServerRunner.run(configuration, logger: logger, metrics: registry)
         } catch let error as StorageError {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(2)
+        } catch let error as TLSSetupError {
             logger.critical("cannot start: \(error)")
             throw ExitCode(2)
         }

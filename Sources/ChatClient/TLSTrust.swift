@@ -1,0 +1,225 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+
+/// How the client decides to trust a `wss://` server:
+///
+/// 1. `--ca FILE`: only certificates issued by that CA (with hostname check);
+/// 2. a certificate the system trust store accepts for the host name;
+/// 3. trust on first use: a self-signed certificate whose SHA-256 fingerprint the
+///    user accepted once is remembered in `known_servers`; a different certificate
+///    for the same host:port later is refused with a warning.
+package enum TLSTrust {
+    /// The TLS configuration to connect with (nil: plain `ws://`).
+    ///
+    /// - Parameters:
+    ///   - url: the normalised server URL.
+    ///   - caFile: a PEM CA bundle to trust instead of the system store.
+    ///   - knownServers: the remembered fingerprints.
+    ///   - confirm: asked once for an unknown certificate (gets the fingerprint); true remembers it.
+    package static func configuration(
+        for url: String,
+        caFile: String?,
+        knownServers: KnownServers,
+        confirm: (String) async -> Bool
+    ) async throws -> TLSConfiguration? {
+        guard url.hasPrefix("wss://") else { return nil }
+        let (host, port) = try endpoint(url)
+        // With an IP address there is no name to check (and no SNI): the chain is still verified.
+        var verified = TLSConfiguration.makeClientConfiguration()
+        if isIPLiteral(host) { verified.certificateVerification = .noHostnameVerification }
+        if let caFile {
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw TLSTrustError("cannot read the CA file \(caFile)")
+            }
+            verified.trustRoots = .file(caFile)
+            return verified
+        }
+        if (try? await probe(host: host, port: port, verified)) != nil {
+            return verified
+        }
+        var anyCertificate = TLSConfiguration.makeClientConfiguration()
+        anyCertificate.certificateVerification = .none
+        let leaf: NIOSSLCertificate
+        do {
+            guard let certificate = try await probe(host: host, port: port, anyCertificate) else {
+                throw TLSTrustError("the server at \(host):\(port) sent no certificate")
+            }
+            leaf = certificate
+        } catch let error as TLSTrustError {
+            throw error
+        } catch {
+            throw TLSTrustError("cannot reach \(host):\(port) over TLS: \(error)")
+        }
+        let fingerprint = try Self.fingerprint(leaf)
+        let key = "\(host):\(port)"
+        switch knownServers.fingerprint(for: key) {
+        case fingerprint?:
+            break
+        case let remembered?:
+            throw TLSTrustError(
+                """
+                WARNING: the certificate of \(key) has CHANGED.
+                  remembered: \(remembered)
+                  now:        \(fingerprint)
+                Someone may be intercepting the connection, or the server got a new certificate. \
+                Refusing to connect. If the operator confirms the new fingerprint, remove the line for \(key) \
+                from \(knownServers.path) and connect again.
+                """
+            )
+        case nil:
+            guard await confirm(fingerprint) else {
+                throw TLSTrustError(
+                    "the certificate of \(key) (\(fingerprint)) is not trusted; use --ca FILE or accept it when asked"
+                )
+            }
+            try knownServers.remember(fingerprint, for: key)
+        }
+        var pinned = TLSConfiguration.makeClientConfiguration()
+        pinned.trustRoots = .certificates([leaf])
+        pinned.certificateVerification = .noHostnameVerification
+        return pinned
+    }
+
+    /// `SHA256:` and the hex SHA-256 of the certificate's DER encoding.
+    ///
+    /// - Parameters:
+    ///   - certificate: the certificate.
+    package static func fingerprint(_ certificate: NIOSSLCertificate) throws -> String {
+        let der = try certificate.toDERBytes()
+        return "SHA256:" + SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The TLS server name to send: the URL's host, or a placeholder for an IP
+    /// address (SNI cannot carry one; chat-server ignores SNI).
+    ///
+    /// - Parameters:
+    ///   - url: the server URL.
+    package static func sniHostname(for url: String) -> String? {
+        guard let host = try? endpoint(url).host, isIPLiteral(host) else { return nil }
+        return "chat-server.invalid"
+    }
+
+    static func isIPLiteral(_ host: String) -> Bool {
+        host.contains(":") || host.allSatisfy { $0 == "." || ($0.isASCII && $0.isNumber) }
+    }
+
+    static func endpoint(_ url: String) throws -> (host: String, port: Int) {
+        guard let parsed = URL(string: url), let host = parsed.host, !host.isEmpty else {
+            throw TLSTrustError("not a server URL: \(url)")
+        }
+        return (host, parsed.port ?? 443)
+    }
+
+    /// Completes a TLS handshake and returns the server's leaf certificate.
+    private static func probe(host: String, port: Int, _ tls: TLSConfiguration) async throws -> NIOSSLCertificate? {
+        let context = try NIOSSLContext(configuration: tls)
+        let handshake = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: Void.self)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(10))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: context, serverHostname: isIPLiteral(host) ? nil : host)
+                        )
+                        try channel.pipeline.syncOperations.addHandler(HandshakeWatcher(promise: handshake))
+                    }
+                }
+                .connect(host: host, port: port).get()
+        } catch {
+            handshake.fail(error)
+            throw error
+        }
+        defer { channel.close(promise: nil) }
+        try await handshake.futureResult.get()
+        return try await channel.nioSSL_peerCertificate().get()
+    }
+}
+
+/// Resolves when the TLS handshake completes, fails when the channel errors or closes first.
+private final class HandshakeWatcher: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let promise: EventLoopPromise<Void>
+
+    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event { promise.succeed() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.fail(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise.fail(TLSTrustError("the connection closed during the TLS handshake"))
+        context.fireChannelInactive()
+    }
+}
+
+/// Why a `wss://` server is not trusted.
+package struct TLSTrustError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
+}
+
+/// Remembered certificate fingerprints, one `host:port SHA256:…` per line, in
+/// `$XDG_CONFIG_HOME/chat/known_servers` (mode 0600).
+package struct KnownServers: Sendable {
+    package let path: String
+
+    /// The file next to the token store.
+    package static var standard: KnownServers {
+        let environment = ProcessInfo.processInfo.environment
+        let base =
+            environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.config"
+        return KnownServers(path: base + "/chat/known_servers")
+    }
+
+    package init(path: String) { self.path = path }
+
+    /// The remembered fingerprint for `host:port`.
+    ///
+    /// - Parameters:
+    ///   - key: `host:port`.
+    package func fingerprint(for key: String) -> String? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count >= 2, parts[0] == key { return String(parts[1]) }
+        }
+        return nil
+    }
+
+    /// Remembers a fingerprint (appends a line; the file is created 0600).
+    ///
+    /// - Parameters:
+    ///   - fingerprint: `SHA256:…`.
+    ///   - key: `host:port`.
+    package func remember(_ fingerprint: String, for key: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(
+            atPath: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        let kept = existing.split(separator: "\n").filter { !$0.hasPrefix(key + " ") }.map(String.init)
+        let text = (kept + ["\(key) \(fingerprint)"]).joined(separator: "\n") + "\n"
+        guard
+            FileManager.default.createFile(
+                atPath: path,
+                contents: Data(text.utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else { throw TLSTrustError("cannot write \(path)") }
+    }
+}

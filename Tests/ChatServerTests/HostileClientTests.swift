@@ -1,0 +1,193 @@
+import ChatConformance
+import ChatCore
+import ChatServer
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Hostile clients against a live server: each gets the contract's answer (or is
+/// cut off), and the server keeps serving everyone else.
+@Suite("Hostile clients", .serialized)
+struct HostileClientTests {
+    /// A raw TCP socket to the server, for clients that never finish a handshake.
+    struct RawSocket {
+        let fd: Int32
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            guard connected else {
+                Glibc.close(fd)
+                throw WireError("cannot connect to port \(port)")
+            }
+        }
+
+        /// Sends bytes; false once the server has closed the connection.
+        func send(_ text: String) -> Bool {
+            let bytes = Array(text.utf8)
+            return bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                == bytes.count
+        }
+
+        /// Whether the server closed the connection within `milliseconds` (reads and drops any bytes).
+        func closedByServer(within milliseconds: Int32) -> Bool {
+            var waited: Int32 = 0
+            while waited < milliseconds {
+                var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&descriptor, 1, 50) > 0 {
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    if recv(fd, &buffer, buffer.count, 0) <= 0 { return true }
+                }
+                waited += 50
+            }
+            return false
+        }
+
+        func close() { _ = Glibc.close(fd) }
+    }
+
+    @Test("a connection that never completes its handshake is closed at the deadline (slowloris)")
+    func handshakeDeadline() async throws {
+        var configuration = TestServer.conformanceConfiguration
+        configuration.handshakeTimeout = .milliseconds(400)
+        try await TestServer.with(configuration) { server in
+            // An upgraded client connected before the slow ones stays usable well past the deadline.
+            let good = try await server.context.helloClient()
+
+            let silent = try RawSocket(port: server.port)
+            defer { silent.close() }
+            #expect(silent.closedByServer(within: 5_000), "a silent connection is closed")
+
+            // A byte of the request every 100 ms: it never completes, so it is closed.
+            let slow = try RawSocket(port: server.port)
+            defer { slow.close() }
+            let request =
+                "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nX-Padding: "
+                + String(repeating: "a", count: 200)
+            var closed = false
+            for character in request where !closed {
+                if !slow.send(String(character)) { closed = true }
+                if slow.closedByServer(within: 100) { closed = true }
+            }
+            #expect(closed, "a slowloris connection is closed before it sends its 260-byte request head")
+
+            try expectOK(try await good.request("ping"), "an established connection is not affected")
+            // A complete HTTP request is answered (and not cut by the guard).
+            #expect(try await httpStatus(url: server.url, path: "/healthz") == 200)
+        }
+    }
+
+    @Test("a client that does not answer WebSocket pings is closed; one that answers stays")
+    func pingTimeout() async throws {
+        var configuration = TestServer.conformanceConfiguration
+        configuration.pingInterval = .milliseconds(300)
+        try await TestServer.with(configuration) { server in
+            let silent = try await server.context.helloClient()
+            let lively = try await server.context.helloClient()
+            // WireClient answers pings only while it reads: `silent` is not read for 2 s.
+            for _ in 0..<10 {
+                try await Task.sleep(for: .milliseconds(200))
+                try expectOK(try await lively.request("ping"), "the answering client is served")
+            }
+            let answered = try? await silent.request("ping")
+            let closed = answered?["type"]?.stringValue != "ok"
+            #expect(closed, "the silent client was closed")
+        }
+    }
+
+    @Test("10,000 pipelined requests are all answered in order; a pipeliner that never reads is cut off (4001)")
+    func pipelining() async throws {
+        var configuration = TestServer.conformanceConfiguration
+        // Room for all 10,000 replies while the client is still writing (the bound is the queue limit).
+        configuration.outboundQueueLimit = 16_384
+        try await TestServer.with(configuration) { server in
+            let ctx = server.context
+            let alice = try await ctx.newUser("pipe")
+            for i in 0..<10_000 {
+                do {
+                    try await alice.client.send(["type": "ping", "id": .string("p\(i)")])
+                } catch {
+                    Issue.record(
+                        "write \(i) failed: \(error); close code \(String(describing: try? await alice.client.waitForClose()))"
+                    )
+                    return
+                }
+            }
+            for i in 0..<10_000 {
+                let reply = try await alice.client.nextObject()
+                guard reply["id"]?.stringValue == "p\(i)", reply["type"]?.stringValue == "ok" else {
+                    Issue.record("reply \(i) was \(reply)")
+                    return
+                }
+            }
+        }
+        try await TestServer.with { server in
+            let ctx = server.context
+            let alice = try await ctx.newUser("pipe")
+            let greedy = try await ctx.newUser("greedy")
+            try await greedy.client.setReading(false)
+            var cutOff = false
+            for i in 0..<60_000 where !cutOff {
+                // 64-character ids (the most allowed) make each reply about 100 bytes.
+                let id = String("\(i)-".padding(toLength: 64, withPad: "p", startingAt: 0))
+                do {
+                    try await greedy.client.send(["type": "ping", "id": .string(id)])
+                } catch {
+                    cutOff = true
+                }
+            }
+            try? await greedy.client.setReading(true)  // the channel may be closed already
+            let code = try await greedy.client.waitForClose()
+            #expect(code == 4001, "closed as a slow consumer, not served without bound")
+            try expectOK(try await alice.client.request("ping"), "others are still served")
+        }
+    }
+
+    @Test("join and typing floods get forbidden / rate_limited; peers see a bounded number of typing events")
+    func floods() async throws {
+        var configuration = TestServer.conformanceConfiguration
+        configuration.maxRoomsPerUser = 20
+        configuration.roomCreationPerMinute = 10
+        configuration.limits.rateBurst = 5
+        configuration.limits.ratePerSec = 1
+        try await TestServer.with(configuration) { server in
+            let ctx = server.context
+            let flooder = try await ctx.newUser("flood")
+            var codes: [String: Int] = [:]
+            for i in 0..<500 {
+                let reply = try await flooder.client.request("join", ["room": .string(ctx.unique("f\(i)"))])
+                codes[reply["type"]?.stringValue == "ok" ? "ok" : reply["code"]?.stringValue ?? "?", default: 0] += 1
+            }
+            #expect(codes["ok"] == 10, "\(codes)")
+            #expect(codes["rate_limited"] == 490, "\(codes)")
+
+            let peer = try await ctx.newUser("peer")
+            let room = ctx.unique("typing")
+            try await ctx.join(peer.client, room)
+            let typist = try await ctx.newUser("typist")
+            try await ctx.join(typist.client, room)
+            var limited = 0
+            for _ in 0..<300 {
+                let reply = try await typist.client.request("typing", ["room": .string(room)])
+                if reply["code"]?.stringValue == "rate_limited" { limited += 1 }
+            }
+            #expect(limited >= 290, "\(limited) of 300 typing notices were limited")
+            let events = try await peer.client.drainEvents().filter { $0["type"]?.stringValue == "typing" }
+            #expect(events.count <= 10, "the peer saw \(events.count) typing events")
+            try expectOK(try await peer.client.request("ping"), "the peer is served")
+        }
+    }
+}
