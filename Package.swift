@@ -33,9 +33,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ChatLog",
+            dependencies: ["ChatCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ChatServer",
             dependencies: [
                 "ChatCore",
+                "ChatLog",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -121,6 +127,7 @@ let package = Package(
             name: "chat-bench",
             dependencies: [
                 "ChatCore",
+                "ChatLog",
                 "ChatServer",
                 "ChatTUI",
                 "ChatConformance",
@@ -143,6 +150,7 @@ let package = Package(
             name: "ChatServerTests",
             dependencies: [
                 "ChatCore",
+                "ChatLog",
                 "ChatServer",
                 "ChatClient",
                 "ChatConformance",
