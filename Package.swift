@@ -135,9 +135,31 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Fuzz targets: replay drivers in an ordinary build, libFuzzer under
+        // -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer (scripts/fuzz.sh).
+        .target(
+            name: "ChatFuzz",
+            dependencies: ["ChatCore", "ChatLog"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fuzz-frames",
+            dependencies: ["ChatFuzz"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fuzz-log-record",
+            dependencies: ["ChatFuzz"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ChatCoreTests",
             dependencies: ["ChatCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ChatFuzzTests",
+            dependencies: ["ChatCore", "ChatFuzz", "ChatLog"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
