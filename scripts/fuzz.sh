@@ -4,12 +4,12 @@
 # seed corpus, for SECONDS (default 60; 0 = no time limit) or RUNS executions
 # (default: no limit), whichever comes first. Prints executions, speed, coverage and
 # the result per target; exits non-zero if any target crashed, leaked, hung or ran
-# out of memory (the input is saved under .build-fuzz/artifacts/<target>/).
+# out of memory (the input is saved under .build-fuzz/fuzz/<target>/artifacts/).
 #
 #   scripts/fuzz.sh [SECONDS] [RUNS]
 #   FUZZ_TARGETS=frames scripts/fuzz.sh 600        # one target only
 #
-# New inputs libFuzzer finds go to .build-fuzz/corpus/<target>/, never into fuzz/corpus/.
+# New inputs libFuzzer finds go to .build-fuzz/fuzz/<target>/corpus/, never into fuzz/corpus/.
 # To keep one as a regression input, copy it into fuzz/corpus/<target>/ and commit it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,12 +27,12 @@ max_len() {
     esac
 }
 
-mkdir -p "$scratch"
+mkdir -p "$scratch/fuzz"
 for t in "${targets[@]}"; do
     echo "building fuzz-$t (release, -sanitize=fuzzer,address)"
     if ! swift build -c release --scratch-path "$scratch" --product "fuzz-$t" \
-        -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer,address >"$scratch/build-$t.log" 2>&1; then
-        grep -v "Cannot export local symbol" "$scratch/build-$t.log" | tail -40 >&2
+        -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer,address >"$scratch/fuzz/build-$t.log" 2>&1; then
+        grep -v "Cannot export local symbol" "$scratch/fuzz/build-$t.log" | tail -40 >&2
         echo "fuzz-$t did not build" >&2
         exit 1
     fi
@@ -42,9 +42,10 @@ done
 export SWIFT_BACKTRACE=enable=no
 failed=0
 for t in "${targets[@]}"; do
-    work="$scratch/corpus/$t"
-    artifacts="$scratch/artifacts/$t"
-    log="$scratch/fuzz-$t.log"
+    # Not $scratch/artifacts: SwiftPM owns that directory and empties it.
+    work="$scratch/fuzz/$t/corpus"
+    artifacts="$scratch/fuzz/$t/artifacts"
+    log="$scratch/fuzz/$t/fuzz.log"
     mkdir -p "$work" "$artifacts"
     printf '\n==> fuzz-%s: %s s, %s runs, -max_len=%s\n' "$t" "$seconds" "$runs" "$(max_len "$t")"
     status=0
