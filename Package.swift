@@ -34,9 +34,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ChatLog",
+            dependencies: ["ChatCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ChatServer",
             dependencies: [
                 "ChatCore",
+                "ChatLog",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -128,6 +134,7 @@ let package = Package(
             name: "chat-bench",
             dependencies: [
                 "ChatCore",
+                "ChatLog",
                 "ChatServer",
                 "ChatTUI",
                 "ChatConformance",
@@ -135,9 +142,31 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Fuzz targets: replay drivers in an ordinary build, libFuzzer under
+        // -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer (scripts/fuzz.sh).
+        .target(
+            name: "ChatFuzz",
+            dependencies: ["ChatCore", "ChatLog"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fuzz-frames",
+            dependencies: ["ChatFuzz"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fuzz-log-record",
+            dependencies: ["ChatFuzz"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ChatCoreTests",
             dependencies: ["ChatCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ChatFuzzTests",
+            dependencies: ["ChatCore", "ChatFuzz", "ChatLog"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -150,6 +179,7 @@ let package = Package(
             name: "ChatServerTests",
             dependencies: [
                 "ChatCore",
+                "ChatLog",
                 "ChatServer",
                 "ChatClient",
                 "ChatConformance",

@@ -199,12 +199,12 @@ package struct ClientSession: Sendable, Equatable {
         let key = Self.key(room)
         guard var cursor = rooms[key] else { return HistoryFill(delivered: [], fetchAfter: nil) }
         var delivered: [ChatMessage] = []
-        for message in messages.sorted(by: { $0.seq < $1.seq }) where message.seq == cursor.head + 1 {
+        for message in messages.sorted(by: { $0.seq < $1.seq }) where Self.follows(message.seq, cursor.head) {
             delivered.append(message)
             cursor.head = message.seq
         }
         var waiting = (held[key] ?? []).filter { $0.seq > cursor.head }
-        while let next = waiting.first, next.seq == cursor.head + 1 {
+        while let next = waiting.first, Self.follows(next.seq, cursor.head) {
             delivered.append(next)
             cursor.head = next.seq
             waiting.removeFirst()
@@ -215,6 +215,10 @@ package struct ClientSession: Sendable, Equatable {
         rooms[key] = cursor
         return HistoryFill(delivered: delivered, fetchAfter: cursor.filling ? cursor.head : nil)
     }
+
+    /// Whether `seq` comes right after `head`. A hostile server can send any head, so
+    /// `head + 1` must not trap at `Int64.max`.
+    static func follows(_ seq: Int64, _ head: Int64) -> Bool { head < .max && seq == head + 1 }
 
     /// Queues a send; it stays pending until `acknowledge` with its nonce.
     ///

@@ -109,6 +109,9 @@ private struct Cursor {
             index += 1
             return .object(object)
         }
+        // Keys seen so far, for objects too large for a linear duplicate check: a 64 KiB
+        // frame holds thousands of keys, and comparing each with all before it took seconds.
+        var keys: Set<String> = []
         while true {
             skipWhitespace()
             guard peek == UInt8(ascii: "\"") else { throw error("expected a string key") }
@@ -117,7 +120,14 @@ private struct Cursor {
                 index = keyStart
                 throw error("invalid key")
             }
-            if object.fields.contains(where: { $0.key == key }) {
+            let duplicate: Bool
+            if object.fields.count < 16 {
+                duplicate = object.fields.contains(where: { $0.key == key })
+            } else {
+                if keys.isEmpty { keys = Set(object.fields.map(\.key)) }
+                duplicate = !keys.insert(key).inserted
+            }
+            if duplicate {
                 index = keyStart
                 throw error("duplicate key \"\(key)\"")
             }

@@ -295,6 +295,18 @@ struct ClientSessionTests {
         #expect(ClientSession() == ClientSession())
     }
 
+    @Test("a head of Int64.max from a hostile server does not trap in receiveHistory")
+    func headAtInt64Max() {
+        // Found while writing fuzz-frames (and reproduced with it): `head + 1` trapped after a
+        // join reply with head Int64.max.
+        var session = joinedSession(head: .max)
+        let last = ChatMessage(room: "lobby", seq: .max, from: "bob", text: "m", kind: .text, ts: 1)
+        let fill = session.receiveHistory(room: "lobby", [message(5), last], more: false)
+        #expect(fill.delivered.isEmpty)
+        #expect(session.cursor("lobby")?.head == .max)
+        #expect(session.receive(last) == .duplicate)
+    }
+
     @Test("receiveHistory returns what is new and advances the head")
     func receiveHistory() {
         var session = joinedSession(head: 4)

@@ -282,6 +282,31 @@ struct JSONParserTests {
         #expect(error?.reason.hasPrefix("duplicate key") == true)
     }
 
+    @Test("an object with thousands of keys parses in linear time, duplicates still found")
+    func manyKeys() throws {
+        // A 64 KiB frame holds about 6900 keys; the duplicate check compared each key
+        // with every key before it and took seconds per frame.
+        let keys = (0..<6900).map { "\"k\(String($0, radix: 16))\":0" }
+        let text = "{" + keys.joined(separator: ",") + "}"
+        #expect(text.utf8.count <= 65536)
+        var parsed: JSONValue?
+        let elapsed = try ContinuousClock().measure { parsed = try parser.parse(text) }
+        #expect(parsed?.objectValue?.fields.count == 6900)
+        #expect(elapsed < .seconds(1))
+        let duplicate = #expect(throws: JSONParseError.self) {
+            try parser.parse("{" + keys.joined(separator: ",") + ",\"k1a00\":1}")
+        }
+        #expect(duplicate?.reason == "duplicate key \"k1a00\"")
+    }
+
+    @Test("duplicate keys are compared the same way in small and large objects", arguments: [1, 15, 16, 17, 40])
+    func duplicateKeysAnySize(before: Int) {
+        // Canonically equivalent keys (é precomposed and decomposed) are the same key.
+        let fields = (0..<before).map { "\"f\($0)\":0" } + [#""\u00e9":1"#, #""e\u0301":2"#]
+        let error = #expect(throws: JSONParseError.self) { try parser.parse("{" + fields.joined(separator: ",") + "}") }
+        #expect(error?.reason.hasPrefix("duplicate key") == true)
+    }
+
     @Test("default depth limit is 32")
     func defaultDepth() {
         #expect(JSONParser().maxDepth == 32)

@@ -1,5 +1,6 @@
 import ChatConformance
 import ChatCore
+import ChatLog
 import ChatServer
 import Logging
 import ServiceLifecycle

@@ -1,4 +1,5 @@
 import ChatCore
+import ChatLog
 
 /// Everything the server knows, as plain values. Mutated only by `apply(_:)`, so
 /// live changes and log replay take the same path.

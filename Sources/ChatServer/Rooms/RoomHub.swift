@@ -1,4 +1,5 @@
 import ChatCore
+import ChatLog
 import CoreMetrics
 import Logging
 import NIOCore

@@ -1,3 +1,4 @@
+import ChatLog
 import Foundation
 
 #if canImport(Glibc)

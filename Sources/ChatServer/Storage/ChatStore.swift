@@ -1,3 +1,4 @@
+import ChatLog
 import ServiceLifecycle
 
 /// Where state changes are kept. The hub applies every change in memory, hands

@@ -1,4 +1,5 @@
 import ChatCore
+import ChatLog
 import Foundation
 import Logging
 import NIOPosix

@@ -1,4 +1,5 @@
 import ChatCore
+import ChatLog
 
 #if canImport(Glibc)
 import Glibc
@@ -6,16 +7,10 @@ import Glibc
 import Musl
 #endif
 
-/// A snapshot: `CHATSNP1`, generation (u32), framed records that rebuild the
-/// state, then a trailer `CHATEND1`, record count (u64) and CRC-32C of all that
-/// precedes the trailer. It is written to a temporary file, fsynced, renamed into
-/// place and the directory fsynced, so a crash leaves either the old or the new one.
+/// A snapshot file (layout in `SnapshotFormat`): the records that rebuild a
+/// `ChatState`. It is written to a temporary file, fsynced, renamed into place and
+/// the directory fsynced, so a crash leaves either the old or the new one.
 package enum SnapshotFile {
-    static let magic = Array("CHATSNP1".utf8)
-    static let endMagic = Array("CHATEND1".utf8)
-    static let headerSize = 12
-    static let trailerSize = 20
-
     /// The records that rebuild a state, in an order `ChatState.apply` accepts.
     ///
     /// - Parameters:
@@ -72,23 +67,16 @@ package enum SnapshotFile {
             buffer.removeAll(keepingCapacity: true)
         }
         do {
-            var header = ByteWriter()
-            header.bytes = magic
-            header.u32le(UInt32(generation))
-            buffer.append(contentsOf: header.bytes)
+            buffer.append(contentsOf: SnapshotFormat.header(generation: generation))
             try records(of: state) { record in
                 RecordFraming.append(record, to: &buffer)
                 count += 1
                 if buffer.count >= 1 << 20 { try flush() }
             }
             try flush()
-            var trailer = ByteWriter()
-            trailer.bytes = endMagic
-            trailer.u32le(UInt32(truncatingIfNeeded: count))
-            trailer.u32le(UInt32(truncatingIfNeeded: count >> 32))
-            trailer.u32le(crc)
-            try trailer.bytes.withUnsafeBytes { try DataDirectory.writeAll(fd, $0, path: temporary) }
-            size += trailer.bytes.count
+            let trailer = SnapshotFormat.trailer(count: count, crc: crc)
+            try trailer.withUnsafeBytes { try DataDirectory.writeAll(fd, $0, path: temporary) }
+            size += trailer.count
             guard fsync(fd) == 0 else { throw StorageError.io(temporary, "fsync failed") }
         } catch {
             close(fd)
@@ -125,53 +113,15 @@ package enum SnapshotFile {
     ///   - path: the file, for errors.
     ///   - repair: keep the valid prefix of a damaged file.
     package static func load(bytes: [UInt8], path: String, repair: Bool) throws -> Loaded {
-        try bytes.withUnsafeBytes { raw -> Loaded in
-            guard raw.count >= headerSize, Array(raw[0..<8]) == magic else {
-                if repair {
-                    return Loaded(
-                        state: ChatState(),
-                        records: 0,
-                        damage: .init(offset: 0, reason: "bad header", isTail: false)
-                    )
-                }
+        var state = ChatState()
+        let decoded = bytes.withUnsafeBytes { raw in SnapshotFormat.decode(raw) { state.apply($0) } }
+        guard let problem = decoded.damage else { return Loaded(state: state, records: decoded.records, damage: nil) }
+        guard repair else {
+            if decoded.badHeader {
                 throw StorageError.corrupt(path, offset: 0, "not a chat-server snapshot (bad header)")
             }
-            var trailerOK = false
-            var expectedCount: UInt64 = 0
-            if raw.count >= headerSize + trailerSize {
-                let t = raw.count - trailerSize
-                var r = ByteReader(raw, offset: t + 8)
-                if Array(raw[t..<(t + 8)]) == endMagic, let lo = try? r.u32le(), let hi = try? r.u32le(),
-                    let crc = try? r.u32le(), crc == CRC32C.update(0, UnsafeRawBufferPointer(rebasing: raw[0..<t]))
-                {
-                    trailerOK = true
-                    expectedCount = UInt64(lo) | UInt64(hi) << 32
-                }
-            }
-            var state = ChatState()
-            let end = trailerOK ? raw.count - trailerSize : raw.count
-            let body = UnsafeRawBufferPointer(rebasing: raw[headerSize..<end])
-            var count: UInt64 = 0
-            let scan = RecordFraming.scan(body) { record in
-                state.apply(record)
-                count += 1
-            }
-            if trailerOK, scan.problem == nil, count == expectedCount {
-                return Loaded(state: state, records: Int(count), damage: nil)
-            }
-            let problem =
-                scan.problem.map {
-                    RecordFraming.Problem(offset: $0.offset + headerSize, reason: $0.reason, isTail: $0.isTail)
-                }
-                ?? RecordFraming.Problem(
-                    offset: raw.count,
-                    reason: trailerOK ? "record count mismatch" : "missing or damaged trailer (truncated snapshot)",
-                    isTail: true
-                )
-            guard repair else {
-                throw StorageError.corrupt(path, offset: problem.offset, "damaged snapshot: \(problem.reason)")
-            }
-            return Loaded(state: state, records: Int(count), damage: problem)
+            throw StorageError.corrupt(path, offset: problem.offset, "damaged snapshot: \(problem.reason)")
         }
+        return Loaded(state: state, records: decoded.records, damage: problem)
     }
 }
