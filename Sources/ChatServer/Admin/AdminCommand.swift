@@ -1,4 +1,5 @@
 import ChatCore
+import ChatLog
 
 /// An operator's command for accounts, invites and tokens (`chat-server user|invite|token`).
 ///
