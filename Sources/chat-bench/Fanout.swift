@@ -45,9 +45,10 @@ struct Fanout: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let probe = ServerProbe(pid: serverPid)
-        let rssBefore = probe.rssKiB
         let setupStart = ContinuousClock.now
         var driver = try await BenchDriver.prepare(kind, target, on: loop, publisher: true)
+        // After the account set-up: chat's scrypt hashes take 16 MiB each, which is not per subscriber.
+        let rssBefore = probe.rssKiB
         if let ircOper, let colon = ircOper.firstIndex(of: ":") {
             driver.ircOper = (String(ircOper[..<colon]), String(ircOper[ircOper.index(after: colon)...]))
         }
