@@ -190,7 +190,10 @@ struct BenchConnection: Sendable {
             .connect(host: target.host, port: target.port)
             .get()
         let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: BenchHandler.self), eventLoop: channel.eventLoop)
+            NIOLoopBound(
+                try channel.pipeline.syncOperations.handler(type: BenchHandler.self),
+                eventLoop: channel.eventLoop
+            )
         }.get()
         return Self(channel: channel, handler: handler)
     }

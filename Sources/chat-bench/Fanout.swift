@@ -75,7 +75,9 @@ struct Fanout: AsyncParsableCommand {
         let cpuBefore = probe.cpuSeconds
         let benchCPUBefore = ProcStats.selfCPUSeconds()
         let machineBefore = ProcStats.machineBusySeconds()
-        let (messages, window, size, maxSeconds, rate) = (self.messages, self.window, self.size, self.maxSeconds, self.rate)
+        let (messages, window, size, maxSeconds, rate) = (
+            self.messages, self.window, self.size, self.maxSeconds, self.rate
+        )
         let (run, finished) = try await loop.submit { () -> (NIOLoopBound<FanoutRun>, EventLoopFuture<Void>) in
             let run = FanoutRun(
                 subscribers: subs.count,
