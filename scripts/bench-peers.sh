@@ -6,6 +6,7 @@
 # runs the scenarios, stops everything and prints a markdown table.
 #
 # Usage: scripts/bench-peers.sh [OUT.md]      (results as JSON lines in $RESULTS or a temp file)
+#        scripts/bench-peers.sh --summarize RESULTS.jsonl [OUT.md]   (tables from earlier results)
 # Knobs (environment): RUNS=3  NS="100 1000"  SIZE=100  WINDOW=64  CONNS=10000
 #   MSGS_100=20000 MSGS_1000=3000 (messages per run at N=100 / N=1000)  PIN=1 (server on CPU 1,
 #   load generator on CPU 0)  SYSTEMS="chat redis inspircd ngircd"  HALF_RATE=1 (latency at half
@@ -25,6 +26,68 @@ SYSTEMS=${SYSTEMS:-"chat redis inspircd ngircd"}
 HALF_RATE=${HALF_RATE:-1}
 BUILD=${BUILD:-1}
 OUT=${1:-/dev/stdout}
+
+summarize() { # results.jsonl out.md
+python3 - "$1" "$2" "$WINDOW" "$SIZE" "$PIN" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+out = open(sys.argv[2], "a")
+window, size, pin = sys.argv[3], sys.argv[4], sys.argv[5]
+names = {"chat": "chat-server", "redis": "Redis", "inspircd": "InspIRCd", "ngircd": "ngircd"}
+def med(xs):
+    return statistics.median(xs) if xs else None
+def fmt(x, digits=2):
+    return "–" if x is None else (f"{x:,.0f}" if digits == 0 else f"{x:.{digits}f}")
+fan = {}
+for r in rows:
+    if r.get("bench") == "fanout":
+        fan.setdefault((r["label"], r["subscribers"]), []).append(r)
+out.write(f"\n### Fan-out: one publisher, N subscribers, {size}-byte messages, window {window}\n\n")
+out.write("Median of the runs (each column on its own); `runs` counts completed runs of those tried. "
+          "\"others\" is the CPU that other processes on the machine used meanwhile, in cores. RSS growth is the "
+          "largest of the runs (later runs reuse memory the server kept from earlier ones).\n\n")
+out.write("| system | N | deliveries/s | p50 ms | p99 ms | max ms | server CPU µs per delivery | others (cores) | server RSS growth per subscriber (KiB) | runs |\n")
+out.write("|---|---|---|---|---|---|---|---|---|---|\n")
+for (label, n), rs in sorted(fan.items(), key=lambda kv: (list(names).index(kv[0][0].split("-")[0]) if kv[0][0].split("-")[0] in names else 9, "-half" in kv[0][0], kv[0][1])):
+    ok = [r for r in rs if not r["timed_out"] and r["lost_connections"] == 0 and r["publish_errors"] == 0]
+    base = label.split("-")[0]
+    name = names.get(base, base) + (f" at {ok[0]['rate']:.0f} msg/s (half of Redis)" if "-half" in label and ok and "rate" in ok[0] else "")
+    cpu = med([r["server_cpu_seconds"] / r["deliveries"] * 1e6 for r in ok if r.get("server_cpu_seconds") is not None and r["deliveries"]])
+    rss = max([(r["server_rss_connected_kib"] - r["server_rss_before_kib"]) / r["subscribers"] for r in ok if "server_rss_connected_kib" in r], default=None)
+    out.write(f"| {name} | {n} | {fmt(med([r['deliveries_per_sec'] for r in ok]), 0)} | {fmt(med([r['latency_p50_ms'] for r in ok]))} | "
+              f"{fmt(med([r['latency_p99_ms'] for r in ok]))} | {fmt(med([r['latency_max_ms'] for r in ok]))} | {fmt(cpu)} | "
+              f"{fmt(med([r.get('other_cpu_seconds', 0) / r['seconds'] for r in ok if r['seconds'] > 0]), 1)} | {fmt(rss, 1)} | {len(ok)}/{len(rs)} |\n")
+out.write("\n### Idle authenticated connections\n\n")
+out.write("| system | connections | held | server bytes per connection | set-up s |\n|---|---|---|---|---|\n")
+for r in rows:
+    if r.get("bench") == "conns":
+        out.write(f"| {names.get(r['label'], r['label'])} | {r['opened']:,} of {r['count']:,} | {'yes' if r['held'] else 'no'} | "
+                  f"{fmt(r.get('bytes_per_conn'), 0)} | {r['setup_seconds']} |\n")
+fails = [r for r in rows if r.get("bench") == "failed"]
+for r in fails:
+    out.write(f"\nFailed: {r['label']}: {r['error'].strip()[-200:]}\n")
+def ratio(a, b, key, n):
+    x = med([r[key] for r in fan.get((a, n), []) if not r["timed_out"]])
+    y = med([r[key] for r in fan.get((b, n), []) if not r["timed_out"]])
+    return None if not x or not y else x / y
+out.write("\nRatios (chat-server ÷ peer, same run):\n\n")
+for peer in ("redis", "inspircd", "ngircd"):
+    for n in sorted({k[1] for k in fan}):
+        r = ratio("chat", peer, "deliveries_per_sec", n)
+        if r is not None:
+            out.write(f"- deliveries/s at N={n}: {r:.2f}× {names[peer]}\n")
+h = ratio("chat-half", "redis-half", "latency_p99_ms", 1000)
+if h is not None:
+    out.write(f"- p99 latency at half of Redis's N=1000 rate: {h:.2f}× Redis's\n")
+out.write(f"\nServer pinned to CPU 1 and load generator to CPU 0: {'yes' if pin == '1' else 'no'}.\n")
+PY
+}
+
+if [ "${1:-}" = --summarize ]; then
+    OUT=${3:-/dev/stdout}
+    summarize "$2" "$OUT"
+    exit 0
+fi
 
 need() { # command package
     command -v "$1" >/dev/null 2>&1 && return
@@ -231,54 +294,4 @@ PY
     fi
 fi
 
-python3 - "$RESULTS" "$OUT" "$WINDOW" "$SIZE" "$PIN" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-out = open(sys.argv[2], "a")
-window, size, pin = sys.argv[3], sys.argv[4], sys.argv[5]
-names = {"chat": "chat-server", "redis": "Redis", "inspircd": "InspIRCd", "ngircd": "ngircd"}
-def med(xs):
-    return statistics.median(xs) if xs else None
-def fmt(x, digits=2):
-    return "–" if x is None else (f"{x:,.0f}" if digits == 0 else f"{x:.{digits}f}")
-fan = {}
-for r in rows:
-    if r.get("bench") == "fanout":
-        fan.setdefault((r["label"], r["subscribers"]), []).append(r)
-out.write(f"\n### Fan-out: one publisher, N subscribers, {size}-byte messages, window {window}\n\n")
-out.write("Median of the runs (each column on its own); `runs` counts completed runs of those tried.\n\n")
-out.write("| system | N | deliveries/s | p50 ms | p99 ms | max ms | server CPU µs per delivery | other CPU s | server RSS per subscriber (KiB) | runs |\n")
-out.write("|---|---|---|---|---|---|---|---|---|---|\n")
-for (label, n), rs in sorted(fan.items(), key=lambda kv: (list(names).index(kv[0][0].split("-")[0]) if kv[0][0].split("-")[0] in names else 9, "-half" in kv[0][0], kv[0][1])):
-    ok = [r for r in rs if not r["timed_out"] and r["lost_connections"] == 0 and r["publish_errors"] == 0]
-    base = label.split("-")[0]
-    name = names.get(base, base) + (f" at {ok[0]['rate']:.0f} msg/s (half of Redis)" if "-half" in label and ok and "rate" in ok[0] else "")
-    cpu = med([r["server_cpu_seconds"] / r["deliveries"] * 1e6 for r in ok if r.get("server_cpu_seconds") is not None and r["deliveries"]])
-    rss = med([(r["server_rss_connected_kib"] - r["server_rss_before_kib"]) / r["subscribers"] for r in ok if "server_rss_connected_kib" in r])
-    out.write(f"| {name} | {n} | {fmt(med([r['deliveries_per_sec'] for r in ok]), 0)} | {fmt(med([r['latency_p50_ms'] for r in ok]))} | "
-              f"{fmt(med([r['latency_p99_ms'] for r in ok]))} | {fmt(med([r['latency_max_ms'] for r in ok]))} | {fmt(cpu)} | "
-              f"{fmt(med([r.get('other_cpu_seconds', 0) for r in ok]))} | {fmt(rss, 1)} | {len(ok)}/{len(rs)} |\n")
-out.write("\n### Idle authenticated connections\n\n")
-out.write("| system | connections | held | server bytes per connection | set-up s |\n|---|---|---|---|---|\n")
-for r in rows:
-    if r.get("bench") == "conns":
-        out.write(f"| {names.get(r['label'], r['label'])} | {r['opened']:,} of {r['count']:,} | {'yes' if r['held'] else 'no'} | "
-                  f"{fmt(r.get('bytes_per_conn'), 0)} | {r['setup_seconds']} |\n")
-fails = [r for r in rows if r.get("bench") == "failed"]
-for r in fails:
-    out.write(f"\nFailed: {r['label']}: {r['error'].strip()[-200:]}\n")
-def ratio(a, b, key, n):
-    x = med([r[key] for r in fan.get((a, n), []) if not r["timed_out"]])
-    y = med([r[key] for r in fan.get((b, n), []) if not r["timed_out"]])
-    return None if not x or not y else x / y
-out.write("\nRatios (chat-server ÷ peer, same run):\n\n")
-for peer in ("redis", "inspircd", "ngircd"):
-    for n in sorted({k[1] for k in fan}):
-        r = ratio("chat", peer, "deliveries_per_sec", n)
-        if r is not None:
-            out.write(f"- deliveries/s at N={n}: {r:.2f}× {names[peer]}\n")
-h = ratio("chat-half", "redis-half", "latency_p99_ms", 1000)
-if h is not None:
-    out.write(f"- p99 latency at half of Redis's N=1000 rate: {h:.2f}× Redis's\n")
-out.write(f"\nServer pinned to CPU 1 and load generator to CPU 0: {'yes' if pin == '1' else 'no'}.\n")
-PY
+summarize "$RESULTS" "$OUT"
