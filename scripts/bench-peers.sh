@@ -10,7 +10,8 @@
 # Knobs (environment): RUNS=3  NS="100 1000"  SIZE=100  WINDOW=64  CONNS=10000
 #   MSGS_100=20000 MSGS_1000=3000 (messages per run at N=100 / N=1000)  PIN=1 (server on CPU 1,
 #   load generator on CPU 0)  SYSTEMS="chat redis inspircd ngircd"  HALF_RATE=1 (latency at half
-#   of Redis's N=1000 rate)  BUILD=1
+#   of Redis's N=1000 rate)  BUILD=1  CHAT_BEFORE=path/to/an/older/chat-server (adds system "chat-before",
+#   the same scenarios against that binary, for before/after figures from one run)
 # Every wait is bounded; every server is started by this script and stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,7 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 out = open(sys.argv[2], "a")
 window, size, pin = sys.argv[3], sys.argv[4], sys.argv[5]
-names = {"chat": "chat-server", "redis": "Redis", "inspircd": "InspIRCd", "ngircd": "ngircd"}
+names = {"chat": "chat-server", "chat-before": "chat-server before", "redis": "Redis", "inspircd": "InspIRCd", "ngircd": "ngircd"}
 def med(xs):
     return statistics.median(xs) if xs else None
 def fmt(x, digits=2):
@@ -48,10 +49,11 @@ out.write("Median of the runs (each column on its own); `runs` counts completed 
           "largest of the runs (later runs reuse memory the server kept from earlier ones).\n\n")
 out.write("| system | N | deliveries/s | p50 ms | p99 ms | max ms | server CPU µs per delivery | others (cores) | server RSS growth per subscriber (KiB) | runs |\n")
 out.write("|---|---|---|---|---|---|---|---|---|---|\n")
-for (label, n), rs in sorted(fan.items(), key=lambda kv: (list(names).index(kv[0][0].split("-")[0]) if kv[0][0].split("-")[0] in names else 9, "-half" in kv[0][0], kv[0][1])):
+def base(label):
+    return label[:-5] if label.endswith("-half") else label
+for (label, n), rs in sorted(fan.items(), key=lambda kv: (list(names).index(base(kv[0][0])) if base(kv[0][0]) in names else 9, "-half" in kv[0][0], kv[0][1])):
     ok = [r for r in rs if not r["timed_out"] and r["lost_connections"] == 0 and r["publish_errors"] == 0]
-    base = label.split("-")[0]
-    name = names.get(base, base) + (f" at {ok[0]['rate']:.0f} msg/s (half of Redis)" if "-half" in label and ok and "rate" in ok[0] else "")
+    name = names.get(base(label), base(label)) + (f" at {ok[0]['rate']:.0f} msg/s (half of Redis)" if "-half" in label and ok and "rate" in ok[0] else "")
     cpu = med([r["server_cpu_seconds"] / r["deliveries"] * 1e6 for r in ok if r.get("server_cpu_seconds") is not None and r["deliveries"]])
     rss = max([(r["server_rss_connected_kib"] - r["server_rss_before_kib"]) / r["subscribers"] for r in ok if "server_rss_connected_kib" in r], default=None)
     out.write(f"| {name} | {n} | {fmt(med([r['deliveries_per_sec'] for r in ok]), 0)} | {fmt(med([r['latency_p50_ms'] for r in ok]))} | "
@@ -213,13 +215,15 @@ CHAT_PORT=$(free_port)
 write_configs
 
 start() { # system
+    local bin=$B/chat-server
+    [ "$1" = chat-before ] && bin=$CHAT_BEFORE
     case $1 in
-    chat)
+    chat | chat-before)
         rm -rf "$work/chat"
         # --fsync no: the log is written (write(2)) before each ok, never fsynced; Redis runs without
         # persistence. Rate and connection limits raised so neither the publisher nor N subscribers
         # from one address are refused.
-        "${SRV[@]}" "$B/chat-server" --host 127.0.0.1 --port "$CHAT_PORT" --data-dir "$work/chat" --fsync no \
+        "${SRV[@]}" "$bin" --host 127.0.0.1 --port "$CHAT_PORT" --data-dir "$work/chat" --fsync no \
             --log-level warning --rate-per-sec 1000000 --rate-burst 1000000 --max-connections 100000 \
             --max-connections-per-address 100000 &
         server=$!
