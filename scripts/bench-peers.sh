@@ -45,19 +45,22 @@ for r in rows:
         fan.setdefault((r["label"], r["subscribers"]), []).append(r)
 out.write(f"\n### Fan-out: one publisher, N subscribers, {size}-byte messages, window {window}\n\n")
 out.write("Median of the runs (each column on its own); `runs` counts completed runs of those tried. "
-          "\"others\" is the CPU that other processes on the machine used meanwhile, in cores. RSS growth is the "
+          "\"server share\" is the server's CPU time ÷ run time (of its one pinned core), \"others\" the CPU other "
+          "processes on the machine used meanwhile, in cores. RSS growth is the "
           "largest of the runs (later runs reuse memory the server kept from earlier ones).\n\n")
-out.write("| system | N | deliveries/s | p50 ms | p99 ms | max ms | server CPU µs per delivery | others (cores) | server RSS growth per subscriber (KiB) | runs |\n")
-out.write("|---|---|---|---|---|---|---|---|---|---|\n")
+out.write("| system | N | deliveries/s | p50 ms | p99 ms | max ms | server CPU µs per delivery | server share | others (cores) | server RSS growth per subscriber (KiB) | runs |\n")
+out.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
 def base(label):
     return label[:-5] if label.endswith("-half") else label
 for (label, n), rs in sorted(fan.items(), key=lambda kv: (list(names).index(base(kv[0][0])) if base(kv[0][0]) in names else 9, "-half" in kv[0][0], kv[0][1])):
     ok = [r for r in rs if not r["timed_out"] and r["lost_connections"] == 0 and r["publish_errors"] == 0]
     name = names.get(base(label), base(label)) + (f" at {ok[0]['rate']:.0f} msg/s (half of Redis)" if "-half" in label and ok and "rate" in ok[0] else "")
     cpu = med([r["server_cpu_seconds"] / r["deliveries"] * 1e6 for r in ok if r.get("server_cpu_seconds") is not None and r["deliveries"]])
+    share = med([r["server_cpu_seconds"] / r["seconds"] for r in ok if r.get("server_cpu_seconds") is not None and r["seconds"] > 0])
     rss = max([(r["server_rss_connected_kib"] - r["server_rss_before_kib"]) / r["subscribers"] for r in ok if "server_rss_connected_kib" in r], default=None)
     out.write(f"| {name} | {n} | {fmt(med([r['deliveries_per_sec'] for r in ok]), 0)} | {fmt(med([r['latency_p50_ms'] for r in ok]))} | "
               f"{fmt(med([r['latency_p99_ms'] for r in ok]))} | {fmt(med([r['latency_max_ms'] for r in ok]))} | {fmt(cpu)} | "
+              f"{'–' if share is None else f'{share * 100:.0f} %'} | "
               f"{fmt(med([r.get('other_cpu_seconds', 0) / r['seconds'] for r in ok if r['seconds'] > 0]), 1)} | {fmt(rss, 1)} | {len(ok)}/{len(rs)} |\n")
 out.write("\n### Idle authenticated connections\n\n")
 out.write("| system | connections | held | server bytes per connection | set-up s |\n|---|---|---|---|---|\n")
@@ -68,16 +71,22 @@ for r in rows:
 fails = [r for r in rows if r.get("bench") == "failed"]
 for r in fails:
     out.write(f"\nFailed: {r['label']}: {r['error'].strip()[-200:]}\n")
+def value(r, key):
+    if key == "cpu_per_delivery":
+        return r["server_cpu_seconds"] / r["deliveries"] * 1e6 if r.get("server_cpu_seconds") and r["deliveries"] else None
+    return r[key]
 def ratio(a, b, key, n):
-    x = med([r[key] for r in fan.get((a, n), []) if not r["timed_out"]])
-    y = med([r[key] for r in fan.get((b, n), []) if not r["timed_out"]])
+    x = med([v for r in fan.get((a, n), []) if not r["timed_out"] and (v := value(r, key)) is not None])
+    y = med([v for r in fan.get((b, n), []) if not r["timed_out"] and (v := value(r, key)) is not None])
     return None if not x or not y else x / y
 out.write("\nRatios (chat-server ÷ peer, same run):\n\n")
 for peer in ("redis", "inspircd", "ngircd"):
     for n in sorted({k[1] for k in fan}):
         r = ratio("chat", peer, "deliveries_per_sec", n)
+        c = ratio("chat", peer, "cpu_per_delivery", n)
         if r is not None:
-            out.write(f"- deliveries/s at N={n}: {r:.2f}× {names[peer]}\n")
+            out.write(f"- deliveries/s at N={n}: {r:.2f}× {names[peer]}'s; server CPU per delivery: "
+                      f"{'–' if c is None else f'{c:.2f}×'} {names[peer]}'s\n")
 h = ratio("chat-half", "redis-half", "latency_p99_ms", 1000)
 if h is not None:
     out.write(f"- p99 latency at half of Redis's N=1000 rate: {h:.2f}× Redis's\n")
