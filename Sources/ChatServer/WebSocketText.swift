@@ -4,9 +4,12 @@ import NIOCore
 /// Server-to-client WebSocket text messages as ready-to-send bytes. A server's frames are not
 /// masked, so one message is the same bytes for every receiver: a fan-out frames a message
 /// once and every connection writes that same buffer (see `Connection`).
-enum WebSocketText {
+package enum WebSocketText {
     /// A final, unmasked text frame holding `text`.
-    static func frame(_ text: String) -> ByteBuffer {
+    ///
+    /// - Parameters:
+    ///   - text: the message (UTF-8).
+    package static func frame(_ text: String) -> ByteBuffer {
         let length = text.utf8.count
         var buffer = ByteBufferAllocator().buffer(capacity: length + 10)
         buffer.writeInteger(UInt8(0x81))  // FIN, opcode 1 (text)
@@ -24,7 +27,10 @@ enum WebSocketText {
     }
 
     /// A final, unmasked text frame holding the compact JSON of `value`.
-    static func frame(_ value: JSONValue) -> ByteBuffer {
+    ///
+    /// - Parameters:
+    ///   - value: the frame as JSON.
+    package static func frame(_ value: JSONValue) -> ByteBuffer {
         frame(value.jsonString)
     }
 }
