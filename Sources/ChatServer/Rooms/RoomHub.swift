@@ -395,8 +395,8 @@ package actor RoomHub {
             for member in state.rooms[room]?.members.keys ?? [:].keys where member != userKey { peers.insert(member) }
         }
         guard !peers.isEmpty else { return }
-        let payload = WebSocketText.frame(
-            Frames.event("presence", ["user": .string(user.name), "online": .bool(online)])
+        let payload = ByteBuffer(
+            string: Frames.event("presence", ["user": .string(user.name), "online": .bool(online)]).jsonString
         )
         for peer in peers {
             for id in userConnections[peer] ?? [] { sessions[id]?.conn.deliver(payload) }
@@ -563,7 +563,9 @@ package actor RoomHub {
         if seq > current {
             guard await commit([.readMarked(room: room, user: user, seq: seq)], conn: conn, id: id) else { return }
             if let name = state.rooms[room]?.name {
-                let payload = WebSocketText.frame(Frames.event("read", ["room": .string(name), "seq": .int(seq)]))
+                let payload = ByteBuffer(
+                    string: Frames.event("read", ["room": .string(name), "seq": .int(seq)]).jsonString
+                )
                 for other in userConnections[user] ?? [] where other != conn.subscriberID {
                     sessions[other]?.conn.deliver(payload)
                 }
@@ -618,15 +620,14 @@ package actor RoomHub {
         )
         guard await commit([.messageAppended(message)], conn: conn, id: id) else { return }
         metrics.messagesIn.increment()
-        // Framed once here; every subscriber's connection writes this same buffer.
-        unpublished[room, default: [:]][message.seq] = WebSocketText.frame(Frames.message(message))
+        unpublished[room, default: [:]][message.seq] = ByteBuffer(string: Frames.message(message).jsonString)
         publishReady(room)
         conn.send(Frames.ok(id: id, ["seq": .int(message.seq), "ts": .int(message.ts)]))
     }
 
     /// Publishes an event to a room's subscribers.
     private func publish(_ room: String, _ event: JSONValue, excludingUser: String?) {
-        let receivers = broker.publish(room, WebSocketText.frame(event), excludingUser: excludingUser)
+        let receivers = broker.publish(room, ByteBuffer(string: event.jsonString), excludingUser: excludingUser)
         metrics.deliveries.increment(by: Int64(receivers))
     }
 
