@@ -37,12 +37,19 @@ package func buildApplication(
     let state = try await store.recover()
     let hub = RoomHub(configuration: configuration, state: state, store: store, broker: broker, logger: logger)
     let hasher = PasswordHasher(rounds: configuration.passwordRounds)
+    // The search index is derived from the log: missing files are rebuilt by the indexer.
+    let searchIndex = try SearchIndex.open(
+        directory: configuration.storage.map { SearchReindex.directory(dataDirectory: $0.directory) },
+        logger: logger
+    )
+    let indexer = SearchIndexer(hub: hub, index: searchIndex, logger: logger)
     let handler = ConnectionHandler(
         hub: hub,
         configuration: configuration,
         hasher: hasher,
         dummyHash: try hasher.hash(PasswordHasher.newToken()),
-        logger: logger
+        logger: logger,
+        search: SearchEngine(hub: hub, index: searchIndex, logger: logger)
     )
 
     let router = Router(context: ChatRequestContext.self)
@@ -85,7 +92,7 @@ package func buildApplication(
             serverName: configuration.serverName,
             reuseAddress: true
         ),
-        services: [store, broker],
+        services: [store, broker, indexer],
         onServerRunning: onServerRunning,
         logger: logger
     )

@@ -1,0 +1,321 @@
+import ChatCore
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+
+/// The indexer's durable position in one room: messages up to `seq` of the room's
+/// history named `epoch` are searchable.
+package struct IndexCursor: Sendable, Equatable {
+    package var epoch: String
+    package var seq: Int64
+
+    /// Creates a cursor.
+    ///
+    /// - Parameters:
+    ///   - epoch: the room's epoch the seq belongs to.
+    ///   - seq: the last indexed seq.
+    package init(epoch: String, seq: Int64) {
+        self.epoch = epoch
+        self.seq = seq
+    }
+}
+
+/// A message as the index stores it.
+package struct IndexedMessage: Sendable, Equatable {
+    /// Room fold key.
+    package var room: String
+    package var seq: Int64
+    /// Sender display name.
+    package var from: String
+    /// Sender fold key, for `from:`.
+    package var fromKey: String
+    package var text: String
+    package var ts: Int64
+
+    /// Creates a message record.
+    ///
+    /// - Parameters:
+    ///   - room: room fold key.
+    ///   - seq: seq in the room.
+    ///   - from: sender display name.
+    ///   - fromKey: sender fold key.
+    ///   - text: message text.
+    ///   - ts: milliseconds since the epoch.
+    package init(room: String, seq: Int64, from: String, fromKey: String, text: String, ts: Int64) {
+        self.room = room
+        self.seq = seq
+        self.from = from
+        self.fromKey = fromKey
+        self.text = text
+        self.ts = ts
+    }
+}
+
+/// One unit of indexing work, committed in one transaction together with the cursors.
+package struct IndexBatch: Sendable {
+    /// Rooms whose indexed messages must be dropped first (their epoch changed).
+    package var resets: [String] = []
+    /// New messages, in any order.
+    package var messages: [IndexedMessage] = []
+    /// The cursor of every room this batch touches, as it is once the batch is stored.
+    package var cursors: [String: IndexCursor] = [:]
+    /// Messages not yet searchable before this batch is stored.
+    package var lag: Int64 = 0
+
+    /// Creates an empty batch.
+    package init() {}
+
+    /// Whether there is nothing to store.
+    package var isEmpty: Bool { resets.isEmpty && messages.isEmpty && cursors.isEmpty }
+}
+
+/// Where the indexer writes: the SQLite index, or a wrapper in tests.
+package protocol SearchIndexWriting: Sendable {
+    /// The stored cursors, by room fold key.
+    func cursors() async throws -> [String: IndexCursor]
+
+    /// Stores a batch and its cursors atomically.
+    ///
+    /// - Parameters:
+    ///   - batch: the batch.
+    func write(_ batch: IndexBatch) async throws
+}
+
+/// A search hit before the snippet is made.
+package struct IndexHit: Sendable, Equatable {
+    /// Room fold key.
+    package var room: String
+    package var seq: Int64
+    package var from: String
+    package var text: String
+    package var ts: Int64
+}
+
+/// The full-text index: SQLite FTS5 (through GRDB) with the `chat` tokenizer, in
+/// `<data-dir>/search/index.sqlite` (WAL mode) or in memory.
+///
+/// Row ids encode time: `ts << 12` plus a small counter, so "newest first" is FTS5's
+/// native descending row id order and `before` is a row id bound.
+package final class SearchIndex: SearchIndexWriting {
+    private let writer: any DatabaseWriter
+    /// The largest row id stored; only read and written inside write transactions.
+    private let maxRowid: Mutex<Int64>
+    /// The database file, nil in memory.
+    package let path: String?
+
+    /// How many of the newest matches relevance ranking looks at.
+    package static let rankingWindow = 20_000
+    static let rowidShift: Int64 = 12
+
+    /// Opens (or creates) an index. A file that cannot be opened or that was built
+    /// by another tokenizer version is deleted and the index starts empty: it is
+    /// derived data, and the indexer rebuilds it from the message log.
+    ///
+    /// - Parameters:
+    ///   - directory: the directory for the index files; nil keeps the index in memory.
+    ///   - logger: logger.
+    package static func open(directory: String?, logger: Logger) throws -> SearchIndex {
+        guard let directory else { return try SearchIndex(path: nil) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/index.sqlite"
+        do {
+            return try SearchIndex(path: path)
+        } catch {
+            logger.warning(
+                "search index unusable; deleting it to rebuild",
+                metadata: ["chat.file": "\(path)", "error": "\(error)"]
+            )
+            removeFiles(path: path)
+            return try SearchIndex(path: path)
+        }
+    }
+
+    /// Deletes an index's files (the database and its WAL).
+    ///
+    /// - Parameters:
+    ///   - path: the database path.
+    package static func removeFiles(path: String) {
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
+    }
+
+    /// Opens an index at a path (nil: in memory).
+    ///
+    /// - Parameters:
+    ///   - path: database file.
+    package init(path: String?) throws {
+        var configuration = Configuration()
+        configuration.label = "chat-search"
+        configuration.prepareDatabase { db in
+            db.add(tokenizer: ChatFTS5Tokenizer.self)
+            try db.execute(sql: "PRAGMA cache_size = -16384")
+        }
+        if let path {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            writer = pool
+        } else {
+            writer = try DatabaseQueue(configuration: configuration)
+        }
+        self.path = path
+        let max = try writer.write { db -> Int64 in
+            try Self.migrate(db)
+            return try Int64.fetchOne(db, sql: "SELECT max(id) FROM msg_content") ?? 0
+        }
+        maxRowid = Mutex(max)
+    }
+
+    private static func migrate(_ db: Database) throws {
+        try db.execute(sql: "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        let version = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'tokenizer'")
+        if version != SearchTokenizer.version {
+            try db.execute(sql: "DROP TABLE IF EXISTS msg")
+            try db.execute(sql: "DROP TABLE IF EXISTS cursor")
+        }
+        try db.execute(
+            sql: """
+                CREATE VIRTUAL TABLE IF NOT EXISTS msg USING fts5(
+                    text, room UNINDEXED, seq UNINDEXED, sender UNINDEXED, sender_key UNINDEXED, ts UNINDEXED,
+                    tokenize = 'chat'
+                );
+                CREATE TABLE IF NOT EXISTS cursor(
+                    room TEXT PRIMARY KEY, epoch TEXT NOT NULL, seq INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """
+        )
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('tokenizer', ?)",
+            arguments: [SearchTokenizer.version]
+        )
+    }
+
+    package func cursors() async throws -> [String: IndexCursor] {
+        try await writer.read { db in
+            var result: [String: IndexCursor] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT room, epoch, seq FROM cursor") {
+                result[row[0]] = IndexCursor(epoch: row[1], seq: row[2])
+            }
+            return result
+        }
+    }
+
+    package func write(_ batch: IndexBatch) async throws {
+        try await writer.write { db in try self.store(batch, db) }
+    }
+
+    /// Stores a batch synchronously (the offline `reindex`).
+    ///
+    /// - Parameters:
+    ///   - batch: the batch.
+    package func writeNow(_ batch: IndexBatch) throws {
+        try writer.write { db in try self.store(batch, db) }
+    }
+
+    private func store(_ batch: IndexBatch, _ db: Database) throws {
+        for room in batch.resets {
+            try db.execute(sql: "DELETE FROM msg WHERE room = ?", arguments: [room])
+            try db.execute(sql: "DELETE FROM cursor WHERE room = ?", arguments: [room])
+        }
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO msg(rowid, text, room, seq, sender, sender_key, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        let probe = try db.cachedStatement(sql: "SELECT max(id) FROM msg_content WHERE id >= ? AND id < ?")
+        let exists = try db.cachedStatement(sql: "SELECT 1 FROM msg_content WHERE id = ?")
+        var maxRowid = self.maxRowid.withLock { $0 }
+        for message in batch.messages.sorted(by: { ($0.ts, $0.seq) < ($1.ts, $1.seq) }) {
+            let base = max(0, message.ts) << Self.rowidShift
+            var rowid = base
+            if base <= maxRowid {
+                // An older time than the newest row: find a free id in this millisecond.
+                let top = try Int64.fetchOne(probe, arguments: [base, base + (1 << Self.rowidShift)])
+                rowid = top.map { $0 + 1 } ?? base
+                while try Int.fetchOne(exists, arguments: [rowid]) != nil { rowid += 1 }
+            }
+            try insert.execute(
+                arguments: [rowid, message.text, message.room, message.seq, message.from, message.fromKey, message.ts]
+            )
+            maxRowid = max(maxRowid, rowid)
+        }
+        let upsert = try db.cachedStatement(
+            sql: """
+                INSERT INTO cursor(room, epoch, seq) VALUES (?, ?, ?)
+                ON CONFLICT(room) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq
+                """
+        )
+        for (room, cursor) in batch.cursors {
+            try upsert.execute(arguments: [room, cursor.epoch, cursor.seq])
+        }
+        let newMax = maxRowid
+        self.maxRowid.withLock { $0 = newMax }
+    }
+
+    /// Merges the index's segments (after a bulk load).
+    package func optimize() throws {
+        try writer.write { db in try db.execute(sql: "INSERT INTO msg(msg) VALUES ('optimize')") }
+    }
+
+    /// Number of indexed messages.
+    package func count() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM msg_content") ?? 0 }
+    }
+
+    /// The seqs indexed for a room, ascending (tests and diagnostics).
+    ///
+    /// - Parameters:
+    ///   - room: room fold key.
+    package func indexedSeqs(room: String) async throws -> [Int64] {
+        try await writer.read { db in
+            try Int64.fetchAll(db, sql: "SELECT seq FROM msg WHERE room = ? ORDER BY seq", arguments: [room])
+        }
+    }
+
+    /// Runs a search.
+    ///
+    /// - Parameters:
+    ///   - request: the validated request.
+    ///   - rooms: the room fold keys the user may see (already narrowed to `request.room`).
+    package func search(_ request: SearchRequest, rooms: [String]) async throws -> (hits: [IndexHit], more: Bool) {
+        guard !rooms.isEmpty else { return ([], false) }
+        var filter = " AND room IN (" + Array(repeating: "?", count: rooms.count).joined(separator: ",") + ")"
+        var arguments: [DatabaseValue] = [request.query.matchExpression.databaseValue]
+        arguments += rooms.map(\.databaseValue)
+        if let from = request.query.from {
+            filter += " AND sender_key = ?"
+            arguments.append(from.key.databaseValue)
+        }
+        if let before = request.before {
+            filter += " AND rowid < ?"
+            arguments.append((before << Self.rowidShift).databaseValue)
+        }
+        let limit = request.limit
+        let order = request.order
+        let (conditions, bound) = (filter, arguments)
+        let columns = "SELECT room, seq, sender, text, ts FROM msg WHERE msg MATCH ?"
+        @Sendable func bind(_ values: [DatabaseValue]) -> StatementArguments {
+            StatementArguments(values.map { $0 as (any DatabaseValueConvertible)? })
+        }
+        return try await writer.read { db in
+            var sql = columns + conditions
+            var args = bound
+            if order == .relevance {
+                // Rank only the newest matches, so a very common word costs a bounded amount.
+                let cutoffSQL =
+                    "SELECT rowid FROM msg WHERE msg MATCH ?" + conditions + " ORDER BY rowid DESC LIMIT 1 OFFSET ?"
+                let window = (Self.rankingWindow - 1).databaseValue
+                if let cutoff = try Int64.fetchOne(db, sql: cutoffSQL, arguments: bind(args + [window])) {
+                    sql += " AND rowid >= ?"
+                    args.append(cutoff.databaseValue)
+                }
+                sql += " ORDER BY rank, rowid DESC LIMIT ?"
+            } else {
+                sql += " ORDER BY rowid DESC LIMIT ?"
+            }
+            args.append((limit + 1).databaseValue)
+            let rows = try Row.fetchAll(db, sql: sql, arguments: bind(args))
+            let hits = rows.prefix(limit).map { row in
+                IndexHit(room: row[0], seq: row[1], from: row[2], text: row[3], ts: row[4])
+            }
+            return (Array(hits), rows.count > limit)
+        }
+    }
+}
