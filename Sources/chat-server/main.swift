@@ -15,7 +15,7 @@ struct ChatServerCommand: AsyncParsableCommand {
             append-only log of every change plus periodic snapshots. SIGINT/SIGTERM close clients with \
             1001, write a snapshot and exit 0; a second signal exits at once.
             """,
-        subcommands: [BackupCommand.self, RestoreCommand.self]
+        subcommands: [BackupCommand.self, RestoreCommand.self, ReindexCommand.self]
     )
 
     @Option(help: "Address to listen on.")
@@ -220,4 +220,35 @@ struct RestoreCommand: ParsableCommand {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+struct ReindexCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reindex",
+        abstract: "Rebuild the search index of a data directory from its message log (the server must be stopped).",
+        discussion: """
+            The index lives in DATA-DIR/search and is derived data: deleting it and starting the server \
+            rebuilds it in the background too; this command does it up front and reports the figures.
+            """
+    )
+
+    @Option(help: "The data directory.")
+    var dataDir = "./chat-data"
+
+    func run() async throws {
+        var logger = Logger(label: "chat-server")
+        logger.logLevel = .warning
+        do {
+            var last = 0
+            let summary = try await SearchReindex.run(dataDirectory: dataDir, logger: logger) { done in
+                if done - last >= 100_000 {
+                    last = done
+                    print("… \(done) messages indexed")
+                }
+            }
+            print("reindexed \(dataDir): \(summary)")
+        } catch let error as StorageError {
+            throw CLIError("reindex failed: \(error)")
+        }
+    }
 }
