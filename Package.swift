@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "chat", targets: ["chat"]),
         .executable(name: "chat-conformance", targets: ["chat-conformance"]),
         .executable(name: "chat-bench", targets: ["chat-bench"]),
+        .executable(name: "chat-search-bench", targets: ["chat-search-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -127,6 +128,17 @@ let package = Package(
                 "ChatTUI",
                 "ChatConformance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "chat-search-bench",
+            dependencies: [
+                "ChatCore",
+                "ChatServer",
+                "ChatConformance",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
