@@ -235,7 +235,19 @@ struct ReindexCommand: AsyncParsableCommand {
     @Option(help: "The data directory.")
     var dataDir = "./chat-data"
 
+    /// The `--data-dir` given on the command line. The root command declares the same option and
+    /// ArgumentParser hands the value to it, leaving this command's default in place.
+    var effectiveDataDir: String {
+        let arguments = CommandLine.arguments
+        for (i, argument) in arguments.enumerated() {
+            if argument == "--data-dir", i + 1 < arguments.count { return arguments[i + 1] }
+            if argument.hasPrefix("--data-dir=") { return String(argument.dropFirst("--data-dir=".count)) }
+        }
+        return dataDir
+    }
+
     func run() async throws {
+        let dataDir = effectiveDataDir
         var logger = Logger(label: "chat-server")
         logger.logLevel = .warning
         do {

@@ -1,0 +1,112 @@
+import ChatConformance
+import ChatCore
+import ChatServer
+import Foundation
+import Testing
+
+/// `chat search`, `chat-server reindex` and index rebuilds, with the built executables.
+@Suite("Search executables", .serialized)
+struct SearchProcessTests {
+    static func run(
+        _ name: String,
+        _ arguments: [String],
+        environment: [String: String] = [:]
+    ) async throws -> (
+        status: Int32, out: String
+    ) {
+        let process = Process()
+        process.executableURL = try ProcessTests.executable(name)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let status = try await ProcessTests.waitForExit(process, seconds: 60)
+        return (status, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    @Test(
+        "chat search prints JSON lines; reindex rebuilds the index; a deleted index is rebuilt at start",
+        .timeLimit(.minutes(2))
+    )
+    func searchReindexRebuild() async throws {
+        let dataDir = NSTemporaryDirectory() + "chat-search-\(UUID().uuidString)"
+        let config = NSTemporaryDirectory() + "chat-search-cli-\(UUID().uuidString)"
+        defer {
+            try? FileManager.default.removeItem(atPath: dataDir)
+            try? FileManager.default.removeItem(atPath: config)
+        }
+        let user = "finder\(Int.random(in: 1000...9999))"
+        let env = ["XDG_CONFIG_HOME": config, "CHAT_PASSWORD": "search-password"]
+
+        /// Runs `chat search` until it prints a line (the index is filled in the background), at most 10 s.
+        func search(_ url: String, _ query: String) async throws -> [String] {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while true {
+                let result = try await Self.run(
+                    "chat",
+                    ["search", "--server", url, "--user", user, "--room", "cli", query],
+                    environment: env
+                )
+                #expect(result.status == 0, "\(result.out)")
+                let lines = result.out.split(separator: "\n").map(String.init)
+                if !lines.isEmpty || ContinuousClock.now > deadline { return lines }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+
+        var server = try await ProcessTests.startServer(dataDir: dataDir)
+        let login = try await Self.run(
+            "chat",
+            ["login", "--server", server.url, "--user", user, "--register"],
+            environment: env
+        )
+        #expect(login.status == 0, "\(login.out)")
+        for text in ["明日の会議は10時から", "lunch at noon"] {
+            let sent = try await Self.run(
+                "chat",
+                ["send", "--server", server.url, "--user", user, "--room", "cli", text],
+                environment: env
+            )
+            #expect(sent.status == 0, "\(sent.out)")
+        }
+        let lines = try await search(server.url, "会議")
+        #expect(lines.count == 1)
+        let result = lines.first.flatMap { try? JSONParser().parse($0) }.flatMap { SearchResult(json: $0) }
+        #expect(result?.room == "cli")
+        #expect(result?.seq == 1)
+        #expect(result?.snippet.ranges == [3..<5])
+        let bad = try await Self.run(
+            "chat",
+            ["search", "--server", server.url, "--user", user, "\"unterminated"],
+            environment: env
+        )
+        #expect(bad.status != 0)
+        #expect(bad.out.contains("unterminated quote"))
+
+        // reindex refuses while the server holds the data directory.
+        let locked = try await Self.run("chat-server", ["reindex", "--data-dir", dataDir])
+        #expect(locked.status != 0, "\(locked.out)")
+        server.process.terminate()
+        #expect(try await ProcessTests.waitForExit(server.process) == 0)
+
+        // Offline rebuild from scratch.
+        try FileManager.default.removeItem(atPath: dataDir + "/search")
+        let reindex = try await Self.run("chat-server", ["reindex", "--data-dir", dataDir])
+        #expect(reindex.status == 0, "\(reindex.out)")
+        #expect(reindex.out.contains("2 messages in 1 rooms"), "\(reindex.out)")
+        #expect(FileManager.default.fileExists(atPath: dataDir + "/search/index.sqlite"))
+
+        // Deleted index files: the server rebuilds them by itself.
+        try FileManager.default.removeItem(atPath: dataDir + "/search")
+        server = try await ProcessTests.startServer(dataDir: dataDir)
+        defer { server.process.terminate() }
+        let again = try await search(server.url, "lunch")
+        #expect(again.count == 1)
+        #expect(again.first?.contains("lunch at noon") == true)
+    }
+}
