@@ -153,10 +153,17 @@ package struct SearchQuery: Sendable, Equatable {
 
     /// The FTS5 MATCH expression: every term as a quoted phrase of its tokens, joined
     /// with AND. Tokens never carry FTS5 syntax into the expression.
-    package var matchExpression: String {
-        terms.map { term in
+    package var matchExpression: String { matchExpression(column: nil) }
+
+    /// The FTS5 MATCH expression with every phrase limited to one column.
+    ///
+    /// - Parameters:
+    ///   - column: the column name, or nil for all columns.
+    package func matchExpression(column: String?) -> String {
+        let prefix = column.map { $0 + " : " } ?? ""
+        return terms.map { term in
             let phrase = term.tokens.joined(separator: " ").replacingAll("\"", with: "\"\"")
-            return "\"" + phrase + "\"" + (term.prefixLast ? "*" : "")
+            return prefix + "\"" + phrase + "\"" + (term.prefixLast ? "*" : "")
         }
         .joined(separator: " AND ")
     }

@@ -45,6 +45,9 @@ struct SearchServerTests {
             try await ctx.join(alice.client, shared)
             try await ctx.join(alice.client, secret)
             try await ctx.join(bob.client, shared)
+            // Bob is in two of three rooms: his searches exclude the third rather than list the two.
+            let extra = ctx.unique("extra")
+            try await ctx.join(bob.client, extra)
             _ = try await Self.send(alice.client, shared, "明日の会議は10時から")
             _ = try await Self.send(alice.client, secret, "秘密の会議 secret plan")
             _ = try await Self.send(alice.client, shared, "Let's MEET tomorrow")

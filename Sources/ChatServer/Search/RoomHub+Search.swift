@@ -1,8 +1,10 @@
 import ChatCore
 
-/// The rooms a search may look in: fold key → display name.
+/// The rooms a search may look in: fold key → display name, and the keys of all other
+/// rooms (nil when the search names one room).
 package struct SearchScope: Sendable, Equatable {
     package var rooms: [String: String]
+    package var others: [String]?
 }
 
 extension RoomHub {
@@ -66,12 +68,13 @@ extension RoomHub {
             guard roomState.members[userKey] != nil else {
                 return .failure(ProtocolError(.forbidden, "not a member of this room"))
             }
-            return .success(SearchScope(rooms: [room.key: roomState.name]))
+            return .success(SearchScope(rooms: [room.key: roomState.name], others: nil))
         }
         var rooms: [String: String] = [:]
-        for key in user.rooms {
-            if let name = state.rooms[key]?.name { rooms[key] = name }
+        var others: [String] = []
+        for (key, roomState) in state.rooms {
+            if user.rooms.contains(key) { rooms[key] = roomState.name } else { others.append(key) }
         }
-        return .success(SearchScope(rooms: rooms))
+        return .success(SearchScope(rooms: rooms, others: others))
     }
 }

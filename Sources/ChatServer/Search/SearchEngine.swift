@@ -34,7 +34,7 @@ package struct SearchEngine: Sendable {
         }
         let start = ContinuousClock.now
         do {
-            let page = try await index.search(request, rooms: Array(scope.rooms.keys))
+            let page = try await index.search(request, rooms: Array(scope.rooms.keys), others: scope.others)
             metrics.query.recordInterval(since: start)
             let results = page.hits.map { hit -> JSONValue in
                 SearchResult(

@@ -105,8 +105,10 @@ package final class SearchIndex: SearchIndexWriting {
     package let path: String?
 
     /// How many of the newest matches relevance ranking looks at.
-    package static let rankingWindow = 20_000
+    package static let rankingWindow = 5000
     static let rowidShift: Int64 = 12
+    /// Bump when the table layout changes: stored indexes are rebuilt.
+    static let schemaVersion = 2
 
     /// Opens (or creates) an index. A file that cannot be opened or that was built
     /// by another tokenizer version is deleted and the index starts empty: it is
@@ -168,14 +170,15 @@ package final class SearchIndex: SearchIndexWriting {
     private static func migrate(_ db: Database) throws {
         try db.execute(sql: "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
         let version = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'tokenizer'")
-        if version != SearchTokenizer.version {
+        let schema = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'schema'")
+        if version != SearchTokenizer.version || schema != schemaVersion {
             try db.execute(sql: "DROP TABLE IF EXISTS msg")
             try db.execute(sql: "DROP TABLE IF EXISTS cursor")
         }
         try db.execute(
             sql: """
                 CREATE VIRTUAL TABLE IF NOT EXISTS msg USING fts5(
-                    text, room UNINDEXED, seq UNINDEXED, sender UNINDEXED, sender_key UNINDEXED, ts UNINDEXED,
+                    text, tags, room UNINDEXED, seq UNINDEXED, sender UNINDEXED, ts UNINDEXED,
                     tokenize = 'chat'
                 );
                 CREATE TABLE IF NOT EXISTS cursor(
@@ -184,8 +187,8 @@ package final class SearchIndex: SearchIndexWriting {
                 """
         )
         try db.execute(
-            sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('tokenizer', ?)",
-            arguments: [SearchTokenizer.version]
+            sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('tokenizer', ?), ('schema', ?)",
+            arguments: [SearchTokenizer.version, schemaVersion]
         )
     }
 
@@ -217,7 +220,7 @@ package final class SearchIndex: SearchIndexWriting {
             try db.execute(sql: "DELETE FROM cursor WHERE room = ?", arguments: [room])
         }
         let insert = try db.cachedStatement(
-            sql: "INSERT INTO msg(rowid, text, room, seq, sender, sender_key, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            sql: "INSERT INTO msg(rowid, text, tags, room, seq, sender, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
         let probe = try db.cachedStatement(sql: "SELECT max(id) FROM msg_content WHERE id >= ? AND id < ?")
         let exists = try db.cachedStatement(sql: "SELECT 1 FROM msg_content WHERE id = ?")
@@ -232,7 +235,10 @@ package final class SearchIndex: SearchIndexWriting {
                 while try Int.fetchOne(exists, arguments: [rowid]) != nil { rowid += 1 }
             }
             try insert.execute(
-                arguments: [rowid, message.text, message.room, message.seq, message.from, message.fromKey, message.ts]
+                arguments: [
+                    rowid, message.text, Self.roomTag(message.room) + " " + Self.senderTag(message.fromKey),
+                    message.room, message.seq, message.from, message.ts,
+                ]
             )
             maxRowid = max(maxRowid, rowid)
         }
@@ -269,53 +275,100 @@ package final class SearchIndex: SearchIndexWriting {
         }
     }
 
+    /// The `tags` token of a room: rooms are filtered inside the full-text match, so a
+    /// search never reads rows of rooms the user cannot see.
+    static func roomTag(_ roomKey: String) -> String { "r" + hash(roomKey) }
+
+    /// The `tags` token of a sender (for `from:`).
+    static func senderTag(_ userKey: String) -> String { "u" + hash(userKey) }
+
+    /// FNV-1a, 64 bits, as 16 hex digits.
+    static func hash(_ key: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The MATCH expression of a search: the query's terms in `text`, the rooms and the
+    /// sender in `tags`. The room list is given as the rooms to include or, when shorter,
+    /// as the rooms to exclude (nil: every room).
+    static func matchExpression(
+        _ query: SearchQuery,
+        include: [String]?,
+        exclude: [String]
+    ) -> String {
+        var expression = "(" + query.matchExpression(column: "text") + ")"
+        if let from = query.from {
+            expression += " AND tags : \"" + senderTag(from.key) + "\""
+        }
+        if let include {
+            expression += " AND (" + include.map { "tags : \"" + roomTag($0) + "\"" }.joined(separator: " OR ") + ")"
+        } else if !exclude.isEmpty {
+            expression += " NOT (" + exclude.map { "tags : \"" + roomTag($0) + "\"" }.joined(separator: " OR ") + ")"
+        }
+        return expression
+    }
+
     /// Runs a search.
     ///
     /// - Parameters:
     ///   - request: the validated request.
     ///   - rooms: the room fold keys the user may see (already narrowed to `request.room`).
-    package func search(_ request: SearchRequest, rooms: [String]) async throws -> (hits: [IndexHit], more: Bool) {
+    ///   - others: the fold keys of every other room (nil when `rooms` is one named room).
+    package func search(
+        _ request: SearchRequest,
+        rooms: [String],
+        others: [String]? = nil
+    ) async throws -> (hits: [IndexHit], more: Bool) {
         guard !rooms.isEmpty else { return ([], false) }
-        var filter = " AND room IN (" + Array(repeating: "?", count: rooms.count).joined(separator: ",") + ")"
-        var arguments: [DatabaseValue] = [request.query.matchExpression.databaseValue]
-        arguments += rooms.map(\.databaseValue)
-        if let from = request.query.from {
-            filter += " AND sender_key = ?"
-            arguments.append(from.key.databaseValue)
+        let match: String
+        if let others, others.isEmpty {
+            // A member of every room: no room filter at all.
+            match = Self.matchExpression(request.query, include: nil, exclude: [])
+        } else if let others, rooms.count > others.count {
+            match = Self.matchExpression(request.query, include: nil, exclude: others.sorted())
+        } else {
+            match = Self.matchExpression(request.query, include: rooms.sorted(), exclude: [])
         }
-        if let before = request.before {
-            filter += " AND rowid < ?"
-            arguments.append((before << Self.rowidShift).databaseValue)
-        }
+        let before = request.before.map { $0 << Self.rowidShift } ?? Int64.max
         let limit = request.limit
         let order = request.order
-        let (conditions, bound) = (filter, arguments)
-        let columns = "SELECT room, seq, sender, text, ts FROM msg WHERE msg MATCH ?"
-        @Sendable func bind(_ values: [DatabaseValue]) -> StatementArguments {
-            StatementArguments(values.map { $0 as (any DatabaseValueConvertible)? })
-        }
         return try await writer.read { db in
-            var sql = columns + conditions
-            var args = bound
+            let rowids: [Int64]
             if order == .relevance {
                 // Rank only the newest matches, so a very common word costs a bounded amount.
-                let cutoffSQL =
-                    "SELECT rowid FROM msg WHERE msg MATCH ?" + conditions + " ORDER BY rowid DESC LIMIT 1 OFFSET ?"
-                let window = (Self.rankingWindow - 1).databaseValue
-                if let cutoff = try Int64.fetchOne(db, sql: cutoffSQL, arguments: bind(args + [window])) {
-                    sql += " AND rowid >= ?"
-                    args.append(cutoff.databaseValue)
-                }
-                sql += " ORDER BY rank, rowid DESC LIMIT ?"
+                let cutoff =
+                    try Int64.fetchOne(
+                        db,
+                        sql: """
+                            SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ?
+                            ORDER BY rowid DESC LIMIT 1 OFFSET ?
+                            """,
+                        arguments: [match, before, Self.rankingWindow - 1]
+                    ) ?? 0
+                rowids = try Int64.fetchAll(
+                    db,
+                    sql: """
+                        SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ? AND rowid >= ?
+                        ORDER BY bm25(msg, 1.0, 0.0), rowid DESC LIMIT ?
+                        """,
+                    arguments: [match, before, cutoff, limit + 1]
+                )
             } else {
-                sql += " ORDER BY rowid DESC LIMIT ?"
+                rowids = try Int64.fetchAll(
+                    db,
+                    sql: "SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+                    arguments: [match, before, limit + 1]
+                )
             }
-            args.append((limit + 1).databaseValue)
-            let rows = try Row.fetchAll(db, sql: sql, arguments: bind(args))
-            let hits = rows.prefix(limit).map { row in
-                IndexHit(room: row[0], seq: row[1], from: row[2], text: row[3], ts: row[4])
+            let fetch = try db.cachedStatement(sql: "SELECT room, seq, sender, text, ts FROM msg WHERE rowid = ?")
+            var hits: [IndexHit] = []
+            for rowid in rowids.prefix(limit) {
+                guard let row = try Row.fetchOne(fetch, arguments: [rowid]) else { continue }
+                hits.append(IndexHit(room: row[0], seq: row[1], from: row[2], text: row[3], ts: row[4]))
             }
-            return (Array(hits), rows.count > limit)
+            return (hits, rowids.count > limit)
         }
     }
 }

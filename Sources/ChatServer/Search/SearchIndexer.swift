@@ -120,6 +120,8 @@ package final class SearchIndexer: Service {
                     metrics.batch.recordInterval(since: start)
                     break
                 } catch {
+                    // A write cut short by shutdown is not a failure: the cursor simply stays.
+                    if Task.isCancelled { return }
                     attempt += 1
                     metrics.failures.increment()
                     state.withLock { $0.failures += 1 }
