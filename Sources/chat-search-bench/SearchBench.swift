@@ -11,7 +11,7 @@ struct ChatSearchBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat-search-bench",
         abstract: "Search benchmarks for chat-server. Every loop is bounded in count and time; use loopback only.",
-        subcommands: [SearchData.self, SearchQueries.self, SearchLag.self]
+        subcommands: [SearchData.self, SearchQueries.self, SearchLag.self, SearchSQL.self]
     )
 
     static func seconds(_ d: Duration) -> Double {
@@ -175,6 +175,7 @@ struct SearchQueries: AsyncParsableCommand {
         let indexed = try await index.count()
         guard indexed > 0 else { throw ValidationError("the index is empty: run chat-server reindex first") }
         let rooms = (0..<memberOf).map { "room\($0)" }
+        let others = (memberOf..<100).map { "room\($0)" }
         var text = MixedText(seed: 7)
         let kinds: [(String, (inout MixedText) -> String, SearchRequest.Order)] = [
             ("english common word", { $0.pick(Array(MixedText.english.prefix(60))) }, .relevance),
@@ -199,7 +200,7 @@ struct SearchQueries: AsyncParsableCommand {
                     "query": .string(query), "limit": .int(Int64(limit)), "order": .string(order.rawValue),
                 ]).get()
                 let start = ContinuousClock.now
-                let page = try await index.search(request, rooms: rooms)
+                let page = try await index.search(request, rooms: rooms, others: others)
                 let snippets = page.hits.map { SearchSnippet.make(text: $0.text, query: request.query) }
                 times.append(seconds(start.duration(to: .now)) * 1000)
                 hits += snippets.count
@@ -329,4 +330,21 @@ struct SearchLag: AsyncParsableCommand {
     }
 
     static func ms(_ d: Duration) -> Double { ChatSearchBench.seconds(d) * 1000 }
+}
+
+struct SearchSQL: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "search-sql", abstract: "Time raw SQL (experiments).")
+    @Option var dir: String
+    @Argument var sql: String
+    @Argument var arguments: [String] = []
+
+    func run() async throws {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        let index = try SearchIndex.open(directory: SearchReindex.directory(dataDirectory: dir), logger: logger)
+        for _ in 0..<3 {
+            let (ms, rows) = try await index.timeSQL(sql, arguments)
+            print("\(ms) ms, \(rows) rows")
+        }
+    }
 }

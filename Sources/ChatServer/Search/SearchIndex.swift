@@ -95,20 +95,26 @@ package struct IndexHit: Sendable, Equatable {
 /// The full-text index: SQLite FTS5 (through GRDB) with the `chat` tokenizer, in
 /// `<data-dir>/search/index.sqlite` (WAL mode) or in memory.
 ///
-/// Row ids encode time: `ts << 12` plus a small counter, so "newest first" is FTS5's
-/// native descending row id order and `before` is a row id bound.
+/// Row ids encode time and room: `ts << 21 | roomID << 5 | slot` (a 16-bit room number
+/// from the `room` table, 32 slots per room and millisecond). "Newest first" is FTS5's
+/// native descending row id order, `before` is a row id bound, and the room filter is
+/// arithmetic on row ids, so a search never reads rows of rooms the user cannot see.
+/// Rooms beyond the 65 535th share room number 0 and are checked against the stored
+/// room key instead.
 package final class SearchIndex: SearchIndexWriting {
     private let writer: any DatabaseWriter
-    /// The largest row id stored; only read and written inside write transactions.
-    private let maxRowid: Mutex<Int64>
+    /// Room fold key → room number, as committed.
+    private let roomIDs: Mutex<[String: Int64]>
     /// The database file, nil in memory.
     package let path: String?
 
     /// How many of the newest matches relevance ranking looks at.
     package static let rankingWindow = 5000
-    static let rowidShift: Int64 = 12
+    static let timeShift: Int64 = 21
+    static let roomShift: Int64 = 5
+    static let maxRoomID: Int64 = 0xFFFF
     /// Bump when the table layout changes: stored indexes are rebuilt.
-    static let schemaVersion = 2
+    static let schemaVersion = 3
 
     /// Opens (or creates) an index. A file that cannot be opened or that was built
     /// by another tokenizer version is deleted and the index starts empty: it is
@@ -160,11 +166,13 @@ package final class SearchIndex: SearchIndexWriting {
             writer = try DatabaseQueue(configuration: configuration)
         }
         self.path = path
-        let max = try writer.write { db -> Int64 in
+        let ids = try writer.write { db -> [String: Int64] in
             try Self.migrate(db)
-            return try Int64.fetchOne(db, sql: "SELECT max(id) FROM msg_content") ?? 0
+            var ids: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, id FROM room") { ids[row[0]] = row[1] }
+            return ids
         }
-        maxRowid = Mutex(max)
+        roomIDs = Mutex(ids)
     }
 
     private static func migrate(_ db: Database) throws {
@@ -174,6 +182,7 @@ package final class SearchIndex: SearchIndexWriting {
         if version != SearchTokenizer.version || schema != schemaVersion {
             try db.execute(sql: "DROP TABLE IF EXISTS msg")
             try db.execute(sql: "DROP TABLE IF EXISTS cursor")
+            try db.execute(sql: "DROP TABLE IF EXISTS room")
         }
         try db.execute(
             sql: """
@@ -181,6 +190,7 @@ package final class SearchIndex: SearchIndexWriting {
                     text, tags, room UNINDEXED, seq UNINDEXED, sender UNINDEXED, ts UNINDEXED,
                     tokenize = 'chat'
                 );
+                CREATE TABLE IF NOT EXISTS room(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
                 CREATE TABLE IF NOT EXISTS cursor(
                     room TEXT PRIMARY KEY, epoch TEXT NOT NULL, seq INTEGER NOT NULL
                 ) WITHOUT ROWID;
@@ -223,24 +233,34 @@ package final class SearchIndex: SearchIndexWriting {
             sql: "INSERT INTO msg(rowid, text, tags, room, seq, sender, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
         let probe = try db.cachedStatement(sql: "SELECT max(id) FROM msg_content WHERE id >= ? AND id < ?")
-        let exists = try db.cachedStatement(sql: "SELECT 1 FROM msg_content WHERE id = ?")
-        var maxRowid = self.maxRowid.withLock { $0 }
+        let addRoom = try db.cachedStatement(sql: "INSERT INTO room(id, key) VALUES (?, ?)")
+        var ids = roomIDs.withLock { $0 }
+        var newIDs: [String: Int64] = [:]
         for message in batch.messages.sorted(by: { ($0.ts, $0.seq) < ($1.ts, $1.seq) }) {
-            let base = max(0, message.ts) << Self.rowidShift
-            var rowid = base
-            if base <= maxRowid {
-                // An older time than the newest row: find a free id in this millisecond.
-                let top = try Int64.fetchOne(probe, arguments: [base, base + (1 << Self.rowidShift)])
+            var roomID = ids[message.room]
+            if roomID == nil {
+                let next = (ids.values.max() ?? 0) + 1
+                let id = next <= Self.maxRoomID ? next : 0
+                if id > 0 { try addRoom.execute(arguments: [id, message.room]) }
+                ids[message.room] = id
+                newIDs[message.room] = id
+                roomID = id
+            }
+            // The first free slot of this room and millisecond (or a later millisecond).
+            var base = max(0, message.ts) << Self.timeShift | (roomID ?? 0) << Self.roomShift
+            var rowid: Int64
+            while true {
+                let top = try Int64.fetchOne(probe, arguments: [base, base + (1 << Self.roomShift)])
                 rowid = top.map { $0 + 1 } ?? base
-                while try Int.fetchOne(exists, arguments: [rowid]) != nil { rowid += 1 }
+                if rowid < base + (1 << Self.roomShift) { break }
+                base += 1 << Self.timeShift
             }
             try insert.execute(
                 arguments: [
-                    rowid, message.text, Self.roomTag(message.room) + " " + Self.senderTag(message.fromKey),
-                    message.room, message.seq, message.from, message.ts,
+                    rowid, message.text, Self.senderTag(message.fromKey), message.room, message.seq, message.from,
+                    message.ts,
                 ]
             )
-            maxRowid = max(maxRowid, rowid)
         }
         let upsert = try db.cachedStatement(
             sql: """
@@ -251,8 +271,13 @@ package final class SearchIndex: SearchIndexWriting {
         for (room, cursor) in batch.cursors {
             try upsert.execute(arguments: [room, cursor.epoch, cursor.seq])
         }
-        let newMax = maxRowid
-        self.maxRowid.withLock { $0 = newMax }
+        if !newIDs.isEmpty {
+            // Published once the transaction commits (GRDB calls back after COMMIT).
+            let assigned = newIDs
+            db.afterNextTransaction { _ in
+                self.roomIDs.withLock { $0.merge(assigned) { $1 } }
+            }
+        }
     }
 
     /// Merges the index's segments (after a bulk load).
@@ -275,10 +300,6 @@ package final class SearchIndex: SearchIndexWriting {
         }
     }
 
-    /// The `tags` token of a room: rooms are filtered inside the full-text match, so a
-    /// search never reads rows of rooms the user cannot see.
-    static func roomTag(_ roomKey: String) -> String { "r" + hash(roomKey) }
-
     /// The `tags` token of a sender (for `from:`).
     static func senderTag(_ userKey: String) -> String { "u" + hash(userKey) }
 
@@ -290,23 +311,26 @@ package final class SearchIndex: SearchIndexWriting {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    /// The MATCH expression of a search: the query's terms in `text`, the rooms and the
-    /// sender in `tags`. The room list is given as the rooms to include or, when shorter,
-    /// as the rooms to exclude (nil: every room).
-    static func matchExpression(
-        _ query: SearchQuery,
-        include: [String]?,
-        exclude: [String]
-    ) -> String {
+    /// The SQL condition that keeps only rows of the given rooms (nil: no condition).
+    func roomCondition(rooms: [String], everyRoom: Bool) -> String? {
+        guard !everyRoom else { return nil }
+        let ids = roomIDs.withLock { $0 }
+        let numbered = rooms.compactMap { ids[$0] }.filter { $0 > 0 }.sorted()
+        let overflow = rooms.filter { ids[$0] == 0 }
+        let roomID = "((rowid >> \(Self.roomShift)) & \(Self.maxRoomID))"
+        var parts: [String] = []
+        if !numbered.isEmpty { parts.append(roomID + " IN (" + numbered.map(String.init).joined(separator: ",") + ")") }
+        if !overflow.isEmpty {
+            let keys = overflow.map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }
+            parts.append("(" + roomID + " = 0 AND room IN (" + keys.joined(separator: ",") + "))")
+        }
+        return parts.isEmpty ? "0" : "(" + parts.joined(separator: " OR ") + ")"
+    }
+
+    /// The MATCH expression of a search: the query's terms in `text`, the sender in `tags`.
+    static func matchExpression(_ query: SearchQuery) -> String {
         var expression = "(" + query.matchExpression(column: "text") + ")"
-        if let from = query.from {
-            expression += " AND tags : \"" + senderTag(from.key) + "\""
-        }
-        if let include {
-            expression += " AND (" + include.map { "tags : \"" + roomTag($0) + "\"" }.joined(separator: " OR ") + ")"
-        } else if !exclude.isEmpty {
-            expression += " NOT (" + exclude.map { "tags : \"" + roomTag($0) + "\"" }.joined(separator: " OR ") + ")"
-        }
+        if let from = query.from { expression += " AND tags : \"" + senderTag(from.key) + "\"" }
         return expression
     }
 
@@ -322,16 +346,9 @@ package final class SearchIndex: SearchIndexWriting {
         others: [String]? = nil
     ) async throws -> (hits: [IndexHit], more: Bool) {
         guard !rooms.isEmpty else { return ([], false) }
-        let match: String
-        if let others, others.isEmpty {
-            // A member of every room: no room filter at all.
-            match = Self.matchExpression(request.query, include: nil, exclude: [])
-        } else if let others, rooms.count > others.count {
-            match = Self.matchExpression(request.query, include: nil, exclude: others.sorted())
-        } else {
-            match = Self.matchExpression(request.query, include: rooms.sorted(), exclude: [])
-        }
-        let before = request.before.map { $0 << Self.rowidShift } ?? Int64.max
+        let match = Self.matchExpression(request.query)
+        let filter = roomCondition(rooms: rooms, everyRoom: others?.isEmpty == true).map { " AND " + $0 } ?? ""
+        let before = request.before.map { $0 << Self.timeShift } ?? Int64.max
         let limit = request.limit
         let order = request.order
         return try await writer.read { db in
@@ -342,7 +359,7 @@ package final class SearchIndex: SearchIndexWriting {
                     try Int64.fetchOne(
                         db,
                         sql: """
-                            SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ?
+                            SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ?\(filter)
                             ORDER BY rowid DESC LIMIT 1 OFFSET ?
                             """,
                         arguments: [match, before, Self.rankingWindow - 1]
@@ -350,7 +367,7 @@ package final class SearchIndex: SearchIndexWriting {
                 rowids = try Int64.fetchAll(
                     db,
                     sql: """
-                        SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ? AND rowid >= ?
+                        SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ? AND rowid >= ?\(filter)
                         ORDER BY bm25(msg, 1.0, 0.0), rowid DESC LIMIT ?
                         """,
                     arguments: [match, before, cutoff, limit + 1]
@@ -358,7 +375,7 @@ package final class SearchIndex: SearchIndexWriting {
             } else {
                 rowids = try Int64.fetchAll(
                     db,
-                    sql: "SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+                    sql: "SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ?\(filter) ORDER BY rowid DESC LIMIT ?",
                     arguments: [match, before, limit + 1]
                 )
             }
@@ -369,6 +386,18 @@ package final class SearchIndex: SearchIndexWriting {
                 hits.append(IndexHit(room: row[0], seq: row[1], from: row[2], text: row[3], ts: row[4]))
             }
             return (hits, rowids.count > limit)
+        }
+    }
+}
+
+extension SearchIndex {
+    /// Times raw SQL against the index (benchmark experiments only).
+    package func timeSQL(_ sql: String, _ arguments: [String]) async throws -> (Double, Int) {
+        try await writer.read { db in
+            let start = ContinuousClock.now
+            let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
+            let d = start.duration(to: .now)
+            return (Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000, rows.count)
         }
     }
 }
