@@ -109,7 +109,7 @@ package final class SearchIndex: SearchIndexWriting {
     package let path: String?
 
     /// How many of the newest matches relevance ranking looks at.
-    package static let rankingWindow = 5000
+    package static let rankingWindow = 1000
     static let timeShift: Int64 = 21
     static let roomShift: Int64 = 5
     static let maxRoomID: Int64 = 0xFFFF
