@@ -54,7 +54,7 @@ serve "$work/d"
 ready=$(date +%s.%N)
 for _ in $(seq 1 3600); do
     l=$(lag || echo "")
-    [ "$l" = "0" ] && break
+    [ "$l" = "0" ] || [ "$l" = "0.0" ] && break
     sleep 0.5
 done
 done_at=$(date +%s.%N)

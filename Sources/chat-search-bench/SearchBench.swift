@@ -11,7 +11,7 @@ struct ChatSearchBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat-search-bench",
         abstract: "Search benchmarks for chat-server. Every loop is bounded in count and time; use loopback only.",
-        subcommands: [SearchData.self, SearchQueries.self, SearchLag.self, SearchSQL.self]
+        subcommands: [SearchData.self, SearchQueries.self, SearchLag.self]
     )
 
     static func seconds(_ d: Duration) -> Double {
@@ -330,21 +330,4 @@ struct SearchLag: AsyncParsableCommand {
     }
 
     static func ms(_ d: Duration) -> Double { ChatSearchBench.seconds(d) * 1000 }
-}
-
-struct SearchSQL: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "search-sql", abstract: "Time raw SQL (experiments).")
-    @Option var dir: String
-    @Argument var sql: String
-    @Argument var arguments: [String] = []
-
-    func run() async throws {
-        var logger = Logger(label: "bench")
-        logger.logLevel = .warning
-        let index = try SearchIndex.open(directory: SearchReindex.directory(dataDirectory: dir), logger: logger)
-        for _ in 0..<3 {
-            let (ms, rows) = try await index.timeSQL(sql, arguments)
-            print("\(ms) ms, \(rows) rows")
-        }
-    }
 }

@@ -280,9 +280,10 @@ package final class SearchIndex: SearchIndexWriting {
         }
     }
 
-    /// Merges the index's segments (after a bulk load).
+    /// Merges the index's segments (after a bulk load) and folds the WAL into the database file.
     package func optimize() throws {
         try writer.write { db in try db.execute(sql: "INSERT INTO msg(msg) VALUES ('optimize')") }
+        try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
     /// Number of indexed messages.
@@ -386,18 +387,6 @@ package final class SearchIndex: SearchIndexWriting {
                 hits.append(IndexHit(room: row[0], seq: row[1], from: row[2], text: row[3], ts: row[4]))
             }
             return (hits, rowids.count > limit)
-        }
-    }
-}
-
-extension SearchIndex {
-    /// Times raw SQL against the index (benchmark experiments only).
-    package func timeSQL(_ sql: String, _ arguments: [String]) async throws -> (Double, Int) {
-        try await writer.read { db in
-            let start = ContinuousClock.now
-            let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
-            let d = start.duration(to: .now)
-            return (Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000, rows.count)
         }
     }
 }
