@@ -42,14 +42,20 @@ package func buildApplication(
         directory: configuration.storage.map { SearchReindex.directory(dataDirectory: $0.directory) },
         logger: logger
     )
-    let indexer = SearchIndexer(hub: hub, index: searchIndex, logger: logger)
+    // Without a data directory (tests) nothing is indexed until the first search.
+    let indexer = SearchIndexer(
+        hub: hub,
+        index: searchIndex,
+        logger: logger,
+        waitForFirstSearch: configuration.storage == nil
+    )
     let handler = ConnectionHandler(
         hub: hub,
         configuration: configuration,
         hasher: hasher,
         dummyHash: try hasher.hash(PasswordHasher.newToken()),
         logger: logger,
-        search: SearchEngine(hub: hub, index: searchIndex, logger: logger)
+        search: SearchEngine(hub: hub, index: searchIndex, logger: logger, indexer: indexer)
     )
 
     let router = Router(context: ChatRequestContext.self)

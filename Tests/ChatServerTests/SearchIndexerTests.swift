@@ -203,6 +203,30 @@ struct SearchIndexerTests {
         }
     }
 
+    @Test("an indexer that waits for the first search indexes nothing before it")
+    func waitsForFirstSearch() async throws {
+        let index = try SearchIndex(path: nil)
+        let indexer = SearchIndexer(
+            hub: Self.hub(Self.state(rooms: ["alpha": 30])),
+            index: index,
+            configuration: Self.fast,
+            logger: Self.logger,
+            waitForFirstSearch: true
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await indexer.loop() }
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await index.count() == 0)
+            indexer.activate()
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await index.count() < 30, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            group.cancelAll()
+        }
+        #expect(try await index.count() == 30)
+    }
+
     @Test("the index finds two-character Japanese words, one-character queries and folded widths")
     func indexQueries() async throws {
         let index = try SearchIndex(path: nil)

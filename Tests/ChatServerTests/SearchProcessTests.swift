@@ -2,9 +2,11 @@ import ChatConformance
 import ChatCore
 import ChatServer
 import Foundation
+import Logging
 import Testing
 
-/// `chat search`, `chat-server reindex` and index rebuilds, with the built executables.
+/// `chat search`, `chat-server reindex` and index rebuilds. The CLI runs as few processes as
+/// possible, against in-process servers (cheap password hashing), so the suite stays light.
 @Suite("Search executables", .serialized)
 struct SearchProcessTests {
     static func run(
@@ -40,6 +42,8 @@ struct SearchProcessTests {
             try? FileManager.default.removeItem(atPath: dataDir)
             try? FileManager.default.removeItem(atPath: config)
         }
+        var configuration = TestServer.conformanceConfiguration
+        configuration.storage = StorageConfiguration(directory: dataDir, fsync: .no)
         let user = "finder\(Int.random(in: 1000...9999))"
         let env = ["XDG_CONFIG_HOME": config, "CHAT_PASSWORD": "search-password"]
 
@@ -59,40 +63,32 @@ struct SearchProcessTests {
             }
         }
 
-        var server = try await ProcessTests.startServer(dataDir: dataDir)
-        let login = try await Self.run(
-            "chat",
-            ["login", "--server", server.url, "--user", user, "--register"],
-            environment: env
-        )
-        #expect(login.status == 0, "\(login.out)")
-        for text in ["明日の会議は10時から", "lunch at noon"] {
-            let sent = try await Self.run(
+        try await TestServer.with(configuration) { server in
+            let login = try await Self.run(
                 "chat",
-                ["send", "--server", server.url, "--user", user, "--room", "cli", text],
+                ["login", "--server", server.url, "--user", user, "--register"],
                 environment: env
             )
-            #expect(sent.status == 0, "\(sent.out)")
+            #expect(login.status == 0, "\(login.out)")
+            for text in ["明日の会議は10時から", "lunch at noon"] {
+                let sent = try await Self.run(
+                    "chat",
+                    ["send", "--server", server.url, "--user", user, "--room", "cli", text],
+                    environment: env
+                )
+                #expect(sent.status == 0, "\(sent.out)")
+            }
+            let lines = try await search(server.url, "会議")
+            #expect(lines.count == 1)
+            let result = lines.first.flatMap { try? JSONParser().parse($0) }.flatMap { SearchResult(json: $0) }
+            #expect(result?.room == "cli")
+            #expect(result?.seq == 1)
+            #expect(result?.snippet.ranges == [3..<5])
+            // reindex refuses while the server holds the data directory.
+            await #expect(throws: StorageError.self) {
+                _ = try await SearchReindex.run(dataDirectory: dataDir, logger: Logger(label: "test"))
+            }
         }
-        let lines = try await search(server.url, "会議")
-        #expect(lines.count == 1)
-        let result = lines.first.flatMap { try? JSONParser().parse($0) }.flatMap { SearchResult(json: $0) }
-        #expect(result?.room == "cli")
-        #expect(result?.seq == 1)
-        #expect(result?.snippet.ranges == [3..<5])
-        let bad = try await Self.run(
-            "chat",
-            ["search", "--server", server.url, "--user", user, "\"unterminated"],
-            environment: env
-        )
-        #expect(bad.status != 0)
-        #expect(bad.out.contains("unterminated quote"))
-
-        // reindex refuses while the server holds the data directory.
-        let locked = try await Self.run("chat-server", ["reindex", "--data-dir", dataDir])
-        #expect(locked.status != 0, "\(locked.out)")
-        server.process.terminate()
-        #expect(try await ProcessTests.waitForExit(server.process) == 0)
 
         // Offline rebuild from scratch.
         try FileManager.default.removeItem(atPath: dataDir + "/search")
@@ -103,10 +99,14 @@ struct SearchProcessTests {
 
         // Deleted index files: the server rebuilds them by itself.
         try FileManager.default.removeItem(atPath: dataDir + "/search")
-        server = try await ProcessTests.startServer(dataDir: dataDir)
-        defer { server.process.terminate() }
-        let again = try await search(server.url, "lunch")
-        #expect(again.count == 1)
-        #expect(again.first?.contains("lunch at noon") == true)
+        try await TestServer.with(configuration) { server in
+            let client = try await server.context.helloClient()
+            try expectOK(
+                try await client.request("login", ["user": .string(user), "password": "search-password"]),
+                "login"
+            )
+            let reply = try await SearchServerTests.search(client, ["query": "lunch", "room": "cli"])
+            #expect(SearchServerTests.results(reply).map(\.text) == ["lunch at noon"])
+        }
     }
 }

@@ -7,6 +7,7 @@ package struct SearchEngine: Sendable {
     let hub: RoomHub
     let index: SearchIndex
     let logger: Logger
+    let indexer: SearchIndexer?
     let metrics = SearchMetrics()
 
     /// Creates an engine.
@@ -15,10 +16,12 @@ package struct SearchEngine: Sendable {
     ///   - hub: the hub, for memberships.
     ///   - index: the index.
     ///   - logger: logger.
-    package init(hub: RoomHub, index: SearchIndex, logger: Logger) {
+    ///   - indexer: the indexer, woken by the first search if it waits for one.
+    package init(hub: RoomHub, index: SearchIndex, logger: Logger, indexer: SearchIndexer? = nil) {
         self.hub = hub
         self.index = index
         self.logger = logger
+        self.indexer = indexer
     }
 
     /// Runs a search for a connection's user and returns the reply fields or the error.
@@ -27,6 +30,7 @@ package struct SearchEngine: Sendable {
     ///   - conn: the connection (its user decides the rooms).
     ///   - request: the validated request.
     package func search(_ conn: Connection, _ request: SearchRequest) async -> Result<JSONObject, ProtocolError> {
+        indexer?.activate()
         let scope: SearchScope
         switch await hub.searchScope(conn, room: request.room) {
         case .success(let s): scope = s

@@ -63,6 +63,8 @@ package final class SearchIndexer: Service {
     let logger: Logger
     let metrics = SearchMetrics()
     private let state = Mutex(SearchIndexerProgress())
+    /// False until `activate()` when the indexer waits for the first search.
+    private let active: Mutex<Bool>
 
     /// Creates an indexer.
     ///
@@ -71,17 +73,24 @@ package final class SearchIndexer: Service {
     ///   - index: where batches go.
     ///   - configuration: batch size and timing.
     ///   - logger: logger.
+    ///   - waitForFirstSearch: start indexing only at the first search (servers without a
+    ///     data directory, i.e. tests, where most servers are never searched).
     package init(
         hub: RoomHub,
         index: any SearchIndexWriting,
         configuration: SearchIndexerConfiguration = SearchIndexerConfiguration(),
-        logger: Logger
+        logger: Logger,
+        waitForFirstSearch: Bool = false
     ) {
         self.hub = hub
         self.index = index
         self.configuration = configuration
         self.logger = logger
+        self.active = Mutex(!waitForFirstSearch)
     }
+
+    /// Starts an indexer that waits for the first search; no effect otherwise.
+    package func activate() { active.withLock { $0 = true } }
 
     /// What the indexer has done so far.
     package var progress: SearchIndexerProgress { state.withLock { $0 } }
@@ -92,6 +101,9 @@ package final class SearchIndexer: Service {
 
     /// The indexing loop; returns when the task is cancelled.
     package func loop() async {
+        while !active.withLock({ $0 }) {
+            guard await pause(configuration.idlePoll) else { return }
+        }
         var attempt = 0
         var cursors: [String: IndexCursor] = [:]
         while true {
