@@ -65,6 +65,9 @@ package final class SearchIndexer: Service {
     private let state = Mutex(SearchIndexerProgress())
     /// False until `activate()` when the indexer waits for the first search.
     private let active: Mutex<Bool>
+    /// Finished by `activate()`: wakes a waiting indexer without polling.
+    private let activation: AsyncStream<Void>
+    private let activationContinuation: AsyncStream<Void>.Continuation
 
     /// Creates an indexer.
     ///
@@ -87,10 +90,18 @@ package final class SearchIndexer: Service {
         self.configuration = configuration
         self.logger = logger
         self.active = Mutex(!waitForFirstSearch)
+        (activation, activationContinuation) = AsyncStream.makeStream(of: Void.self)
+        if !waitForFirstSearch { activationContinuation.finish() }
     }
 
     /// Starts an indexer that waits for the first search; no effect otherwise.
-    package func activate() { active.withLock { $0 = true } }
+    package func activate() {
+        let first = active.withLock { active in
+            defer { active = true }
+            return !active
+        }
+        if first { activationContinuation.finish() }
+    }
 
     /// What the indexer has done so far.
     package var progress: SearchIndexerProgress { state.withLock { $0 } }
@@ -101,9 +112,9 @@ package final class SearchIndexer: Service {
 
     /// The indexing loop; returns when the task is cancelled.
     package func loop() async {
-        while !active.withLock({ $0 }) {
-            guard await pause(configuration.idlePoll) else { return }
-        }
+        // Ends when activated (the stream finishes) or when the task is cancelled.
+        for await _ in activation {}
+        guard !Task.isCancelled else { return }
         var attempt = 0
         var cursors: [String: IndexCursor] = [:]
         while true {
