@@ -8,7 +8,9 @@ func drawSearchResults(_ screen: inout ScreenBuffer, _ view: SearchView, _ state
     let height = screen.size.height - 3
     let left = 1
     let border = CellStyle(bold: true)
-    let count = view.loading ? "searching…" : "\(view.results.count)\(view.more ? "+" : "") results"
+    let count =
+        view.loading
+        ? "searching…" : view.error != nil ? "refused" : "\(view.results.count)\(view.more ? "+" : "") results"
     let title = "─ Search: \(view.query) · \(count) · ↑/↓ Enter opens Esc closes "
     for row in (top + 1)..<(top + height - 1) {
         screen.fill(row: row, from: left, to: left + width, style: .plain)
