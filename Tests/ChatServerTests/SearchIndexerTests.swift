@@ -227,6 +227,36 @@ struct SearchIndexerTests {
         #expect(try await index.count() == 30)
     }
 
+    @Test("rooms beyond the last room number share number 0 and are still filtered exactly")
+    func roomNumberOverflow() async throws {
+        let index = try SearchIndex(path: nil, maxRoomID: 2)
+        var batch = IndexBatch()
+        for (i, room) in ["a", "b", "c", "d"].enumerated() {
+            for seq in 1...3 {
+                batch.messages.append(
+                    IndexedMessage(
+                        room: room,
+                        seq: Int64(seq),
+                        from: "Alice",
+                        fromKey: "alice",
+                        text: "shared word \(room)",
+                        ts: 1_000 + Int64(i * 10 + seq)
+                    )
+                )
+            }
+        }
+        try await index.write(batch)
+        func rooms(_ member: [String], others: [String]?) async throws -> Set<String> {
+            let request = try SearchRequest.parse(["query": "shared", "limit": 100]).get()
+            return Set(try await index.search(request, rooms: member, others: others).hits.map(\.room))
+        }
+        // a and b have numbers 1 and 2; c and d both have 0.
+        #expect(try await rooms(["a", "c"], others: ["b", "d"]) == ["a", "c"])
+        #expect(try await rooms(["d"], others: ["a", "b", "c"]) == ["d"])
+        #expect(try await rooms(["b"], others: nil) == ["b"])
+        #expect(try await rooms(["a", "b", "c", "d"], others: []) == ["a", "b", "c", "d"])
+    }
+
     @Test("the index finds two-character Japanese words, one-character queries and folded widths")
     func indexQueries() async throws {
         let index = try SearchIndex(path: nil)

@@ -112,7 +112,9 @@ package final class SearchIndex: SearchIndexWriting {
     package static let rankingWindow = 1000
     static let timeShift: Int64 = 21
     static let roomShift: Int64 = 5
-    static let maxRoomID: Int64 = 0xFFFF
+    static let roomMask: Int64 = 0xFFFF
+    /// The highest room number handed out (0xFFFF; lower in tests of the overflow path).
+    let maxRoomID: Int64
     /// Bump when the table layout changes: stored indexes are rebuilt.
     static let schemaVersion = 3
 
@@ -151,7 +153,9 @@ package final class SearchIndex: SearchIndexWriting {
     ///
     /// - Parameters:
     ///   - path: database file.
-    package init(path: String?) throws {
+    ///   - maxRoomID: the highest room number; rooms beyond share number 0.
+    package init(path: String?, maxRoomID: Int64 = 0xFFFF) throws {
+        self.maxRoomID = min(maxRoomID, Self.roomMask)
         var configuration = Configuration()
         configuration.label = "chat-search"
         configuration.prepareDatabase { db in
@@ -240,7 +244,7 @@ package final class SearchIndex: SearchIndexWriting {
             var roomID = ids[message.room]
             if roomID == nil {
                 let next = (ids.values.max() ?? 0) + 1
-                let id = next <= Self.maxRoomID ? next : 0
+                let id = next <= maxRoomID ? next : 0
                 if id > 0 { try addRoom.execute(arguments: [id, message.room]) }
                 ids[message.room] = id
                 newIDs[message.room] = id
@@ -318,7 +322,7 @@ package final class SearchIndex: SearchIndexWriting {
         let ids = roomIDs.withLock { $0 }
         let numbered = rooms.compactMap { ids[$0] }.filter { $0 > 0 }.sorted()
         let overflow = rooms.filter { ids[$0] == 0 }
-        let roomID = "((rowid >> \(Self.roomShift)) & \(Self.maxRoomID))"
+        let roomID = "((rowid >> \(Self.roomShift)) & \(Self.roomMask))"
         var parts: [String] = []
         if !numbered.isEmpty { parts.append(roomID + " IN (" + numbered.map(String.init).joined(separator: ",") + ")") }
         if !overflow.isEmpty {
