@@ -70,13 +70,15 @@ struct SearchProcessTests {
                 environment: env
             )
             #expect(login.status == 0, "\(login.out)")
+            // Messages go in over the wire (fewer processes: each spawn briefly holds the parent's files).
+            let client = try await server.context.helloClient()
+            try expectOK(
+                try await client.request("login", ["user": .string(user), "password": "search-password"]),
+                "login"
+            )
+            try await server.context.join(client, "cli")
             for text in ["明日の会議は10時から", "lunch at noon"] {
-                let sent = try await Self.run(
-                    "chat",
-                    ["send", "--server", server.url, "--user", user, "--room", "cli", text],
-                    environment: env
-                )
-                #expect(sent.status == 0, "\(sent.out)")
+                try expectOK(try await client.request("send", ["room": "cli", "text": .string(text)]), "send")
             }
             let lines = try await search(server.url, "会議")
             #expect(lines.count == 1)
