@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "chat", targets: ["chat"]),
         .executable(name: "chat-conformance", targets: ["chat-conformance"]),
         .executable(name: "chat-bench", targets: ["chat-bench"]),
+        .executable(name: "chat-search-bench", targets: ["chat-search-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
     ],
     targets: [
         .target(
@@ -59,6 +61,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -159,6 +162,17 @@ let package = Package(
         .executableTarget(
             name: "fuzz-log-record",
             dependencies: ["ChatFuzz"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "chat-search-bench",
+            dependencies: [
+                "ChatCore",
+                "ChatServer",
+                "ChatConformance",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

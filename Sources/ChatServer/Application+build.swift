@@ -43,12 +43,25 @@ package func buildApplication(
     let state = try await store.recover()
     let hub = RoomHub(configuration: configuration, state: state, store: store, broker: broker, logger: logger)
     let hasher = PasswordHasher(rounds: configuration.passwordRounds)
+    // The search index is derived from the log: missing files are rebuilt by the indexer.
+    let searchIndex = try SearchIndex.open(
+        directory: configuration.storage.map { SearchReindex.directory(dataDirectory: $0.directory) },
+        logger: logger
+    )
+    // Without a data directory (tests) nothing is indexed until the first search.
+    let indexer = SearchIndexer(
+        hub: hub,
+        index: searchIndex,
+        logger: logger,
+        waitForFirstSearch: configuration.storage == nil
+    )
     let handler = ConnectionHandler(
         hub: hub,
         configuration: configuration,
         hasher: hasher,
         dummyHash: try hasher.hash(PasswordHasher.newToken()),
-        logger: logger
+        logger: logger,
+        search: SearchEngine(hub: hub, index: searchIndex, logger: logger, indexer: indexer)
     )
 
     let router = Router(context: ChatRequestContext.self)
@@ -104,7 +117,7 @@ package func buildApplication(
         if let tls { return try TLSChannel(guarded, tlsConfiguration: tls) }
         return guarded
     }
-    var services: [any Service] = [store, broker]
+    var services: [any Service] = [store, broker, indexer]
     if let path = configuration.adminSocket {
         services.append(AdminSocket.application(path: path, hub: hub, logger: logger))
     }

@@ -36,6 +36,12 @@ package enum AppEvent: Sendable, Equatable {
     case lag(Int)
     /// A room's member count.
     case memberCount(room: String, count: Int)
+    /// The answer to a `/search`.
+    case searchResults(query: String, results: [SearchResult], more: Bool)
+    /// The server refused a `/search`.
+    case searchFailed(query: String, message: String)
+    /// History around an opened search result.
+    case historyAround(room: String, messages: [ChatMessage])
 
     package static func == (a: AppEvent, b: AppEvent) -> Bool {
         switch (a, b) {
@@ -52,6 +58,10 @@ package enum AppEvent: Sendable, Equatable {
         case (.notice(let x), .notice(let y)): return x == y
         case (.lag(let x), .lag(let y)): return x == y
         case (.memberCount(let r1, let c1), .memberCount(let r2, let c2)): return r1 == r2 && c1 == c2
+        case (.searchResults(let q1, let r1, let m1), .searchResults(let q2, let r2, let m2)):
+            return q1 == q2 && r1 == r2 && m1 == m2
+        case (.searchFailed(let q1, let m1), .searchFailed(let q2, let m2)): return q1 == q2 && m1 == m2
+        case (.historyAround(let r1, let m1), .historyAround(let r2, let m2)): return r1 == r2 && m1 == m2
         default: return false
         }
     }
@@ -75,4 +85,8 @@ package enum AppEffect: Sendable, Equatable {
     case authenticate(user: String, password: String, register: Bool)
     case quit
     case bell
+    /// Run a search.
+    case search(String)
+    /// Load the history around a message (an opened search result).
+    case loadAround(room: String, seq: Int64)
 }

@@ -21,6 +21,8 @@ package struct AppState: Sendable {
         package var typing: [String: Int64] = [:]
         /// Where the "new messages" line goes: the read marker when the room was opened.
         package var marker: Int64?
+        /// A message to keep in view and highlight (a `/search` result that was opened).
+        package var focus: Int64?
 
         package var unread: Int64 { max(0, head - read) }
 
@@ -101,6 +103,8 @@ package struct AppState: Sendable {
     package var newBelow: Int = 0
     package var showHelp = false
     package var picker: Picker?
+    /// The `/search` results view, when open.
+    package var search: SearchView?
     /// Wall clock in ms, advanced by `.tick` events.
     package var now: Int64 = 0
     /// Local time offset from UTC in seconds (for times and day separators).

@@ -2,7 +2,9 @@ import ChatClient
 import ChatCore
 
 /// The commands `/help` lists, for completion.
-package let chatCommands = ["/help", "/join", "/logout", "/me", "/members", "/part", "/quit", "/rooms", "/topic"]
+package let chatCommands = [
+    "/help", "/join", "/logout", "/me", "/members", "/part", "/quit", "/rooms", "/search", "/topic",
+]
 
 /// Applies one event to the state and returns what the run loop must do. Synchronous and pure.
 ///
@@ -50,6 +52,15 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
     case .memberCount(let room, let count):
         if let i = state.index(of: room) { state.rooms[i].members = count }
         return []
+    case .searchResults(let query, let results, let more):
+        searchAnswered(&state, query: query, results: results, more: more)
+        return []
+    case .searchFailed(let query, let message):
+        searchFailed(&state, query: query, message: message)
+        return []
+    case .historyAround(let room, let messages):
+        historyAround(&state, room: room, messages: messages)
+        return []
     }
 }
 
@@ -59,6 +70,10 @@ private func handleKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
     if state.login != nil { return handleLoginKey(&state, key) }
     if key != .tab { state.completion = nil }
     if state.picker != nil { return handlePickerKey(&state, key) }
+    if state.search != nil { return handleSearchKey(&state, key) }
+    if key == .pageUp || key == .pageDown || key == .escape, state.rooms.indices.contains(state.active) {
+        state.rooms[state.active].focus = nil
+    }
     if state.showHelp, key == .escape || key == .enter {
         state.showHelp = false
         return []
@@ -279,6 +294,7 @@ private func runCommand(_ state: inout AppState, _ line: String) -> [AppEffect] 
             return []
         }
         return sendMessage(&state, argument, kind: .action)
+    case "/search", "/s": return startSearch(&state, argument)
     case "/help", "/h", "/?":
         state.showHelp = true
         return []
@@ -292,7 +308,7 @@ private func runCommand(_ state: inout AppState, _ line: String) -> [AppEffect] 
     }
 }
 
-private func joinRoom(_ state: inout AppState, _ name: String) -> [AppEffect] {
+func joinRoom(_ state: inout AppState, _ name: String) -> [AppEffect] {
     if let i = state.index(of: name) { return switchRoom(&state, to: i, wrap: false) }
     if case .failure(let error) = TextRules.roomName(name) {
         state.notice = error.message
@@ -307,7 +323,7 @@ private func joinRoom(_ state: inout AppState, _ name: String) -> [AppEffect] {
 
 // MARK: Rooms and scrolling
 
-private func switchRoom(_ state: inout AppState, to index: Int, wrap: Bool = true) -> [AppEffect] {
+func switchRoom(_ state: inout AppState, to index: Int, wrap: Bool = true) -> [AppEffect] {
     guard !state.rooms.isEmpty else { return [] }
     var target = index
     if wrap {
@@ -315,7 +331,10 @@ private func switchRoom(_ state: inout AppState, to index: Int, wrap: Bool = tru
     } else if !state.rooms.indices.contains(index) {
         return []
     }
-    if target != state.active { state.rooms[state.active].marker = nil }
+    if target != state.active {
+        state.rooms[state.active].marker = nil
+        state.rooms[state.active].focus = nil
+    }
     state.active = target
     state.scroll = 0
     state.newBelow = 0
@@ -510,7 +529,7 @@ private func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [App
 }
 
 /// Inserts messages into a room, keeping seq order and dropping duplicates.
-private func merge(_ messages: [ChatMessage], into room: inout AppState.Room) {
+func merge(_ messages: [ChatMessage], into room: inout AppState.Room) {
     guard !messages.isEmpty else { return }
     var bySeq: [Int64: ChatMessage] = [:]
     for m in room.messages { bySeq[m.seq] = m }

@@ -17,7 +17,7 @@ struct ChatServerCommand: AsyncParsableCommand {
             """,
         subcommands: [
             ServeCommand.self, BackupCommand.self, RestoreCommand.self, UserCommand.self, InviteCommand.self,
-            TokenCommand.self,
+            TokenCommand.self, ReindexCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )
@@ -272,4 +272,35 @@ struct RestoreCommand: ParsableCommand {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+struct ReindexCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reindex",
+        abstract: "Rebuild the search index of a data directory from its message log (the server must be stopped).",
+        discussion: """
+            The index lives in DATA-DIR/search and is derived data: deleting it and starting the server \
+            rebuilds it in the background too; this command does it up front and reports the figures.
+            """
+    )
+
+    @Option(help: "The data directory.")
+    var dataDir = "./chat-data"
+
+    func run() async throws {
+        var logger = Logger(label: "chat-server")
+        logger.logLevel = .warning
+        do {
+            var last = 0
+            let summary = try await SearchReindex.run(dataDirectory: dataDir, logger: logger) { done in
+                if done - last >= 100_000 {
+                    last = done
+                    print("… \(done) messages indexed")
+                }
+            }
+            print("reindexed \(dataDir): \(summary)")
+        } catch let error as StorageError {
+            throw CLIError("reindex failed: \(error)")
+        }
+    }
 }

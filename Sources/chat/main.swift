@@ -20,7 +20,7 @@ struct Chat: AsyncParsableCommand {
             (older history loads from the server), Ctrl-C quit. Commands: /join ROOM, /part [ROOM], \
             /rooms, /members, /topic TEXT, /me TEXT, /logout, /quit, /help.
             """,
-        subcommands: [Interactive.self, Login.self, Send.self, Tail.self],
+        subcommands: [Interactive.self, Login.self, Send.self, Tail.self, Search.self],
         defaultSubcommand: Interactive.self
     )
 }
@@ -394,5 +394,54 @@ struct FileLogHandler: LogHandler {
         var logger = Logger(label: "chat", factory: { FileLogHandler(handle: handle, label: $0) })
         logger.logLevel = .debug
         return logger
+    }
+}
+
+struct Search: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Search messages; prints one JSON object per result (room, seq, from, text, ts, snippet).",
+        discussion: """
+            QUERY: words (all must match), "quoted phrases", from:NAME, in:ROOM. Only rooms you are a member of \
+            are searched. Snippet ranges are [start, end) offsets in Unicode scalars into snippet.text.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Search only this room (default: all your rooms).")
+    var room: String?
+
+    @Option(help: "Most results (the server allows at most \(SearchRequest.maxLimit)).")
+    var limit = SearchRequest.defaultLimit
+
+    @Flag(help: "Newest first instead of best match first.")
+    var newest = false
+
+    @Option(help: "Only messages older than this time (ms since the epoch).")
+    var before: Int64?
+
+    @Argument(parsing: .remaining, help: "The query.")
+    var query: [String]
+
+    func run() async throws {
+        let url = try connection.url()
+        let credentials = try Secrets.credentials(url: url, user: connection.user)
+        let configuration = ChatClientConfiguration(url: url, user: connection.user, credentials: credentials)
+        var body: JSONObject = [
+            "type": "search", "query": .string(query.joined(separator: " ")), "limit": .int(Int64(limit)),
+        ]
+        if let room { body.fields.append((key: "room", value: .string(room))) }
+        if let before { body.fields.append((key: "before", value: .int(before))) }
+        if newest { body.fields.append((key: "order", value: "newest")) }
+        let request = body
+        let reply = try await withClient(configuration) { client in
+            try await waitReady(client)
+            do {
+                return try await client.request(request)
+            } catch {
+                throw CLIError("search failed: \(error)")
+            }
+        }
+        for result in reply["results"]?.arrayValue ?? [] { print(result.jsonString) }
     }
 }

@@ -15,6 +15,8 @@ struct ConnectionHandler: Sendable {
     /// Verified against when the user does not exist, so both cases cost the same.
     let dummyHash: String
     let logger: Logger
+    /// Answers `search` requests (nil: search is unavailable).
+    var search: SearchEngine? = nil
     static let nextID = Atomic<UInt64>(1)
 
     func run(
@@ -124,6 +126,16 @@ struct ConnectionHandler: Sendable {
             return
         }
         let id = envelope.id
+        if envelope.type == SearchRequest.type {
+            await handleSearch(
+                id: id,
+                body: envelope.body,
+                conn: conn,
+                helloDone: session.helloDone,
+                authenticated: session.authenticated
+            )
+            return
+        }
         guard let type = RequestType(rawValue: envelope.type) else {
             conn.reject(id: id, .badRequest("unknown request type '\(envelope.type)'"))
             return

@@ -38,6 +38,7 @@ package func render(_ state: AppState, size: Size) -> ScreenBuffer {
     drawInput(&screen, state, theme, row: size.height - 1)
     if state.showHelp { drawBox(&screen, title: "Help (Esc closes)", lines: helpLines, theme: theme) }
     if let form = state.login { drawLogin(&screen, form, server: state.server, theme: theme) }
+    if let search = state.search { drawSearchResults(&screen, search, state, theme) }
     if let picker = state.picker {
         drawBox(&screen, title: picker.title, lines: picker.items, theme: theme, selected: picker.selected)
     }
@@ -52,6 +53,7 @@ package let helpLines = [
     "Alt-1…9 room · Ctrl-N/P next/previous room · Alt-A next activity",
     "PgUp/PgDn scroll (older history loads from the server)",
     "/join ROOM · /part [ROOM] · /rooms · /members · /topic TEXT",
+    "/search WORDS \"phrase\" from:NAME in:ROOM (Enter opens)",
     "/me TEXT · /logout · /quit · /help · //text sends '/text'",
 ]
 
@@ -167,8 +169,13 @@ private func drawMessages(
         ).reversed()
     }
     var index = room.messages.count - 1
-    while index >= 0, lines.count < needed {
+    // An opened search result: lay out until it is in view, then centre it.
+    var focusTop: Int?
+    while index >= 0,
+        lines.count < needed || (room.focus != nil && (focusTop.map { lines.count < $0 + height } ?? true))
+    {
         let message = room.messages[index]
+        let focused = message.seq == room.focus
         lines += messageLines(
             time: clock(message.ts, offset: state.utcOffset, twelveHour: state.twelveHour),
             nick: message.from,
@@ -178,12 +185,18 @@ private func drawMessages(
             textWidth: textWidth,
             theme: theme,
             pending: false,
-            mention: message.from != state.user && mentions(message.text, user: state.user)
+            mention: message.from != state.user && mentions(message.text, user: state.user),
+            focused: focused
         ).reversed()
+        if focused { focusTop = lines.count }
         if let marker = room.marker, message.seq == marker + 1 {
             lines.append(separator("new messages", width: width, style: theme.marker))
         }
         let day = dayNumber(message.ts, offset: state.utcOffset)
+        if index > 0, room.messages[index - 1].seq < message.seq - 1 {
+            let missing = message.seq - 1 - room.messages[index - 1].seq
+            lines.append(separator("\(missing) messages not loaded", width: width, style: theme.dim))
+        }
         let previousDay = index > 0 ? dayNumber(room.messages[index - 1].ts, offset: state.utcOffset) : nil
         if previousDay != day {
             lines.append(separator(dateLabel(day), width: width, style: theme.dim))
@@ -199,7 +212,7 @@ private func drawMessages(
             lines.append(separator("start of \(room.name)", width: width, style: theme.dim))
         }
     }
-    let scroll = min(state.scroll, max(0, lines.count - height))
+    let scroll = min(focusTop.map { max(0, $0 - height / 2) } ?? state.scroll, max(0, lines.count - height))
     if index < 0 { screen.maxScroll = max(0, lines.count - height) }
     var visible = Array(lines.dropFirst(scroll).prefix(height).reversed())
     if scroll > 0 {
@@ -227,7 +240,8 @@ private func messageLines(
     textWidth: Int,
     theme: Theme,
     pending: Bool,
-    mention: Bool = false
+    mention: Bool = false,
+    focused: Bool = false
 ) -> [PaneLine] {
     let body = kind == .action ? "\(nick) \(text)" : text
     let wrapped = TextWrap.wrap(body, width: textWidth)
@@ -237,6 +251,7 @@ private func messageLines(
     if pending { textStyle = theme.dim }
     if kind == .action { textStyle.bold = !pending }
     if mention { textStyle = theme.mention }
+    if focused { textStyle.reverse = true }
     var result: [PaneLine] = []
     for (i, line) in wrapped.enumerated() {
         if i == 0 {

@@ -302,6 +302,25 @@ private func request(
             inbox.post(.history(room: room, messages: messages, more: reply["more"]?.boolValue ?? false))
         case .setTopic(let room, let topic):
             _ = try await client.request(["type": "topic", "room": .string(room), "topic": .string(topic)])
+        case .search(let query):
+            do {
+                let reply = try await client.request([
+                    "type": "search", "query": .string(query), "limit": .int(Int64(searchResultLimit)),
+                ])
+                let results = (reply["results"]?.arrayValue ?? []).compactMap { SearchResult(json: $0) }
+                inbox.post(.searchResults(query: query, results: results, more: reply["more"]?.boolValue ?? false))
+            } catch let error as ChatClientError {
+                guard case .server(let refusal) = error.code else { throw error }
+                inbox.post(.searchFailed(query: query, message: refusal.message))
+            }
+        case .loadAround(let room, let seq):
+            let reply = try await client.request([
+                "type": "history", "room": .string(room), "after": .int(max(0, seq - 21)), "limit": 40,
+            ])
+            let messages = (reply["messages"]?.arrayValue ?? []).compactMap {
+                $0.objectValue.flatMap { ChatMessage(json: $0, room: room) }
+            }
+            inbox.post(.historyAround(room: room, messages: messages))
         case .listRooms:
             let reply = try await client.request(["type": "rooms"])
             let names = (reply["rooms"]?.arrayValue ?? []).compactMap { $0.objectValue?["name"]?.stringValue }

@@ -1,0 +1,80 @@
+import ChatCore
+
+/// The rooms a search may look in: fold key → display name, and the keys of all other
+/// rooms (nil when the search names one room).
+package struct SearchScope: Sendable, Equatable {
+    package var rooms: [String: String]
+    package var others: [String]?
+}
+
+extension RoomHub {
+    /// The next indexing batch: published messages after the indexer's cursors, at
+    /// most `limit` of them. One short actor turn that copies what it returns, so
+    /// indexing never holds the hub.
+    ///
+    /// A room whose epoch differs from its cursor's (a restore, or an unclean machine
+    /// stop) is listed in `resets` and indexed again from seq 1.
+    ///
+    /// - Parameters:
+    ///   - cursors: the indexer's cursors, by room fold key.
+    ///   - limit: most messages in the batch.
+    package func indexBatch(after cursors: [String: IndexCursor], limit: Int) -> IndexBatch {
+        var batch = IndexBatch()
+        for (key, head) in published {
+            guard let roomState = state.rooms[key] else { continue }
+            var from: Int64 = 0
+            if let cursor = cursors[key] {
+                if cursor.epoch == roomState.epoch, cursor.seq <= head {
+                    from = cursor.seq
+                } else {
+                    batch.resets.append(key)
+                    batch.cursors[key] = IndexCursor(epoch: roomState.epoch, seq: 0)
+                }
+            }
+            batch.lag += head - from
+            let take = min(head - from, Int64(limit - batch.messages.count))
+            guard take > 0 else { continue }
+            for message in roomState.messages[Int(from)..<Int(from + take)] {
+                batch.messages.append(
+                    IndexedMessage(
+                        room: key,
+                        seq: message.seq,
+                        from: message.from,
+                        fromKey: state.userKey(ofDisplayName: message.from),
+                        text: message.text,
+                        ts: message.ts
+                    )
+                )
+            }
+            batch.cursors[key] = IndexCursor(epoch: roomState.epoch, seq: from + take)
+        }
+        return batch
+    }
+
+    /// The rooms a connection's user may search: one room (which must exist and
+    /// have the user as a member) or all of the user's rooms.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - room: the room the request names, if any.
+    package func searchScope(_ conn: Connection, room: ValidName?) -> Result<SearchScope, ProtocolError> {
+        guard let userKey = sessions[conn.subscriberID]?.userKey, let user = state.users[userKey] else {
+            return .failure(ProtocolError(.unauthorized, "authenticate first"))
+        }
+        if let room {
+            guard let roomState = state.rooms[room.key] else {
+                return .failure(ProtocolError(.notFound, "no such room"))
+            }
+            guard roomState.members[userKey] != nil else {
+                return .failure(ProtocolError(.forbidden, "not a member of this room"))
+            }
+            return .success(SearchScope(rooms: [room.key: roomState.name], others: nil))
+        }
+        var rooms: [String: String] = [:]
+        var others: [String] = []
+        for (key, roomState) in state.rooms {
+            if user.rooms.contains(key) { rooms[key] = roomState.name } else { others.append(key) }
+        }
+        return .success(SearchScope(rooms: rooms, others: others))
+    }
+}

@@ -1,0 +1,396 @@
+import ChatCore
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+
+/// The indexer's durable position in one room: messages up to `seq` of the room's
+/// history named `epoch` are searchable.
+package struct IndexCursor: Sendable, Equatable {
+    package var epoch: String
+    package var seq: Int64
+
+    /// Creates a cursor.
+    ///
+    /// - Parameters:
+    ///   - epoch: the room's epoch the seq belongs to.
+    ///   - seq: the last indexed seq.
+    package init(epoch: String, seq: Int64) {
+        self.epoch = epoch
+        self.seq = seq
+    }
+}
+
+/// A message as the index stores it.
+package struct IndexedMessage: Sendable, Equatable {
+    /// Room fold key.
+    package var room: String
+    package var seq: Int64
+    /// Sender display name.
+    package var from: String
+    /// Sender fold key, for `from:`.
+    package var fromKey: String
+    package var text: String
+    package var ts: Int64
+
+    /// Creates a message record.
+    ///
+    /// - Parameters:
+    ///   - room: room fold key.
+    ///   - seq: seq in the room.
+    ///   - from: sender display name.
+    ///   - fromKey: sender fold key.
+    ///   - text: message text.
+    ///   - ts: milliseconds since the epoch.
+    package init(room: String, seq: Int64, from: String, fromKey: String, text: String, ts: Int64) {
+        self.room = room
+        self.seq = seq
+        self.from = from
+        self.fromKey = fromKey
+        self.text = text
+        self.ts = ts
+    }
+}
+
+/// One unit of indexing work, committed in one transaction together with the cursors.
+package struct IndexBatch: Sendable {
+    /// Rooms whose indexed messages must be dropped first (their epoch changed).
+    package var resets: [String] = []
+    /// New messages, in any order.
+    package var messages: [IndexedMessage] = []
+    /// The cursor of every room this batch touches, as it is once the batch is stored.
+    package var cursors: [String: IndexCursor] = [:]
+    /// Messages not yet searchable before this batch is stored.
+    package var lag: Int64 = 0
+
+    /// Creates an empty batch.
+    package init() {}
+
+    /// Whether there is nothing to store.
+    package var isEmpty: Bool { resets.isEmpty && messages.isEmpty && cursors.isEmpty }
+}
+
+/// Where the indexer writes: the SQLite index, or a wrapper in tests.
+package protocol SearchIndexWriting: Sendable {
+    /// The stored cursors, by room fold key.
+    func cursors() async throws -> [String: IndexCursor]
+
+    /// Stores a batch and its cursors atomically.
+    ///
+    /// - Parameters:
+    ///   - batch: the batch.
+    func write(_ batch: IndexBatch) async throws
+}
+
+/// A search hit before the snippet is made.
+package struct IndexHit: Sendable, Equatable {
+    /// Room fold key.
+    package var room: String
+    package var seq: Int64
+    package var from: String
+    package var text: String
+    package var ts: Int64
+}
+
+/// The full-text index: SQLite FTS5 (through GRDB) with the `chat` tokenizer, in
+/// `<data-dir>/search/index.sqlite` (WAL mode) or in memory.
+///
+/// Row ids encode time and room: `ts << 21 | roomID << 5 | slot` (a 16-bit room number
+/// from the `room` table, 32 slots per room and millisecond). "Newest first" is FTS5's
+/// native descending row id order, `before` is a row id bound, and the room filter is
+/// arithmetic on row ids, so a search never reads rows of rooms the user cannot see.
+/// Rooms beyond the 65 535th share room number 0 and are checked against the stored
+/// room key instead.
+package final class SearchIndex: SearchIndexWriting {
+    private let writer: any DatabaseWriter
+    /// Room fold key → room number, as committed.
+    private let roomIDs: Mutex<[String: Int64]>
+    /// The database file, nil in memory.
+    package let path: String?
+
+    /// How many of the newest matches relevance ranking looks at.
+    package static let rankingWindow = 1000
+    static let timeShift: Int64 = 21
+    static let roomShift: Int64 = 5
+    static let roomMask: Int64 = 0xFFFF
+    /// The highest room number handed out (0xFFFF; lower in tests of the overflow path).
+    let maxRoomID: Int64
+    /// Bump when the table layout changes: stored indexes are rebuilt.
+    static let schemaVersion = 3
+
+    /// Opens (or creates) an index. A file that cannot be opened or that was built
+    /// by another tokenizer version is deleted and the index starts empty: it is
+    /// derived data, and the indexer rebuilds it from the message log.
+    ///
+    /// - Parameters:
+    ///   - directory: the directory for the index files; nil keeps the index in memory.
+    ///   - logger: logger.
+    package static func open(directory: String?, logger: Logger) throws -> SearchIndex {
+        guard let directory else { return try SearchIndex(path: nil) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/index.sqlite"
+        do {
+            return try SearchIndex(path: path)
+        } catch {
+            logger.warning(
+                "search index unusable; deleting it to rebuild",
+                metadata: ["chat.file": "\(path)", "error": "\(error)"]
+            )
+            removeFiles(path: path)
+            return try SearchIndex(path: path)
+        }
+    }
+
+    /// Deletes an index's files (the database and its WAL).
+    ///
+    /// - Parameters:
+    ///   - path: the database path.
+    package static func removeFiles(path: String) {
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
+    }
+
+    /// Opens an index at a path (nil: in memory).
+    ///
+    /// - Parameters:
+    ///   - path: database file.
+    ///   - maxRoomID: the highest room number; rooms beyond share number 0.
+    package init(path: String?, maxRoomID: Int64 = 0xFFFF) throws {
+        self.maxRoomID = min(maxRoomID, Self.roomMask)
+        var configuration = Configuration()
+        configuration.label = "chat-search"
+        configuration.prepareDatabase { db in
+            db.add(tokenizer: ChatFTS5Tokenizer.self)
+            try db.execute(sql: "PRAGMA cache_size = -16384")
+        }
+        if let path {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            writer = pool
+        } else {
+            writer = try DatabaseQueue(configuration: configuration)
+        }
+        self.path = path
+        let ids = try writer.write { db -> [String: Int64] in
+            try Self.migrate(db)
+            var ids: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, id FROM room") { ids[row[0]] = row[1] }
+            return ids
+        }
+        roomIDs = Mutex(ids)
+    }
+
+    private static func migrate(_ db: Database) throws {
+        try db.execute(sql: "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        let version = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'tokenizer'")
+        let schema = try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'schema'")
+        if version != SearchTokenizer.version || schema != schemaVersion {
+            try db.execute(sql: "DROP TABLE IF EXISTS msg")
+            try db.execute(sql: "DROP TABLE IF EXISTS cursor")
+            try db.execute(sql: "DROP TABLE IF EXISTS room")
+        }
+        try db.execute(
+            sql: """
+                CREATE VIRTUAL TABLE IF NOT EXISTS msg USING fts5(
+                    text, tags, room UNINDEXED, seq UNINDEXED, sender UNINDEXED, ts UNINDEXED,
+                    tokenize = 'chat'
+                );
+                CREATE TABLE IF NOT EXISTS room(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+                CREATE TABLE IF NOT EXISTS cursor(
+                    room TEXT PRIMARY KEY, epoch TEXT NOT NULL, seq INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """
+        )
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('tokenizer', ?), ('schema', ?)",
+            arguments: [SearchTokenizer.version, schemaVersion]
+        )
+    }
+
+    package func cursors() async throws -> [String: IndexCursor] {
+        try await writer.read { db in
+            var result: [String: IndexCursor] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT room, epoch, seq FROM cursor") {
+                result[row[0]] = IndexCursor(epoch: row[1], seq: row[2])
+            }
+            return result
+        }
+    }
+
+    package func write(_ batch: IndexBatch) async throws {
+        try await writer.write { db in try self.store(batch, db) }
+    }
+
+    /// Stores a batch synchronously (the offline `reindex`).
+    ///
+    /// - Parameters:
+    ///   - batch: the batch.
+    package func writeNow(_ batch: IndexBatch) throws {
+        try writer.write { db in try self.store(batch, db) }
+    }
+
+    private func store(_ batch: IndexBatch, _ db: Database) throws {
+        for room in batch.resets {
+            try db.execute(sql: "DELETE FROM msg WHERE room = ?", arguments: [room])
+            try db.execute(sql: "DELETE FROM cursor WHERE room = ?", arguments: [room])
+        }
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO msg(rowid, text, tags, room, seq, sender, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        let probe = try db.cachedStatement(sql: "SELECT max(id) FROM msg_content WHERE id >= ? AND id < ?")
+        let addRoom = try db.cachedStatement(sql: "INSERT INTO room(id, key) VALUES (?, ?)")
+        var ids = roomIDs.withLock { $0 }
+        var newIDs: [String: Int64] = [:]
+        for message in batch.messages.sorted(by: { ($0.ts, $0.seq) < ($1.ts, $1.seq) }) {
+            var roomID = ids[message.room]
+            if roomID == nil {
+                let next = (ids.values.max() ?? 0) + 1
+                let id = next <= maxRoomID ? next : 0
+                if id > 0 { try addRoom.execute(arguments: [id, message.room]) }
+                ids[message.room] = id
+                newIDs[message.room] = id
+                roomID = id
+            }
+            // The first free slot of this room and millisecond (or a later millisecond).
+            var base = max(0, message.ts) << Self.timeShift | (roomID ?? 0) << Self.roomShift
+            var rowid: Int64
+            while true {
+                let top = try Int64.fetchOne(probe, arguments: [base, base + (1 << Self.roomShift)])
+                rowid = top.map { $0 + 1 } ?? base
+                if rowid < base + (1 << Self.roomShift) { break }
+                base += 1 << Self.timeShift
+            }
+            try insert.execute(
+                arguments: [
+                    rowid, message.text, Self.senderTag(message.fromKey), message.room, message.seq, message.from,
+                    message.ts,
+                ]
+            )
+        }
+        let upsert = try db.cachedStatement(
+            sql: """
+                INSERT INTO cursor(room, epoch, seq) VALUES (?, ?, ?)
+                ON CONFLICT(room) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq
+                """
+        )
+        for (room, cursor) in batch.cursors {
+            try upsert.execute(arguments: [room, cursor.epoch, cursor.seq])
+        }
+        if !newIDs.isEmpty {
+            // Published once the transaction commits (GRDB calls back after COMMIT).
+            let assigned = newIDs
+            db.afterNextTransaction { _ in
+                self.roomIDs.withLock { $0.merge(assigned) { $1 } }
+            }
+        }
+    }
+
+    /// Merges the index's segments (after a bulk load) and folds the WAL into the database file.
+    package func optimize() throws {
+        try writer.write { db in try db.execute(sql: "INSERT INTO msg(msg) VALUES ('optimize')") }
+        try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
+    /// Number of indexed messages.
+    package func count() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM msg_content") ?? 0 }
+    }
+
+    /// The seqs indexed for a room, ascending (tests and diagnostics).
+    ///
+    /// - Parameters:
+    ///   - room: room fold key.
+    package func indexedSeqs(room: String) async throws -> [Int64] {
+        try await writer.read { db in
+            try Int64.fetchAll(db, sql: "SELECT seq FROM msg WHERE room = ? ORDER BY seq", arguments: [room])
+        }
+    }
+
+    /// The `tags` token of a sender (for `from:`).
+    static func senderTag(_ userKey: String) -> String { "u" + hash(userKey) }
+
+    /// FNV-1a, 64 bits, as 16 hex digits.
+    static func hash(_ key: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The SQL condition that keeps only rows of the given rooms (nil: no condition).
+    func roomCondition(rooms: [String], everyRoom: Bool) -> String? {
+        guard !everyRoom else { return nil }
+        let ids = roomIDs.withLock { $0 }
+        let numbered = rooms.compactMap { ids[$0] }.filter { $0 > 0 }.sorted()
+        let overflow = rooms.filter { ids[$0] == 0 }
+        let roomID = "((rowid >> \(Self.roomShift)) & \(Self.roomMask))"
+        var parts: [String] = []
+        if !numbered.isEmpty { parts.append(roomID + " IN (" + numbered.map(String.init).joined(separator: ",") + ")") }
+        if !overflow.isEmpty {
+            let keys = overflow.map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }
+            parts.append("(" + roomID + " = 0 AND room IN (" + keys.joined(separator: ",") + "))")
+        }
+        return parts.isEmpty ? "0" : "(" + parts.joined(separator: " OR ") + ")"
+    }
+
+    /// The MATCH expression of a search: the query's terms in `text`, the sender in `tags`.
+    static func matchExpression(_ query: SearchQuery) -> String {
+        var expression = "(" + query.matchExpression(column: "text") + ")"
+        if let from = query.from { expression += " AND tags : \"" + senderTag(from.key) + "\"" }
+        return expression
+    }
+
+    /// Runs a search.
+    ///
+    /// - Parameters:
+    ///   - request: the validated request.
+    ///   - rooms: the room fold keys the user may see (already narrowed to `request.room`).
+    ///   - others: the fold keys of every other room (nil when `rooms` is one named room).
+    package func search(
+        _ request: SearchRequest,
+        rooms: [String],
+        others: [String]? = nil
+    ) async throws -> (hits: [IndexHit], more: Bool) {
+        guard !rooms.isEmpty else { return ([], false) }
+        let match = Self.matchExpression(request.query)
+        let filter = roomCondition(rooms: rooms, everyRoom: others?.isEmpty == true).map { " AND " + $0 } ?? ""
+        let before = request.before.map { $0 << Self.timeShift } ?? Int64.max
+        let limit = request.limit
+        let order = request.order
+        return try await writer.read { db in
+            let rowids: [Int64]
+            if order == .relevance {
+                // Rank only the newest matches, so a very common word costs a bounded amount.
+                let cutoff =
+                    try Int64.fetchOne(
+                        db,
+                        sql: """
+                            SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ?\(filter)
+                            ORDER BY rowid DESC LIMIT 1 OFFSET ?
+                            """,
+                        arguments: [match, before, Self.rankingWindow - 1]
+                    ) ?? 0
+                rowids = try Int64.fetchAll(
+                    db,
+                    sql: """
+                        SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ? AND rowid >= ?\(filter)
+                        ORDER BY bm25(msg, 1.0, 0.0), rowid DESC LIMIT ?
+                        """,
+                    arguments: [match, before, cutoff, limit + 1]
+                )
+            } else {
+                rowids = try Int64.fetchAll(
+                    db,
+                    sql: "SELECT rowid FROM msg WHERE msg MATCH ? AND rowid < ?\(filter) ORDER BY rowid DESC LIMIT ?",
+                    arguments: [match, before, limit + 1]
+                )
+            }
+            let fetch = try db.cachedStatement(sql: "SELECT room, seq, sender, text, ts FROM msg WHERE rowid = ?")
+            var hits: [IndexHit] = []
+            for rowid in rowids.prefix(limit) {
+                guard let row = try Row.fetchOne(fetch, arguments: [rowid]) else { continue }
+                hits.append(IndexHit(room: row[0], seq: row[1], from: row[2], text: row[3], ts: row[4]))
+            }
+            return (hits, rowids.count > limit)
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import ChatCore
+import CoreMetrics
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// Tuning of the background indexer.
+package struct SearchIndexerConfiguration: Sendable {
+    /// Most messages per batch (one SQLite transaction).
+    package var batchSize: Int
+    /// Pause after a batch that was not full, so a steady trickle is indexed in batches.
+    package var idlePoll: Duration
+    /// First pause after a failed write; it doubles per failure up to `retryMax`.
+    package var retryBase: Duration
+    /// Longest pause between retries.
+    package var retryMax: Duration
+
+    /// Creates a configuration with the defaults.
+    ///
+    /// - Parameters:
+    ///   - batchSize: most messages per batch.
+    ///   - idlePoll: pause after a batch that was not full.
+    ///   - retryBase: first retry pause.
+    ///   - retryMax: longest retry pause.
+    package init(
+        batchSize: Int = 2000,
+        idlePoll: Duration = .milliseconds(25),
+        retryBase: Duration = .milliseconds(100),
+        retryMax: Duration = .seconds(5)
+    ) {
+        self.batchSize = batchSize
+        self.idlePoll = idlePoll
+        self.retryBase = retryBase
+        self.retryMax = retryMax
+    }
+}
+
+/// What the indexer has done so far (for tests and `/metrics`).
+package struct SearchIndexerProgress: Sendable, Equatable {
+    /// Messages stored in the index by this indexer.
+    package var indexed: Int64 = 0
+    /// Batches stored.
+    package var batches: Int64 = 0
+    /// Failed write attempts (each one retried).
+    package var failures: Int64 = 0
+    /// Messages not yet searchable, as of the last batch.
+    package var lag: Int64 = 0
+}
+
+/// The background service that keeps the search index up to date with the message log.
+///
+/// Each round asks the hub for the published messages after the indexer's cursors
+/// (one short actor call that returns a copy), writes them and the advanced cursors in
+/// one SQLite transaction on GRDB's writer queue, and only then moves its in-memory
+/// cursors. A failed write is retried with exponential backoff and the cursors stay
+/// put, so nothing is skipped; sending never waits for the indexer. After a restart
+/// the indexer resumes from the cursors stored in the index.
+package final class SearchIndexer: Service {
+    let hub: RoomHub
+    let index: any SearchIndexWriting
+    let configuration: SearchIndexerConfiguration
+    let logger: Logger
+    let metrics = SearchMetrics()
+    private let state = Mutex(SearchIndexerProgress())
+    /// False until `activate()` when the indexer waits for the first search.
+    private let active: Mutex<Bool>
+    /// Finished by `activate()`: wakes a waiting indexer without polling.
+    private let activation: AsyncStream<Void>
+    private let activationContinuation: AsyncStream<Void>.Continuation
+
+    /// Creates an indexer.
+    ///
+    /// - Parameters:
+    ///   - hub: the hub whose messages are indexed.
+    ///   - index: where batches go.
+    ///   - configuration: batch size and timing.
+    ///   - logger: logger.
+    ///   - waitForFirstSearch: start indexing only at the first search (servers without a
+    ///     data directory, i.e. tests, where most servers are never searched).
+    package init(
+        hub: RoomHub,
+        index: any SearchIndexWriting,
+        configuration: SearchIndexerConfiguration = SearchIndexerConfiguration(),
+        logger: Logger,
+        waitForFirstSearch: Bool = false
+    ) {
+        self.hub = hub
+        self.index = index
+        self.configuration = configuration
+        self.logger = logger
+        self.active = Mutex(!waitForFirstSearch)
+        (activation, activationContinuation) = AsyncStream.makeStream(of: Void.self)
+        if !waitForFirstSearch { activationContinuation.finish() }
+    }
+
+    /// Starts an indexer that waits for the first search; no effect otherwise.
+    package func activate() {
+        let first = active.withLock { active in
+            defer { active = true }
+            return !active
+        }
+        if first { activationContinuation.finish() }
+    }
+
+    /// What the indexer has done so far.
+    package var progress: SearchIndexerProgress { state.withLock { $0 } }
+
+    package func run() async throws {
+        await cancelWhenGracefulShutdown { await self.loop() }
+    }
+
+    /// The indexing loop; returns when the task is cancelled.
+    package func loop() async {
+        // Ends when activated (the stream finishes) or when the task is cancelled.
+        for await _ in activation {}
+        guard !Task.isCancelled else { return }
+        var attempt = 0
+        var cursors: [String: IndexCursor] = [:]
+        while true {
+            do {
+                cursors = try await index.cursors()
+                break
+            } catch {
+                attempt += 1
+                logger.warning("reading the search index cursors failed; retrying", metadata: ["error": "\(error)"])
+                guard await pause(backoff(attempt)) else { return }
+            }
+        }
+        while !Task.isCancelled {
+            let batch = await hub.indexBatch(after: cursors, limit: configuration.batchSize)
+            metrics.lag.record(batch.lag)
+            state.withLock { $0.lag = batch.lag }
+            if batch.isEmpty {
+                guard await pause(configuration.idlePoll) else { return }
+                continue
+            }
+            attempt = 0
+            while true {
+                let start = ContinuousClock.now
+                do {
+                    try await index.write(batch)
+                    metrics.batch.recordInterval(since: start)
+                    break
+                } catch {
+                    // A write cut short by shutdown is not a failure: the cursor simply stays.
+                    if Task.isCancelled { return }
+                    attempt += 1
+                    metrics.failures.increment()
+                    state.withLock { $0.failures += 1 }
+                    logger.warning(
+                        "writing a search index batch failed; retrying",
+                        metadata: [
+                            "error": "\(error)", "chat.search.attempt": "\(attempt)",
+                            "chat.search.batch": "\(batch.messages.count)",
+                        ]
+                    )
+                    guard await pause(backoff(attempt)) else { return }
+                }
+            }
+            cursors.merge(batch.cursors) { $1 }
+            let indexed = Int64(batch.messages.count)
+            metrics.indexed.increment(by: indexed)
+            metrics.lag.record(batch.lag - indexed)
+            state.withLock {
+                $0.indexed += indexed
+                $0.batches += 1
+                $0.lag = batch.lag - indexed
+            }
+            logger.trace("search index batch stored", metadata: ["chat.search.batch": "\(indexed)"])
+            if batch.messages.count < configuration.batchSize {
+                guard await pause(configuration.idlePoll) else { return }
+            }
+        }
+    }
+
+    private func backoff(_ attempt: Int) -> Duration {
+        let factor = 1 << min(attempt - 1, 16)
+        return min(configuration.retryBase * factor, configuration.retryMax)
+    }
+
+    /// Sleeps; false when cancelled.
+    private func pause(_ duration: Duration) async -> Bool {
+        do {
+            try await Task.sleep(for: duration)
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+/// The search metrics (no-ops until `MetricsSystem.bootstrap`).
+struct SearchMetrics: Sendable {
+    let lag = Gauge(label: "chat_search_index_lag_messages")
+    let batch = CoreMetrics.Timer(label: "chat_search_index_batch_seconds")
+    let indexed = Counter(label: "chat_search_indexed_messages_total")
+    let failures = Counter(label: "chat_search_index_failures_total")
+    let query = CoreMetrics.Timer(label: "chat_search_query_seconds")
+}
