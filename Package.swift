@@ -169,6 +169,7 @@ let package = Package(
             dependencies: [
                 "ChatCore",
                 "ChatServer",
+                "ChatLog",
                 "ChatConformance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

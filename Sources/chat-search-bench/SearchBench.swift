@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChatConformance
 import ChatCore
+import ChatLog
 import ChatServer
 import Foundation
 import Logging

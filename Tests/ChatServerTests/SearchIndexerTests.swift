@@ -1,4 +1,5 @@
 import ChatCore
+import ChatLog
 import ChatServer
 import Foundation
 import Logging
