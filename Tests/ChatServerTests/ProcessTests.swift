@@ -118,7 +118,7 @@ struct ProcessTests {
     func help() async throws {
         let process = Process()
         process.executableURL = try Self.executable("chat-server")
-        process.arguments = ["--help"]
+        process.arguments = ["serve", "--help"]
         let out = Pipe()
         process.standardOutput = out
         try process.run()
@@ -126,7 +126,8 @@ struct ProcessTests {
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         for flag in [
             "--host", "--port", "--data-dir", "--rate-per-sec", "--rate-burst", "--max-text", "--history-limit",
-            "--max-frame", "--log-level", "--registration",
+            "--max-frame", "--log-level", "--registration", "--tls-cert", "--tls-key", "--handshake-timeout",
+            "--ping-interval", "--no-admin-socket",
         ] {
             #expect(text.contains(flag), "help mentions \(flag)")
         }
