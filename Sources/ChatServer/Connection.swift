@@ -4,27 +4,50 @@ import NIOWebSocket
 import Synchronization
 
 /// One client connection as the hub and broker see it: a bounded outbound queue
-/// and a way to close. The WebSocket writer task drains the queue; when the client
-/// reads too slowly and the queue fills, the connection is closed with 4001.
+/// and a way to close. Frames are written to the channel on its event loop, in
+/// batches with one flush each; when the client reads too slowly and the queue
+/// fills, the connection is closed with 4001.
+///
+/// Queued frames go straight to the channel (no task hop per frame): `enqueue`
+/// appends under a lock and, when no drain is pending, schedules one on the event
+/// loop; the drain writes everything queued so far and flushes once. Frames are
+/// queued already framed (`WebSocketText`), so a fan-out shares one buffer and the
+/// drain writes it below the WebSocket encoder. Closing with a code goes through
+/// the WebSocket writer task (`closeRequests`), after the frames queued before it.
 package final class Connection: BrokerSubscriber {
-    /// An item for the writer task.
-    package enum Outbound: Sendable {
+    /// What waits for the event loop.
+    private enum Pending {
+        /// A complete WebSocket frame (`WebSocketText.frame`).
         case frame(ByteBuffer)
         case close(CloseCode, String)
+        /// The reader finished: end the writer task once everything before is written.
+        case finish
     }
 
     private struct State {
         var userKey: String?
         var closing = false
         var slow = false
+        /// No more items are taken (close queued, reader finished, or slow consumer).
+        var sealed = false
+        var pending: [Pending] = []
+        /// A drain is scheduled, running, or waiting for the socket to take more.
+        var draining = false
+        /// `hold()` is in effect: queue without scheduling a drain until `release()`.
+        var held = false
     }
 
     package let subscriberID: UInt64
-    /// The channel, for closing a connection whose writer is stuck.
-    let channel: (any Channel)?
-    let stream: AsyncStream<Outbound>
-    private let continuation: AsyncStream<Outbound>.Continuation
+    /// The channel the frames are written to.
+    let channel: any Channel
+    /// Close requests for the WebSocket writer task; finished when the writer should end.
+    let closeRequests: AsyncStream<(CloseCode, String)>
+    private let closeContinuation: AsyncStream<(CloseCode, String)>.Continuation
     private let state = Mutex(State())
+    /// The WebSocket encoder's context, looked up on first use: framed bytes written there
+    /// skip the encoder and go straight to the socket, in order with frames the encoder writes.
+    private let rawOutput: NIOLoopBoundBox<ChannelHandlerContext?>
+    private let queueLimit: Int
     private let closeTimeout: TimeAmount
     private let metrics = ServerMetrics()
 
@@ -32,23 +55,25 @@ package final class Connection: BrokerSubscriber {
     ///
     /// - Parameters:
     ///   - id: process-unique id.
-    ///   - channel: the NIO channel, if any.
+    ///   - channel: the NIO channel (its pipeline encodes `WebSocketFrame`s).
     ///   - queueLimit: most frames queued before the client counts as slow.
     ///   - closeTimeout: how long a closing client has to answer before the socket is closed.
-    package init(id: UInt64, channel: (any Channel)?, queueLimit: Int, closeTimeout: TimeAmount = .seconds(10)) {
+    package init(id: UInt64, channel: any Channel, queueLimit: Int, closeTimeout: TimeAmount = .seconds(10)) {
         self.subscriberID = id
         self.channel = channel
+        self.queueLimit = queueLimit
         self.closeTimeout = closeTimeout
-        (stream, continuation) = AsyncStream.makeStream(
-            of: Outbound.self,
-            bufferingPolicy: .bufferingOldest(queueLimit)
+        self.rawOutput = .makeEmptyBox(valueType: ChannelHandlerContext.self, eventLoop: channel.eventLoop)
+        (closeRequests, closeContinuation) = AsyncStream.makeStream(
+            of: (CloseCode, String).self,
+            bufferingPolicy: .bufferingOldest(1)
         )
     }
 
     package var userKey: String? { state.withLock { $0.userKey } }
 
     /// The peer's IP address (for per-address limits), or "unknown".
-    package var address: String { channel?.remoteAddress?.ipAddress ?? "unknown" }
+    package var address: String { channel.remoteAddress?.ipAddress ?? "unknown" }
 
     func setUser(_ key: String?) { state.withLock { $0.userKey = key } }
 
@@ -58,6 +83,10 @@ package final class Connection: BrokerSubscriber {
     /// Whether the connection was closed as a slow consumer.
     package var isSlow: Bool { state.withLock { $0.slow } }
 
+    /// Queues a framed message (`WebSocketText.frame`).
+    ///
+    /// - Parameters:
+    ///   - payload: a complete WebSocket text frame, shared by every receiver of a fan-out.
     package func deliver(_ payload: ByteBuffer) {
         enqueue(.frame(payload))
     }
@@ -77,11 +106,98 @@ package final class Connection: BrokerSubscriber {
     /// - Parameters:
     ///   - frame: the frame.
     package func send(_ frame: JSONValue) {
-        enqueue(.frame(ByteBuffer(string: frame.jsonString)))
+        enqueue(.frame(WebSocketText.frame(frame)))
     }
 
-    private func enqueue(_ item: Outbound) {
-        if case .dropped = continuation.yield(item) { closeSlowConsumer() }
+    private enum EnqueueAction {
+        case none
+        case schedule
+        case slow
+    }
+
+    private func enqueue(_ item: Pending) {
+        let action = state.withLock { s -> EnqueueAction in
+            guard !s.sealed else { return .none }
+            switch item {
+            case .frame: guard s.pending.count < queueLimit else { return .slow }
+            case .close, .finish: s.sealed = true
+            }
+            s.pending.append(item)
+            guard !s.draining, !s.held else { return .none }
+            s.draining = true
+            return .schedule
+        }
+        switch action {
+        case .none: break
+        case .schedule: channel.eventLoop.execute { self.drain() }
+        case .slow: closeSlowConsumer()
+        }
+    }
+
+    /// Queues without waking the event loop until `release()`, so frames queued together
+    /// (a message event and the reply to the `send` that caused it) leave in one drain, with
+    /// one wake-up of the event-loop thread.
+    func hold() {
+        state.withLock { $0.held = true }
+    }
+
+    /// Ends `hold()`: schedules the drain for what was queued meanwhile.
+    func release() {
+        let schedule = state.withLock { s -> Bool in
+            s.held = false
+            guard !s.pending.isEmpty, !s.draining, !s.slow else { return false }
+            s.draining = true
+            return true
+        }
+        if schedule { channel.eventLoop.execute { self.drain() } }
+    }
+
+    /// On the event loop: writes everything queued, flushes once, and goes again (as a new
+    /// event-loop task, so other connections get their turn) if more arrived meanwhile.
+    /// Pauses while the channel is not writable (the socket is full); meanwhile frames queue
+    /// up to the limit.
+    private func drain() {
+        let items = state.withLock { s -> [Pending] in
+            defer { s.pending = [] }
+            return s.slow ? [] : s.pending
+        }
+        // Without the encoder the pipeline is gone (the channel closed): frames are dropped.
+        let output =
+            rawOutput.value ?? (try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
+        rawOutput.value = output
+        for item in items {
+            switch item {
+            case .frame(let bytes):
+                output?.write(NIOAny(bytes), promise: nil)
+            case .close(let code, let reason):
+                // The writer task sends the close frame; it reaches the loop after this flush.
+                closeContinuation.yield((code, reason))
+                closeContinuation.finish()
+            case .finish:
+                closeContinuation.finish()
+            }
+        }
+        output?.flush()
+        if !channel.isWritable, channel.isActive {
+            channel.eventLoop.scheduleTask(in: .milliseconds(1)) { self.resumeWhenWritable() }
+            return
+        }
+        let more = state.withLock { s -> Bool in
+            if s.pending.isEmpty || s.slow {
+                s.draining = false
+                return false
+            }
+            return true
+        }
+        if more { channel.eventLoop.execute { self.drain() } }
+    }
+
+    private func resumeWhenWritable() {
+        if channel.isWritable || !channel.isActive {
+            drain()
+        } else {
+            channel.eventLoop.scheduleTask(in: .milliseconds(1)) { self.resumeWhenWritable() }
+        }
     }
 
     /// Queues a close frame after everything already queued and stops taking frames.
@@ -96,7 +212,6 @@ package final class Connection: BrokerSubscriber {
         }
         guard first else { return }
         enqueue(.close(code, reason))
-        continuation.finish()
         scheduleHardClose()
     }
 
@@ -107,12 +222,13 @@ package final class Connection: BrokerSubscriber {
             defer {
                 s.closing = true
                 s.slow = true
+                s.sealed = true
+                s.pending = []
             }
             return !s.slow
         }
         guard first else { return }
-        continuation.finish()
-        guard let channel else { return }
+        closeContinuation.finish()
         var data = channel.allocator.buffer(capacity: 32)
         data.write(webSocketErrorCode: .init(codeNumber: Int(CloseCode.slowConsumer.rawValue)))
         data.writeString("slow consumer")
@@ -122,14 +238,14 @@ package final class Connection: BrokerSubscriber {
     }
 
     private func scheduleHardClose() {
-        guard let channel else { return }
+        let channel = self.channel
         channel.eventLoop.scheduleTask(in: closeTimeout) {
             channel.close(promise: nil)
         }
     }
 
-    /// Ends the outbound stream (the reader finished); queued frames are still written.
+    /// Ends the outbound side (the reader finished); queued frames are still written first.
     package func finishOutbound() {
-        continuation.finish()
+        enqueue(.finish)
     }
 }

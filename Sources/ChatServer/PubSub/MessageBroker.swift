@@ -10,7 +10,7 @@ package protocol BrokerSubscriber: AnyObject, Sendable {
     /// Takes a payload; must not block.
     ///
     /// - Parameters:
-    ///   - payload: an encoded frame.
+    ///   - payload: an encoded message (for connections: a complete WebSocket text frame).
     func deliver(_ payload: ByteBuffer)
 }
 

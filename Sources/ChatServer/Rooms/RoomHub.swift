@@ -424,8 +424,8 @@ package actor RoomHub {
             for member in state.rooms[room]?.members.keys ?? [:].keys where member != userKey { peers.insert(member) }
         }
         guard !peers.isEmpty else { return }
-        let payload = ByteBuffer(
-            string: Frames.event("presence", ["user": .string(user.name), "online": .bool(online)]).jsonString
+        let payload = WebSocketText.frame(
+            Frames.event("presence", ["user": .string(user.name), "online": .bool(online)])
         )
         for peer in peers {
             for id in userConnections[peer] ?? [] { sessions[id]?.conn.deliver(payload) }
@@ -592,9 +592,7 @@ package actor RoomHub {
         if seq > current {
             guard await commit([.readMarked(room: room, user: user, seq: seq)], conn: conn, id: id) else { return }
             if let name = state.rooms[room]?.name {
-                let payload = ByteBuffer(
-                    string: Frames.event("read", ["room": .string(name), "seq": .int(seq)]).jsonString
-                )
+                let payload = WebSocketText.frame(Frames.event("read", ["room": .string(name), "seq": .int(seq)]))
                 for other in userConnections[user] ?? [] where other != conn.subscriberID {
                     sessions[other]?.conn.deliver(payload)
                 }
@@ -649,14 +647,18 @@ package actor RoomHub {
         )
         guard await commit([.messageAppended(message)], conn: conn, id: id) else { return }
         metrics.messagesIn.increment()
-        unpublished[room, default: [:]][message.seq] = ByteBuffer(string: Frames.message(message).jsonString)
+        // Framed once here; every subscriber's connection writes this same buffer.
+        unpublished[room, default: [:]][message.seq] = WebSocketText.frame(Frames.message(message))
+        // The sender's own event and its ok leave together (one event-loop wake-up).
+        conn.hold()
         publishReady(room)
         conn.send(Frames.ok(id: id, ["seq": .int(message.seq), "ts": .int(message.ts)]))
+        conn.release()
     }
 
     /// Publishes an event to a room's subscribers.
     private func publish(_ room: String, _ event: JSONValue, excludingUser: String?) {
-        let receivers = broker.publish(room, ByteBuffer(string: event.jsonString), excludingUser: excludingUser)
+        let receivers = broker.publish(room, WebSocketText.frame(event), excludingUser: excludingUser)
         metrics.deliveries.increment(by: Int64(receivers))
     }
 

@@ -70,16 +70,12 @@ struct ConnectionHandler: Sendable {
     }
 
     private static func write(conn: Connection, outbound: WebSocketOutboundWriter, logger: Logger) async {
+        // Frames go from the connection's queue to the channel on the event loop; this task
+        // only sends a close with a code, after the frames queued before it.
         do {
-            for await item in conn.stream {
-                if conn.isSlow { return }
-                switch item {
-                case .frame(let buffer):
-                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
-                case .close(let code, let reason):
-                    try await outbound.close(.unknown(code.rawValue), reason: reason)
-                    return
-                }
+            for await (code, reason) in conn.closeRequests {
+                try await outbound.close(.unknown(code.rawValue), reason: reason)
+                return
             }
         } catch {
             logger.trace("write failed", metadata: ["error": "\(error)"])

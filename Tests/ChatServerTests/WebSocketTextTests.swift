@@ -1,0 +1,29 @@
+import ChatServer
+import NIOCore
+import Testing
+
+/// The frames a fan-out shares: the bytes must be a valid server-to-client text frame.
+@Suite("WebSocket text frames")
+struct WebSocketTextTests {
+    @Test("FIN + text, unmasked, length in 7, 16 or 64 bits", arguments: [0, 1, 125, 126, 65_535, 65_536, 70_000])
+    func frameHeader(length: Int) throws {
+        let text = String(repeating: "あ", count: length / 3) + String(repeating: "x", count: length % 3)
+        var frame = WebSocketText.frame(text)
+        let opcode = frame.readInteger(as: UInt8.self)
+        #expect(opcode == 0x81)
+        let byte = frame.readInteger(as: UInt8.self)
+        let first = try #require(byte)
+        #expect(first & 0x80 == 0, "server frames are not masked")
+        var decoded = Int(first)
+        if first == 126 {
+            let long = frame.readInteger(as: UInt16.self)
+            decoded = Int(try #require(long))
+        } else if first == 127 {
+            let long = frame.readInteger(as: UInt64.self)
+            decoded = Int(try #require(long))
+        }
+        #expect(decoded == text.utf8.count)
+        #expect(first == (decoded < 126 ? UInt8(decoded) : decoded <= 0xFFFF ? 126 : 127))
+        #expect(frame.readString(length: frame.readableBytes) == text)
+    }
+}
