@@ -119,7 +119,15 @@ package func buildApplication(
     }
     var services: [any Service] = [store, broker, indexer]
     if let path = configuration.adminSocket {
-        services.append(AdminSocket.application(path: path, hub: hub, logger: logger))
+        // sun_path holds 108 bytes: a deeper data directory gets no admin socket rather than no server.
+        if path.utf8.count < 104 {
+            services.append(AdminSocket.application(path: path, hub: hub, logger: logger))
+        } else {
+            logger.warning(
+                "data directory path too long for the admin socket; user/invite/token need the server stopped",
+                metadata: ["chat.path": "\(path)"]
+            )
+        }
     }
     let app = Application(
         router: router,
