@@ -2,10 +2,11 @@
 """Server memory while clients stop reading (issue 5's hostile-client figure).
 
 Starts chat-server (from BIN, default .build/release/chat-server) on a free loopback port with a
-temporary data directory, connects SUBSCRIBERS clients that join one room and then stop reading
-(their sockets are paused), and one publisher that sends MESSAGES messages of SIZE bytes, waiting
-for each `ok`. Samples the server's RSS from /proc every 100 ms and prints one JSON line: RSS
-before, peak, after; how many stalled subscribers were closed with 4001; messages sent; seconds.
+temporary data directory, connects SUBSCRIBERS raw-socket clients that join one room and then
+never read again, and one publisher that sends MESSAGES messages of SIZE bytes (WINDOW in
+flight). Samples the server's RSS from /proc and prints one JSON line: RSS before, peak, after;
+the server's open connections afterwards (the stalled ones must have been closed with 4001);
+messages acknowledged; seconds.
 Every loop is bounded in count and time; loopback only.
 
     pip install websockets   # if missing
@@ -14,6 +15,7 @@ Every loop is bounded in count and time; loopback only.
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import socket
@@ -42,25 +44,66 @@ def rss_kib(pid):
     return 0
 
 
-async def request(ws, counter, body):
-    counter[0] += 1
-    body = dict(body, id=str(counter[0]))
-    await ws.send(json.dumps(body))
-    while True:
-        reply = json.loads(await ws.recv())
-        if reply.get("id") == body["id"]:
-            return reply
+def metric(port, name):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
 
 
-async def user(url, name, room, password="bench password 1"):
-    ws = await websockets.connect(url, max_size=None, ping_interval=None, max_queue=None)
-    counter = [0]
-    await request(ws, counter, {"type": "hello", "version": 1, "client": "bench-slow-readers"})
-    reply = await request(ws, counter, {"type": "register", "user": name, "password": password})
-    assert reply["type"] == "ok", reply
-    reply = await request(ws, counter, {"type": "join", "room": room})
-    assert reply["type"] == "ok", reply
-    return ws, counter
+class RawSubscriber:
+    """A WebSocket client on a plain socket: it joins the room, then never reads again."""
+
+    def __init__(self, port, token, room):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((
+            f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.sock.recv(4096)
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        assert b" 101 " in head.split(b"\r\n")[0], head
+        self.request({"type": "hello", "id": "1", "version": 1, "client": "bench-slow-readers"})
+        self.request({"type": "resume", "id": "2", "token": token})
+        self.request({"type": "join", "id": "3", "room": room})
+
+    def send(self, obj):
+        payload = json.dumps(obj).encode()
+        mask = os.urandom(4)
+        n = len(payload)
+        header = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def frame(self):
+        while True:
+            if len(self.buf) >= 2:
+                length, offset = self.buf[1] & 0x7F, 2
+                if length == 126:
+                    length, offset = int.from_bytes(self.buf[2:4], "big"), 4
+                elif length == 127:
+                    length, offset = int.from_bytes(self.buf[2:10], "big"), 10
+                if len(self.buf) >= offset + length:
+                    opcode, payload = self.buf[0] & 0x0F, self.buf[offset:offset + length]
+                    self.buf = self.buf[offset + length:]
+                    return opcode, payload
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+
+    def request(self, obj):
+        self.send(obj)
+        while True:
+            opcode, payload = self.frame()
+            if opcode == 1:
+                reply = json.loads(payload)
+                if reply.get("id") == obj["id"]:
+                    assert reply["type"] == "ok", reply
+                    return reply
 
 
 async def main():
@@ -69,7 +112,8 @@ async def main():
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=100)
-    parser.add_argument("--max-seconds", type=int, default=600)
+    parser.add_argument("--window", type=int, default=64, help="sends in flight")
+    parser.add_argument("--max-seconds", type=int, default=900)
     args = parser.parse_args()
 
     port = free_port()
@@ -88,52 +132,69 @@ async def main():
                 time.sleep(0.1)
         url = f"ws://127.0.0.1:{port}/v1/ws"
         room = "stalled"
-        subscribers = await asyncio.gather(
-            *[user(url, f"sub{i}", room) for i in range(args.subscribers)])
-        publisher, counter = await user(url, "publisher", room)
-        # Stop reading: the kernel buffers fill, then the server's per-connection queue.
-        for ws, _ in subscribers:
-            ws.transport.pause_reading()
+        publisher = await websockets.connect(url, max_size=None, ping_interval=None)
+        counter = [0]
+
+        async def request(body):
+            counter[0] += 1
+            body = dict(body, id=str(counter[0]))
+            await publisher.send(json.dumps(body))
+            while True:
+                reply = json.loads(await publisher.recv())
+                if reply.get("id") == body["id"]:
+                    return reply
+
+        await request({"type": "hello", "version": 1, "client": "bench-slow-readers"})
+        # One account for every subscriber (one scrypt hash, not a hundred); each connection resumes.
+        reader = await websockets.connect(url)
+        await reader.send(json.dumps({"type": "hello", "id": "1", "version": 1, "client": "b"}))
+        await reader.recv()
+        await reader.send(json.dumps({"type": "register", "id": "2", "user": "reader",
+                                      "password": "bench password 1"}))
+        token = json.loads(await reader.recv())["token"]
+        await reader.close()
+        reply = await request({"type": "register", "user": "publisher", "password": "bench password 1"})
+        assert reply["type"] == "ok", reply
+        assert (await request({"type": "join", "room": room}))["type"] == "ok"
+        subscribers = [RawSubscriber(port, token, room) for _ in range(args.subscribers)]
         await asyncio.sleep(0.5)
         before = rss_kib(server.pid)
         peak = before
-        text = ("x" * args.size)
+        text = "x" * args.size
         stop = time.monotonic() + args.max_seconds
         start = time.monotonic()
-        sent = 0
-        for i in range(args.messages):
-            if time.monotonic() > stop:
-                break
-            reply = await request(publisher, counter, {"type": "send", "room": room, "text": text})
-            if reply["type"] != "ok":
+        # Pipelined: up to --window sends in flight; the publisher reads its own replies and events.
+        sent = acked = 0
+        while acked < args.messages and time.monotonic() < stop:
+            while sent < args.messages and sent - acked < args.window:
+                sent += 1
+                await publisher.send(json.dumps({"type": "send", "id": f"s{sent}", "room": room, "text": text}))
+            reply = json.loads(await publisher.recv())
+            if reply.get("type") == "ok":
+                acked += 1
+                if acked % 500 == 0:
+                    peak = max(peak, rss_kib(server.pid))
+            elif reply.get("type") == "error":
                 print(json.dumps({"error": reply}), file=sys.stderr)
                 break
-            sent += 1
-            if i % 200 == 0:
-                peak = max(peak, rss_kib(server.pid))
         seconds = time.monotonic() - start
         peak = max(peak, rss_kib(server.pid))
-        # Resume reading to collect each subscriber's close code.
-        closed_4001 = 0
-        for ws, _ in subscribers:
-            ws.transport.resume_reading()
-        for ws, _ in subscribers:
-            try:
-                while True:
-                    await asyncio.wait_for(ws.recv(), timeout=10)
-            except websockets.ConnectionClosed as e:
-                if e.rcvd is not None and e.rcvd.code == 4001:
-                    closed_4001 += 1
-            except asyncio.TimeoutError:
-                pass
-        await asyncio.sleep(1)
+        # Stalled subscribers are closed with 4001; their connections end after the close timeout.
+        open_connections = None
+        for _ in range(60):
+            open_connections = metric(port, "chat_connections")
+            if open_connections is not None and open_connections <= 1:
+                break
+            time.sleep(0.5)
         after = rss_kib(server.pid)
         print(json.dumps({
-            "subscribers": args.subscribers, "messages_sent": sent, "size": args.size,
+            "subscribers": args.subscribers, "messages_acked": acked, "size": args.size,
             "seconds": round(seconds, 1), "rss_before_mib": round(before / 1024, 1),
             "rss_peak_mib": round(peak / 1024, 1), "rss_after_mib": round(after / 1024, 1),
-            "closed_4001": closed_4001, "binary": args.bin,
+            "connections_open_after": open_connections, "binary": args.bin,
         }))
+        for sub in subscribers:
+            sub.sock.close()
         await publisher.close()
     finally:
         server.terminate()
