@@ -170,10 +170,12 @@ extension ConformanceSuite {
                 )
             }
             var stored = 0
+            var lastLimited: JSONObject?
             for i in 0..<count {
                 let reply = try await alice.client.reply(to: "rl\(i)")
                 if reply["type"]?.stringValue == "error" {
                     if limited == nil { limited = reply }
+                    lastLimited = reply
                 } else {
                     stored += 1
                     if limited == nil { sent += 1 }
@@ -191,7 +193,10 @@ extension ConformanceSuite {
                 "h"
             )
             try checkEqual(seqs(try messageList(history)), [Int64(stored)], "a rate-limited send stores nothing")
-            let wait = limited["retry_after_ms"]?.intValue ?? 1000
+            // Later pipelined sends may have used tokens that refilled after the first refusal: wait
+            // for the last refusal's retry_after_ms, and at least one token's worth of time.
+            let tokenMs = Int64((1000 / ctx.limits.ratePerSec).rounded(.up))
+            let wait = max(lastLimited?["retry_after_ms"]?.intValue ?? 1000, tokenMs)
             try await Task.sleep(for: .milliseconds(wait + 20))
             try expectOK(
                 try await alice.client.request("send", ["room": .string(room), "text": "after waiting"]),
