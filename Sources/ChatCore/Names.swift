@@ -39,6 +39,7 @@ package enum TextRules {
     /// - Parameters:
     ///   - name: an already-valid name.
     package static func foldKey(_ name: String) -> String {
+        if let ascii = asciiFold(name) { return ascii }
         var nfc = name.precomposedStringWithCanonicalMapping
         if nfc.unicodeScalars.contains(where: { (0x1C80...0x1C88).contains($0.value) }) {
             // Foundation on Linux leaves the Cyrillic letter variants U+1C80…U+1C88
@@ -61,7 +62,54 @@ package enum TextRules {
         "\u{0432}", "\u{0434}", "\u{043E}", "\u{0441}", "\u{0442}", "\u{0442}", "\u{044A}", "\u{0463}", "\u{A64B}",
     ]
 
+    /// The fold key of an ASCII string (NFC and case folding are then just lower-casing),
+    /// or nil when the string has a non-ASCII byte. Names are checked per message; this
+    /// keeps Foundation's normalisation off that path for the common case.
+    private static func asciiFold(_ text: String) -> String? {
+        var text = text
+        return text.withUTF8 { bytes -> String? in
+            var upper = false
+            for byte in bytes {
+                if byte >= 0x80 { return nil }
+                if byte >= 0x41 && byte <= 0x5A { upper = true }
+            }
+            guard upper else { return String(decoding: bytes, as: UTF8.self) }
+            return String(decoding: bytes.lazy.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        }
+    }
+
+    /// Validates an all-ASCII name without Foundation: nil when `raw` is not ASCII.
+    private static func asciiName(_ raw: String, max: Int, what: String) -> Result<ValidName, ProtocolError>? {
+        var raw = raw
+        let verdict = raw.withUTF8 { bytes -> Result<Void, ProtocolError>? in
+            // Same checks in the same order as the general path: empty, length, characters.
+            // (CR LF is one character: leave it to the general path's count.)
+            guard bytes.allSatisfy({ $0 < 0x80 && $0 != 0x0D }) else { return nil }
+            if bytes.isEmpty { return .failure(.badRequest("\(what) must not be empty")) }
+            if bytes.count > max { return .failure(.badRequest("\(what) is longer than \(max) characters")) }
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
+                    continue
+                default:
+                    let hex = String(byte, radix: 16, uppercase: true)
+                    return .failure(
+                        .badRequest("\(what) may hold only letters, digits, marks, '_', '-' and '.' (found U+\(hex))")
+                    )
+                }
+            }
+            return .success(())
+        }
+        switch verdict {
+        case nil: return nil
+        case .failure(let error)?: return .failure(error)
+        case .success?: return .success(ValidName(display: raw, key: asciiFold(raw) ?? raw))
+        }
+    }
+
     static func name(_ raw: String, max: Int, what: String) -> Result<ValidName, ProtocolError> {
+        if let result = asciiName(raw, max: max, what: what) { return result }
         let nfc = raw.precomposedStringWithCanonicalMapping
         let length = nfc.count
         guard length >= 1 else { return .failure(.badRequest("\(what) must not be empty")) }

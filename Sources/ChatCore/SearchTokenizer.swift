@@ -63,6 +63,12 @@ package enum SearchTokenizer {
     ///   - mode: document (indexing, snippets) or query.
     ///   - emit: receives each token.
     package static func tokenize(_ text: String, mode: Mode, emit: (SearchToken) -> Void) {
+        if tokenizeASCII(text, emit: emit) { return }
+        tokenizeScalars(text, mode: mode, emit: emit)
+    }
+
+    /// The general path, scalar by scalar (tests compare the ASCII path with it).
+    package static func tokenizeScalars(_ text: String, mode: Mode, emit: (SearchToken) -> Void) {
         var state = TokenizerState(mode: mode)
         var utf8Offset = 0
         var scalarOffset = 0
@@ -106,6 +112,49 @@ package enum SearchTokenizer {
         }
         state.flushWord(emit)
         state.flushCJK(emit)
+    }
+
+    /// All-ASCII text, byte by byte: letters and digits make words (lower-cased, cut to
+    /// `maxWordLength`), everything else separates. The same tokens as the general path
+    /// (ASCII has no CJK, emoji, marks or ignored characters), without Unicode lookups.
+    /// Returns false, having emitted nothing, when the text is not all ASCII.
+    private static func tokenizeASCII(_ text: String, emit: (SearchToken) -> Void) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes -> Bool in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return false }
+            var position = 0
+            var start = -1
+            func flush(_ end: Int) {
+                guard start >= 0 else { return }
+                let cut = min(end, start + maxWordLength)
+                let word = String(
+                    decoding: bytes[start..<cut].lazy.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 },
+                    as: UTF8.self
+                )
+                emit(
+                    SearchToken(
+                        text: word,
+                        position: position,
+                        colocated: false,
+                        utf8Range: start..<cut,
+                        scalarRange: start..<cut
+                    )
+                )
+                position += 1
+                start = -1
+            }
+            for (i, byte) in bytes.enumerated() {
+                let isWord =
+                    (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+                if isWord {
+                    if start < 0 { start = i }
+                } else {
+                    flush(i)
+                }
+            }
+            flush(bytes.count)
+            return true
+        }
     }
 
     // MARK: Folding

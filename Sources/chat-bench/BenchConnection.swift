@@ -27,11 +27,15 @@ final class BenchHandler: ChannelInboundHandler {
         case publisher
         /// Held open; answering pings only.
         case idle
+        /// Sending durable messages (`senderIndex`); counting the `ok` replies.
+        case sender
     }
 
     let kind: BenchProtocol
     var role = Role.setup
     var run: FanoutRun?
+    var durable: DurableRun?
+    var senderIndex = 0
     private var framer: Framer
     private var waiter: (id: Int, match: @Sendable (WireUnit) -> UnitMatch, promise: EventLoopPromise<String>)?
     private var nextWaiterID = 0
@@ -71,7 +75,7 @@ final class BenchHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         framer.append(&incoming)
-        let now = role == .subscriber ? NIODeadline.now().uptimeNanoseconds : 0
+        let now = role == .subscriber || role == .sender ? NIODeadline.now().uptimeNanoseconds : 0
         while let unit = framer.next() {
             handle(unit, context: context, now: now)
         }
@@ -104,6 +108,13 @@ final class BenchHandler: ChannelInboundHandler {
                     self.waiter = nil
                     waiter.promise.fail(BenchError(reason))
                 }
+            }
+        case .sender:
+            // Only `ok` and `error` replies carry the marker (in the request id).
+            if unit.opcode == 0x1, unit.contains("\"type\":\"error\"") {
+                durable?.failed(unit.text)
+            } else if unit.opcode == 0x1, let (_, sent) = unit.marker {
+                durable?.acknowledged(sender: senderIndex, sentNanoseconds: sent, now: now)
             }
         case .idle:
             break
@@ -138,6 +149,7 @@ final class BenchHandler: ChannelInboundHandler {
             waiter.promise.fail(BenchError("connection closed by the server"))
         }
         if role == .subscriber || role == .publisher { run?.connectionLost() }
+        if role == .sender { durable?.connectionLost() }
         context.fireChannelInactive()
     }
 

@@ -72,6 +72,27 @@ struct BenchDriver: Sendable {
         }
     }
 
+    /// chat: makes a fresh connection a durable-send sender in its own room (`<room>-s<index>`).
+    func setupSender(_ conn: BenchConnection, index: Int) async throws {
+        precondition(kind == .chat, "durable sends are chat only")
+        try await chatHandshake(conn, token: subscriberToken)
+        try await chatRequest(conn, id: "j", #"{"type":"join","id":"j","room":"\#(channelName)-s\#(index)"}"#)
+    }
+
+    /// chat: the `send` request of a durable-send sender; its id carries the marker, the text does not.
+    func senderEncoder(size: Int) -> DurableRun.Encoder {
+        let room = channelName
+        let text = String(repeating: "x", count: size)
+        var counter = 0
+        return { sender, nanoseconds, buffer in
+            counter += 1
+            let json =
+                #"{"type":"send","id":"^^\#(counter),\#(nanoseconds),","room":"\#(room)-s\#(sender)","text":"\#(text)"}"#
+            WebSocketClientFrame.writeHeader(opcode: 0x1, length: json.utf8.count, into: &buffer)
+            buffer.writeString(json)
+        }
+    }
+
     /// Opens the publisher's connection, a member of the run's room or channel.
     func openPublisher(on loop: any EventLoop) async throws -> BenchConnection {
         let conn = try await BenchConnection.open(kind, target, on: loop)

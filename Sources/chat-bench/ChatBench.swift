@@ -5,6 +5,8 @@ import ChatLog
 import ChatServer
 import ChatTUI
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 
 @main
@@ -27,61 +29,92 @@ func seconds(_ d: Duration) -> Double {
 
 struct Durable: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Durable sends/s: N senders, each in its own room, one send in flight each, until M are acknowledged."
+        abstract: "Durable sends/s: N senders, each in its own room, W sends in flight each, until M are acknowledged.",
+        discussion: """
+            Every sender is a connection of one user, joined to a room of its own (no fan-out to \
+            other senders). A send counts when its `ok` arrives; "ack" latency is from writing the \
+            send to reading that `ok`. The load generator runs on one event-loop thread.
+            """
     )
 
     @Option(help: "Server URL (loopback).") var url: String
-    @Option(help: "Concurrent senders.") var senders = 8
+    @Option(help: "Concurrent senders (connections).") var senders = 8
     @Option(help: "Messages to send in total.") var messages = 20_000
+    @Option(help: "Sends in flight per sender (1: wait for each ok before the next send).") var window = 1
     @Option(help: "Text size in bytes.") var size = 100
+    @Option(help: "Server process to read CPU time from (/proc).") var serverPid: Int32?
     @Option(help: "Stop after this many seconds even if not done.") var maxSeconds = 60
     @Option(help: "Label printed with the result (e.g. the fsync policy).") var label = ""
 
+    func validate() throws {
+        guard senders >= 1, messages >= senders, window >= 1, size >= 1 else {
+            throw ValidationError("--senders, --window and --size must be at least 1, --messages at least --senders")
+        }
+    }
+
     func run() async throws {
-        guard url.contains("127.") || url.contains("localhost") || url.contains("[::1]") else {
-            throw ValidationError("loopback URLs only")
+        let target = try BenchTarget(url: url)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let probe = ServerProbe(pid: serverPid)
+        let setupStart = ContinuousClock.now
+        let driver = try await BenchDriver.prepare(.chat, target, on: loop, publisher: false)
+        let opened = await openConnections(
+            count: senders,
+            parallel: 16,
+            kind: .chat,
+            target: target,
+            loop: loop,
+            deadline: setupStart + .seconds(maxSeconds)
+        ) { conn, index in try await driver.setupSender(conn, index: index) }
+        guard opened.failures == 0 else {
+            await closeAll(opened.connections, on: loop)
+            try await group.shutdownGracefully()
+            throw BenchError("\(opened.failures) senders failed; first: \(opened.firstError ?? "?")")
         }
-        let context = try await ConformanceContext.make(url: url)
-        var users: [TestUser] = []
-        for i in 0..<senders { users.append(try await context.newUser("b\(i)")) }
-        let tokens = users.map(\.token)
-        let perSender = messages / senders
-        let text = String(repeating: "x", count: size)
-        let done = Tally()
-        let latencies = Latencies()
-        let deadline = ContinuousClock.now + .seconds(maxSeconds)
-        let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (i, token) in tokens.enumerated() {
-                group.addTask {
-                    let c = try await context.helloClient()
-                    try expectOK(try await c.request("resume", ["token": .string(token)]), "resume")
-                    let room = context.unique("bench\(i)")
-                    try await context.join(c, room)
-                    var mine: [Double] = []
-                    mine.reserveCapacity(perSender)
-                    for _ in 0..<perSender where ContinuousClock.now < deadline {
-                        let sent = ContinuousClock.now
-                        let reply = try await c.request("send", ["room": .string(room), "text": .string(text)])
-                        mine.append(seconds(sent.duration(to: .now)) * 1000)
-                        try expectOK(reply, "send")
-                        _ = try await c.nextEvent("message")
-                        done.value.add(1, ordering: .relaxed)
-                    }
-                    latencies.add(mine)
-                }
+        let conns = opened.connections
+        let (perSender, window, size, maxSeconds) = (messages / senders, self.window, self.size, self.maxSeconds)
+        let cpuBefore = probe.cpuSeconds
+        let benchCPUBefore = ProcStats.selfCPUSeconds()
+        let (run, finished) = try await loop.submit { () -> (NIOLoopBound<DurableRun>, EventLoopFuture<Void>) in
+            let run = DurableRun(
+                senders: conns.map(\.channel),
+                perSender: perSender,
+                window: window,
+                deadline: .seconds(Int64(maxSeconds)),
+                encode: driver.senderEncoder(size: size)
+            )
+            for (index, conn) in conns.enumerated() {
+                conn.handler.value.durable = run
+                conn.handler.value.senderIndex = index
+                conn.handler.value.role = .sender
             }
-            try await group.waitForAll()
-        }
-        let elapsed = seconds(start.duration(to: .now))
-        let count = done.value.load(ordering: .relaxed)
-        emit([
-            "bench": "durable", "label": .string(label), "senders": .int(Int64(senders)),
-            "messages": .int(Int64(count)), "seconds": .double(elapsed),
-            "sends_per_sec": .double((Double(count) / elapsed).rounded()),
-            "ack_p50_ms": .double(latencies.percentile(0.50)), "ack_p99_ms": .double(latencies.percentile(0.99)),
-            "ack_max_ms": .double(latencies.percentile(1.0)),
-        ])
+            return (NIOLoopBound(run, eventLoop: loop), run.start())
+        }.get()
+        try await finished.get()
+        let cpuAfter = probe.cpuSeconds
+        let benchCPU = ProcStats.selfCPUSeconds() - benchCPUBefore
+        let result = try await loop.submit { () -> JSONObject in
+            let run = run.value
+            var object: JSONObject = [
+                "bench": "durable", "label": .string(label), "senders": .int(Int64(senders)),
+                "window": .int(Int64(window)), "messages": .int(Int64(run.totalAcked)),
+                "seconds": .double((run.seconds * 1000).rounded() / 1000),
+                "sends_per_sec": .double(run.seconds > 0 ? (Double(run.totalAcked) / run.seconds).rounded() : 0),
+                "ack_p50_ms": .double(run.histogram.percentileMs(0.50)),
+                "ack_p99_ms": .double(run.histogram.percentileMs(0.99)),
+                "ack_max_ms": .double(run.histogram.percentileMs(1.0)),
+                "timed_out": .bool(run.timedOut), "errors": .int(Int64(run.errors)),
+                "lost_connections": .int(Int64(run.lostConnections)),
+                "bench_cpu_seconds": .double(round2(benchCPU)),
+            ]
+            if let firstError = run.firstError { object["first_error"] = .string(firstError) }
+            if let cpuBefore, let cpuAfter { object["server_cpu_seconds"] = .double(round2(cpuAfter - cpuBefore)) }
+            return object
+        }.get()
+        await closeAll(conns, on: loop)
+        try await group.shutdownGracefully()
+        emit(result)
     }
 }
 
@@ -203,24 +236,6 @@ struct Startup: AsyncParsableCommand {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-    }
-}
-
-final class Tally: Sendable {
-    let value = Atomic<Int>(0)
-}
-
-final class Latencies: Sendable {
-    private let values = Mutex<[Double]>([])
-
-    func add(_ more: [Double]) { values.withLock { $0 += more } }
-
-    /// The q-quantile in milliseconds, rounded to 0.01.
-    func percentile(_ q: Double) -> Double {
-        let sorted = values.withLock { $0.sorted() }
-        guard !sorted.isEmpty else { return 0 }
-        let index = min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))
-        return (sorted[index] * 100).rounded() / 100
     }
 }
 

@@ -1,4 +1,5 @@
 import ChatCore
+import Foundation
 import Testing
 
 // MARK: - Tables
@@ -154,6 +155,25 @@ struct NamesTests {
     func manyMarks() throws {
         let name = "a" + String(repeating: "\u{301}", count: 40)
         #expect(try TextRules.userName(name).get().display.count == 1)
+    }
+
+    @Test("the ASCII fast path folds exactly as Foundation does, for every ASCII character")
+    func asciiFoldMatchesFoundation() {
+        for value in UInt8(0x01)...UInt8(0x7F) {
+            let text = "a" + String(UnicodeScalar(value)) + "Z"
+            let expected = text.precomposedStringWithCanonicalMapping
+                .folding(options: [.caseInsensitive], locale: nil).precomposedStringWithCanonicalMapping
+            #expect(TextRules.foldKey(text) == expected, "byte \(value)")
+        }
+    }
+
+    @Test("an ASCII name with CR LF counts it as one character, like the general path")
+    func crlfCountsOnce() {
+        let name = String(repeating: "x", count: 31) + "\r\n"
+        #expect(
+            failure(TextRules.userName(name))
+                == .badRequest("user name may hold only letters, digits, marks, '_', '-' and '.' (found U+D)")
+        )
     }
 
     @Test("the limits are the contract's")

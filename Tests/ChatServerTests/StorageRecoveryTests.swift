@@ -25,7 +25,9 @@ struct StorageRecoveryTests {
             Int.random(in: (total / 10)...(total * 9 / 10), using: &rng)
         }
 
-        let store = Support.makeStore(data)
+        // Every policy: under everysec and no, appends are written by the caller while the
+        // writer thread is idle, and queued while it rotates for a snapshot.
+        let store = Support.makeStore(data, fsync: [FsyncPolicy.always, .everysec, .no][seed % 3])
         var state = try await store.recover()
         #expect(state.users.isEmpty && state.rooms.isEmpty && state.tokens.isEmpty, "seed \(seed)")
         var done = 0

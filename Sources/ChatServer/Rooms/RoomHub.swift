@@ -704,6 +704,8 @@ package actor RoomHub {
         let lsn = store.append(records)
         lastLSN = lsn
         if store.snapshotDue { store.snapshot(state) }
+        // Already stored (written in `append` under everysec/no): no suspension, no hop.
+        if store.isDurable(lsn) { return .stored }
         do {
             try await store.waitDurable(lsn)
             return .stored

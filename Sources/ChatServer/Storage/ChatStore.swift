@@ -22,6 +22,13 @@ package protocol ChatStore: Service {
     ///   - lsn: a number `append` returned.
     func waitDurable(_ lsn: UInt64) async throws
 
+    /// Whether everything up to `lsn` is already stored, so `waitDurable` need not be awaited
+    /// (false when storing failed).
+    ///
+    /// - Parameters:
+    ///   - lsn: a number `append` returned.
+    func isDurable(_ lsn: UInt64) -> Bool
+
     /// Whether the store would like a snapshot (log size or age).
     var snapshotDue: Bool { get }
 
@@ -30,6 +37,10 @@ package protocol ChatStore: Service {
     /// - Parameters:
     ///   - state: a copy of the state, taken in the same turn as the last `append`.
     func snapshot(_ state: ChatState)
+}
+
+extension ChatStore {
+    package func isDurable(_ lsn: UInt64) -> Bool { false }
 }
 
 /// The in-memory default: keeps nothing beyond the process (state lives in the hub).
@@ -42,6 +53,8 @@ package struct MemoryChatStore: ChatStore {
     package func append(_ records: [LogRecord]) -> UInt64 { 0 }
 
     package func waitDurable(_ lsn: UInt64) async throws {}
+
+    package func isDurable(_ lsn: UInt64) -> Bool { true }
 
     package var snapshotDue: Bool { false }
 

@@ -19,8 +19,14 @@ package struct DataDirectory: Sendable {
 
     package init(_ path: String) { self.path = path }
 
-    package func snapshotPath(_ generation: Int) -> String { path + "/" + String(format: "snap-%08d.snap", generation) }
-    package func logPath(_ generation: Int) -> String { path + "/" + String(format: "log-%08d.aof", generation) }
+    package func snapshotPath(_ generation: Int) -> String { path + "/snap-" + Self.padded(generation) + ".snap" }
+    package func logPath(_ generation: Int) -> String { path + "/log-" + Self.padded(generation) + ".aof" }
+
+    /// `generation` in decimal with at least 8 digits (as `%08d`, without Foundation's formatter).
+    static func padded(_ generation: Int) -> String {
+        let digits = String(generation)
+        return digits.count >= 8 ? digits : String(repeating: "0", count: 8 - digits.count) + digits
+    }
     package var lockPath: String { path + "/LOCK" }
     package var runningPath: String { path + "/RUNNING" }
     package var epochResetPath: String { path + "/EPOCH-RESET" }

@@ -42,6 +42,8 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     private var failure: StorageError?
     private var stopping = false
     private var writerFinished = false
+    /// The writer thread is writing, fsyncing or rotating outside the lock: `append` queues.
+    private var writerBusy = false
     private var generation = 0
     private var logFD: Int32 = -1
     private var logBytes = 0
@@ -96,11 +98,39 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         condition.lock()
         lastLSN += 1
         let lsn = lastLSN
+        // Under `everysec` and `no` a change is acknowledged after write(2): when the writer
+        // thread is idle and nothing is queued, write here (in log order, under the lock) rather
+        // than wake the writer and wait for it. The writer only fsyncs, rotates and catches up.
+        if configuration.fsync != .always, queue.isEmpty, !writerBusy, !stopping, failure == nil, logFD >= 0 {
+            let path = directory.logPath(generation)
+            let written = Result { try bytes.withUnsafeBytes { try DataDirectory.writeAll(logFD, $0, path: path) } }
+            switch written {
+            case .success:
+                logBytes += bytes.count
+                let size = logBytes
+                ackedLSN = lsn
+                if !dirty {
+                    dirty = true
+                    // The writer waits without a timeout while nothing is dirty: start the 1 s clock.
+                    condition.signal()
+                }
+                condition.unlock()
+                metrics.setLogBytes(size)
+            case .failure(let error):
+                condition.unlock()
+                fail(error as? StorageError ?? StorageError.io(path, "\(error)"))
+            }
+            return lsn
+        }
         queuedBytes += bytes.count
         queue.append(.records(bytes, lsn: lsn))
         condition.signal()
         condition.unlock()
         return lsn
+    }
+
+    package func isDurable(_ lsn: UInt64) -> Bool {
+        locked { failure == nil && ackedLSN >= lsn }
     }
 
     package func waitDurable(_ lsn: UInt64) async throws {
@@ -369,6 +399,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
             queue = []
             queuedBytes = 0
             let exiting = stopping && items.isEmpty
+            writerBusy = !exiting
             condition.unlock()
             if exiting { break }
             do {
@@ -378,6 +409,9 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
             } catch {
                 fail(StorageError.io(nil, "\(error)"))
             }
+            condition.lock()
+            writerBusy = false
+            condition.unlock()
         }
         if logFD >= 0 {
             if fsync(logFD) != 0 { fail(StorageError.io(directory.logPath(generation), "fsync at shutdown failed")) }
