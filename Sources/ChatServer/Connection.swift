@@ -49,6 +49,8 @@ package final class Connection: BrokerSubscriber {
     private let rawOutput: NIOLoopBoundBox<ChannelHandlerContext?>
     private let queueLimit: Int
     private let closeTimeout: TimeAmount
+    /// Batches this connection's drains with those of other connections on its event loop.
+    private let drains: DrainScheduler
     private let metrics = ServerMetrics()
 
     /// Creates a connection.
@@ -64,6 +66,7 @@ package final class Connection: BrokerSubscriber {
         self.queueLimit = queueLimit
         self.closeTimeout = closeTimeout
         self.rawOutput = .makeEmptyBox(valueType: ChannelHandlerContext.self, eventLoop: channel.eventLoop)
+        self.drains = DrainScheduler.forLoop(channel.eventLoop)
         (closeRequests, closeContinuation) = AsyncStream.makeStream(
             of: (CloseCode, String).self,
             bufferingPolicy: .bufferingOldest(1)
@@ -129,7 +132,7 @@ package final class Connection: BrokerSubscriber {
         }
         switch action {
         case .none: break
-        case .schedule: channel.eventLoop.execute { self.drain() }
+        case .schedule: drains.schedule(self)
         case .slow: closeSlowConsumer()
         }
     }
@@ -149,14 +152,14 @@ package final class Connection: BrokerSubscriber {
             s.draining = true
             return true
         }
-        if schedule { channel.eventLoop.execute { self.drain() } }
+        if schedule { drains.schedule(self) }
     }
 
-    /// On the event loop: writes everything queued, flushes once, and goes again (as a new
-    /// event-loop task, so other connections get their turn) if more arrived meanwhile.
+    /// On the event loop: writes everything queued, flushes once, and goes again (in the next
+    /// batch of its event loop, so other connections get their turn) if more arrived meanwhile.
     /// Pauses while the channel is not writable (the socket is full); meanwhile frames queue
     /// up to the limit.
-    private func drain() {
+    fileprivate func drain() {
         let items = state.withLock { s -> [Pending] in
             defer { s.pending = [] }
             return s.slow ? [] : s.pending
@@ -189,7 +192,7 @@ package final class Connection: BrokerSubscriber {
             }
             return true
         }
-        if more { channel.eventLoop.execute { self.drain() } }
+        if more { drains.schedule(self) }
     }
 
     private func resumeWhenWritable() {
@@ -247,5 +250,54 @@ package final class Connection: BrokerSubscriber {
     /// Ends the outbound side (the reader finished); queued frames are still written first.
     package func finishOutbound() {
         enqueue(.finish)
+    }
+}
+
+/// Runs connection drains on one event loop in batches: a fan-out to a thousand connections
+/// on a loop schedules one event-loop task (and at most one wake-up of that thread) rather
+/// than a thousand. Each connection appears at most once per batch (its `draining` flag).
+final class DrainScheduler: Sendable {
+    private struct Pending {
+        var connections: [Connection] = []
+        var scheduled = false
+    }
+
+    let eventLoop: any EventLoop
+    private let pending = Mutex(Pending())
+
+    private init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    private static let registry = Mutex<[ObjectIdentifier: DrainScheduler]>([:])
+
+    /// The scheduler of an event loop (one per loop, for the life of the process).
+    static func forLoop(_ loop: any EventLoop) -> DrainScheduler {
+        registry.withLock { schedulers in
+            if let existing = schedulers[ObjectIdentifier(loop)] { return existing }
+            let made = DrainScheduler(eventLoop: loop)
+            schedulers[ObjectIdentifier(loop)] = made
+            return made
+        }
+    }
+
+    /// Drains `connection` in the next batch of this loop.
+    func schedule(_ connection: Connection) {
+        let first = pending.withLock { p -> Bool in
+            p.connections.append(connection)
+            guard !p.scheduled else { return false }
+            p.scheduled = true
+            return true
+        }
+        if first { eventLoop.execute { self.run() } }
+    }
+
+    private func run() {
+        let batch = pending.withLock { p -> [Connection] in
+            p.scheduled = false
+            defer { p.connections = [] }
+            return p.connections
+        }
+        for connection in batch { connection.drain() }
     }
 }

@@ -275,12 +275,20 @@ package actor RoomHub {
     }
 
     /// Handles every request that is not `hello`, `ping`, `register` or `login`; replies itself.
+    /// Returns whether the connection is authenticated afterwards (so the reader needs no
+    /// second trip to the actor to learn it).
     ///
     /// - Parameters:
     ///   - conn: the connection.
     ///   - id: request id.
     ///   - request: the validated request.
-    package func handle(_ conn: Connection, id: String, request: Request) async {
+    @discardableResult
+    package func handle(_ conn: Connection, id: String, request: Request) async -> Bool {
+        await handleRequest(conn, id: id, request: request)
+        return sessions[conn.subscriberID]?.userKey != nil
+    }
+
+    private func handleRequest(_ conn: Connection, id: String, request: Request) async {
         guard let session = sessions[conn.subscriberID] else { return }
         if case .resume(let token) = request {
             resume(conn, id: id, token: token)

@@ -204,8 +204,7 @@ struct ConnectionHandler: Sendable {
                 conn.reject(id: id, ProtocolError(.unauthorized, "wrong user name or password"))
             }
         default:
-            await hub.handle(conn, id: id, request: request)
-            session.authenticated = await hub.isAuthenticated(conn)
+            session.authenticated = await hub.handle(conn, id: id, request: request)
         }
     }
 }
