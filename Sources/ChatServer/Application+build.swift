@@ -4,7 +4,6 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOPosix
@@ -85,17 +84,6 @@ package func buildApplication(
         }
     }
 
-    let wsRouter = Router(context: ChatRequestContext.self)
-    wsRouter.ws("/v1/ws") { inbound, outbound, context in
-        try await handler.run(inbound: inbound, outbound: outbound, channel: context.requestContext.channel)
-    }
-
-    let wsConfiguration = WebSocketServerConfiguration(
-        maxFrameSize: configuration.limits.maxFrame,
-        autoPing: .enabled(timePeriod: configuration.pingInterval),
-        closeTimeout: configuration.closeTimeout,
-        validateUTF8: true
-    )
     let tls = try configuration.tls.map(makeServerTLSConfiguration)
     if let files = configuration.tls, let leaf = try? NIOSSLCertificate.fromPEMFile(files.certificateChain).first,
         let der = try? leaf.toDERBytes()
@@ -103,15 +91,15 @@ package func buildApplication(
         let fingerprint = "SHA256:" + SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
         logger.info("serving wss://", metadata: ["chat.tls.fingerprint": "\(fingerprint)"])
     }
-    let wsResponder = wsRouter.buildResponder()
     let deadline = TimeAmount.nanoseconds(configuration.handshakeTimeout.nanoseconds)
-    // Built by hand rather than with `.http1WebSocketUpgrade(webSocketRouter:)` so that
-    // every connection gets the handshake deadline (behind TLS when TLS is on).
+    // Every connection gets the handshake deadline (behind TLS when TLS is on); an upgraded
+    // one is run by a ChatSocketHandler in its pipeline (see ChatUpgradeChannel).
     let server = HTTPServerBuilder { responder -> any ServerChildChannel in
-        let base = HTTP1WebSocketUpgradeChannel(
+        let base = ChatUpgradeChannel(
             responder: responder,
-            webSocketResponder: wsResponder,
-            configuration: .init(http1: .init(idleTimeout: .seconds(60)), ws: wsConfiguration)
+            path: "/v1/ws",
+            connections: handler,
+            idleTimeout: .seconds(60)
         )
         let guarded = HandshakeDeadlineChannel(base: base, deadline: deadline)
         if let tls { return try TLSChannel(guarded, tlsConfiguration: tls) }

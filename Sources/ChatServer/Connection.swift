@@ -12,23 +12,21 @@ import Synchronization
 /// appends under a lock and, when no drain is pending, schedules one on the event
 /// loop; the drain writes everything queued so far and flushes once. Frames are
 /// queued already framed (`WebSocketText`), so a fan-out shares one buffer and the
-/// drain writes it below the WebSocket encoder. Closing with a code goes through
-/// the WebSocket writer task (`closeRequests`), after the frames queued before it.
+/// drain writes it below the WebSocket encoder. Closing with a code goes through the
+/// connection's `ChatSocketHandler`, after the frames queued before it.
 package final class Connection: BrokerSubscriber {
     /// What waits for the event loop.
     private enum Pending {
         /// A complete WebSocket frame (`WebSocketText.frame`).
         case frame(ByteBuffer)
         case close(CloseCode, String)
-        /// The reader finished: end the writer task once everything before is written.
-        case finish
     }
 
     private struct State {
         var userKey: String?
         var closing = false
         var slow = false
-        /// No more items are taken (close queued, reader finished, or slow consumer).
+        /// No more items are taken (close queued, or slow consumer).
         var sealed = false
         var pending: [Pending] = []
         /// A drain is scheduled, running, or waiting for the socket to take more.
@@ -40,9 +38,6 @@ package final class Connection: BrokerSubscriber {
     package let subscriberID: UInt64
     /// The channel the frames are written to.
     let channel: any Channel
-    /// Close requests for the WebSocket writer task; finished when the writer should end.
-    let closeRequests: AsyncStream<(CloseCode, String)>
-    private let closeContinuation: AsyncStream<(CloseCode, String)>.Continuation
     private let state = Mutex(State())
     /// The WebSocket encoder's context, looked up on first use: framed bytes written there
     /// skip the encoder and go straight to the socket, in order with frames the encoder writes.
@@ -67,10 +62,6 @@ package final class Connection: BrokerSubscriber {
         self.closeTimeout = closeTimeout
         self.rawOutput = .makeEmptyBox(valueType: ChannelHandlerContext.self, eventLoop: channel.eventLoop)
         self.drains = DrainScheduler.forLoop(channel.eventLoop)
-        (closeRequests, closeContinuation) = AsyncStream.makeStream(
-            of: (CloseCode, String).self,
-            bufferingPolicy: .bufferingOldest(1)
-        )
     }
 
     package var userKey: String? { state.withLock { $0.userKey } }
@@ -123,7 +114,7 @@ package final class Connection: BrokerSubscriber {
             guard !s.sealed else { return .none }
             switch item {
             case .frame: guard s.pending.count < queueLimit else { return .slow }
-            case .close, .finish: s.sealed = true
+            case .close: s.sealed = true
             }
             s.pending.append(item)
             guard !s.draining, !s.held else { return .none }
@@ -173,11 +164,8 @@ package final class Connection: BrokerSubscriber {
             case .frame(let bytes):
                 output?.write(NIOAny(bytes), promise: nil)
             case .close(let code, let reason):
-                // The writer task sends the close frame; it reaches the loop after this flush.
-                closeContinuation.yield((code, reason))
-                closeContinuation.finish()
-            case .finish:
-                closeContinuation.finish()
+                output?.flush()
+                sendCloseFrame(code, reason: reason)
             }
         }
         output?.flush()
@@ -231,13 +219,18 @@ package final class Connection: BrokerSubscriber {
             return !s.slow
         }
         guard first else { return }
-        closeContinuation.finish()
-        var data = channel.allocator.buffer(capacity: 32)
-        data.write(webSocketErrorCode: .init(codeNumber: Int(CloseCode.slowConsumer.rawValue)))
-        data.writeString("slow consumer")
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
-        channel.writeAndFlush(frame, promise: nil)
+        channel.eventLoop.execute { self.sendCloseFrame(.slowConsumer, reason: "slow consumer") }
         scheduleHardClose()
+    }
+
+    /// On the event loop: the close frame, through the connection's `ChatSocketHandler`
+    /// (which runs the close handshake); without one the socket is just closed.
+    private func sendCloseFrame(_ code: CloseCode, reason: String) {
+        if let handler = try? channel.pipeline.syncOperations.handler(type: ChatSocketHandler.self) {
+            handler.sendClose(WebSocketErrorCode(codeNumber: Int(code.rawValue)), reason: reason)
+        } else {
+            channel.close(promise: nil)
+        }
     }
 
     private func scheduleHardClose() {
@@ -245,11 +238,6 @@ package final class Connection: BrokerSubscriber {
         channel.eventLoop.scheduleTask(in: closeTimeout) {
             channel.close(promise: nil)
         }
-    }
-
-    /// Ends the outbound side (the reader finished); queued frames are still written first.
-    package func finishOutbound() {
-        enqueue(.finish)
     }
 }
 

@@ -26,11 +26,78 @@ package enum WebSocketText {
         return buffer
     }
 
-    /// A final, unmasked text frame holding the compact JSON of `value`.
+    /// A final, unmasked text frame holding the compact JSON of `value` (the same text as
+    /// `value.jsonString`). The JSON is written straight into the frame's buffer after room
+    /// for the longest header; the header then goes just before it, so nothing is copied.
     ///
     /// - Parameters:
     ///   - value: the frame as JSON.
     package static func frame(_ value: JSONValue) -> ByteBuffer {
-        frame(value.jsonString)
+        var buffer = ByteBufferAllocator().buffer(capacity: 256)
+        buffer.moveWriterIndex(forwardBy: 10)
+        buffer.moveReaderIndex(forwardBy: 10)
+        value.write(to: &buffer)
+        let length = buffer.readableBytes
+        let start: Int
+        if length < 126 {
+            start = 8
+            buffer.setInteger(UInt8(length), at: 9)
+        } else if length <= 0xFFFF {
+            start = 6
+            buffer.setInteger(UInt8(126), at: 7)
+            buffer.setInteger(UInt16(length), at: 8)
+        } else {
+            start = 0
+            buffer.setInteger(UInt8(127), at: 1)
+            buffer.setInteger(UInt64(length), at: 2)
+        }
+        buffer.setInteger(UInt8(0x81), at: start)  // FIN, opcode 1 (text)
+        buffer.moveReaderIndex(to: start)
+        return buffer
+    }
+}
+
+extension JSONValue {
+    /// Appends the compact JSON text of this value (as `write(to: &String)` does).
+    ///
+    /// - Parameters:
+    ///   - buffer: the buffer to append to.
+    func write(to buffer: inout ByteBuffer) {
+        switch self {
+        case .null, .invalidString: buffer.writeStaticString("null")
+        case .bool(let b): buffer.writeStaticString(b ? "true" : "false")
+        case .int(let i): buffer.writeString(String(i))
+        case .double(let d): buffer.writeString(d.isFinite ? String(d) : "null")
+        case .string(let s): Self.writeString(s, to: &buffer)
+        case .array(let a):
+            buffer.writeInteger(UInt8(ascii: "["))
+            for (i, v) in a.enumerated() {
+                if i > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                v.write(to: &buffer)
+            }
+            buffer.writeInteger(UInt8(ascii: "]"))
+        case .object(let o):
+            buffer.writeInteger(UInt8(ascii: "{"))
+            for (i, field) in o.fields.enumerated() {
+                if i > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                Self.writeString(field.key, to: &buffer)
+                buffer.writeInteger(UInt8(ascii: ":"))
+                field.value.write(to: &buffer)
+            }
+            buffer.writeInteger(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func writeString(_ s: String, to buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "\""))
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            buffer.writeString(s)
+        } else {
+            // Rare (quotes, backslashes, newlines): the String writer's escaping, then the bytes.
+            var escaped = ""
+            JSONValue.string(s).write(to: &escaped)
+            buffer.writeString(String(escaped.dropFirst().dropLast()))
+        }
+        buffer.writeInteger(UInt8(ascii: "\""))
     }
 }

@@ -52,6 +52,46 @@ struct ServerBehaviourTests {
         }
     }
 
+    @Test("a request in three fragments, with a ping between them, is answered")
+    func fragmentedRequest() async throws {
+        try await TestServer.with { server in
+            let client = try await server.context.helloClient()
+            let bytes = Array(#"{"type":"ping","id":"frag"}"#.utf8)
+            try await client.writeFrame(opcode: 0x1, payload: Array(bytes[0..<5]), fin: false)
+            try await client.writeFrame(opcode: 0x9, payload: Array("keepalive".utf8))
+            try await client.writeFrame(opcode: 0x0, payload: Array(bytes[5..<12]), fin: false)
+            try await client.writeFrame(opcode: 0x0, payload: Array(bytes[12...]), fin: true)
+            try expectOK(try await client.reply(to: "frag"), "the reassembled request")
+            try expectOK(try await client.request("ping"), "the connection goes on")
+        }
+    }
+
+    @Test(
+        "broken fragmentation closes with 1002",
+        arguments: [
+            [(UInt8(0x0), true)],  // a continuation with no message before it
+            [(UInt8(0x1), false), (UInt8(0x1), true)],  // a new message inside a fragmented one
+        ]
+    )
+    func brokenFragmentation(frames: [(UInt8, Bool)]) async throws {
+        try await TestServer.with { server in
+            let client = try await server.context.helloClient()
+            for (opcode, fin) in frames {
+                try await client.writeFrame(opcode: opcode, payload: Array(#"{"type":"ping"}"#.utf8), fin: fin)
+            }
+            #expect(try await client.waitForClose() == 1002)
+        }
+    }
+
+    @Test("a client's close is answered with the same code", arguments: [UInt16(1000), 1001, 4000])
+    func closeEchoed(code: UInt16) async throws {
+        try await TestServer.with { server in
+            let client = try await server.context.helloClient()
+            try await client.sendClose(code: code)
+            #expect(try await client.waitForClose() == code)
+        }
+    }
+
     @Test("shutdown closes clients with 1001")
     func shutdownCloses1001() async throws {
         try await TestServer.with { server in

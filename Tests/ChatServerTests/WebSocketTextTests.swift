@@ -1,3 +1,4 @@
+import ChatCore
 import ChatServer
 import NIOCore
 import Testing
@@ -25,5 +26,25 @@ struct WebSocketTextTests {
         #expect(decoded == text.utf8.count)
         #expect(first == (decoded < 126 ? UInt8(decoded) : decoded <= 0xFFFF ? 126 : 127))
         #expect(frame.readString(length: frame.readableBytes) == text)
+    }
+
+    @Test("a JSON frame holds exactly the JSON text of the value, at every header size")
+    func jsonFrames() throws {
+        let values: [JSONValue] = [
+            .object([:]), .array([]), .null, .bool(true), .int(-42), .double(1.5), .invalidString,
+            .object([
+                "type": "message", "text": .string("quote \" backslash \\ newline \n tab \t bell \u{7} 日本語 😀"),
+                "n": .array([1, .double(2.25), .null, .bool(false), .object(["k": "v"])]),
+            ]),
+            .object(["pad": .string(String(repeating: "x", count: 200))]),
+            .object(["pad": .string(String(repeating: "y", count: 70_000))]),
+        ]
+        for value in values {
+            let text = value.jsonString
+            var frame = WebSocketText.frame(value)
+            var expected = WebSocketText.frame(text)
+            #expect(frame.readableBytes == expected.readableBytes, "\(text.prefix(40))")
+            #expect(frame.readBytes(length: frame.readableBytes) == expected.readBytes(length: expected.readableBytes))
+        }
     }
 }

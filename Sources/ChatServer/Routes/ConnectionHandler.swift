@@ -1,13 +1,12 @@
 import ChatCore
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOPosix
 import NIOWebSocket
 import Synchronization
 
-/// Runs one WebSocket connection: a reader that answers requests in order and a
-/// writer that drains the connection's bounded queue.
+/// Answers one connection's requests (for its `RequestPump`, in order): parsing,
+/// hello/ping, password hashing off the hub, and everything else through the hub.
 struct ConnectionHandler: Sendable {
     let hub: RoomHub
     let configuration: ServerConfiguration
@@ -19,97 +18,14 @@ struct ConnectionHandler: Sendable {
     var search: SearchEngine? = nil
     static let nextID = Atomic<UInt64>(1)
 
-    func run(
-        inbound: WebSocketInboundStream,
-        outbound: WebSocketOutboundWriter,
-        channel: any Channel
-    ) async throws {
-        let id = Self.nextID.add(1, ordering: .relaxed).oldValue
-        let logger = {
-            var logger = self.logger
-            logger[metadataKey: "chat.conn.id"] = "\(id)"
-            return logger
-        }()
-        let conn = Connection(
-            id: id,
-            channel: channel,
-            queueLimit: configuration.outboundQueueLimit,
-            closeTimeout: .nanoseconds(configuration.closeTimeout.nanoseconds)
-        )
-        switch await hub.connect(conn) {
-        case nil: break
-        case .shuttingDown?:
-            try? await outbound.close(.unknown(CloseCode.goingAway.rawValue), reason: "server shutting down")
-            return
-        case .tooManyConnections?:
-            logger.notice("connection refused: server full")
-            try? await outbound.close(.unknown(CloseCode.policy.rawValue), reason: "too many connections")
-            return
-        case .tooManyFromAddress?:
-            logger.notice("connection refused: too many from one address", metadata: ["chat.peer": "\(conn.address)"])
-            try? await outbound.close(
-                .unknown(CloseCode.policy.rawValue),
-                reason: "too many connections from your address"
-            )
-            return
-        }
-        logger.debug("connection opened", metadata: ["chat.peer": "\(channel.remoteAddress?.description ?? "?")"])
-        let readError = await withDiscardingTaskGroup { group in
-            group.addTask {
-                await Self.write(conn: conn, outbound: outbound, logger: logger)
-            }
-            let error = await read(conn: conn, inbound: inbound, logger: logger)
-            conn.finishOutbound()
-            return error
-        }
-        await hub.disconnect(conn)
-        logger.debug("connection closed")
-        // Let the WebSocket layer close with the code that matches the inbound error
-        // (1009 for a reassembled message over max_frame, 1007 for invalid UTF-8).
-        if let readError { throw readError }
-    }
-
-    private static func write(conn: Connection, outbound: WebSocketOutboundWriter, logger: Logger) async {
-        // Frames go from the connection's queue to the channel on the event loop; this task
-        // only sends a close with a code, after the frames queued before it.
-        do {
-            for await (code, reason) in conn.closeRequests {
-                try await outbound.close(.unknown(code.rawValue), reason: reason)
-                return
-            }
-        } catch {
-            logger.trace("write failed", metadata: ["error": "\(error)"])
-        }
-    }
-
-    private func read(conn: Connection, inbound: WebSocketInboundStream, logger: Logger) async -> (any Error)? {
-        var session = ReaderState()
-        session.address = conn.address
-        do {
-            for try await message in inbound.messages(maxSize: configuration.limits.maxFrame) {
-                if conn.isClosing { break }
-                switch message {
-                case .binary:
-                    protocolError(conn, &session, .badRequest("binary frames are not accepted; send JSON text"))
-                case .text(let text):
-                    await handle(text, conn: conn, session: &session, logger: logger)
-                }
-            }
-        } catch {
-            logger.trace("read ended", metadata: ["error": "\(error)"])
-            return error
-        }
-        return nil
-    }
-
-    private func protocolError(_ conn: Connection, _ session: inout ReaderState, _ error: ProtocolError) {
+    func protocolError(_ conn: Connection, _ session: inout ReaderState, _ error: ProtocolError) {
         conn.reject(id: nil, error)
         if session.errors.record(now: uptimeSeconds()) {
             conn.close(.policy, reason: "too many protocol errors")
         }
     }
 
-    private func handle(_ text: String, conn: Connection, session: inout ReaderState, logger: Logger) async {
+    func handle(_ text: String, conn: Connection, session: inout ReaderState, logger: Logger) async {
         let envelope: RequestEnvelope
         switch RequestEnvelope.parse(text) {
         case .success(let e): envelope = e
@@ -209,8 +125,8 @@ struct ConnectionHandler: Sendable {
     }
 }
 
-/// What the reader task keeps per connection.
-private struct ReaderState {
+/// What the request pump keeps per connection.
+struct ReaderState {
     var address = "unknown"
     var helloDone = false
     var authenticated = false

@@ -1,0 +1,372 @@
+import ChatCore
+import Logging
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// Runs one chat WebSocket connection inside the channel pipeline (after NIOWebSocket's
+/// frame decoder and encoder), on the connection's event loop:
+///
+/// - reassembles fragmented messages up to `max_frame` bytes (more: close 1009), checks
+///   that text is UTF-8 (otherwise close 1007), and hands each message to a
+///   `RequestPump`, which answers the connection's requests in order;
+/// - answers pings, pings the client every `pingInterval` and closes it (1001) when the
+///   previous ping got no pong;
+/// - runs the close handshake: echoes a client's close; after a server close (sent through
+///   `sendClose`), closes the socket when the client answers or `closeTimeout` passes;
+/// - stops reading while the pump has a backlog (backpressure on a pipelining client).
+///
+/// Replies and events do not pass through here: `Connection` writes them below the encoder.
+final class ChatSocketHandler: ChannelDuplexHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let connections: ConnectionHandler
+    private let logger: Logger
+    private var context: ChannelHandlerContext?
+    private var pump: RequestPump?
+    /// A fragmented message being reassembled, and its opcode.
+    private var partial: ByteBuffer?
+    private var partialIsText = false
+    private var closeSent = false
+    private var closeReceived = false
+    private var awaitingPong = false
+    private var pingTask: RepeatedTask?
+    /// A `read` was held back while the pump had a backlog.
+    private var readHeld = false
+
+    init(connections: ConnectionHandler, logger: Logger) {
+        self.connections = connections
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let configuration = connections.configuration
+        let conn = Connection(
+            id: ConnectionHandler.nextID.add(1, ordering: .relaxed).oldValue,
+            channel: context.channel,
+            queueLimit: configuration.outboundQueueLimit,
+            closeTimeout: .nanoseconds(configuration.closeTimeout.nanoseconds)
+        )
+        var logger = self.logger
+        logger[metadataKey: "chat.conn.id"] = "\(conn.subscriberID)"
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        pump = RequestPump(connections: connections, conn: conn, logger: logger) {
+            // Called by the pump when it took its backlog: read again if a read was held.
+            loopBound.value.resumeReading()
+        }
+        pump?.start()
+        let interval = TimeAmount.nanoseconds(configuration.pingInterval.nanoseconds)
+        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            loopBound.value.ping()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        ended()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        ended()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The server allows half-closure: the client's FIN arrives as an event, not a close.
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func ended() {
+        pingTask?.cancel()
+        pingTask = nil
+        pump?.end()
+        pump = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // NIOWebSocket's error handler has already sent a close for frame-level errors.
+        logger.trace("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary:
+            guard partial == nil else { return failProtocol(context, "a new message began inside a fragmented one") }
+            if frame.fin {
+                message(context, frame.unmaskedData, isText: frame.opcode == .text)
+            } else {
+                partial = frame.unmaskedData
+                partialIsText = frame.opcode == .text
+            }
+        case .continuation:
+            guard var buffer = partial else { return failProtocol(context, "a continuation without a message") }
+            partial = nil
+            var more = frame.unmaskedData
+            guard buffer.readableBytes + more.readableBytes <= connections.configuration.limits.maxFrame else {
+                return sendClose(.messageTooLarge, reason: "message larger than max_frame")
+            }
+            buffer.writeBuffer(&more)
+            if frame.fin {
+                message(context, buffer, isText: partialIsText)
+            } else {
+                partial = buffer
+            }
+        case .ping:
+            guard !closeSent else { return }
+            let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+        case .pong:
+            awaitingPong = false
+        case .connectionClose:
+            receivedClose(context, frame)
+        default:
+            failProtocol(context, "unknown opcode")
+        }
+    }
+
+    private func message(_ context: ChannelHandlerContext, _ buffer: ByteBuffer, isText: Bool) {
+        guard !closeSent, !closeReceived, let pump else { return }
+        guard isText else {
+            pump.push(.binary)
+            return
+        }
+        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
+            return sendClose(.dataInconsistentWithMessage, reason: "text is not valid UTF-8")
+        }
+        pump.push(.text(text))
+    }
+
+    private func receivedClose(_ context: ChannelHandlerContext, _ frame: WebSocketFrame) {
+        closeReceived = true
+        pump?.end()
+        if closeSent {
+            context.close(promise: nil)
+            return
+        }
+        // Echo the client's code (RFC 6455 §5.5.1), then close the socket.
+        var data = frame.unmaskedData
+        let code = data.readInteger(as: UInt16.self)
+        var reply = context.channel.allocator.buffer(capacity: 2)
+        if let code { reply.writeInteger(code) }
+        closeSent = true
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
+            .whenComplete { _ in loopBound.value.close(promise: nil) }
+    }
+
+    private func failProtocol(_ context: ChannelHandlerContext, _ reason: String) {
+        logger.debug("WebSocket protocol error", metadata: ["chat.reason": "\(reason)"])
+        sendClose(WebSocketErrorCode(codeNumber: 1002), reason: reason)
+    }
+
+    // MARK: Outbound
+
+    func read(context: ChannelHandlerContext) {
+        if let pump, pump.holdReading() {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func resumeReading() {
+        guard readHeld, let context else { return }
+        readHeld = false
+        context.read()
+    }
+
+    private func ping() {
+        guard let context, !closeSent else { return }
+        if awaitingPong {
+            logger.debug("no answer to the previous ping: closing")
+            sendClose(.goingAway, reason: "ping timeout")
+            context.close(promise: nil)
+            return
+        }
+        awaitingPong = true
+        var data = context.channel.allocator.buffer(capacity: 8)
+        data.writeInteger(UInt64.random(in: 0...UInt64.max))
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: data)), promise: nil)
+    }
+
+    /// Sends a close frame (once) after everything written so far. The socket closes when
+    /// the client answers it (or at once if the client's close came first); `Connection`
+    /// closes it anyway after `closeTimeout`.
+    ///
+    /// - Parameters:
+    ///   - code: the close code.
+    ///   - reason: the close reason (UTF-8, cut to fit a control frame).
+    func sendClose(_ code: WebSocketErrorCode, reason: String) {
+        guard let context, !closeSent else { return }
+        closeSent = true
+        pump?.end()
+        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.write(webSocketErrorCode: code)
+        data.writeString(String(decoding: reason.utf8.prefix(120), as: UTF8.self))
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+        if closeReceived {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in loopBound.value.close(promise: nil) }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+            let timeout = TimeAmount.nanoseconds(connections.configuration.closeTimeout.nanoseconds)
+            let channel = context.channel
+            context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        }
+    }
+}
+
+/// Answers one connection's requests in order, off the event loop. The event loop pushes
+/// messages; a task runs while there are any and ends when the queue is empty, so an idle
+/// connection has no task. The first item connects the connection to the hub; the last
+/// disconnects it.
+final class RequestPump: @unchecked Sendable {
+    // @unchecked: `session` and `open` are touched only by the one running drain task (the
+    // `running` flag, set and cleared under the lock, makes sure there is one at a time).
+    enum Item {
+        case connect
+        case text(String)
+        case binary
+        case disconnect
+    }
+
+    private struct Queue {
+        var items: [Item] = []
+        var running = false
+        var ended = false
+        var readingHeld = false
+    }
+
+    /// Queued messages beyond which the event loop stops reading from the socket.
+    static let highWater = 64
+
+    private let queue = Mutex(Queue())
+    private let connections: ConnectionHandler
+    private let conn: Connection
+    private let logger: Logger
+    private let resumeReading: @Sendable () -> Void
+    private var session = ReaderState()
+    private var open = false
+
+    init(
+        connections: ConnectionHandler,
+        conn: Connection,
+        logger: Logger,
+        resumeReading: @escaping @Sendable () -> Void
+    ) {
+        self.connections = connections
+        self.conn = conn
+        self.logger = logger
+        self.resumeReading = resumeReading
+        session.address = conn.address
+    }
+
+    /// Connects to the hub (the first item).
+    func start() {
+        push(.connect)
+    }
+
+    /// Queues a message; ignored once the connection ended.
+    func push(_ item: Item) {
+        let start = queue.withLock { q -> Bool in
+            guard !q.ended else { return false }
+            q.items.append(item)
+            guard !q.running else { return false }
+            q.running = true
+            return true
+        }
+        if start { Task { await self.run() } }
+    }
+
+    /// No more requests are taken (close sent or received, or the socket closed): what is
+    /// queued is dropped, and the connection leaves the hub.
+    func end() {
+        let start = queue.withLock { q -> Bool in
+            guard !q.ended else { return false }
+            q.ended = true
+            q.items.removeAll { item in
+                if case .connect = item { return false }
+                return true
+            }
+            q.items.append(.disconnect)
+            guard !q.running else { return false }
+            q.running = true
+            return true
+        }
+        if start { Task { await self.run() } }
+    }
+
+    /// On the event loop, before a socket read: true (and remembered) when the backlog is
+    /// too long to read more now.
+    func holdReading() -> Bool {
+        queue.withLock { q in
+            if q.items.count >= Self.highWater && !q.ended { q.readingHeld = true }
+            return q.readingHeld
+        }
+    }
+
+    private func run() async {
+        while true {
+            let (batch, resume) = queue.withLock { q -> ([Item], Bool) in
+                guard !q.items.isEmpty else {
+                    q.running = false
+                    return ([], false)
+                }
+                defer {
+                    q.items = []
+                    q.readingHeld = false
+                }
+                return (q.items, q.readingHeld)
+            }
+            if batch.isEmpty { return }
+            if resume { conn.channel.eventLoop.execute { self.resumeReading() } }
+            for item in batch { await process(item) }
+        }
+    }
+
+    private func process(_ item: Item) async {
+        switch item {
+        case .connect:
+            open = await connect()
+        case .text(let text):
+            guard open, !conn.isClosing else { return }
+            await connections.handle(text, conn: conn, session: &session, logger: logger)
+        case .binary:
+            guard open, !conn.isClosing else { return }
+            connections.protocolError(conn, &session, .badRequest("binary frames are not accepted; send JSON text"))
+        case .disconnect:
+            guard open else { return }
+            open = false
+            await connections.hub.disconnect(conn)
+            logger.debug("connection closed")
+        }
+    }
+
+    private func connect() async -> Bool {
+        switch await connections.hub.connect(conn) {
+        case nil:
+            logger.debug("connection opened", metadata: ["chat.peer": "\(conn.address)"])
+            return true
+        case .shuttingDown?:
+            conn.close(.goingAway, reason: "server shutting down")
+        case .tooManyConnections?:
+            logger.notice("connection refused: server full")
+            conn.close(.policy, reason: "too many connections")
+        case .tooManyFromAddress?:
+            logger.notice("connection refused: too many from one address", metadata: ["chat.peer": "\(conn.address)"])
+            conn.close(.policy, reason: "too many connections from your address")
+        }
+        return false
+    }
+}
