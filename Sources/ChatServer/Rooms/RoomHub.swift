@@ -288,6 +288,114 @@ package actor RoomHub {
         return sessions[conn.subscriberID]?.userKey != nil
     }
 
+    /// Handles consecutive requests of one connection in order, in one trip to the actor
+    /// (a connection that pipelines gets its batch answered without a hop per request).
+    /// Returns whether the connection is authenticated afterwards.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - requests: (request id, validated request) pairs, in the order received.
+    package func handle(_ conn: Connection, requests: [(id: String, request: Request)]) async -> Bool {
+        // Consecutive plain sends are stored together: applied and appended one by one, then
+        // one wait for the last one's durability (one fsync under `always`), then published
+        // and acknowledged in order. Anything else first finishes the sends before it.
+        var staged: [StagedSend] = []
+        for (id, request) in requests {
+            if conn.isClosing { break }
+            if case .send(let room, let text, let kind, let nonce) = request {
+                switch stageSend(conn, id: id, room: room, text: text, kind: kind, nonce: nonce) {
+                case .staged(let send):
+                    staged.append(send)
+                    continue
+                case .rejected(let error):
+                    await finishSends(&staged, conn: conn)
+                    conn.reject(id: id, error)
+                    continue
+                case .notStageable:
+                    break
+                }
+            }
+            await finishSends(&staged, conn: conn)
+            await handleRequest(conn, id: id, request: request)
+        }
+        await finishSends(&staged, conn: conn)
+        return sessions[conn.subscriberID]?.userKey != nil
+    }
+
+    /// A send applied and handed to the store, waiting for durability.
+    struct StagedSend {
+        let id: String
+        let room: String
+        let message: ChatMessage
+        let lsn: UInt64
+    }
+
+    enum StageOutcome {
+        case staged(StagedSend)
+        /// Refused (rate limit, not a member, storage failed): reply this error.
+        case rejected(ProtocolError)
+        /// Needs the ordinary path (a nonce seen before, or no authenticated session).
+        case notStageable
+    }
+
+    /// The first half of a `send`: checks, then applies and appends the message without
+    /// waiting for the store.
+    private func stageSend(
+        _ conn: Connection,
+        id: String,
+        room name: ValidName,
+        text: String,
+        kind: MessageKind,
+        nonce: String?
+    ) -> StageOutcome {
+        guard let userKey = sessions[conn.subscriberID]?.userKey, let user = state.users[userKey] else {
+            return .notStageable
+        }
+        let room: String
+        do {
+            room = try memberRoom(name, user: userKey)
+            if let nonce, state.seq(forNonce: nonce, room: room, user: userKey) != nil { return .notStageable }
+            try takeToken(userKey)
+        } catch {
+            return .rejected(error)
+        }
+        guard let roomState = state.rooms[room] else { return .rejected(ProtocolError(.notFound, "no such room")) }
+        let message = ChatMessage(
+            room: roomState.name,
+            seq: roomState.head + 1,
+            from: user.name,
+            text: text,
+            kind: kind,
+            ts: wallClock(),
+            nonce: nonce
+        )
+        guard let lsn = stage([.messageAppended(message)]) else {
+            return .rejected(ProtocolError(.internal, "the server cannot store changes"))
+        }
+        return .staged(StagedSend(id: id, room: room, message: message, lsn: lsn))
+    }
+
+    /// The second half of staged sends: one wait for the last one, then each is published
+    /// and acknowledged in order (or refused, if storing failed).
+    private func finishSends(_ staged: inout [StagedSend], conn: Connection) async {
+        guard let last = staged.last else { return }
+        let sends = staged
+        staged = []
+        let outcome = await durable(last.lsn)
+        conn.hold()
+        defer { conn.release() }
+        for send in sends {
+            guard case .stored = outcome else {
+                conn.reject(id: send.id, ProtocolError(.internal, "the server could not store the change"))
+                continue
+            }
+            metrics.messagesIn.increment()
+            unpublished[send.room, default: [:]][send.message.seq] = WebSocketText.frame(Frames.message(send.message))
+            publishReady(send.room)
+            conn.send(Frames.ok(id: send.id, ["seq": .int(send.message.seq), "ts": .int(send.message.ts)]))
+        }
+    }
+
     private func handleRequest(_ conn: Connection, id: String, request: Request) async {
         guard let session = sessions[conn.subscriberID] else { return }
         if case .resume(let token) = request {
@@ -707,11 +815,23 @@ package actor RoomHub {
     /// Applies records, hands them to the store in this same turn (log order is
     /// apply order), and waits until they are durable.
     func persist(_ records: [LogRecord]) async -> PersistOutcome {
-        guard !storageFailed else { return .refused }
+        guard let lsn = stage(records) else { return .refused }
+        return await durable(lsn)
+    }
+
+    /// Applies records and hands them to the store in this same turn (log order is apply
+    /// order); nil, with nothing applied, after a storage failure.
+    private func stage(_ records: [LogRecord]) -> UInt64? {
+        guard !storageFailed else { return nil }
         for record in records { state.apply(record) }
         let lsn = store.append(records)
         lastLSN = lsn
         if store.snapshotDue { store.snapshot(state) }
+        return lsn
+    }
+
+    /// Waits until everything up to `lsn` is stored; a failure makes the hub refuse changes.
+    private func durable(_ lsn: UInt64) async -> PersistOutcome {
         // Already stored (written in `append` under everysec/no): no suspension, no hop.
         if store.isDurable(lsn) { return .stored }
         do {

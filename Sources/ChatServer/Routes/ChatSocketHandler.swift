@@ -331,8 +331,43 @@ final class RequestPump: @unchecked Sendable {
             }
             if batch.isEmpty { return }
             if resume { conn.channel.eventLoop.execute { self.resumeReading() } }
-            for item in batch { await process(item) }
+            await process(batch)
         }
+    }
+
+    /// Answers a batch in order. Consecutive requests for the hub go to it together (one trip
+    /// to the actor); anything answered elsewhere first waits for the hub's earlier replies.
+    private func process(_ batch: [Item]) async {
+        var group: [(id: String, request: Request)] = []
+        for item in batch {
+            guard case .text(let text) = item else {
+                await flush(&group)
+                await process(item)
+                continue
+            }
+            guard open, !conn.isClosing else { continue }
+            var prepared = connections.prepare(text, session: session)
+            if case .reject(_, let error) = prepared, error.code == .unauthorized, !group.isEmpty {
+                // A `resume` waiting in the group may authenticate the connection.
+                await flush(&group)
+                prepared = connections.prepare(text, session: session)
+            }
+            if case .hub(let id, let request) = prepared {
+                group.append((id, request))
+                continue
+            }
+            await flush(&group)
+            guard !conn.isClosing else { continue }
+            await connections.execute(prepared, conn: conn, session: &session, logger: logger)
+        }
+        await flush(&group)
+    }
+
+    private func flush(_ group: inout [(id: String, request: Request)]) async {
+        guard !group.isEmpty else { return }
+        let requests = group
+        group = []
+        session.authenticated = await connections.hub.handle(conn, requests: requests)
     }
 
     private func process(_ item: Item) async {

@@ -25,47 +25,93 @@ struct ConnectionHandler: Sendable {
         }
     }
 
-    func handle(_ text: String, conn: Connection, session: inout ReaderState, logger: Logger) async {
+    /// What a text frame asks for, decided without replying (so a caller holding earlier
+    /// requests for the hub can send those first and keep replies in order).
+    enum Prepared {
+        /// An error reply and nothing else; without an id it counts as a protocol error.
+        case reject(id: String?, ProtocolError)
+        case search(id: String, body: JSONObject)
+        /// `hello`, `ping`, `register` and `login`, answered here.
+        case local(id: String, Request)
+        /// Everything else, answered by the hub.
+        case hub(id: String, Request)
+    }
+
+    /// Parses and checks one text frame against the session.
+    ///
+    /// - Parameters:
+    ///   - text: the frame's text.
+    ///   - session: the connection's state.
+    func prepare(_ text: String, session: ReaderState) -> Prepared {
         let envelope: RequestEnvelope
         switch RequestEnvelope.parse(text) {
         case .success(let e): envelope = e
-        case .failure(let failure):
-            if let id = failure.id {
-                conn.reject(id: id, failure.error)
-            } else {
-                protocolError(conn, &session, failure.error)
-            }
-            return
+        case .failure(let failure): return .reject(id: failure.id, failure.error)
         }
         let id = envelope.id
-        if envelope.type == SearchRequest.type {
+        if envelope.type == SearchRequest.type { return .search(id: id, body: envelope.body) }
+        guard let type = RequestType(rawValue: envelope.type) else {
+            return .reject(id: id, .badRequest("unknown request type '\(envelope.type)'"))
+        }
+        guard session.helloDone || type == .hello else {
+            return .reject(id: id, ProtocolError(.helloRequired, "send hello first"))
+        }
+        if !type.allowedBeforeAuth, !session.authenticated {
+            return .reject(id: id, ProtocolError(.unauthorized, "authenticate first"))
+        }
+        switch Request.parse(type, body: envelope.body, limits: configuration.limits) {
+        case .success(let request):
+            switch request {
+            case .hello, .ping, .register, .login: return .local(id: id, request)
+            default: return .hub(id: id, request)
+            }
+        case .failure(let error): return .reject(id: id, error)
+        }
+    }
+
+    /// Answers one text frame.
+    ///
+    /// - Parameters:
+    ///   - text: the frame's text.
+    ///   - conn: the connection.
+    ///   - session: the connection's state.
+    ///   - logger: logger.
+    func handle(_ text: String, conn: Connection, session: inout ReaderState, logger: Logger) async {
+        await execute(prepare(text, session: session), conn: conn, session: &session, logger: logger)
+    }
+
+    /// Answers a prepared request.
+    ///
+    /// - Parameters:
+    ///   - prepared: what `prepare` made of a frame.
+    ///   - conn: the connection.
+    ///   - session: the connection's state.
+    ///   - logger: logger.
+    func execute(_ prepared: Prepared, conn: Connection, session: inout ReaderState, logger: Logger) async {
+        let id: String
+        let request: Request
+        switch prepared {
+        case .reject(let id?, let error):
+            conn.reject(id: id, error)
+            return
+        case .reject(nil, let error):
+            protocolError(conn, &session, error)
+            return
+        case .search(let searchID, let body):
             await handleSearch(
-                id: id,
-                body: envelope.body,
+                id: searchID,
+                body: body,
                 conn: conn,
                 helloDone: session.helloDone,
                 authenticated: session.authenticated
             )
             return
-        }
-        guard let type = RequestType(rawValue: envelope.type) else {
-            conn.reject(id: id, .badRequest("unknown request type '\(envelope.type)'"))
+        case .hub(let hubID, let hubRequest):
+            session.authenticated = await hub.handle(conn, id: hubID, request: hubRequest)
             return
-        }
-        guard session.helloDone || type == .hello else {
-            conn.reject(id: id, ProtocolError(.helloRequired, "send hello first"))
-            return
-        }
-        if !type.allowedBeforeAuth, !session.authenticated {
-            conn.reject(id: id, ProtocolError(.unauthorized, "authenticate first"))
-            return
-        }
-        let request: Request
-        switch Request.parse(type, body: envelope.body, limits: configuration.limits) {
-        case .success(let r): request = r
-        case .failure(let error):
-            conn.reject(id: id, error)
-            return
+        case .local(let localID, let localRequest):
+            id = localID
+            request = localRequest
         }
         switch request {
         case .hello(let version, _):
