@@ -44,6 +44,8 @@ package final class Connection: BrokerSubscriber {
     private let rawOutput: NIOLoopBoundBox<ChannelHandlerContext?>
     private let queueLimit: Int
     private let closeTimeout: TimeAmount
+    /// Frames up to this size are coalesced into one buffer per drain.
+    static let coalesceLimit = 4096
     /// Batches this connection's drains with those of other connections on its event loop.
     private let drains: DrainScheduler
     private let metrics = ServerMetrics()
@@ -85,6 +87,14 @@ package final class Connection: BrokerSubscriber {
         enqueue(.frame(payload))
     }
 
+    /// Queues several framed messages at once (one lock, one drain for all of them).
+    ///
+    /// - Parameters:
+    ///   - payloads: complete WebSocket text frames, in order.
+    package func deliver(contentsOf payloads: [ByteBuffer]) {
+        enqueue(payloads.map { .frame($0) })
+    }
+
     /// Queues an error reply and counts it by code.
     ///
     /// - Parameters:
@@ -110,13 +120,19 @@ package final class Connection: BrokerSubscriber {
     }
 
     private func enqueue(_ item: Pending) {
+        enqueue(CollectionOfOne(item))
+    }
+
+    private func enqueue(_ items: some Collection<Pending>) {
         let action = state.withLock { s -> EnqueueAction in
             guard !s.sealed else { return .none }
-            switch item {
-            case .frame: guard s.pending.count < queueLimit else { return .slow }
-            case .close: s.sealed = true
+            for item in items {
+                switch item {
+                case .frame: guard s.pending.count < queueLimit else { return .slow }
+                case .close: s.sealed = true
+                }
+                s.pending.append(item)
             }
-            s.pending.append(item)
             guard !s.draining, !s.held else { return .none }
             s.draining = true
             return .schedule
@@ -159,15 +175,37 @@ package final class Connection: BrokerSubscriber {
         let output =
             rawOutput.value ?? (try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
         rawOutput.value = output
+        // Several small frames are copied into one buffer: one write through the pipeline
+        // instead of one per frame (the copy costs less than NIO's per-write bookkeeping).
+        var batch: ByteBuffer?
+        func writeBatch() {
+            if let bytes = batch { output?.write(NIOAny(bytes), promise: nil) }
+            batch = nil
+        }
         for item in items {
             switch item {
+            case .frame(let bytes) where bytes.readableBytes <= Self.coalesceLimit:
+                if batch == nil {
+                    batch = bytes
+                } else {
+                    if batch!.writableBytes < bytes.readableBytes {
+                        // The first frame is shared by every receiver: copy into a buffer of our own.
+                        var own = channel.allocator.buffer(capacity: Self.coalesceLimit * 4)
+                        own.writeImmutableBuffer(batch!)
+                        batch = own
+                    }
+                    batch!.writeImmutableBuffer(bytes)
+                }
             case .frame(let bytes):
+                writeBatch()
                 output?.write(NIOAny(bytes), promise: nil)
             case .close(let code, let reason):
+                writeBatch()
                 output?.flush()
                 sendCloseFrame(code, reason: reason)
             }
         }
+        writeBatch()
         output?.flush()
         if !channel.isWritable, channel.isActive {
             channel.eventLoop.scheduleTask(in: .milliseconds(1)) { self.resumeWhenWritable() }

@@ -154,7 +154,7 @@ struct CrashTests {
         try handle.close()
         server = try await Self.start(dataDir)
         try await Self.verify(server.url, token: user.token, room: room, acks: acks, trial: 0)
-        let log = String(decoding: server.stderr.fileHandleForReading.availableData, as: UTF8.self)
+        let log = server.log
         #expect(log.contains("torn tail"), "the truncation is reported: \(log)")
         server.process.terminate()
         _ = try await ProcessTests.waitForExit(server.process)

@@ -48,30 +48,44 @@ struct ProcessTests {
         let process: Process
         let port: Int
         let dataDir: String
-        let stderr: Pipe
+        /// Where its standard error goes.
+        let logPath: String
         var url: String { "ws://127.0.0.1:\(port)" }
+        /// Everything it logged so far.
+        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
     }
 
     static func startServer(
         dataDir: String = NSTemporaryDirectory() + "chat-test-\(UUID().uuidString)",
         extra: [String] = []
     ) async throws -> Running {
-        let port = try freePort()
-        let process = Process()
-        process.executableURL = try executable("chat-server")
-        process.arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDir] + extra
-        let stderr = Pipe()
-        process.standardError = stderr
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<300 {
-            if (try? await httpStatus(url: "ws://127.0.0.1:\(port)", path: "/healthz")) == 200 {
-                return Running(process: process, port: port, dataDir: dataDir, stderr: stderr)
+        // The port is free when probed but another test may take it before this server binds it:
+        // a server that does not say it listens on it is retried on another port.
+        for _ in 0..<5 {
+            let port = try freePort()
+            let logPath = NSTemporaryDirectory() + "chat-test-log-\(UUID().uuidString)"
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            let process = Process()
+            process.executableURL = try executable("chat-server")
+            process.arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDir] + extra
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let running = Running(process: process, port: port, dataDir: dataDir, logPath: logPath)
+            for _ in 0..<300 where process.isRunning {
+                if running.log.contains("listening on 127.0.0.1:\(port)"),
+                    (try? await httpStatus(url: running.url, path: "/healthz")) == 200
+                {
+                    return running
+                }
+                try await Task.sleep(for: .milliseconds(50))
             }
-            try await Task.sleep(for: .milliseconds(50))
+            if process.isRunning {
+                process.terminate()
+                throw WireError("chat-server did not answer /healthz; its log:\n\(running.log.suffix(2000))")
+            }
         }
-        process.terminate()
-        throw WireError("chat-server did not answer /healthz")
+        throw WireError("chat-server did not start (5 ports tried)")
     }
 
     static func waitForExit(_ process: Process, seconds: Int = 20) async throws -> Int32 {

@@ -640,7 +640,7 @@ private final class E2EServer {
         for _ in 0..<20 {
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             defer { try? handle.close() }
-            try handle.seekToEnd()
+            let logStart = try handle.seekToEnd()
             let process = Process()
             process.executableURL = try ProcessTests.executable("chat-server")
             process.arguments =
@@ -650,7 +650,11 @@ private final class E2EServer {
             try process.run()
             let deadline = ContinuousClock.now + .seconds(15)
             while process.isRunning, ContinuousClock.now < deadline {
-                if (try? await httpStatus(url: "ws://127.0.0.1:\(port)", path: "/healthz")) == 200, process.isRunning {
+                // Our process must say it listens: another test's server may have taken the port
+                // between `freePort()` and this start, and would answer /healthz instead.
+                if (try? await httpStatus(url: "ws://127.0.0.1:\(port)", path: "/healthz")) == 200, process.isRunning,
+                    Self.logSince(logStart, in: log).contains("listening on 127.0.0.1:\(port)")
+                {
                     return process
                 }
                 try await Task.sleep(for: .milliseconds(50))
@@ -663,6 +667,14 @@ private final class E2EServer {
         }
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         throw E2EFailure("chat-server did not start on port \(port); its log:\n\(text.suffix(2000))")
+    }
+
+    /// The log written after `offset`.
+    private static func logSince(_ offset: UInt64, in path: String) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: offset)
+        return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
     }
 }
 

@@ -32,6 +32,13 @@ package final class InMemoryBroker: MessageBroker {
         return count
     }
 
+    @discardableResult
+    package func publish(_ channel: String, contentsOf payloads: [ByteBuffer]) -> Int {
+        let receivers = channels.withLock { $0[channel].map { Array($0.values) } ?? [] }
+        for receiver in receivers { receiver.deliver(contentsOf: payloads) }
+        return receivers.count
+    }
+
     package func run() async throws {
         try? await gracefulShutdown()
     }

@@ -12,6 +12,18 @@ package protocol BrokerSubscriber: AnyObject, Sendable {
     /// - Parameters:
     ///   - payload: an encoded message (for connections: a complete WebSocket text frame).
     func deliver(_ payload: ByteBuffer)
+
+    /// Takes several payloads at once, in order; must not block.
+    ///
+    /// - Parameters:
+    ///   - payloads: encoded messages, in order.
+    func deliver(contentsOf payloads: [ByteBuffer])
+}
+
+extension BrokerSubscriber {
+    package func deliver(contentsOf payloads: [ByteBuffer]) {
+        for payload in payloads { deliver(payload) }
+    }
 }
 
 /// Redis-like pub/sub: channels to subscribers, `publish` returns the number of
@@ -40,4 +52,23 @@ package protocol MessageBroker: Service {
     ///   - excludingUser: skip subscribers of this user.
     @discardableResult
     func publish(_ channel: String, _ payload: ByteBuffer, excludingUser: String?) -> Int
+
+    /// Delivers several payloads, in order, to every subscriber of a channel (each subscriber
+    /// takes them together, so a connection can write them with one system call).
+    ///
+    /// - Parameters:
+    ///   - channel: channel name.
+    ///   - payloads: encoded once each, shared by all receivers.
+    /// - Returns: the number of receivers.
+    @discardableResult
+    func publish(_ channel: String, contentsOf payloads: [ByteBuffer]) -> Int
+}
+
+extension MessageBroker {
+    @discardableResult
+    package func publish(_ channel: String, contentsOf payloads: [ByteBuffer]) -> Int {
+        var receivers = 0
+        for payload in payloads { receivers = publish(channel, payload, excludingUser: nil) }
+        return receivers
+    }
 }

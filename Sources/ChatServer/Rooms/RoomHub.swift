@@ -384,14 +384,21 @@ package actor RoomHub {
         let outcome = await durable(last.lsn)
         conn.hold()
         defer { conn.release() }
-        for send in sends {
-            guard case .stored = outcome else {
+        guard case .stored = outcome else {
+            for send in sends {
                 conn.reject(id: send.id, ProtocolError(.internal, "the server could not store the change"))
-                continue
             }
+            return
+        }
+        // Every message first (published per room, together), then the replies in order.
+        var rooms: [String] = []
+        for send in sends {
             metrics.messagesIn.increment()
             unpublished[send.room, default: [:]][send.message.seq] = WebSocketText.frame(Frames.message(send.message))
-            publishReady(send.room)
+            if !rooms.contains(send.room) { rooms.append(send.room) }
+        }
+        for room in rooms { publishReady(room) }
+        for send in sends {
             conn.send(Frames.ok(id: send.id, ["seq": .int(send.message.seq), "ts": .int(send.message.ts)]))
         }
     }
@@ -781,11 +788,18 @@ package actor RoomHub {
     /// Publishes stored messages of a room in seq order, as far as there is no hole.
     private func publishReady(_ room: String) {
         var head = published[room] ?? 0
+        var ready: [ByteBuffer] = []
         while let payload = unpublished[room]?.removeValue(forKey: head + 1) {
             head += 1
-            let receivers = broker.publish(room, payload, excludingUser: nil)
-            metrics.messagesOut.increment(by: Int64(receivers))
-            metrics.deliveries.increment(by: Int64(receivers))
+            ready.append(payload)
+        }
+        if !ready.isEmpty {
+            // Together: each subscriber takes them in one go and writes them with one writev.
+            let receivers =
+                ready.count == 1
+                ? broker.publish(room, ready[0], excludingUser: nil) : broker.publish(room, contentsOf: ready)
+            metrics.messagesOut.increment(by: Int64(receivers * ready.count))
+            metrics.deliveries.increment(by: Int64(receivers * ready.count))
         }
         published[room] = head
         if unpublished[room]?.isEmpty == true { unpublished[room] = nil }
