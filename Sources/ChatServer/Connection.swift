@@ -92,7 +92,7 @@ package final class Connection: BrokerSubscriber {
     /// - Parameters:
     ///   - payloads: complete WebSocket text frames, in order.
     package func deliver(contentsOf payloads: [ByteBuffer]) {
-        enqueue(payloads.map { .frame($0) })
+        enqueue(payloads.lazy.map { .frame($0) })
     }
 
     /// Queues an error reply and counts it by code.
