@@ -17,8 +17,8 @@ import Synchronization
 package final class Connection: BrokerSubscriber {
     /// What waits for the event loop.
     private enum Pending {
-        /// A complete WebSocket frame (`WebSocketText.frame`).
-        case frame(ByteBuffer)
+        /// Complete WebSocket frames (`WebSocketText.frame`): one, or several back to back.
+        case frames(ByteBuffer, count: Int)
         case close(CloseCode, String)
     }
 
@@ -29,6 +29,10 @@ package final class Connection: BrokerSubscriber {
         /// No more items are taken (close queued, or slow consumer).
         var sealed = false
         var pending: [Pending] = []
+        /// Frames in `pending` (what the queue limit counts).
+        var pendingFrames = 0
+        /// An empty array with capacity, handed back by the last drain (saves an allocation).
+        var spare: [Pending] = []
         /// A drain is scheduled, running, or waiting for the socket to take more.
         var draining = false
         /// `hold()` is in effect: queue without scheduling a drain until `release()`.
@@ -84,15 +88,16 @@ package final class Connection: BrokerSubscriber {
     /// - Parameters:
     ///   - payload: a complete WebSocket text frame, shared by every receiver of a fan-out.
     package func deliver(_ payload: ByteBuffer) {
-        enqueue(.frame(payload))
+        enqueue(.frames(payload, count: 1))
     }
 
-    /// Queues several framed messages at once (one lock, one drain for all of them).
+    /// Queues several framed messages written back to back in one buffer.
     ///
     /// - Parameters:
-    ///   - payloads: complete WebSocket text frames, in order.
-    package func deliver(contentsOf payloads: [ByteBuffer]) {
-        enqueue(payloads.lazy.map { .frame($0) })
+    ///   - payload: complete WebSocket text frames, in order, shared by every receiver.
+    ///   - frames: how many frames it holds (what the queue limit counts).
+    package func deliver(_ payload: ByteBuffer, frames: Int) {
+        enqueue(.frames(payload, count: frames))
     }
 
     /// Queues an error reply and counts it by code.
@@ -110,7 +115,7 @@ package final class Connection: BrokerSubscriber {
     /// - Parameters:
     ///   - frame: the frame.
     package func send(_ frame: JSONValue) {
-        enqueue(.frame(WebSocketText.frame(frame)))
+        enqueue(.frames(WebSocketText.frame(frame), count: 1))
     }
 
     private enum EnqueueAction {
@@ -120,19 +125,17 @@ package final class Connection: BrokerSubscriber {
     }
 
     private func enqueue(_ item: Pending) {
-        enqueue(CollectionOfOne(item))
-    }
-
-    private func enqueue(_ items: some Collection<Pending>) {
         let action = state.withLock { s -> EnqueueAction in
             guard !s.sealed else { return .none }
-            for item in items {
-                switch item {
-                case .frame: guard s.pending.count < queueLimit else { return .slow }
-                case .close: s.sealed = true
-                }
-                s.pending.append(item)
+            switch item {
+            case .frames(_, let count):
+                // A batch may go over by its own size once; the next frame finds the queue full.
+                guard s.pendingFrames < queueLimit else { return .slow }
+                s.pendingFrames += count
+            case .close: s.sealed = true
             }
+            if s.pending.isEmpty, s.pending.capacity == 0 { swap(&s.pending, &s.spare) }
+            s.pending.append(item)
             guard !s.draining, !s.held else { return .none }
             s.draining = true
             return .schedule
@@ -167,9 +170,11 @@ package final class Connection: BrokerSubscriber {
     /// Pauses while the channel is not writable (the socket is full); meanwhile frames queue
     /// up to the limit.
     fileprivate func drain() {
-        let items = state.withLock { s -> [Pending] in
-            defer { s.pending = [] }
-            return s.slow ? [] : s.pending
+        var items = state.withLock { s -> [Pending] in
+            var taken: [Pending] = []
+            swap(&taken, &s.pending)
+            s.pendingFrames = 0
+            return s.slow ? [] : taken
         }
         // Without the encoder the pipeline is gone (the channel closed): frames are dropped.
         let output =
@@ -184,19 +189,19 @@ package final class Connection: BrokerSubscriber {
         }
         for item in items {
             switch item {
-            case .frame(let bytes) where bytes.readableBytes <= Self.coalesceLimit:
+            case .frames(let bytes, _) where bytes.readableBytes <= Self.coalesceLimit:
                 if batch == nil {
                     batch = bytes
                 } else {
                     if batch!.writableBytes < bytes.readableBytes {
-                        // The first frame is shared by every receiver: copy into a buffer of our own.
+                        // The first buffer is shared by every receiver: copy into one of our own.
                         var own = channel.allocator.buffer(capacity: Self.coalesceLimit * 4)
                         own.writeImmutableBuffer(batch!)
                         batch = own
                     }
                     batch!.writeImmutableBuffer(bytes)
                 }
-            case .frame(let bytes):
+            case .frames(let bytes, _):
                 writeBatch()
                 output?.write(NIOAny(bytes), promise: nil)
             case .close(let code, let reason):
@@ -207,11 +212,14 @@ package final class Connection: BrokerSubscriber {
         }
         writeBatch()
         output?.flush()
+        items.removeAll(keepingCapacity: true)
         if !channel.isWritable, channel.isActive {
+            state.withLock { $0.spare = items }
             channel.eventLoop.scheduleTask(in: .milliseconds(1)) { self.resumeWhenWritable() }
             return
         }
         let more = state.withLock { s -> Bool in
+            s.spare = items
             if s.pending.isEmpty || s.slow {
                 s.draining = false
                 return false
@@ -253,6 +261,7 @@ package final class Connection: BrokerSubscriber {
                 s.slow = true
                 s.sealed = true
                 s.pending = []
+                s.pendingFrames = 0
             }
             return !s.slow
         }

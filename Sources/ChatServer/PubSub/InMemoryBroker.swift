@@ -35,7 +35,9 @@ package final class InMemoryBroker: MessageBroker {
     @discardableResult
     package func publish(_ channel: String, contentsOf payloads: [ByteBuffer]) -> Int {
         let receivers = channels.withLock { $0[channel].map { Array($0.values) } ?? [] }
-        for receiver in receivers { receiver.deliver(contentsOf: payloads) }
+        guard !receivers.isEmpty else { return 0 }
+        let joined = payloads.joined
+        for receiver in receivers { receiver.deliver(joined, frames: payloads.count) }
         return receivers.count
     }
 

@@ -13,17 +13,12 @@ package protocol BrokerSubscriber: AnyObject, Sendable {
     ///   - payload: an encoded message (for connections: a complete WebSocket text frame).
     func deliver(_ payload: ByteBuffer)
 
-    /// Takes several payloads at once, in order; must not block.
+    /// Takes several encoded messages written back to back in one buffer; must not block.
     ///
     /// - Parameters:
-    ///   - payloads: encoded messages, in order.
-    func deliver(contentsOf payloads: [ByteBuffer])
-}
-
-extension BrokerSubscriber {
-    package func deliver(contentsOf payloads: [ByteBuffer]) {
-        for payload in payloads { deliver(payload) }
-    }
+    ///   - payload: the messages, in order (for connections: complete WebSocket text frames).
+    ///   - frames: how many messages it holds.
+    func deliver(_ payload: ByteBuffer, frames: Int)
 }
 
 /// Redis-like pub/sub: channels to subscribers, `publish` returns the number of
@@ -53,8 +48,9 @@ package protocol MessageBroker: Service {
     @discardableResult
     func publish(_ channel: String, _ payload: ByteBuffer, excludingUser: String?) -> Int
 
-    /// Delivers several payloads, in order, to every subscriber of a channel (each subscriber
-    /// takes them together, so a connection can write them with one system call).
+    /// Delivers several payloads, in order, to every subscriber of a channel. They are joined
+    /// into one buffer once, and every subscriber takes that one buffer (a connection writes it
+    /// with one system call).
     ///
     /// - Parameters:
     ///   - channel: channel name.
@@ -70,5 +66,15 @@ extension MessageBroker {
         var receivers = 0
         for payload in payloads { receivers = publish(channel, payload, excludingUser: nil) }
         return receivers
+    }
+}
+
+extension [ByteBuffer] {
+    /// The buffers' bytes back to back, in one buffer.
+    package var joined: ByteBuffer {
+        guard count > 1 else { return first ?? ByteBuffer() }
+        var buffer = ByteBufferAllocator().buffer(capacity: reduce(0) { $0 + $1.readableBytes })
+        for part in self { buffer.writeImmutableBuffer(part) }
+        return buffer
     }
 }
