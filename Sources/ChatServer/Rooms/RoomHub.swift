@@ -351,15 +351,29 @@ package actor RoomHub {
         guard let userKey = sessions[conn.subscriberID]?.userKey, let user = state.users[userKey] else {
             return .notStageable
         }
-        let room: String
         do {
-            room = try memberRoom(name, user: userKey)
+            let room = try memberRoom(name, user: userKey)
             if let nonce, state.seq(forNonce: nonce, room: room, user: userKey) != nil { return .notStageable }
-            try takeToken(userKey)
+            return .staged(
+                try stageMessage(id: id, userKey: userKey, user: user, room: room, text: text, kind: kind, nonce: nonce)
+            )
         } catch {
             return .rejected(error)
         }
-        guard let roomState = state.rooms[room] else { return .rejected(ProtocolError(.notFound, "no such room")) }
+    }
+
+    /// Takes a rate-limit token, then applies and appends the message (no wait).
+    private func stageMessage(
+        id: String,
+        userKey: String,
+        user: ChatState.User,
+        room: String,
+        text: String,
+        kind: MessageKind,
+        nonce: String?
+    ) throws(ProtocolError) -> StagedSend {
+        try takeToken(userKey)
+        guard let roomState = state.rooms[room] else { throw ProtocolError(.notFound, "no such room") }
         let message = ChatMessage(
             room: roomState.name,
             seq: roomState.head + 1,
@@ -370,9 +384,9 @@ package actor RoomHub {
             nonce: nonce
         )
         guard let lsn = stage([.messageAppended(message)]) else {
-            return .rejected(ProtocolError(.internal, "the server cannot store changes"))
+            throw ProtocolError(.internal, "the server cannot store changes")
         }
-        return .staged(StagedSend(id: id, room: room, message: message, lsn: lsn))
+        return StagedSend(id: id, room: room, message: message, lsn: lsn)
     }
 
     /// The second half of staged sends: one wait for the last one, then each is published
@@ -757,26 +771,11 @@ package actor RoomHub {
             conn.send(Frames.ok(id: id, ["seq": .int(original.seq), "ts": .int(original.ts)]))
             return
         }
-        try takeToken(userKey)
-        guard let roomState = state.rooms[room] else { throw ProtocolError(.notFound, "no such room") }
-        let message = ChatMessage(
-            room: roomState.name,
-            seq: roomState.head + 1,
-            from: user.name,
-            text: text,
-            kind: kind,
-            ts: wallClock(),
-            nonce: nonce
-        )
-        guard await commit([.messageAppended(message)], conn: conn, id: id) else { return }
-        metrics.messagesIn.increment()
-        // Framed once here; every subscriber's connection writes this same buffer.
-        unpublished[room, default: [:]][message.seq] = WebSocketText.frame(Frames.message(message))
-        // The sender's own event and its ok leave together (one event-loop wake-up).
-        conn.hold()
-        publishReady(room)
-        conn.send(Frames.ok(id: id, ["seq": .int(message.seq), "ts": .int(message.ts)]))
-        conn.release()
+        // One send is a batch of one: stored, published and acknowledged as pipelined ones are.
+        var staged = [
+            try stageMessage(id: id, userKey: userKey, user: user, room: room, text: text, kind: kind, nonce: nonce)
+        ]
+        await finishSends(&staged, conn: conn)
     }
 
     /// Publishes an event to a room's subscribers.
