@@ -158,9 +158,13 @@ package final class SearchIndex: SearchIndexWriting {
         self.maxRoomID = min(maxRoomID, Self.roomMask)
         var configuration = Configuration()
         configuration.label = "chat-search"
+        // SQLite's page cache is per connection: at most two readers (two cores) and 4 MiB each
+        // keep it to 12 MiB in all (it was 16 MiB for each of up to six connections). The OS
+        // page cache still holds the index file; a miss here costs a pread, not a disk read.
+        configuration.maximumReaderCount = 2
         configuration.prepareDatabase { db in
             db.add(tokenizer: ChatFTS5Tokenizer.self)
-            try db.execute(sql: "PRAGMA cache_size = -16384")
+            try db.execute(sql: "PRAGMA cache_size = -4096")
         }
         if let path {
             let pool = try DatabasePool(path: path, configuration: configuration)
