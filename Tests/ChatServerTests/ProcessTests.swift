@@ -48,11 +48,14 @@ struct ProcessTests {
         let process: Process
         let port: Int
         let dataDir: String
-        /// Where its standard error goes.
-        let logPath: String
+        /// Its standard error: an unlinked file, read through this handle (nothing is left in /tmp).
+        let logHandle: FileHandle
         var url: String { "ws://127.0.0.1:\(port)" }
         /// Everything it logged so far.
-        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        var log: String {
+            guard (try? logHandle.seek(toOffset: 0)) != nil, let data = try? logHandle.readToEnd() else { return "" }
+            return String(decoding: data, as: UTF8.self)
+        }
     }
 
     static func startServer(
@@ -65,13 +68,15 @@ struct ProcessTests {
             let port = try freePort()
             let logPath = NSTemporaryDirectory() + "chat-test-log-\(UUID().uuidString)"
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            let logHandle = try FileHandle(forReadingFrom: URL(fileURLWithPath: logPath))
             let process = Process()
             process.executableURL = try executable("chat-server")
             process.arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDir] + extra
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             process.standardOutput = FileHandle.nullDevice
             try process.run()
-            let running = Running(process: process, port: port, dataDir: dataDir, logPath: logPath)
+            unlink(logPath)
+            let running = Running(process: process, port: port, dataDir: dataDir, logHandle: logHandle)
             for _ in 0..<300 where process.isRunning {
                 if running.log.contains("listening on 127.0.0.1:\(port)"),
                     (try? await httpStatus(url: running.url, path: "/healthz")) == 200
