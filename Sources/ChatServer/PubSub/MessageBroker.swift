@@ -60,15 +60,6 @@ package protocol MessageBroker: Service {
     func publish(_ channel: String, contentsOf payloads: [ByteBuffer]) -> Int
 }
 
-extension MessageBroker {
-    @discardableResult
-    package func publish(_ channel: String, contentsOf payloads: [ByteBuffer]) -> Int {
-        var receivers = 0
-        for payload in payloads { receivers = publish(channel, payload, excludingUser: nil) }
-        return receivers
-    }
-}
-
 extension [ByteBuffer] {
     /// The buffers' bytes back to back, in one buffer.
     package var joined: ByteBuffer {

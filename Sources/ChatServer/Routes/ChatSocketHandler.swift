@@ -340,25 +340,35 @@ final class RequestPump: @unchecked Sendable {
     private func process(_ batch: [Item]) async {
         var group: [(id: String, request: Request)] = []
         for item in batch {
-            guard case .text(let text) = item else {
+            switch item {
+            case .connect:
+                open = await connect()
+            case .text(let text):
+                guard open, !conn.isClosing else { continue }
+                var prepared = connections.prepare(text, session: session)
+                if case .reject(_, let error) = prepared, error.code == .unauthorized, !group.isEmpty {
+                    // A `resume` waiting in the group may authenticate the connection.
+                    await flush(&group)
+                    prepared = connections.prepare(text, session: session)
+                }
+                if case .hub(let id, let request) = prepared {
+                    group.append((id, request))
+                    continue
+                }
                 await flush(&group)
-                await process(item)
-                continue
-            }
-            guard open, !conn.isClosing else { continue }
-            var prepared = connections.prepare(text, session: session)
-            if case .reject(_, let error) = prepared, error.code == .unauthorized, !group.isEmpty {
-                // A `resume` waiting in the group may authenticate the connection.
+                guard !conn.isClosing else { continue }
+                await connections.execute(prepared, conn: conn, session: &session, logger: logger)
+            case .binary:
                 await flush(&group)
-                prepared = connections.prepare(text, session: session)
+                guard open, !conn.isClosing else { continue }
+                connections.protocolError(conn, &session, .badRequest("binary frames are not accepted; send JSON text"))
+            case .disconnect:
+                await flush(&group)
+                guard open else { continue }
+                open = false
+                await connections.hub.disconnect(conn)
+                logger.debug("connection closed")
             }
-            if case .hub(let id, let request) = prepared {
-                group.append((id, request))
-                continue
-            }
-            await flush(&group)
-            guard !conn.isClosing else { continue }
-            await connections.execute(prepared, conn: conn, session: &session, logger: logger)
         }
         await flush(&group)
     }
@@ -368,24 +378,6 @@ final class RequestPump: @unchecked Sendable {
         let requests = group
         group = []
         session.authenticated = await connections.hub.handle(conn, requests: requests)
-    }
-
-    private func process(_ item: Item) async {
-        switch item {
-        case .connect:
-            open = await connect()
-        case .text(let text):
-            guard open, !conn.isClosing else { return }
-            await connections.handle(text, conn: conn, session: &session, logger: logger)
-        case .binary:
-            guard open, !conn.isClosing else { return }
-            connections.protocolError(conn, &session, .badRequest("binary frames are not accepted; send JSON text"))
-        case .disconnect:
-            guard open else { return }
-            open = false
-            await connections.hub.disconnect(conn)
-            logger.debug("connection closed")
-        }
     }
 
     private func connect() async -> Bool {

@@ -69,17 +69,6 @@ struct ConnectionHandler: Sendable {
         }
     }
 
-    /// Answers one text frame.
-    ///
-    /// - Parameters:
-    ///   - text: the frame's text.
-    ///   - conn: the connection.
-    ///   - session: the connection's state.
-    ///   - logger: logger.
-    func handle(_ text: String, conn: Connection, session: inout ReaderState, logger: Logger) async {
-        await execute(prepare(text, session: session), conn: conn, session: &session, logger: logger)
-    }
-
     /// Answers a prepared request.
     ///
     /// - Parameters:
