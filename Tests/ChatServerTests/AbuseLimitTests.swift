@@ -22,7 +22,7 @@ struct AbuseLimitTests {
         for _ in 0..<10 { throttle.failed(user: "u", address: "a", now: now) }
         #expect(throttle.wait(user: "u", address: "a", now: now) == 8000, "capped at the maximum")
         #expect(throttle.wait(user: "other", address: "b", now: now) == nil, "other users and addresses are free")
-        throttle.succeeded(user: "u")
+        throttle.succeeded(user: "u", address: "z")
         #expect(throttle.wait(user: "u", address: "c", now: now) == nil)
         #expect(throttle.wait(user: "u", address: "a", now: now) != nil, "the address keeps its count")
         #expect(throttle.wait(user: "x", address: "a", now: now + 200) == nil, "forgotten after the window")

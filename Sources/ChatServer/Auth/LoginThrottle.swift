@@ -71,12 +71,30 @@ package struct LoginThrottle: Sendable {
         if users.count + addresses.count > 100_000 { forgetOld(now: now) }
     }
 
-    /// Records a successful login: the user's count is cleared.
+    /// Confirms an attempt counted up front was a failure: its delay runs from now (the
+    /// password check took a while), the count stays.
     ///
     /// - Parameters:
     ///   - user: the user name's fold key.
-    package mutating func succeeded(user: String) {
+    ///   - address: the source address.
+    ///   - now: monotonic seconds.
+    package mutating func confirmFailure(user: String, address: String, now: Double) {
+        if let last = users[user]?.last { users[user]?.last = max(last, now) }
+        if let last = addresses[address]?.last { addresses[address]?.last = max(last, now) }
+    }
+
+    /// Records a successful login whose attempt was counted as a failure up front (`failed`
+    /// before the password was checked, so parallel guesses cannot all pass `wait`): the
+    /// user's count is cleared and the address's takes the attempt back.
+    ///
+    /// - Parameters:
+    ///   - user: the user name's fold key.
+    ///   - address: the source address.
+    package mutating func succeeded(user: String, address: String) {
         users[user] = nil
+        guard var record = addresses[address] else { return }
+        record.failures -= 1
+        addresses[address] = record.failures > 0 ? record : nil
     }
 
     private func bump(_ record: Record?, now: Double) -> Record {

@@ -20,7 +20,7 @@ struct ConnectionHandler: Sendable {
 
     func protocolError(_ conn: Connection, _ session: inout ReaderState, _ error: ProtocolError) {
         conn.reject(id: nil, error)
-        if session.errors.record(now: uptimeSeconds()) {
+        if session.errors.record(now: hub.clock.now().monotonic) {
             conn.close(.policy, reason: "too many protocol errors")
         }
     }
@@ -121,8 +121,10 @@ struct ConnectionHandler: Sendable {
                 )
             }
         case .ping:
-            conn.send(Frames.ok(id: id, ["ts": .int(RoomHub.systemMilliseconds())]))
+            conn.send(Frames.ok(id: id, ["ts": .int(hub.clock.now().wallMs)]))
         case .register(let user, let password, let invite):
+            // The policy, the invite and the name are checked first: a refused sign-up costs no scrypt.
+            guard await hub.mayRegister(conn, id: id, user: user, invite: invite) else { return }
             let hasher = self.hasher
             do {
                 let hash = try await NIOThreadPool.singleton.runIfActive { try hasher.hash(password) }
@@ -134,26 +136,17 @@ struct ConnectionHandler: Sendable {
                 conn.reject(id: id, ProtocolError(.internal, "internal error"))
             }
         case .login(let user, let password):
-            if let wait = await hub.loginWait(user.key, address: session.address) {
-                conn.reject(
-                    id: id,
-                    ProtocolError(.rateLimited, "too many failed logins; wait before trying again", retryAfterMs: wait)
-                )
-                return
-            }
-            let stored = await hub.passwordHash(of: user.key)
+            // The attempt takes its place in the throttle before the password is hashed.
+            guard let stored = await hub.beginLogin(conn, id: id, userKey: user.key) else { return }
             let hasher = self.hasher
             let dummyHash = self.dummyHash
             let ok =
                 (try? await NIOThreadPool.singleton.runIfActive {
                     hasher.verify(password, against: stored ?? dummyHash)
                 }) ?? false
-            if ok, stored != nil {
-                session.authenticated = await hub.login(conn, id: id, userKey: user.key) || session.authenticated
-            } else {
-                await hub.loginFailed(user.key, address: session.address)
-                conn.reject(id: id, ProtocolError(.unauthorized, "wrong user name or password"))
-            }
+            let verified = ok && stored != nil
+            session.authenticated =
+                await hub.finishLogin(conn, id: id, userKey: user.key, verified: verified) || session.authenticated
         default:
             session.authenticated = await hub.handle(conn, id: id, request: request)
         }

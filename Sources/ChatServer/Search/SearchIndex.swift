@@ -50,6 +50,23 @@ package struct IndexedMessage: Sendable, Equatable {
         self.text = text
         self.ts = ts
     }
+
+    /// The record of a stored message.
+    ///
+    /// - Parameters:
+    ///   - message: the message.
+    ///   - room: its room's fold key.
+    ///   - state: the state it belongs to (for the sender's fold key).
+    package init(_ message: ChatMessage, room: String, in state: ChatState) {
+        self.init(
+            room: room,
+            seq: message.seq,
+            from: message.from,
+            fromKey: state.userKey(ofDisplayName: message.from),
+            text: message.text,
+            ts: message.ts
+        )
+    }
 }
 
 /// One unit of indexing work, committed in one transaction together with the cursors.

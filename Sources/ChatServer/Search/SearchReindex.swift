@@ -76,14 +76,7 @@ extension SearchIndex {
         for (key, room) in state.rooms {
             for message in room.messages {
                 batch.messages.append(
-                    IndexedMessage(
-                        room: key,
-                        seq: message.seq,
-                        from: message.from,
-                        fromKey: state.userKey(ofDisplayName: message.from),
-                        text: message.text,
-                        ts: message.ts
-                    )
+                    IndexedMessage(message, room: key, in: state)
                 )
                 batch.cursors[key] = IndexCursor(epoch: room.epoch, seq: message.seq)
                 if batch.messages.count >= batchSize {

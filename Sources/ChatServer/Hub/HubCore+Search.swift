@@ -7,7 +7,7 @@ package struct SearchScope: Sendable, Equatable {
     package var others: [String]?
 }
 
-extension RoomHub {
+extension HubCore {
     /// The next indexing batch: published messages after the indexer's cursors, at
     /// most `limit` of them. One short actor turn that copies what it returns, so
     /// indexing never holds the hub.
@@ -20,7 +20,7 @@ extension RoomHub {
     ///   - limit: most messages in the batch.
     package func indexBatch(after cursors: [String: IndexCursor], limit: Int) -> IndexBatch {
         var batch = IndexBatch()
-        for (key, head) in published {
+        for (key, head) in sequencer.heads {
             guard let roomState = state.rooms[key] else { continue }
             var from: Int64 = 0
             if let cursor = cursors[key] {
@@ -36,14 +36,7 @@ extension RoomHub {
             guard take > 0 else { continue }
             for message in roomState.messages[Int(from)..<Int(from + take)] {
                 batch.messages.append(
-                    IndexedMessage(
-                        room: key,
-                        seq: message.seq,
-                        from: message.from,
-                        fromKey: state.userKey(ofDisplayName: message.from),
-                        text: message.text,
-                        ts: message.ts
-                    )
+                    IndexedMessage(message, room: key, in: state)
                 )
             }
             batch.cursors[key] = IndexCursor(epoch: roomState.epoch, seq: from + take)
@@ -57,8 +50,8 @@ extension RoomHub {
     /// - Parameters:
     ///   - conn: the connection.
     ///   - room: the room the request names, if any.
-    package func searchScope(_ conn: Connection, room: ValidName?) -> Result<SearchScope, ProtocolError> {
-        guard let userKey = sessions[conn.subscriberID]?.userKey, let user = state.users[userKey] else {
+    package func searchScope(_ conn: ConnID, room: ValidName?) -> Result<SearchScope, ProtocolError> {
+        guard let userKey = sessions[conn]?.userKey, let user = state.users[userKey] else {
             return .failure(ProtocolError(.unauthorized, "authenticate first"))
         }
         if let room {

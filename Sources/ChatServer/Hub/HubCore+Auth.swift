@@ -1,0 +1,202 @@
+import ChatCore
+import ChatLog
+
+/// Accounts and sessions: sign-up, login with its throttle, resume, logout.
+extension HubCore {
+    /// Checks a sign-up before its password is hashed: the server's policy, the invite and
+    /// the name, so a refused one costs no scrypt. Nil: go ahead and hash.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - user: validated name.
+    ///   - invite: the invite code, if any.
+    ///   - now: the time.
+    package func checkRegister(
+        _ conn: ConnID,
+        id: String,
+        user: ValidName,
+        invite: String?,
+        at now: HubTime
+    ) -> HubStep? {
+        switch registrationCheck(user: user, invite: invite, at: now) {
+        case .success: return nil
+        case .failure(let error):
+            var step = HubStep()
+            step.append(.reject(conn, id: id, error))
+            return step
+        }
+    }
+
+    /// Creates an account (after the password was hashed off the hub) and, once stored,
+    /// authenticates the connection and answers with a token.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - user: validated name.
+    ///   - passwordHash: the hash.
+    ///   - invite: the invite code, if any.
+    ///   - now: the time.
+    package mutating func register(
+        _ conn: ConnID,
+        id: String,
+        user: ValidName,
+        passwordHash: String,
+        invite: String?,
+        at now: HubTime
+    ) -> HubStep {
+        var step = HubStep()
+        guard sessions[conn] != nil else { return step }
+        let inviteHash: String?
+        switch registrationCheck(user: user, invite: invite, at: now) {
+        case .success(let hash): inviteHash = hash
+        case .failure(let error):
+            step.append(.reject(conn, id: id, error))
+            return step
+        }
+        let token = entropy.newToken()
+        let tokenHash = PasswordHasher.tokenHash(token)
+        var records: [LogRecord] = [
+            .userCreated(name: user.display, passwordHash: passwordHash, ts: now.wallMs),
+            .tokenIssued(user: user.key, tokenHash: tokenHash, ts: now.wallMs),
+        ]
+        if let inviteHash { records.append(.inviteUsed(codeHash: inviteHash)) }
+        let work: [AfterCommit] = [.authenticate(conn, id: id, user: user.key, token: token, tokenHash: tokenHash)]
+        commitOrRefuse(records, conn: conn, id: id, work: work, into: &step)
+        return step
+    }
+
+    /// The sign-up policy, the invite (its hash when one is used) and the name's availability.
+    private func registrationCheck(user: ValidName, invite: String?, at now: HubTime) -> Result<String?, ProtocolError>
+    {
+        var inviteHash: String?
+        switch configuration.registration {
+        case .open: break
+        case .closed:
+            return .failure(ProtocolError(.forbidden, "this server does not allow sign-up"))
+        case .invite:
+            guard let invite, !invite.isEmpty else {
+                return .failure(ProtocolError(.forbidden, "sign-up on this server needs an invite code"))
+            }
+            let hash = PasswordHasher.tokenHash(Invites.normalized(invite))
+            guard let stored = state.invites[hash], stored.expiresAt == 0 || now.wallMs < stored.expiresAt else {
+                return .failure(ProtocolError(.forbidden, "the invite code is not valid (unknown, used or expired)"))
+            }
+            inviteHash = hash
+        }
+        guard state.users[user.key] == nil else { return .failure(ProtocolError(.conflict, "user name is taken")) }
+        return .success(inviteHash)
+    }
+
+    /// What a login does before the password is checked.
+    package enum LoginStart: Sendable, Equatable {
+        /// Answered already (throttled).
+        case refused(HubStep)
+        /// Verify the password against this hash (nil: no such user; verify against a dummy
+        /// so both cost the same), then call `finishLogin`.
+        case verify(passwordHash: String?)
+    }
+
+    /// Starts a login: refused while the throttle asks to wait; otherwise the attempt takes its
+    /// place in the throttle now, before the password is hashed, so parallel guesses cannot
+    /// all pass the check at once.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - userKey: user fold key (the user need not exist).
+    ///   - now: the time.
+    package mutating func beginLogin(_ conn: ConnID, id: String, userKey: String, at now: HubTime) -> LoginStart {
+        let address = sessions[conn]?.address ?? "unknown"
+        if let wait = loginThrottle.wait(user: userKey, address: address, now: now.monotonic) {
+            var step = HubStep()
+            step.append(
+                .reject(
+                    conn,
+                    id: id,
+                    ProtocolError(.rateLimited, "too many failed logins; wait before trying again", retryAfterMs: wait)
+                )
+            )
+            return .refused(step)
+        }
+        loginThrottle.failed(user: userKey, address: address, now: now.monotonic)
+        return .verify(passwordHash: state.users[userKey]?.passwordHash)
+    }
+
+    /// Ends a login once the password was checked: a token is issued and, once stored, the
+    /// connection is authenticated.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - userKey: user fold key.
+    ///   - verified: whether the password matched the user's stored hash.
+    ///   - now: the time.
+    package mutating func finishLogin(
+        _ conn: ConnID,
+        id: String,
+        userKey: String,
+        verified: Bool,
+        at now: HubTime
+    ) -> HubStep {
+        var step = HubStep()
+        let address = sessions[conn]?.address ?? "unknown"
+        guard verified, let account = state.users[userKey] else {
+            loginThrottle.confirmFailure(user: userKey, address: address, now: now.monotonic)
+            step.append(.reject(conn, id: id, ProtocolError(.unauthorized, "wrong user name or password")))
+            return step
+        }
+        guard !account.disabled else {
+            step.append(.reject(conn, id: id, ProtocolError(.forbidden, "this account is disabled")))
+            return step
+        }
+        loginThrottle.succeeded(user: userKey, address: address)
+        guard sessions[conn] != nil else { return step }
+        let token = entropy.newToken()
+        let tokenHash = PasswordHasher.tokenHash(token)
+        commitOrRefuse(
+            [.tokenIssued(user: userKey, tokenHash: tokenHash, ts: now.wallMs)],
+            conn: conn,
+            id: id,
+            work: [.authenticate(conn, id: id, user: userKey, token: token, tokenHash: tokenHash)],
+            into: &step
+        )
+        return step
+    }
+
+    mutating func resume(_ conn: ConnID, id: String, token: String, into step: inout HubStep) {
+        let tokenHash = PasswordHasher.tokenHash(token)
+        guard let userKey = state.tokens[tokenHash], let user = state.users[userKey], !user.disabled else {
+            step.append(.reject(conn, id: id, ProtocolError(.unauthorized, "token is not valid")))
+            return
+        }
+        authenticate(conn, userKey: userKey, tokenHash: tokenHash, into: &step)
+        step.append(.reply(conn, id: id, .authenticated(user: user.name, token: nil, rooms: roomList(of: userKey))))
+    }
+
+    mutating func logout(_ conn: ConnID, id: String, session: SessionRegistry.Session, into step: inout HubStep) {
+        guard let tokenHash = session.tokenHash else {
+            unauthenticate(conn, into: &step)
+            step.append(.reply(conn, id: id, .ok))
+            return
+        }
+        commitOrRefuse(
+            [.tokenRevoked(tokenHash: tokenHash)],
+            conn: conn,
+            id: id,
+            work: [.logout(conn, tokenHash: tokenHash), .reply(conn, id: id, .ok)],
+            into: &step
+        )
+    }
+
+    /// The user's rooms with their published heads and read markers, in code-point order.
+    func roomList(of userKey: String) -> [RoomStatus] {
+        guard let user = state.users[userKey] else { return [] }
+        return user.rooms.compactMap { key -> RoomStatus? in
+            guard let room = state.rooms[key] else { return nil }
+            return RoomStatus(name: room.name, head: sequencer.head(key), read: room.members[userKey] ?? 0)
+        }
+        .sorted { codePointLess($0.name, $1.name) }
+    }
+}

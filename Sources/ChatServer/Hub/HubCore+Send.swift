@@ -1,0 +1,60 @@
+import ChatCore
+import ChatLog
+
+/// Messages: the rate limit, sends (with nonce retries) and their ordered publication.
+extension HubCore {
+    /// Takes a token from the user's message bucket (sends and typing).
+    mutating func takeMessageToken(_ user: String, at now: HubTime) throws(ProtocolError) {
+        var bucket =
+            messageBuckets[user]
+            ?? TokenBucket(
+                rate: configuration.limits.ratePerSec,
+                burst: configuration.limits.rateBurst,
+                now: now.monotonic
+            )
+        let wait = bucket.take(now: now.monotonic)
+        messageBuckets[user] = bucket
+        if let wait { throw ProtocolError(.rateLimited, "too many messages; slow down", retryAfterMs: wait) }
+    }
+
+    /// Stores a message; once durable it is published in seq order, then acknowledged. A
+    /// nonce the user already sent to the room is acknowledged with the original's seq once
+    /// everything stored so far is durable (the original may still be on its way to disk).
+    mutating func send(
+        _ conn: ConnID,
+        id: String,
+        user: ChatState.User,
+        userKey: String,
+        room: String,
+        text: String,
+        kind: MessageKind,
+        nonce: String?,
+        at now: HubTime,
+        into step: inout HubStep
+    ) throws(ProtocolError) {
+        if let nonce, let seq = state.seq(forNonce: nonce, room: room, user: userKey),
+            let original = state.rooms[room]?.messages[Int(seq - 1)]
+        {
+            replyAfterPending(conn, id: id, .sent(seq: original.seq, ts: original.ts), into: &step)
+            return
+        }
+        try takeMessageToken(userKey, at: now)
+        guard let roomState = state.rooms[room] else { throw ProtocolError(.notFound, "no such room") }
+        let message = ChatMessage(
+            room: roomState.name,
+            seq: roomState.head + 1,
+            from: user.name,
+            text: text,
+            kind: kind,
+            ts: now.wallMs,
+            nonce: nonce
+        )
+        commitOrRefuse(
+            [.messageAppended(message)],
+            conn: conn,
+            id: id,
+            work: [.message(message, room: room), .reply(conn, id: id, .sent(seq: message.seq, ts: message.ts))],
+            into: &step
+        )
+    }
+}

@@ -1,0 +1,418 @@
+import ChatCore
+import ChatLog
+import CoreMetrics
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The shell around `HubCore`: it feeds the core its inputs (connections, requests, the
+/// store's durability, the time) and performs the actions the core returns, in order — sends
+/// and closes on connections, publications through the broker, appends to the store.
+///
+/// It is an actor so inputs reach the core one at a time. A step's actions are performed in
+/// the same turn it was decided, so a `join`'s subscription and backlog happen at one point
+/// and a store `append` happens in apply order. Waiting for durability is the only
+/// suspension; meanwhile other connections' inputs go on (group commit under `always`).
+///
+/// As a `Service` it closes every connection with 1001 on graceful shutdown, waits for them
+/// to go (bounded), and asks the store for a last snapshot.
+package actor RoomHub: Service {
+    package typealias Refusal = ConnectRefusal
+
+    let store: any ChatStore
+    let broker: any MessageBroker
+    let logger: Logger
+    package nonisolated let clock: ServerClock
+    private var core: HubCore
+    private var connections: [ConnID: Connection] = [:]
+    /// Store LSNs of commits not yet released: `lsns[i]` belongs to commit `lsnBase + i`.
+    private var lsns: [UInt64] = []
+    private var lsnBase: CommitID = 1
+    private var emptyWaiters: [CheckedContinuation<Void, Never>] = []
+    private var loggedStorageFailure = false
+    let metrics = ServerMetrics()
+
+    /// Creates a hub over recovered state.
+    ///
+    /// - Parameters:
+    ///   - configuration: server configuration.
+    ///   - state: state recovered from the store.
+    ///   - store: where records go.
+    ///   - broker: fan-out.
+    ///   - logger: logger.
+    ///   - clock: where the time comes from.
+    ///   - entropy: where tokens and room epochs come from.
+    package init(
+        configuration: ServerConfiguration,
+        state: ChatState,
+        store: any ChatStore,
+        broker: any MessageBroker,
+        logger: Logger,
+        clock: ServerClock = .system,
+        entropy: HubCore.Entropy = .system
+    ) {
+        self.core = HubCore(configuration: configuration, state: state, entropy: entropy)
+        self.store = store
+        self.broker = broker
+        self.logger = logger
+        self.clock = clock
+    }
+
+    // MARK: Connections
+
+    /// Registers a connection, unless the server is shutting down or a connection limit is reached.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    package func connect(_ conn: Connection) -> Refusal? {
+        if let refusal = core.connect(conn.subscriberID, address: conn.address) { return refusal }
+        connections[conn.subscriberID] = conn
+        metrics.setConnections(connections.count)
+        return nil
+    }
+
+    /// Forgets a connection: unsubscribes it and updates presence.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    package func disconnect(_ conn: Connection) {
+        guard connections[conn.subscriberID] === conn else { return }
+        perform(core.disconnect(conn.subscriberID))
+        connections[conn.subscriberID] = nil
+        metrics.setConnections(connections.count)
+        if connections.isEmpty {
+            for waiter in emptyWaiters { waiter.resume() }
+            emptyWaiters = []
+        }
+    }
+
+    /// Closes every connection with 1001, refuses new ones, and waits (bounded) for them to go.
+    ///
+    /// - Parameters:
+    ///   - timeout: how long to wait for clients to answer.
+    package func shutdownConnections(timeout: Duration = .seconds(3)) async {
+        for id in core.beginShutdown() { connections[id]?.close(.goingAway, reason: "server shutting down") }
+        guard !connections.isEmpty else { return }
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                await self.releaseEmptyWaiters()
+            }
+            await self.waitUntilEmpty()
+            group.cancelAll()
+        }
+    }
+
+    private func waitUntilEmpty() async {
+        guard !connections.isEmpty else { return }
+        await withCheckedContinuation { emptyWaiters.append($0) }
+    }
+
+    private func releaseEmptyWaiters() {
+        for waiter in emptyWaiters { waiter.resume() }
+        emptyWaiters = []
+    }
+
+    /// Closes every connection without refusing new ones (tests use it to force reconnects).
+    ///
+    /// - Parameters:
+    ///   - code: close code.
+    ///   - reason: close reason.
+    package func closeAllConnections(_ code: CloseCode, reason: String) {
+        for conn in connections.values { conn.close(code, reason: reason) }
+    }
+
+    /// Whether the server can store changes (false after a storage failure).
+    package var isHealthy: Bool { !core.storageFailed }
+
+    /// Number of live connections.
+    package var connectionCount: Int { connections.count }
+
+    /// Waits for graceful shutdown, then closes the connections and asks for a last snapshot.
+    package func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("closing connections")
+        await shutdownConnections()
+        requestSnapshot()
+    }
+
+    /// Asks the store for a snapshot of the current state (e.g. before a clean shutdown).
+    package func requestSnapshot() {
+        store.snapshot(core.state)
+    }
+
+    // MARK: Requests
+
+    /// Handles consecutive requests of one connection in order (not `hello`, `ping`,
+    /// `register` or `login`), in one trip to the actor, and returns once every one is
+    /// answered. Returns whether the connection is authenticated afterwards.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - requests: (request id, validated request) pairs, in the order received.
+    package func handle(_ conn: Connection, requests: [(id: String, request: Request)]) async -> Bool {
+        let id = conn.subscriberID
+        conn.hold()
+        for (requestID, request) in requests {
+            if conn.isClosing { break }
+            logRequest(id, request)
+            perform(core.receive(id, id: requestID, request, at: clock.now()))
+        }
+        conn.release()
+        await settle(id, holding: conn)
+        return core.isAuthenticated(id)
+    }
+
+    /// Handles one request (see `handle(_:requests:)`).
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - request: the validated request.
+    @discardableResult
+    package func handle(_ conn: Connection, id: String, request: Request) async -> Bool {
+        await handle(conn, requests: [(id, request)])
+    }
+
+    /// Checks a sign-up before its password is hashed; false when it was refused (and answered).
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - user: validated name.
+    ///   - invite: the invite code, if any.
+    package func mayRegister(_ conn: Connection, id: String, user: ValidName, invite: String?) -> Bool {
+        guard let refused = core.checkRegister(conn.subscriberID, id: id, user: user, invite: invite, at: clock.now())
+        else { return true }
+        perform(refused)
+        return false
+    }
+
+    /// Creates an account with a hash computed off the actor; answers itself. Returns whether
+    /// the connection is authenticated afterwards.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - user: validated name.
+    ///   - passwordHash: the hash.
+    ///   - invite: the invite code, if any.
+    package func register(
+        _ conn: Connection,
+        id: String,
+        user: ValidName,
+        passwordHash: String,
+        invite: String? = nil
+    ) async -> Bool {
+        let step = core.register(
+            conn.subscriberID,
+            id: id,
+            user: user,
+            passwordHash: passwordHash,
+            invite: invite,
+            at: clock.now()
+        )
+        perform(step)
+        await settle(conn.subscriberID, holding: conn)
+        return core.isAuthenticated(conn.subscriberID)
+    }
+
+    /// Starts a login: nil when it was refused (and answered); otherwise the hash to verify the
+    /// password against (`.some(nil)`: no such user).
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - userKey: user fold key (the user need not exist).
+    package func beginLogin(_ conn: Connection, id: String, userKey: String) -> String?? {
+        switch core.beginLogin(conn.subscriberID, id: id, userKey: userKey, at: clock.now()) {
+        case .refused(let step):
+            perform(step)
+            return nil
+        case .verify(let hash):
+            return .some(hash)
+        }
+    }
+
+    /// Ends a login once the password was checked; answers itself. Returns whether the
+    /// connection is authenticated afterwards.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: request id.
+    ///   - userKey: user fold key.
+    ///   - verified: whether the password matched.
+    package func finishLogin(_ conn: Connection, id: String, userKey: String, verified: Bool) async -> Bool {
+        perform(core.finishLogin(conn.subscriberID, id: id, userKey: userKey, verified: verified, at: clock.now()))
+        await settle(conn.subscriberID, holding: conn)
+        return core.isAuthenticated(conn.subscriberID)
+    }
+
+    /// Runs an operator's command and returns its result once its changes are stored.
+    ///
+    /// - Parameters:
+    ///   - command: the command.
+    package func admin(_ command: AdminCommand) async throws(AdminError) -> JSONObject {
+        let plan = try core.admin(command, at: clock.now())
+        perform(plan.step)
+        if let commit = plan.step.wait {
+            await waitDurable(commit)
+            if core.storageFailed { throw AdminError("storing the change failed; see the server log") }
+        }
+        return plan.result
+    }
+
+    /// The rooms a connection's user may search.
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - room: the room the request names, if any.
+    package func searchScope(_ conn: Connection, room: ValidName?) -> Result<SearchScope, ProtocolError> {
+        core.searchScope(conn.subscriberID, room: room)
+    }
+
+    /// The next indexing batch (see `HubCore.indexBatch`): one short actor turn.
+    ///
+    /// - Parameters:
+    ///   - cursors: the indexer's cursors, by room fold key.
+    ///   - limit: most messages in the batch.
+    package func indexBatch(after cursors: [String: IndexCursor], limit: Int) -> IndexBatch {
+        core.indexBatch(after: cursors, limit: limit)
+    }
+
+    // MARK: Durability
+
+    /// Waits until the connection's replies that wait for commits are out.
+    private func settle(_ conn: ConnID, holding connection: Connection) async {
+        while let commit = core.awaitedCommit(of: conn) {
+            guard await waitDurable(commit, holding: connection) else { return }
+        }
+    }
+
+    /// Waits until `commit` is stored and feeds that to the core (or the store's failure).
+    /// False when the commit is unknown (released already).
+    @discardableResult
+    private func waitDurable(_ commit: CommitID, holding connection: Connection? = nil) async -> Bool {
+        guard commit >= lsnBase, commit - lsnBase < lsns.count else { return false }
+        let lsn = lsns[Int(commit - lsnBase)]
+        // Already stored (written in `append` under everysec/no): no suspension, no hop.
+        if !store.isDurable(lsn) {
+            do {
+                try await store.waitDurable(lsn)
+            } catch {
+                if !loggedStorageFailure {
+                    loggedStorageFailure = true
+                    logger.critical("storing a change failed; refusing changes", metadata: ["error": "\(error)"])
+                }
+                perform(core.storageFailed(at: clock.now()))
+                lsnBase += CommitID(lsns.count)
+                lsns = []
+                return true
+            }
+        }
+        guard commit >= lsnBase else { return true }  // released while this task waited
+        let released = Int(commit - lsnBase) + 1
+        lsns.removeFirst(released)
+        lsnBase += CommitID(released)
+        // The caller's messages and acks leave together, in one drain of its connection.
+        connection?.hold()
+        perform(core.durable(through: commit, at: clock.now()))
+        connection?.release()
+        return true
+    }
+
+    // MARK: Actions
+
+    /// Performs a step's actions in order; then, if it appended, gives the store its snapshot
+    /// chance (the core's state now holds exactly what was appended).
+    private func perform(_ step: HubStep) {
+        var appended = false
+        for action in step.actions {
+            switch action {
+            case .reply(let conn, let id, let reply):
+                connections[conn]?.send(Frames.ok(id: id, reply.json))
+            case .reject(let conn, let id, let error):
+                connections[conn]?.reject(id: id, error)
+            case .publish(let room, let event, let excludingUser):
+                let receivers = broker.publish(room, WebSocketText.frame(event.frame), excludingUser: excludingUser)
+                metrics.deliveries.increment(by: Int64(receivers))
+            case .publishMessages(let room, let messages):
+                publish(messages, room: room)
+            case .deliver(let event, let targets):
+                let payload = WebSocketText.frame(event.frame)
+                for target in targets { connections[target]?.deliver(payload) }
+            case .subscribe(let conn, let room):
+                if let connection = connections[conn] { broker.subscribe(room, connection) }
+            case .unsubscribe(let conn, let room):
+                broker.unsubscribe(room, subscriberID: conn)
+            case .identify(let conn, let user):
+                connections[conn]?.setUser(user)
+            case .append(let records, let commit):
+                if lsns.isEmpty { lsnBase = commit }
+                lsns.append(store.append(records))
+                appended = true
+            case .close(let conn, let code, let reason):
+                connections[conn]?.close(code, reason: reason)
+            }
+        }
+        if appended, store.snapshotDue { store.snapshot(core.state) }
+    }
+
+    /// A room's ready messages, published together: each subscriber takes them in one go and
+    /// writes them with one writev.
+    private func publish(_ messages: [ChatMessage], room: String) {
+        let receivers: Int
+        if messages.count == 1 {
+            receivers = broker.publish(room, WebSocketText.frame(Frames.message(messages[0])), excludingUser: nil)
+        } else {
+            receivers = broker.publish(room, contentsOf: messages.map { WebSocketText.frame(Frames.message($0)) })
+        }
+        metrics.messagesIn.increment(by: Int64(messages.count))
+        metrics.messagesOut.increment(by: Int64(receivers * messages.count))
+        metrics.deliveries.increment(by: Int64(receivers * messages.count))
+    }
+
+    private func logRequest(_ conn: ConnID, _ request: Request) {
+        guard logger.logLevel <= .debug else { return }
+        logger.debug(
+            "request",
+            metadata: [
+                "chat.conn.id": "\(conn)", "chat.user.id": "\(core.sessions[conn]?.userKey ?? "-")",
+                "chat.request.type": "\(request.typeName)", "chat.room.id": "\(request.roomKey ?? "-")",
+            ]
+        )
+    }
+}
+
+extension Request {
+    /// The request type, for logs.
+    var typeName: String {
+        switch self {
+        case .hello: "hello"
+        case .register: "register"
+        case .login: "login"
+        case .resume: "resume"
+        case .logout: "logout"
+        case .join: "join"
+        case .leave: "leave"
+        case .rooms: "rooms"
+        case .members: "members"
+        case .topic: "topic"
+        case .history: "history"
+        case .markRead: "mark_read"
+        case .send: "send"
+        case .typing: "typing"
+        case .ping: "ping"
+        }
+    }
+
+    /// The room the request names, for logs.
+    var roomKey: String? {
+        switch self {
+        case .join(let room, _, _), .leave(let room), .members(let room), .topic(let room, _),
+            .history(let room, _, _, _), .markRead(let room, _), .send(let room, _, _, _), .typing(let room):
+            room.key
+        default: nil
+        }
+    }
+}
