@@ -23,13 +23,13 @@ package actor RoomHub: Service {
     let broker: any MessageBroker
     let logger: Logger
     package nonisolated let clock: ServerClock
-    private var core: HubCore
-    private var connections: [ConnID: Connection] = [:]
+    var core: HubCore
+    var connections: [ConnID: Connection] = [:]
     /// Store LSNs of commits not yet released: `lsns[i]` belongs to commit `lsnBase + i`.
-    private var lsns: [UInt64] = []
-    private var lsnBase: CommitID = 1
+    var lsns: [UInt64] = []
+    var lsnBase: CommitID = 1
     private var emptyWaiters: [CheckedContinuation<Void, Never>] = []
-    private var loggedStorageFailure = false
+    var loggedStorageFailure = false
     let metrics = ServerMetrics()
 
     /// Creates a hub over recovered state.
@@ -280,139 +280,4 @@ package actor RoomHub: Service {
         core.indexBatch(after: cursors, limit: limit)
     }
 
-    // MARK: Durability
-
-    /// Waits until the connection's replies that wait for commits are out.
-    private func settle(_ conn: ConnID, holding connection: Connection) async {
-        while let commit = core.awaitedCommit(of: conn) {
-            guard await waitDurable(commit, holding: connection) else { return }
-        }
-    }
-
-    /// Waits until `commit` is stored and feeds that to the core (or the store's failure).
-    /// False when the commit is unknown (released already).
-    @discardableResult
-    private func waitDurable(_ commit: CommitID, holding connection: Connection? = nil) async -> Bool {
-        guard commit >= lsnBase, commit - lsnBase < lsns.count else { return false }
-        let lsn = lsns[Int(commit - lsnBase)]
-        // Already stored (written in `append` under everysec/no): no suspension, no hop.
-        if !store.isDurable(lsn) {
-            do {
-                try await store.waitDurable(lsn)
-            } catch {
-                if !loggedStorageFailure {
-                    loggedStorageFailure = true
-                    logger.critical("storing a change failed; refusing changes", metadata: ["error": "\(error)"])
-                }
-                perform(core.storageFailed(at: clock.now()))
-                lsnBase += CommitID(lsns.count)
-                lsns = []
-                return true
-            }
-        }
-        guard commit >= lsnBase else { return true }  // released while this task waited
-        let released = Int(commit - lsnBase) + 1
-        lsns.removeFirst(released)
-        lsnBase += CommitID(released)
-        // The caller's messages and acks leave together, in one drain of its connection.
-        connection?.hold()
-        perform(core.durable(through: commit, at: clock.now()))
-        connection?.release()
-        return true
-    }
-
-    // MARK: Actions
-
-    /// Performs a step's actions in order; then, if it appended, gives the store its snapshot
-    /// chance (the core's state now holds exactly what was appended).
-    private func perform(_ step: HubStep) {
-        var appended = false
-        for action in step.actions {
-            switch action {
-            case .reply(let conn, let id, let reply):
-                connections[conn]?.send(Frames.ok(id: id, reply.json))
-            case .reject(let conn, let id, let error):
-                connections[conn]?.reject(id: id, error)
-            case .publish(let room, let event, let excludingUser):
-                let receivers = broker.publish(room, WebSocketText.frame(event.frame), excludingUser: excludingUser)
-                metrics.deliveries.increment(by: Int64(receivers))
-            case .publishMessages(let room, let messages):
-                publish(messages, room: room)
-            case .deliver(let event, let targets):
-                let payload = WebSocketText.frame(event.frame)
-                for target in targets { connections[target]?.deliver(payload) }
-            case .subscribe(let conn, let room):
-                if let connection = connections[conn] { broker.subscribe(room, connection) }
-            case .unsubscribe(let conn, let room):
-                broker.unsubscribe(room, subscriberID: conn)
-            case .identify(let conn, let user):
-                connections[conn]?.setUser(user)
-            case .append(let records, let commit):
-                if lsns.isEmpty { lsnBase = commit }
-                lsns.append(store.append(records))
-                appended = true
-            case .close(let conn, let code, let reason):
-                connections[conn]?.close(code, reason: reason)
-            }
-        }
-        if appended, store.snapshotDue { store.snapshot(core.state) }
-    }
-
-    /// A room's ready messages, published together: each subscriber takes them in one go and
-    /// writes them with one writev.
-    private func publish(_ messages: [ChatMessage], room: String) {
-        let receivers: Int
-        if messages.count == 1 {
-            receivers = broker.publish(room, WebSocketText.frame(Frames.message(messages[0])), excludingUser: nil)
-        } else {
-            receivers = broker.publish(room, contentsOf: messages.map { WebSocketText.frame(Frames.message($0)) })
-        }
-        metrics.messagesIn.increment(by: Int64(messages.count))
-        metrics.messagesOut.increment(by: Int64(receivers * messages.count))
-        metrics.deliveries.increment(by: Int64(receivers * messages.count))
-    }
-
-    private func logRequest(_ conn: ConnID, _ request: Request) {
-        guard logger.logLevel <= .debug else { return }
-        logger.debug(
-            "request",
-            metadata: [
-                "chat.conn.id": "\(conn)", "chat.user.id": "\(core.sessions[conn]?.userKey ?? "-")",
-                "chat.request.type": "\(request.typeName)", "chat.room.id": "\(request.roomKey ?? "-")",
-            ]
-        )
-    }
-}
-
-extension Request {
-    /// The request type, for logs.
-    var typeName: String {
-        switch self {
-        case .hello: "hello"
-        case .register: "register"
-        case .login: "login"
-        case .resume: "resume"
-        case .logout: "logout"
-        case .join: "join"
-        case .leave: "leave"
-        case .rooms: "rooms"
-        case .members: "members"
-        case .topic: "topic"
-        case .history: "history"
-        case .markRead: "mark_read"
-        case .send: "send"
-        case .typing: "typing"
-        case .ping: "ping"
-        }
-    }
-
-    /// The room the request names, for logs.
-    var roomKey: String? {
-        switch self {
-        case .join(let room, _, _), .leave(let room), .members(let room), .topic(let room, _),
-            .history(let room, _, _, _), .markRead(let room, _), .send(let room, _, _, _), .typing(let room):
-            room.key
-        default: nil
-        }
-    }
 }

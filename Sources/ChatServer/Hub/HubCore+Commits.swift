@@ -1,0 +1,236 @@
+import ChatCore
+import ChatLog
+
+/// Commits: a change's records are applied and handed out at once; what it answers or
+/// publishes waits here until the store says the records are durable, and is released in
+/// commit order (or refused, if storing failed).
+extension HubCore {
+    /// What a commit releases once durable (or refuses, if storing failed).
+    enum AfterCommit: Sendable {
+        /// A reply that must wait for the change to be stored.
+        case reply(ConnID, id: String, HubReply)
+        /// A refusal that must wait for earlier replies of its session.
+        case reject(ConnID, id: String, ProtocolError)
+        /// A stored message: published in seq order.
+        case message(ChatMessage, room: String)
+        case publish(room: String, HubEvent, excludingUser: String?)
+        /// An event to a user's connections except one.
+        case deliverToUser(String, HubEvent, except: ConnID?)
+        /// `register`/`login`: authenticate the connection and answer with the token.
+        case authenticate(ConnID, id: String, user: String, token: String, tokenHash: String)
+        /// `join`: subscribe and answer with the backlog, in one turn.
+        case join(ConnID, id: String, user: String, room: String, since: Int64?, epoch: String?, announce: Bool)
+        /// `leave`: every connection of the user stops following the room.
+        case leave(user: String, room: String)
+        /// `logout`: close the token's other connections and drop the caller's identity.
+        case logout(ConnID, tokenHash: String)
+        /// Close every connection of a user, or using one of these tokens.
+        case endSessions(user: String?, tokenHashes: Set<String>)
+    }
+
+    struct PendingCommit: Sendable {
+        let id: CommitID
+        var work: [AfterCommit]
+        /// Sessions whose replies wait for this commit.
+        var holders: [ConnID]
+    }
+
+    /// Applies records and hands them out as an `.append`; `work` runs once they are durable.
+    /// False, with nothing applied, after a storage failure.
+    ///
+    /// - Parameters:
+    ///   - records: the changes.
+    ///   - holder: the session whose replies wait for this commit.
+    ///   - work: what the commit releases.
+    mutating func commit(
+        _ records: [LogRecord],
+        holder: ConnID?,
+        work: [AfterCommit],
+        into step: inout HubStep
+    ) -> Bool {
+        guard !storageFailed else { return false }
+        for record in records { state.apply(record) }
+        lastCommit += 1
+        step.append(.append(records, commit: lastCommit))
+        step.wait = lastCommit
+        pending.append(PendingCommit(id: lastCommit, work: work, holders: holder.map { [$0] } ?? []))
+        if let holder { sessions[holder]?.outstanding += 1 }
+        return true
+    }
+
+    /// `commit`, or the request is refused when changes cannot be stored.
+    mutating func commitOrRefuse(
+        _ records: [LogRecord],
+        conn: ConnID,
+        id: String,
+        work: [AfterCommit],
+        into step: inout HubStep
+    ) {
+        if !commit(records, holder: conn, work: work, into: &step) {
+            step.append(.reject(conn, id: id, Self.cannotStore))
+        }
+    }
+
+    static let cannotStore = ProtocolError(.internal, "the server cannot store changes")
+    static let storeFailed = ProtocolError(.internal, "the server could not store the change")
+
+    /// A reply released after everything committed so far is durable (at once when nothing
+    /// is pending); refused after a storage failure.
+    mutating func replyAfterPending(_ conn: ConnID, id: String, _ reply: HubReply, into step: inout HubStep) {
+        guard !storageFailed else {
+            step.append(.reject(conn, id: id, Self.storeFailed))
+            return
+        }
+        guard !pending.isEmpty else {
+            step.append(.reply(conn, id: id, reply))
+            return
+        }
+        pending[pending.count - 1].work.append(.reply(conn, id: id, reply))
+        pending[pending.count - 1].holders.append(conn)
+        sessions[conn]?.outstanding += 1
+    }
+
+    /// Everything up to `commit` is stored: releases what waited for it, in commit order,
+    /// then the requests that waited behind those replies.
+    ///
+    /// - Parameters:
+    ///   - commit: a commit number from an `.append`.
+    ///   - now: the time.
+    package mutating func durable(through commit: CommitID, at now: HubTime) -> HubStep {
+        var step = HubStep()
+        var release = ReleaseBuffer()
+        var unblocked: [ConnID] = []
+        var count = 0
+        while count < pending.count, pending[count].id <= commit {
+            let done = pending[count]
+            count += 1
+            for work in done.work { run(work, release: &release, into: &step) }
+            unhold(done.holders, unblocked: &unblocked)
+        }
+        guard count > 0 else { return step }
+        pending.removeFirst(count)
+        release.flush(into: &step)
+        for conn in unblocked { drainQueue(conn, at: now, into: &step) }
+        return step
+    }
+
+    /// The store failed: every pending change is refused (its records stay applied in memory,
+    /// so nothing is published), and so is every change from now on.
+    ///
+    /// - Parameters:
+    ///   - now: the time.
+    package mutating func storageFailed(at now: HubTime) -> HubStep {
+        storageFailed = true
+        var step = HubStep()
+        var unblocked: [ConnID] = []
+        let failed = pending
+        pending = []
+        for done in failed {
+            for work in done.work {
+                switch work {
+                case .reply(let conn, let id, _), .authenticate(let conn, let id, _, _, _),
+                    .join(let conn, let id, _, _, _, _, _):
+                    step.append(.reject(conn, id: id, Self.storeFailed))
+                case .reject(let conn, let id, let error):
+                    step.append(.reject(conn, id: id, error))
+                case .message, .publish, .deliverToUser, .leave, .logout, .endSessions:
+                    break
+                }
+            }
+            unhold(done.holders, unblocked: &unblocked)
+        }
+        for conn in unblocked { drainQueue(conn, at: now, into: &step) }
+        return step
+    }
+
+    private mutating func unhold(_ holders: [ConnID], unblocked: inout [ConnID]) {
+        for conn in holders {
+            guard var session = sessions[conn] else { continue }
+            session.outstanding -= 1
+            if session.outstanding == 0, !session.queued.isEmpty, !unblocked.contains(conn) { unblocked.append(conn) }
+            sessions[conn] = session
+        }
+    }
+
+    private mutating func drainQueue(_ conn: ConnID, at now: HubTime, into step: inout HubStep) {
+        guard let queued = sessions[conn]?.queued, !queued.isEmpty else { return }
+        sessions[conn]?.queued = []
+        for (id, request) in queued { receive(conn, id: id, request, at: now, into: &step) }
+    }
+
+    /// Messages and plain replies released together: each room's messages are published as
+    /// one run, then the replies in order. Anything else flushes them first, so room events
+    /// and subscriptions keep their place in the order.
+    struct ReleaseBuffer {
+        var runs: [(room: String, messages: [ChatMessage])] = []
+        var replies: [HubAction] = []
+
+        mutating func flush(into step: inout HubStep) {
+            for run in runs { step.append(.publishMessages(room: run.room, run.messages)) }
+            step.actions.append(contentsOf: replies)
+            runs = []
+            replies = []
+        }
+    }
+
+    private mutating func run(_ work: AfterCommit, release: inout ReleaseBuffer, into step: inout HubStep) {
+        switch work {
+        case .reply(let conn, let id, let reply):
+            release.replies.append(.reply(conn, id: id, reply))
+            return
+        case .reject(let conn, let id, let error):
+            release.replies.append(.reject(conn, id: id, error))
+            return
+        case .message(let message, let room):
+            let ready = sequencer.stored(message, room: room)
+            guard !ready.isEmpty else { return }
+            if let index = release.runs.firstIndex(where: { $0.room == room }) {
+                release.runs[index].messages.append(contentsOf: ready)
+            } else {
+                release.runs.append((room, ready))
+            }
+            return
+        default:
+            release.flush(into: &step)
+        }
+        switch work {
+        case .reply, .reject, .message:
+            break
+        case .publish(let room, let event, let excludingUser):
+            step.append(.publish(room: room, event, excludingUser: excludingUser))
+        case .deliverToUser(let user, let event, let except):
+            let targets = sessions.connections(of: user).filter { $0 != except }.sorted()
+            if !targets.isEmpty { step.append(.deliver(event, to: targets)) }
+        case .authenticate(let conn, let id, let user, let token, let tokenHash):
+            guard sessions[conn] != nil, let account = state.users[user] else { return }
+            authenticate(conn, userKey: user, tokenHash: tokenHash, into: &step)
+            step.append(
+                .reply(conn, id: id, .authenticated(user: account.name, token: token, rooms: roomList(of: user)))
+            )
+        case .join(let conn, let id, let user, let room, let since, let epoch, let announce):
+            if announce, let name = state.rooms[room]?.name, let userName = state.users[user]?.name {
+                step.append(.publish(room: room, .joined(room: name, user: userName), excludingUser: nil))
+            }
+            completeJoin(conn, id: id, user: user, room: room, since: since, epoch: epoch, into: &step)
+        case .leave(let user, let room):
+            for conn in sessions.connections(of: user).sorted() {
+                step.append(.unsubscribe(conn, room: room))
+                sessions[conn]?.rooms.remove(room)
+            }
+            if let name = state.rooms[room]?.name, let userName = state.users[user]?.name {
+                step.append(.publish(room: room, .left(room: name, user: userName), excludingUser: nil))
+            }
+        case .logout(let conn, let tokenHash):
+            for (other, session) in sessions.sessions where other != conn && session.tokenHash == tokenHash {
+                step.append(.close(other, .sessionRevoked, reason: "session revoked"))
+            }
+            unauthenticate(conn, into: &step)
+        case .endSessions(let user, let tokenHashes):
+            for (conn, session) in sessions.sessions.sorted(by: { $0.key < $1.key }) {
+                let byUser = user != nil && session.userKey == user
+                let byToken = session.tokenHash.map(tokenHashes.contains) ?? false
+                if byUser || byToken { step.append(.close(conn, .sessionRevoked, reason: "session revoked")) }
+            }
+        }
+    }
+}
