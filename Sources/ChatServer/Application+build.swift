@@ -60,7 +60,11 @@ package func buildApplication(
         hasher: hasher,
         dummyHash: try hasher.hash(PasswordHasher.newToken()),
         logger: logger,
-        search: SearchEngine(hub: hub, index: searchIndex, logger: logger, indexer: indexer)
+        search: SearchEngine(hub: hub, index: searchIndex, logger: logger, indexer: indexer),
+        budget: OutboundBudget(
+            perConnection: configuration.outboundQueueBytes,
+            total: configuration.outboundTotalBytes
+        )
     )
 
     let router = Router(context: ChatRequestContext.self)

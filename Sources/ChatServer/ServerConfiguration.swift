@@ -30,6 +30,10 @@ package struct ServerConfiguration: Sendable {
     package var passwordRounds: Int
     /// Frames queued for one connection before it counts as a slow consumer.
     package var outboundQueueLimit: Int
+    /// Bytes queued for one connection (replies and events) before it counts as a slow consumer.
+    package var outboundQueueBytes: Int
+    /// Bytes of replies queued for all connections together before the one going over is closed.
+    package var outboundTotalBytes: Int
     /// WebSocket ping period; a client that does not answer is closed.
     package var pingInterval: Duration
     /// How long a closing client has to answer the close frame.
@@ -88,6 +92,8 @@ package struct ServerConfiguration: Sendable {
         self.registration = registration
         self.passwordRounds = passwordRounds
         self.outboundQueueLimit = outboundQueueLimit
+        self.outboundQueueBytes = 16 << 20
+        self.outboundTotalBytes = 256 << 20
         self.pingInterval = pingInterval
         self.closeTimeout = closeTimeout
         self.joinBacklog = 50

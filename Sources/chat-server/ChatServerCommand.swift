@@ -101,6 +101,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Open WebSocket connections accepted from one source address (beyond: closed with 1008).")
     var maxConnectionsPerAddress = 64
 
+    @Option(
+        help: """
+            MiB queued for one client (replies and events) before it is closed as a slow consumer \
+            (4001); a history, join or search reply that would not fit is refused with rate_limited.
+            """
+    )
+    var maxQueueMib = 16
+
+    @Option(help: "MiB of replies queued for all clients together; the client going over is closed with 4001.")
+    var maxTotalQueueMib = 256
+
     @Option(help: "Rooms one user may be a member of.")
     var maxRoomsPerUser = 200
 
@@ -128,6 +139,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         guard maxConnectionsPerAddress >= 1 else {
             throw ValidationError("--max-connections-per-address must be at least 1")
+        }
+        guard maxQueueMib >= 1 else { throw ValidationError("--max-queue-mib must be at least 1") }
+        guard maxTotalQueueMib >= maxQueueMib else {
+            throw ValidationError("--max-total-queue-mib must be at least --max-queue-mib")
         }
         guard maxRoomsPerUser >= 1 else { throw ValidationError("--max-rooms-per-user must be at least 1") }
         guard roomCreationPerMin > 0 else { throw ValidationError("--room-creation-per-min must be positive") }
@@ -179,6 +194,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
         configuration.maxRoomsPerUser = maxRoomsPerUser
+        configuration.outboundQueueBytes = maxQueueMib << 20
+        configuration.outboundTotalBytes = maxTotalQueueMib << 20
         configuration.roomCreationPerMinute = roomCreationPerMin
         configuration.loginFreeAttempts = loginFreeAttempts
         configuration.tls = tlsCert.flatMap { cert in

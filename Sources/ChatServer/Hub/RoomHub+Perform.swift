@@ -57,7 +57,15 @@ extension RoomHub {
         for action in step.actions {
             switch action {
             case .reply(let conn, let id, let reply):
-                connections[conn]?.send(Frames.ok(id: id, reply.json))
+                guard let connection = connections[conn] else { continue }
+                // A large reply is measured before it is built: one that would not fit in the
+                // connection's budget is refused, so a client that does not read cannot pile
+                // up replies (`history` of 500 long messages, pipelined).
+                if let bytes = reply.estimatedBytes, !connection.fits(bytes) {
+                    connection.reject(id: id, ProtocolError.replyWouldNotFit(bytes: bytes))
+                    continue
+                }
+                connection.send(Frames.ok(id: id, reply.json))
             case .reject(let conn, let id, let error):
                 connections[conn]?.reject(id: id, error)
             case .publish(let room, let event, let excludingUser):

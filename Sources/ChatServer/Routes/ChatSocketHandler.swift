@@ -48,7 +48,8 @@ final class ChatSocketHandler: ChannelDuplexHandler {
             id: ConnectionHandler.nextID.add(1, ordering: .relaxed).oldValue,
             channel: context.channel,
             queueLimit: configuration.outboundQueueLimit,
-            closeTimeout: .nanoseconds(configuration.closeTimeout.nanoseconds)
+            closeTimeout: .nanoseconds(configuration.closeTimeout.nanoseconds),
+            budget: connections.budget
         )
         var logger = self.logger
         logger[metadataKey: "chat.conn.id"] = "\(conn.subscriberID)"

@@ -18,7 +18,9 @@ package final class Connection: BrokerSubscriber {
     /// What waits for the event loop.
     private enum Pending {
         /// Complete WebSocket frames (`WebSocketText.frame`): one, or several back to back.
-        case frames(ByteBuffer, count: Int)
+        /// `reply`: the bytes are this connection's own (not a shared fan-out buffer) and
+        /// count against the total budget too.
+        case frames(ByteBuffer, count: Int, reply: Bool)
         case close(CloseCode, String)
     }
 
@@ -31,6 +33,10 @@ package final class Connection: BrokerSubscriber {
         var pending: [Pending] = []
         /// Frames in `pending` (what the queue limit counts).
         var pendingFrames = 0
+        /// Bytes in `pending` (what the per-connection budget counts).
+        var pendingBytes = 0
+        /// Bytes of replies in `pending`, taken from the total budget.
+        var reservedBytes = 0
         /// An empty array with capacity, handed back by the last drain (saves an allocation).
         var spare: [Pending] = []
         /// A drain is scheduled, running, or waiting for the socket to take more.
@@ -47,6 +53,7 @@ package final class Connection: BrokerSubscriber {
     /// skip the encoder and go straight to the socket, in order with frames the encoder writes.
     private let rawOutput: NIOLoopBoundBox<ChannelHandlerContext?>
     private let queueLimit: Int
+    private let budget: OutboundBudget
     private let closeTimeout: TimeAmount
     /// Frames up to this size are coalesced into one buffer per drain.
     static let coalesceLimit = 4096
@@ -61,13 +68,25 @@ package final class Connection: BrokerSubscriber {
     ///   - channel: the NIO channel (its pipeline encodes `WebSocketFrame`s).
     ///   - queueLimit: most frames queued before the client counts as slow.
     ///   - closeTimeout: how long a closing client has to answer before the socket is closed.
-    package init(id: UInt64, channel: any Channel, queueLimit: Int, closeTimeout: TimeAmount = .seconds(10)) {
+    ///   - budget: byte budgets for what is queued.
+    package init(
+        id: UInt64,
+        channel: any Channel,
+        queueLimit: Int,
+        closeTimeout: TimeAmount = .seconds(10),
+        budget: OutboundBudget = OutboundBudget(perConnection: .max / 4, total: .max / 4)
+    ) {
         self.subscriberID = id
         self.channel = channel
         self.queueLimit = queueLimit
+        self.budget = budget
         self.closeTimeout = closeTimeout
         self.rawOutput = .makeEmptyBox(valueType: ChannelHandlerContext.self, eventLoop: channel.eventLoop)
         self.drains = DrainScheduler.forLoop(channel.eventLoop)
+    }
+
+    deinit {
+        budget.release(state.withLock { $0.reservedBytes })
     }
 
     package var userKey: String? { state.withLock { $0.userKey } }
@@ -88,7 +107,7 @@ package final class Connection: BrokerSubscriber {
     /// - Parameters:
     ///   - payload: a complete WebSocket text frame, shared by every receiver of a fan-out.
     package func deliver(_ payload: ByteBuffer) {
-        enqueue(.frames(payload, count: 1))
+        enqueue(.frames(payload, count: 1, reply: false))
     }
 
     /// Queues several framed messages written back to back in one buffer.
@@ -97,7 +116,7 @@ package final class Connection: BrokerSubscriber {
     ///   - payload: complete WebSocket text frames, in order, shared by every receiver.
     ///   - frames: how many frames it holds (what the queue limit counts).
     package func deliver(_ payload: ByteBuffer, frames: Int) {
-        enqueue(.frames(payload, count: frames))
+        enqueue(.frames(payload, count: frames, reply: false))
     }
 
     /// Queues an error reply and counts it by code.
@@ -115,7 +134,18 @@ package final class Connection: BrokerSubscriber {
     /// - Parameters:
     ///   - frame: the frame.
     package func send(_ frame: JSONValue) {
-        enqueue(.frames(WebSocketText.frame(frame), count: 1))
+        enqueue(.frames(WebSocketText.frame(frame), count: 1, reply: true))
+    }
+
+    /// Whether a reply of about `bytes` can be queued now without going over the connection's
+    /// or the server's budget: a large reply (history, search) is refused before it is built
+    /// rather than closing the connection.
+    ///
+    /// - Parameters:
+    ///   - bytes: the reply's estimated size.
+    package func fits(_ bytes: Int) -> Bool {
+        let queued = state.withLock { $0.pendingBytes }
+        return queued + bytes <= budget.perConnection && budget.inUse + bytes <= budget.total
     }
 
     private enum EnqueueAction {
@@ -128,10 +158,18 @@ package final class Connection: BrokerSubscriber {
         let action = state.withLock { s -> EnqueueAction in
             guard !s.sealed else { return .none }
             switch item {
-            case .frames(_, let count):
+            case .frames(let bytes, let count, let reply):
                 // A batch may go over by its own size once; the next frame finds the queue full.
                 guard s.pendingFrames < queueLimit else { return .slow }
+                let size = bytes.readableBytes
+                // One item larger than the budget still goes alone (a reply was checked with `fits`).
+                guard s.pendingBytes == 0 || s.pendingBytes + size <= budget.perConnection else { return .slow }
+                if reply {
+                    guard budget.reserve(size) else { return .slow }
+                    s.reservedBytes += size
+                }
                 s.pendingFrames += count
+                s.pendingBytes += size
             case .close: s.sealed = true
             }
             if s.pending.isEmpty, s.pending.capacity == 0 { swap(&s.pending, &s.spare) }
@@ -170,12 +208,17 @@ package final class Connection: BrokerSubscriber {
     /// Pauses while the channel is not writable (the socket is full); meanwhile frames queue
     /// up to the limit.
     func drain() {
+        var reserved = 0
         var items = state.withLock { s -> [Pending] in
             var taken: [Pending] = []
             swap(&taken, &s.pending)
             s.pendingFrames = 0
+            s.pendingBytes = 0
+            swap(&reserved, &s.reservedBytes)
             return s.slow ? [] : taken
         }
+        // Handed to the channel now (bounded by the pause below while the socket is full).
+        budget.release(reserved)
         // Without the encoder the pipeline is gone (the channel closed): frames are dropped.
         let output =
             rawOutput.value ?? (try? channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
@@ -189,7 +232,7 @@ package final class Connection: BrokerSubscriber {
         }
         for item in items {
             switch item {
-            case .frames(let bytes, _) where bytes.readableBytes <= Self.coalesceLimit:
+            case .frames(let bytes, _, _) where bytes.readableBytes <= Self.coalesceLimit:
                 if batch == nil {
                     batch = bytes
                 } else {
@@ -201,7 +244,7 @@ package final class Connection: BrokerSubscriber {
                     }
                     batch!.writeImmutableBuffer(bytes)
                 }
-            case .frames(let bytes, _):
+            case .frames(let bytes, _, _):
                 writeBatch()
                 output?.write(NIOAny(bytes), promise: nil)
             case .close(let code, let reason):
@@ -255,16 +298,19 @@ package final class Connection: BrokerSubscriber {
     /// The client stopped reading: send 4001 behind what the socket already holds,
     /// drop the queue, and close the socket if the client does not catch up soon.
     private func closeSlowConsumer() {
-        let first = state.withLock { s -> Bool in
+        let (first, reserved) = state.withLock { s -> (Bool, Int) in
             defer {
                 s.closing = true
                 s.slow = true
                 s.sealed = true
                 s.pending = []
                 s.pendingFrames = 0
+                s.pendingBytes = 0
+                s.reservedBytes = 0
             }
-            return !s.slow
+            return (!s.slow, s.reservedBytes)
         }
+        budget.release(reserved)
         guard first else { return }
         channel.eventLoop.execute { self.sendCloseFrame(.slowConsumer, reason: "slow consumer") }
         scheduleHardClose()

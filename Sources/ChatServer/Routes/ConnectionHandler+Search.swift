@@ -30,6 +30,13 @@ extension ConnectionHandler {
             conn.reject(id: id, error)
             return
         }
+        // Results carry whole texts: refused before they are looked up when the worst case
+        // would not fit in what the connection may have queued.
+        let worstCase = request.limit * (configuration.limits.maxText * 8 + 512)
+        guard conn.fits(worstCase) else {
+            conn.reject(id: id, ProtocolError.replyWouldNotFit(bytes: worstCase))
+            return
+        }
         switch await search.search(conn, request) {
         case .success(let fields): conn.send(Frames.ok(id: id, fields))
         case .failure(let error): conn.reject(id: id, error)

@@ -16,6 +16,8 @@ struct ConnectionHandler: Sendable {
     let logger: Logger
     /// Answers `search` requests (nil: search is unavailable).
     var search: SearchEngine? = nil
+    /// The byte budgets every connection of this server shares.
+    var budget = OutboundBudget(perConnection: 16 << 20, total: 256 << 20)
     static let nextID = Atomic<UInt64>(1)
 
     func protocolError(_ conn: Connection, _ session: inout ReaderState, _ error: ProtocolError) {

@@ -47,6 +47,36 @@ extension HubReply {
     }
 }
 
+extension HubReply {
+    /// About how many bytes a reply that can be large takes on the wire (nil: a small one).
+    var estimatedBytes: Int? {
+        func size(_ messages: ArraySlice<ChatMessage>) -> Int {
+            messages.reduce(128) { total, m in
+                total + m.text.utf8.count + m.from.utf8.count + m.room.utf8.count + (m.nonce?.utf8.count ?? 0) + 96
+            }
+        }
+        switch self {
+        case .history(let messages, _): return size(messages)
+        case .joined(let room): return size(room.messages) + room.topic.utf8.count + room.name.utf8.count
+        case .rooms(let rooms): return rooms.reduce(64) { $0 + $1.name.utf8.count + $1.topic.utf8.count + 64 }
+        case .members(let members): return members.reduce(64) { $0 + $1.user.utf8.count + 32 }
+        case .ok, .authenticated, .sent: return nil
+        }
+    }
+}
+
+extension ProtocolError {
+    /// A reply that would not fit in what the connection may have queued.
+    static func replyWouldNotFit(bytes: Int) -> ProtocolError {
+        ProtocolError(
+            .rateLimited,
+            "the reply (about \(bytes) bytes) does not fit in what this connection may have queued; "
+                + "read what was sent, then retry",
+            retryAfterMs: 1000
+        )
+    }
+}
+
 extension HubEvent {
     /// The event frame.
     var frame: JSONValue {
