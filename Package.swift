@@ -186,6 +186,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ChatClientTests",
+            dependencies: [
+                "ChatClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ChatFuzzTests",
             dependencies: ["ChatCore", "ChatFuzz", "ChatLog"],
             swiftSettings: swiftSettings

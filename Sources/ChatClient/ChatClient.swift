@@ -139,7 +139,7 @@ package actor ChatClient {
     package func run() async {
         var attempt = 0
         while !Task.isCancelled, !stopped {
-            var reason = "closed"
+            var reason = ConnectionFailure(.lost).description
             do {
                 let close = try await WebSocketClient.connect(
                     url: configuration.url,
@@ -152,9 +152,13 @@ package actor ChatClient {
                 ) { inbound, outbound, _ in
                     try await self.serve(inbound: inbound, outbound: outbound)
                 }
-                if let close { reason = "closed by server (\(close.closeCode))" }
+                if let close {
+                    reason = ConnectionFailure(closeCode: UInt16(webSocketErrorCode: close.closeCode)).description
+                }
             } catch {
-                reason = "\(error)"
+                // People see the cause in plain words; the raw error (addresses, errno) goes to the log.
+                reason = ConnectionFailure(error).description
+                logger.debug("connection failed", metadata: ["chat.error": "\(error)"])
             }
             if ready { attempt = 0 }
             detach()
