@@ -88,12 +88,24 @@ let package = Package(
             name: "CNCursesW",
             providers: [.apt(["libncursesw5-dev"])]
         ),
+        // The TUI's state, views and run loop: ChatCore only, no NIO (a connection is the
+        // `ChatConnection` protocol).
         .target(
             name: "ChatTUI",
             dependencies: [
                 "ChatCore",
-                "ChatClient",
                 "CNCursesW",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The TUI on a real `ChatClient`: the adapter, token storage and `runTUI`.
+        .target(
+            name: "ChatTUIClient",
+            dependencies: [
+                "ChatCore",
+                "ChatClient",
+                "ChatTUI",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -124,6 +136,7 @@ let package = Package(
                 "ChatCore",
                 "ChatClient",
                 "ChatTUI",
+                "ChatTUIClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -202,7 +215,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ChatTUITests",
-            dependencies: ["ChatCore", "ChatClient", "ChatTUI"],
+            dependencies: ["ChatCore", "ChatTUI", .product(name: "Logging", package: "swift-log")],
             exclude: ["Snapshots"],
             swiftSettings: swiftSettings
         ),

@@ -1,4 +1,3 @@
-import ChatClient
 import ChatCore
 
 /// The commands `/help` lists, for completion.
@@ -24,7 +23,9 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
         state.completion = nil
         state.input.insert(text)
         return []
-    case .resize: return []
+    case .resize(let size):
+        state.pageHeight = max(1, size.height - 3)
+        return []
     case .tick(let now):
         state.now = now
         for i in state.rooms.indices { state.rooms[i].typing = state.rooms[i].typing.filter { $0.value > now } }
@@ -60,6 +61,20 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
         return []
     case .historyAround(let room, let messages):
         historyAround(&state, room: room, messages: messages)
+        return []
+    case .limits(let limits):
+        state.limits = limits
+        return []
+    case .loggedOut:
+        state.notice = "logged out; the stored token was removed"
+        state.quitting = true
+        return [.storeToken(user: state.user, token: nil), .quit]
+    case .scrollLimit(let limit):
+        state.scroll = max(0, min(state.scroll, limit))
+        return []
+    case .notSent(let nonce, let reason):
+        for i in state.rooms.indices { state.rooms[i].pending.removeAll { $0.nonce == nonce } }
+        state.notice = "not sent: \(reason)"
         return []
     }
 }
@@ -421,11 +436,11 @@ private func complete(_ state: inout AppState) {
 
 private func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [AppEffect] {
     switch event {
-    case .connected(let user, _):
+    case .connected(let user, let token):
         state.connection = .connected
         state.user = user
         state.login = nil
-        return markActiveRead(&state)
+        return (token.map { [.storeToken(user: user, token: $0)] } ?? []) + markActiveRead(&state)
     case .memberships(let rooms):
         var effects: [AppEffect] = []
         for summary in rooms {

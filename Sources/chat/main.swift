@@ -2,6 +2,7 @@ import ArgumentParser
 import ChatClient
 import ChatCore
 import ChatTUI
+import ChatTUIClient
 import Foundation
 import Logging
 

@@ -1,4 +1,3 @@
-import ChatClient
 import ChatCore
 import ChatTUI
 import Testing
@@ -735,11 +734,11 @@ struct RoomTests {
 
 @Suite("update: client events")
 struct ClientEventTests {
-    @Test(".connected sets the connection and the user")
+    @Test(".connected sets the connection and the user, and stores a newly issued token")
     func connected() {
         var state = makeState()
         state.connection = .connecting
-        #expect(receive(&state, .connected(user: "Alice", token: "tok")) == [])
+        #expect(receive(&state, .connected(user: "Alice", token: "tok")) == [.storeToken(user: "Alice", token: "tok")])
         #expect(state.connection == .connected)
         #expect(state.user == "Alice")
     }

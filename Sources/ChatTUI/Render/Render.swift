@@ -42,6 +42,8 @@ package func render(_ state: AppState, size: Size) -> ScreenBuffer {
     if let picker = state.picker {
         drawBox(&screen, title: picker.title, lines: picker.items, theme: theme, selected: picker.selected)
     }
+    // A box over the input line hides the cursor.
+    if state.showHelp || state.picker != nil { screen.cursor = nil }
     return screen
 }
 
