@@ -42,7 +42,7 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
         return []
     case .memberList(let room, let members):
         let list = members.map { $0.online ? "\($0.user)" : "\($0.user) (away)" }.joined(separator: ", ")
-        state.notice = "\(room): \(members.count) members: \(list)"
+        state.notice = "\(room): \(Wording.count(members.count, "member")): \(list)"
         return []
     case .notice(let text):
         state.notice = text

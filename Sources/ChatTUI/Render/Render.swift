@@ -197,7 +197,7 @@ private func drawMessages(
         let day = dayNumber(message.ts, offset: state.utcOffset)
         if index > 0, room.messages[index - 1].seq < message.seq - 1 {
             let missing = message.seq - 1 - room.messages[index - 1].seq
-            lines.append(separator("\(missing) messages not loaded", width: width, style: theme.dim))
+            lines.append(separator("\(Wording.count(missing, "message")) not loaded", width: width, style: theme.dim))
         }
         let previousDay = index > 0 ? dayNumber(room.messages[index - 1].ts, offset: state.utcOffset) : nil
         if previousDay != day {
