@@ -536,6 +536,12 @@ private func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [App
             state.login?.error = error.message
             state.login?.password = InputLine()
             state.connection = .connecting
+        } else if error.code == .unauthorized {
+            // The saved session ended (revoked, expired, or logged out elsewhere): ask for the password.
+            var form = AppState.LoginForm(user: state.user)
+            form.error = "signed out — log in again (\(error.message))"
+            state.login = form
+            state.connection = .connecting
         } else {
             state.connection = .offline("login failed: \(error.message)")
         }

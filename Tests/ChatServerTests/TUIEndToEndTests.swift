@@ -160,7 +160,10 @@ struct TUIEndToEndTests {
 
         // 1. Server stopped; restarted on the same port and data; three messages right away.
         try await server.terminate()
-        try await tui.waitForScreen("the reconnect countdown") { $0.status.contains("reconnecting in") }
+        // The cause in plain words (no NIO error dump), and the countdown.
+        try await tui.waitForScreen("the reconnect countdown") {
+            $0.status.contains("◌ server unreachable (connection refused) — retrying in ")
+        }
         try await server.restart()
         let sender = try await context.secondConnection(other)
         try await context.join(sender, Self.room)
@@ -350,9 +353,9 @@ private struct Screen: CustomStringConvertible {
     var status: String { lines.count >= 2 ? lines[lines.count - 2] : "" }
     var input: String { lines.last ?? "" }
 
-    /// The seconds of "◌ reconnecting in N s", if shown.
+    /// The seconds of "◌ … — retrying in N s", if shown.
     var reconnectSeconds: Int? {
-        guard let range = status.range(of: "reconnecting in ") else { return nil }
+        guard let range = status.range(of: "retrying in ") else { return nil }
         return Int(status[range.upperBound...].prefix { $0.isNumber })
     }
 

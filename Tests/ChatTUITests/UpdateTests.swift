@@ -861,11 +861,18 @@ struct ClientEventTests {
         #expect(state.connection == .offline("server closed"))
     }
 
-    @Test(".authenticationFailed goes offline")
+    @Test(".authenticationFailed: signed out opens the login form; another refusal goes offline")
     func authenticationFailed() {
         var state = makeState()
-        receive(&state, .authenticationFailed(ProtocolError(.unauthorized, "bad password")))
-        #expect(state.connection == .offline("login failed: bad password"))
+        receive(&state, .authenticationFailed(ProtocolError(.unauthorized, "token is not valid")))
+        #expect(state.login?.error == "signed out — log in again (token is not valid)")
+        #expect(state.login?.user.text == "alice")
+        #expect(state.login?.focus == .password)
+        #expect(state.connection == .connecting)
+        state = makeState()
+        receive(&state, .authenticationFailed(ProtocolError(.forbidden, "account disabled")))
+        #expect(state.login == nil)
+        #expect(state.connection == .offline("login failed: account disabled"))
     }
 
     @Test(".joined sets the topic and head; a reset drops the messages")

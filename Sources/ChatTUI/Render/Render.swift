@@ -284,7 +284,7 @@ private func drawStatus(_ screen: inout ScreenBuffer, _ state: AppState, _ theme
         parts.append("● \(state.user) @ \(state.server)" + (state.lagMs.map { " · lag \($0) ms" } ?? ""))
     case .reconnecting(let at, let reason):
         let seconds = max(0, (at - state.now + 999) / 1000)
-        parts.append("◌ reconnecting in \(seconds) s (\(reason))")
+        parts.append("◌ \(reason) — retrying in \(seconds) s")
     case .offline(let reason): parts.append("✕ offline: \(reason)")
     }
     if let room = state.activeRoom {
@@ -296,6 +296,12 @@ private func drawStatus(_ screen: inout ScreenBuffer, _ state: AppState, _ theme
         }
     }
     if let notice = state.notice { parts.append(notice.replacingNewlines) }
+    // Too long for the line: the notice (an error, say) matters more than the server's address and the lag.
+    if case .connected = state.connection,
+        DisplayWidth.of(" " + parts.joined(separator: " │ ")) > screen.size.width
+    {
+        parts[0] = "● \(state.user)"
+    }
     screen.put(" " + parts.joined(separator: " │ "), row: row, column: 0, style: theme.status)
 }
 
