@@ -23,4 +23,13 @@ package enum Wording {
         }
         return (number < 0 ? "-" : "") + out
     }
+
+    /// Why a message over the server's limit is not sent (limits are in Unicode scalars, see PROTOCOL.md).
+    ///
+    /// - Parameters:
+    ///   - length: the message's length in Unicode scalars.
+    ///   - limit: the server's `max_text`.
+    package static func tooLong(_ length: Int, limit: Int) -> String {
+        "message is \(count(length, "character")); the limit is \(grouped(limit))"
+    }
 }

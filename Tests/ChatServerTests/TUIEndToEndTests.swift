@@ -245,6 +245,40 @@ struct TUIEndToEndTests {
         }
     }
 
+    @Test(
+        "a paste over max_text is not sent: the status says so in plain words and the text stays in the input",
+        .timeLimit(.minutes(1))
+    )
+    func overLongPasteIsKept() async throws {
+        let server = try await E2EServer.start()
+        defer { server.stop() }
+        let context = ConformanceContext(url: server.url, limits: Limits())
+        let other = try await context.newUser("bob")
+        try await context.join(other.client, Self.room)
+        try await Self.say(other.client, "paste it here")
+        let tui = try await Self.openTUI(context)
+        defer { tui.kill() }
+        try await tui.waitForScreen("the room, connected") {
+            $0.status.hasPrefix(" ●") && $0.messageRows.contains { $0.text == "paste it here" }
+        }
+
+        let text = String(repeating: "0123456789", count: 410)
+        try await tui.paste(text)
+        try await tui.waitForScreen("the pasted text in the input line") { $0.input.hasSuffix("0123456789") }
+        try await tui.press("Enter")
+        let screen = try await tui.waitForScreen("the refusal in the status line") {
+            $0.status.contains("message is 4,100 characters; the limit is 4,000 — not sent")
+        }
+        #expect(screen.input.hasSuffix("0123456789"), "the text is still in the input line:\n\(screen)")
+        #expect(!screen.messageRows.contains { $0.text.hasPrefix("0123456789") }, "nothing was sent:\n\(screen)")
+
+        // Shortened (Backspace × 100) it is sent, and arrives whole.
+        for _ in 0..<10 { try await tui.press(Array(repeating: "BSpace", count: 10)) }
+        try await tui.press("Enter")
+        let event = try await Self.waitForMessage(other.client, text: String(text.prefix(4000)))
+        #expect(event["text"]?.stringValue?.unicodeScalars.count == 4000)
+    }
+
     // MARK: Helpers
 
     /// Registers a user for the TUI over the wire and opens the TUI in the test room as that user.
@@ -522,7 +556,18 @@ private final class TmuxChat {
 
     /// Presses keys by tmux name: Enter, PPage, NPage, C-n…
     func press(_ keys: String...) async throws {
+        try await press(keys)
+    }
+
+    /// Presses keys by tmux name.
+    func press(_ keys: [String]) async throws {
         try await run(["send-keys", "-t", "chat"] + keys)
+    }
+
+    /// Pastes text the way a terminal does (bracketed paste, if the client asked for it).
+    func paste(_ text: String) async throws {
+        try await run(["set-buffer", "-b", "e2e", "--", text])
+        try await run(["paste-buffer", "-p", "-d", "-b", "e2e", "-t", "chat"])
     }
 
     /// Resizes the window (the client gets SIGWINCH).

@@ -2,7 +2,7 @@ import ChatCore
 import ChatTUI
 import Testing
 
-/// The status lines of issue #22 (plain words, a kept message) as golden screens.
+/// The status lines of issue #22 (plain words, a kept message) as golden screens, and counts in the views.
 @Suite("status lines and counts")
 struct StatusLineTests {
     private static let size = Size(width: 80, height: 24)
@@ -33,6 +33,25 @@ struct StatusLineTests {
         general.read = 2
         state.rooms = [general]
         return state
+    }
+
+    @Test("golden: a paste over max_text stays in the input line and the status says why")
+    func tooLong() {
+        var state = Self.state()
+        _ = update(&state, .paste(String(repeating: "log line ", count: 455) + "tail"))
+        _ = update(&state, .key(.enter))
+        #expect(state.notice == "message is 4,099 characters; the limit is 4,000 — not sent")
+        assertScreen(render(state, size: Self.size), named: "too-long-80x24")
+    }
+
+    @Test("golden: a refused send comes back, the status names the reason")
+    func refused() {
+        var state = Self.state()
+        _ = update(&state, .paste("this one is refused"))
+        _ = update(&state, .key(.enter))
+        _ = update(&state, .paste("typing on"))
+        _ = update(&state, .client(.sendFailed(nonce: "t-1", ProtocolError(.forbidden, "not a member of general"))))
+        assertScreen(render(state, size: Self.size), named: "not-sent-80x24")
     }
 
     @Test("golden: reconnecting names the cause in plain words and counts down")

@@ -70,6 +70,10 @@ private final class FakeConnector: ChatConnector {
     }
 }
 
+private struct Dropped: Error, CustomStringConvertible {
+    var description: String { "connection lost before the reply" }
+}
+
 /// A runtime on a `TestBackend` and a fake connection, connected as alice in `general`, no clock.
 private func makeRuntime(
     _ connection: FakeConnection = FakeConnection(),
@@ -166,6 +170,38 @@ struct TUIRuntimeTests {
         let state = await finished
         #expect(state.pageHeight == 27)
         #expect(state.scroll == 0)
+    }
+
+    @Test("the server's max_text reaches update: an over-long paste is kept and not sent")
+    func overLongPaste() async throws {
+        let connection = FakeConnection(limits: Limits(maxText: 10))
+        let (runtime, backend, _) = makeRuntime(connection)
+        async let finished = runtime.run()
+        connection.emit(.connected(user: "alice", token: nil))
+        #expect(await backend.waitForFrame { status($0).contains("● alice @") } != nil)
+        backend.send(.text("eleven char"), .key(.enter))
+        let frame = await backend.waitForFrame { status($0).contains("not sent") }
+        #expect(frame.map(status)?.contains("message is 11 characters; the limit is 10 — not sent") == true)
+        #expect(frame?.text.contains("[general] eleven char") == true)
+        backend.send(.key(.ctrl("c")))
+        let state = await finished
+        #expect(connection.sends.isEmpty)
+        #expect(state.input.text == "eleven char")
+    }
+
+    @Test("a send that fails without a refusal gives the text back in the input line")
+    func sendFails() async throws {
+        let connection = FakeConnection(sendError: Dropped())
+        let (runtime, backend, _) = makeRuntime(connection)
+        async let finished = runtime.run()
+        connection.emit(.connected(user: "alice", token: nil))
+        #expect(await backend.waitForFrame { status($0).contains("● alice @") } != nil)
+        backend.send(.text("keep me"), .key(.enter))
+        let frame = await backend.waitForFrame { status($0).contains("not sent") }
+        #expect(frame.map(status)?.contains("not sent: connection lost before the reply") == true)
+        #expect(frame?.text.contains("[general] keep me") == true)
+        backend.send(.key(.ctrl("c")))
+        _ = await finished
     }
 
     @Test("a refused request shows the server's message, not its wire code")

@@ -944,14 +944,15 @@ struct ClientEventTests {
         #expect(state.rooms[0].members == 0)
     }
 
-    @Test(".sendFailed removes the pending entry and says why")
+    @Test(".sendFailed removes the pending entry, says why and gives the text back in the input line")
     func sendFailed() {
         var state = makeState()
         submit(&state, "one")
         submit(&state, "two")
-        receive(&state, .sendFailed(nonce: "t-1", ProtocolError(.tooLarge, "text is too long")))
+        receive(&state, .sendFailed(nonce: "t-1", ProtocolError(.forbidden, "not a member of general")))
         #expect(state.rooms[0].pending.map(\.nonce) == ["t-2"])
-        #expect(state.notice == "not sent: text is too long")
+        #expect(state.notice == "not sent: not a member of general")
+        #expect(state.input.text == "one")
     }
 
     @Test("the visible room is marked read once connected, and on a tick")
