@@ -39,6 +39,7 @@ package struct ConnectionFailure: Equatable, Sendable, CustomStringConvertible {
         case other
     }
 
+    /// What went wrong.
     package var cause: Cause
 
     /// A failure with a known cause.
@@ -65,6 +66,7 @@ package struct ConnectionFailure: Equatable, Sendable, CustomStringConvertible {
         self.cause = .closed(closeCode)
     }
 
+    /// The cause in plain words, for the status line ("server unreachable (connection refused)").
     package var description: String {
         switch cause {
         case .refused: return "server unreachable (connection refused)"

@@ -3,6 +3,7 @@ import Synchronization
 /// A terminal for tests: records every frame and bell, and takes scripted input. Drives a `TUIRuntime`
 /// without ncurses.
 package final class TestBackend: TerminalBackend {
+    /// The scripted input (see `send(_:)` and `type(_:)`).
     package let input: AsyncStream<TerminalInput>
     private let continuation: AsyncStream<TerminalInput>.Continuation
     private let recorded = Mutex<(frames: [ScreenBuffer], bells: Int, stopped: Bool)>(([], 0, false))
@@ -56,14 +57,20 @@ package final class TestBackend: TerminalBackend {
         }
     }
 
+    /// Records a frame.
+    ///
+    /// - Parameters:
+    ///   - frame: the rendered screen.
     package func present(_ frame: ScreenBuffer) {
         recorded.withLock { $0.frames.append(frame) }
     }
 
+    /// Counts a bell.
     package func bell() {
         recorded.withLock { $0.bells += 1 }
     }
 
+    /// Notes that the terminal was restored and ends the input.
     package func stop() {
         recorded.withLock { $0.stopped = true }
         continuation.finish()
