@@ -77,7 +77,8 @@ private struct Dropped: Error, CustomStringConvertible {
 /// A runtime on a `TestBackend` and a fake connection, connected as alice in `general`, no clock.
 private func makeRuntime(
     _ connection: FakeConnection = FakeConnection(),
-    messages: Int = 0
+    messages: Int = 0,
+    connectAtStart: Bool = true
 ) -> (TUIRuntime<TestBackend>, TestBackend, FakeConnector) {
     var state = AppState(user: "alice", server: "chat.example.org")
     state.now = 1_795_944_600_000
@@ -86,7 +87,7 @@ private func makeRuntime(
         ChatMessage(room: "general", seq: Int64($0 + 1), from: "bob", text: "m\($0)", kind: .text, ts: state.now)
     }
     state.rooms = [room]
-    var configuration = TUIRuntimeConfiguration(connectAtStart: true)
+    var configuration = TUIRuntimeConfiguration(connectAtStart: connectAtStart)
     configuration.tick = nil
     let backend = TestBackend()
     let connector = FakeConnector(connection)
@@ -126,6 +127,27 @@ struct TUIRuntimeTests {
         #expect(backend.stopped)
         #expect(connection.sends == ["hi there"])
         #expect(connector.logins == [.configured(user: "alice")])
+    }
+
+    @Test("without credentials the login form comes first; Enter opens a connection with what was typed")
+    func loginForm() async throws {
+        let connection = FakeConnection()
+        let (runtime, backend, connector) = makeRuntime(connection, connectAtStart: false)
+        async let finished = runtime.run()
+        #expect(await backend.waitForFrame { $0.text.contains("Log in to chat.example.org") } != nil)
+        #expect(connector.logins.isEmpty)
+        backend.type("correct horse")
+        backend.send(.key(.enter))
+        while connector.logins.isEmpty { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(connector.logins == [.password(user: "alice", password: "correct horse", register: false)])
+        connection.emit(.connected(user: "alice", token: "tok-2"))
+        #expect(
+            await backend.waitForFrame { !$0.text.contains("Log in to") && status($0).contains("● alice @") } != nil
+        )
+        backend.send(.key(.ctrl("c")))
+        let state = await finished
+        #expect(state.login == nil)
+        #expect(connector.tokens == ["tok-2"])
     }
 
     @Test("a newly issued token is stored, as an effect of update")
