@@ -88,12 +88,24 @@ let package = Package(
             name: "CNCursesW",
             providers: [.apt(["libncursesw5-dev"])]
         ),
+        // The TUI's state, views and run loop: ChatCore only, no NIO (a connection is the
+        // `ChatConnection` protocol).
         .target(
             name: "ChatTUI",
             dependencies: [
                 "ChatCore",
-                "ChatClient",
                 "CNCursesW",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The TUI on a real `ChatClient`: the adapter, token storage and `runTUI`.
+        .target(
+            name: "ChatTUIClient",
+            dependencies: [
+                "ChatCore",
+                "ChatClient",
+                "ChatTUI",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -124,6 +136,7 @@ let package = Package(
                 "ChatCore",
                 "ChatClient",
                 "ChatTUI",
+                "ChatTUIClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -186,13 +199,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ChatClientTests",
+            dependencies: [
+                "ChatClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ChatFuzzTests",
             dependencies: ["ChatCore", "ChatFuzz", "ChatLog"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ChatTUITests",
-            dependencies: ["ChatCore", "ChatClient", "ChatTUI"],
+            dependencies: ["ChatCore", "ChatTUI", .product(name: "Logging", package: "swift-log")],
             exclude: ["Snapshots"],
             swiftSettings: swiftSettings
         ),

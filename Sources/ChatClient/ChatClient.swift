@@ -61,39 +61,6 @@ package struct ChatClientConfiguration: Sendable {
     }
 }
 
-/// What a client tells its application.
-package enum ClientEvent: Sendable, Equatable {
-    /// Authenticated (again); `token` is set when a new one was issued.
-    case connected(user: String, token: String?)
-    /// The connection dropped; the next attempt is in `retryIn` (nil: giving up).
-    case disconnected(reason: String, retryIn: Duration?)
-    /// A `join` was answered; its new messages follow as `.message` events.
-    case joined(room: String, topic: String, head: Int64, reset: Bool, limited: Bool)
-    /// A message, new to this client, in seq order per room.
-    case message(ChatMessage)
-    /// Any other server event.
-    case event(ChatEvent)
-    /// The user's rooms, from the authentication reply (name, head, read marker).
-    case memberships([RoomSummary])
-    /// A pending send was refused for good.
-    case sendFailed(nonce: String, ProtocolError)
-    /// Authentication failed; the client stops.
-    case authenticationFailed(ProtocolError)
-}
-
-/// A room the user is a member of, as `login`/`resume` list it.
-package struct RoomSummary: Sendable, Equatable {
-    package var name: String
-    package var head: Int64
-    package var read: Int64
-
-    package init(name: String, head: Int64, read: Int64) {
-        self.name = name
-        self.head = head
-        self.read = read
-    }
-}
-
 /// Errors of the client API.
 package struct ChatClientError: Error, Equatable, CustomStringConvertible {
     package enum Code: Equatable, Sendable {
@@ -172,7 +139,7 @@ package actor ChatClient {
     package func run() async {
         var attempt = 0
         while !Task.isCancelled, !stopped {
-            var reason = "closed"
+            var reason = ConnectionFailure(.lost).description
             do {
                 let close = try await WebSocketClient.connect(
                     url: configuration.url,
@@ -185,9 +152,13 @@ package actor ChatClient {
                 ) { inbound, outbound, _ in
                     try await self.serve(inbound: inbound, outbound: outbound)
                 }
-                if let close { reason = "closed by server (\(close.closeCode))" }
+                if let close {
+                    reason = ConnectionFailure(closeCode: UInt16(webSocketErrorCode: close.closeCode)).description
+                }
             } catch {
-                reason = "\(error)"
+                // People see the cause in plain words; the raw error (addresses, errno) goes to the log.
+                reason = ConnectionFailure(error).description
+                logger.debug("connection failed", metadata: ["chat.error": "\(error)"])
             }
             if ready { attempt = 0 }
             detach()

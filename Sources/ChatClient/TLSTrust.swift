@@ -52,7 +52,7 @@ package enum TLSTrust {
         } catch let error as TLSTrustError {
             throw error
         } catch {
-            throw TLSTrustError("cannot reach \(host):\(port) over TLS: \(error)")
+            throw TLSTrustError("cannot reach \(host):\(port) over TLS: \(ConnectionFailure(error))")
         }
         let fingerprint = try Self.fingerprint(leaf)
         let key = "\(host):\(port)"

@@ -1,4 +1,3 @@
-import ChatClient
 import ChatCore
 
 /// A key press, decoded by the backend.
@@ -42,6 +41,14 @@ package enum AppEvent: Sendable, Equatable {
     case searchFailed(query: String, message: String)
     /// History around an opened search result.
     case historyAround(room: String, messages: [ChatMessage])
+    /// The limits the server advertised in `hello` (sent before `.client(.connected)`).
+    case limits(Limits)
+    /// The server answered `/logout`: the session is over.
+    case loggedOut
+    /// The last frame could scroll up at most this many lines (the scroll offset is clamped to it).
+    case scrollLimit(Int)
+    /// A send failed without a refusal from the server (e.g. the connection stopped for good).
+    case notSent(nonce: String, reason: String)
 
     package static func == (a: AppEvent, b: AppEvent) -> Bool {
         switch (a, b) {
@@ -62,6 +69,10 @@ package enum AppEvent: Sendable, Equatable {
             return q1 == q2 && r1 == r2 && m1 == m2
         case (.searchFailed(let q1, let m1), .searchFailed(let q2, let m2)): return q1 == q2 && m1 == m2
         case (.historyAround(let r1, let m1), .historyAround(let r2, let m2)): return r1 == r2 && m1 == m2
+        case (.limits(let x), .limits(let y)): return x == y
+        case (.loggedOut, .loggedOut): return true
+        case (.scrollLimit(let x), .scrollLimit(let y)): return x == y
+        case (.notSent(let n1, let r1), .notSent(let n2, let r2)): return n1 == n2 && r1 == r2
         default: return false
         }
     }
@@ -89,4 +100,6 @@ package enum AppEffect: Sendable, Equatable {
     case search(String)
     /// Load the history around a message (an opened search result).
     case loadAround(room: String, seq: Int64)
+    /// Keep the session token the server issued (nil: forget it, after a logout).
+    case storeToken(user: String, token: String?)
 }

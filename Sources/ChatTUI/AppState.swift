@@ -115,8 +115,10 @@ package struct AppState: Sendable {
     package var twelveHour = false
     package var completion: Completion?
     package var quitting = false
-    /// Height of the message pane in the last render (for page-wise scrolling).
+    /// Height of the message pane for the terminal's size (for page-wise scrolling).
     package var pageHeight: Int = 20
+    /// The server's limits (from `hello`; the defaults until then).
+    package var limits = Limits()
     /// Counter for nonces of sends made in the TUI.
     package var nonceCounter: UInt64 = 0
     package var noncePrefix: String = "t"

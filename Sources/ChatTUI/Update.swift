@@ -1,4 +1,3 @@
-import ChatClient
 import ChatCore
 
 /// The commands `/help` lists, for completion.
@@ -24,7 +23,9 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
         state.completion = nil
         state.input.insert(text)
         return []
-    case .resize: return []
+    case .resize(let size):
+        state.pageHeight = max(1, size.height - 3)
+        return []
     case .tick(let now):
         state.now = now
         for i in state.rooms.indices { state.rooms[i].typing = state.rooms[i].typing.filter { $0.value > now } }
@@ -41,7 +42,7 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
         return []
     case .memberList(let room, let members):
         let list = members.map { $0.online ? "\($0.user)" : "\($0.user) (away)" }.joined(separator: ", ")
-        state.notice = "\(room): \(members.count) members: \(list)"
+        state.notice = "\(room): \(Wording.count(members.count, "member")): \(list)"
         return []
     case .notice(let text):
         state.notice = text
@@ -60,6 +61,19 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
         return []
     case .historyAround(let room, let messages):
         historyAround(&state, room: room, messages: messages)
+        return []
+    case .limits(let limits):
+        state.limits = limits
+        return []
+    case .loggedOut:
+        state.notice = "logged out; the stored token was removed"
+        state.quitting = true
+        return [.storeToken(user: state.user, token: nil), .quit]
+    case .scrollLimit(let limit):
+        state.scroll = max(0, min(state.scroll, limit))
+        return []
+    case .notSent(let nonce, let reason):
+        giveBack(&state, nonce: nonce, reason: reason)
         return []
     }
 }
@@ -221,12 +235,62 @@ private func recall(_ state: inout AppState, older: Bool) {
 private func submit(_ state: inout AppState) -> [AppEffect] {
     let text = state.input.text
     guard !text.trimmingSpaces.isEmpty else { return [] }
+    // Over the server's limit: say so and keep the text in the input line, to shorten or split.
+    if let body = messageText(of: text), body.unicodeScalars.count > state.limits.maxText {
+        state.notice = Wording.tooLong(body.unicodeScalars.count, limit: state.limits.maxText) + " — not sent"
+        state.historyIndex = nil
+        state.completion = nil
+        return []
+    }
     state.input = InputLine()
     state.historyIndex = nil
     if state.inputHistory.last != text { state.inputHistory.append(text) }
     if state.inputHistory.count > 500 { state.inputHistory.removeFirst() }
     if text.hasPrefix("/"), !text.hasPrefix("//") { return runCommand(&state, text) }
     return sendMessage(&state, text.hasPrefix("//") ? String(text.dropFirst()) : text, kind: .text)
+}
+
+/// The message text a submitted line sends (nil: a command that sends none).
+private func messageText(of line: String) -> String? {
+    if line.hasPrefix("//") { return String(line.dropFirst()) }
+    guard line.hasPrefix("/") else { return line }
+    let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+    guard parts.first?.lowercased() == "/me", parts.count > 1 else { return nil }
+    return String(parts[1]).trimmingSpaces
+}
+
+/// A composed message that was not sent comes back: into the input line if it is empty, else under ↑.
+private func giveBack(_ state: inout AppState, nonce: String, reason: String) {
+    var lost: AppState.Pending?
+    for i in state.rooms.indices {
+        if let j = state.rooms[i].pending.firstIndex(where: { $0.nonce == nonce }) {
+            lost = state.rooms[i].pending.remove(at: j)
+        }
+    }
+    guard let lost else {
+        state.notice = "not sent: \(reason)"
+        return
+    }
+    let line =
+        lost.kind == .action ? "/me \(lost.text)" : lost.text.hasPrefix("/") ? "/\(lost.text)" : lost.text
+    if state.input.text.trimmingSpaces.isEmpty {
+        state.input = InputLine(line)
+        state.historyIndex = nil
+        state.draft = nil
+        state.notice = "not sent: \(reason)"
+    } else {
+        state.inputHistory.removeAll { $0 == line }
+        state.inputHistory.append(line)
+        state.notice = "not sent: \(reason) — ↑ recalls it"
+    }
+}
+
+/// A server's refusal of a send, in plain words.
+private func refusal(_ error: ProtocolError, text: String?, limits: Limits) -> String {
+    if error.code == .tooLarge, let text {
+        return Wording.tooLong(text.unicodeScalars.count, limit: limits.maxText)
+    }
+    return error.message
 }
 
 private func sendMessage(_ state: inout AppState, _ text: String, kind: MessageKind) -> [AppEffect] {
@@ -421,11 +485,11 @@ private func complete(_ state: inout AppState) {
 
 private func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [AppEffect] {
     switch event {
-    case .connected(let user, _):
+    case .connected(let user, let token):
         state.connection = .connected
         state.user = user
         state.login = nil
-        return markActiveRead(&state)
+        return (token.map { [.storeToken(user: user, token: $0)] } ?? []) + markActiveRead(&state)
     case .memberships(let rooms):
         var effects: [AppEffect] = []
         for summary in rooms {
@@ -512,14 +576,20 @@ private func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [App
         }
         return []
     case .sendFailed(let nonce, let error):
-        for i in state.rooms.indices { state.rooms[i].pending.removeAll { $0.nonce == nonce } }
-        state.notice = "not sent: \(error.message)"
+        let text = state.rooms.lazy.flatMap(\.pending).first { $0.nonce == nonce }?.text
+        giveBack(&state, nonce: nonce, reason: refusal(error, text: text, limits: state.limits))
         return []
     case .authenticationFailed(let error):
         if state.login != nil {
             state.login?.busy = false
             state.login?.error = error.message
             state.login?.password = InputLine()
+            state.connection = .connecting
+        } else if error.code == .unauthorized {
+            // The saved session ended (revoked, expired, or logged out elsewhere): ask for the password.
+            var form = AppState.LoginForm(user: state.user)
+            form.error = "signed out — log in again (\(error.message))"
+            state.login = form
             state.connection = .connecting
         } else {
             state.connection = .offline("login failed: \(error.message)")

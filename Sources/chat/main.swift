@@ -2,6 +2,7 @@ import ArgumentParser
 import ChatClient
 import ChatCore
 import ChatTUI
+import ChatTUIClient
 import Foundation
 import Logging
 
@@ -337,7 +338,10 @@ struct Tail: AsyncParsableCommand {
                         o["type"] = nil
                         FileHandle.standardOutput.write(Data((JSONValue.object(o).jsonString + "\n").utf8))
                     case .disconnected(let reason, let retry):
-                        let next = retry.map { " (reconnecting in \($0))" } ?? ""
+                        let next =
+                            retry.map {
+                                " — retrying in " + String(format: "%.1f s", Double($0 / .milliseconds(1)) / 1000)
+                            } ?? ""
                         FileHandle.standardError.write(Data("chat: disconnected: \(reason)\(next)\n".utf8))
                     case .authenticationFailed(let error):
                         throw CLIError("login failed: \(error.message)")

@@ -160,7 +160,10 @@ struct TUIEndToEndTests {
 
         // 1. Server stopped; restarted on the same port and data; three messages right away.
         try await server.terminate()
-        try await tui.waitForScreen("the reconnect countdown") { $0.status.contains("reconnecting in") }
+        // The cause in plain words (no NIO error dump), and the countdown.
+        try await tui.waitForScreen("the reconnect countdown") {
+            $0.status.contains("◌ server unreachable (connection refused) — retrying in ")
+        }
         try await server.restart()
         let sender = try await context.secondConnection(other)
         try await context.join(sender, Self.room)
@@ -240,6 +243,40 @@ struct TUIEndToEndTests {
             screen = try await tui.waitForScreen("the view to move after PgDn #\(presses)") { $0.lines != previous }
             Self.checkConsecutive(screen)
         }
+    }
+
+    @Test(
+        "a paste over max_text is not sent: the status says so in plain words and the text stays in the input",
+        .timeLimit(.minutes(1))
+    )
+    func overLongPasteIsKept() async throws {
+        let server = try await E2EServer.start()
+        defer { server.stop() }
+        let context = ConformanceContext(url: server.url, limits: Limits())
+        let other = try await context.newUser("bob")
+        try await context.join(other.client, Self.room)
+        try await Self.say(other.client, "paste it here")
+        let tui = try await Self.openTUI(context)
+        defer { tui.kill() }
+        try await tui.waitForScreen("the room, connected") {
+            $0.status.hasPrefix(" ●") && $0.messageRows.contains { $0.text == "paste it here" }
+        }
+
+        let text = String(repeating: "0123456789", count: 410)
+        try await tui.paste(text)
+        try await tui.waitForScreen("the pasted text in the input line") { $0.input.hasSuffix("0123456789") }
+        try await tui.press("Enter")
+        let screen = try await tui.waitForScreen("the refusal in the status line") {
+            $0.status.contains("message is 4,100 characters; the limit is 4,000 — not sent")
+        }
+        #expect(screen.input.hasSuffix("0123456789"), "the text is still in the input line:\n\(screen)")
+        #expect(!screen.messageRows.contains { $0.text.hasPrefix("0123456789") }, "nothing was sent:\n\(screen)")
+
+        // Shortened (Backspace × 100) it is sent, and arrives whole.
+        for _ in 0..<10 { try await tui.press(Array(repeating: "BSpace", count: 10)) }
+        try await tui.press("Enter")
+        let event = try await Self.waitForMessage(other.client, text: String(text.prefix(4000)))
+        #expect(event["text"]?.stringValue?.unicodeScalars.count == 4000)
     }
 
     // MARK: Helpers
@@ -350,9 +387,9 @@ private struct Screen: CustomStringConvertible {
     var status: String { lines.count >= 2 ? lines[lines.count - 2] : "" }
     var input: String { lines.last ?? "" }
 
-    /// The seconds of "◌ reconnecting in N s", if shown.
+    /// The seconds of "◌ … — retrying in N s", if shown.
     var reconnectSeconds: Int? {
-        guard let range = status.range(of: "reconnecting in ") else { return nil }
+        guard let range = status.range(of: "retrying in ") else { return nil }
         return Int(status[range.upperBound...].prefix { $0.isNumber })
     }
 
@@ -519,7 +556,18 @@ private final class TmuxChat {
 
     /// Presses keys by tmux name: Enter, PPage, NPage, C-n…
     func press(_ keys: String...) async throws {
+        try await press(keys)
+    }
+
+    /// Presses keys by tmux name.
+    func press(_ keys: [String]) async throws {
         try await run(["send-keys", "-t", "chat"] + keys)
+    }
+
+    /// Pastes text the way a terminal does (bracketed paste, if the client asked for it).
+    func paste(_ text: String) async throws {
+        try await run(["set-buffer", "-b", "e2e", "--", text])
+        try await run(["paste-buffer", "-p", "-d", "-b", "e2e", "-t", "chat"])
     }
 
     /// Resizes the window (the client gets SIGWINCH).

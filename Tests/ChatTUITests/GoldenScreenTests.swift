@@ -161,7 +161,7 @@ enum Screens {
         ]
         general.typing["bob"] = state.now + 5_000
         state.rooms = [general]
-        state.connection = .reconnecting(at: state.now + 4_000, reason: "connection refused")
+        state.connection = .reconnecting(at: state.now + 4_000, reason: "server unreachable (connection refused)")
         state.input = InputLine("still here 日本語も 👍🏽 ok")
         state.input.cursor = 11
         return state

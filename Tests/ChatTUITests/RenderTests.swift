@@ -135,8 +135,10 @@ struct RenderTests {
         #expect(
             rows(render(state, size: small))[last].hasPrefix(" ● alice @ chat.example.org │ bob, carol are typing… ")
         )
-        state.connection = .reconnecting(at: state.now + 1, reason: "timeout")
-        #expect(rows(render(state, size: small))[last].hasPrefix(" ◌ reconnecting in 1 s (timeout) "))
+        state.connection = .reconnecting(at: state.now + 1, reason: "server unreachable (timed out)")
+        #expect(
+            rows(render(state, size: small))[last].hasPrefix(" ◌ server unreachable (timed out) — retrying in 1 s ")
+        )
     }
 
     @Test("the status bar shows the lag when known")

@@ -1,4 +1,3 @@
-import ChatClient
 import ChatCore
 import ChatTUI
 import Testing
@@ -735,11 +734,11 @@ struct RoomTests {
 
 @Suite("update: client events")
 struct ClientEventTests {
-    @Test(".connected sets the connection and the user")
+    @Test(".connected sets the connection and the user, and stores a newly issued token")
     func connected() {
         var state = makeState()
         state.connection = .connecting
-        #expect(receive(&state, .connected(user: "Alice", token: "tok")) == [])
+        #expect(receive(&state, .connected(user: "Alice", token: "tok")) == [.storeToken(user: "Alice", token: "tok")])
         #expect(state.connection == .connected)
         #expect(state.user == "Alice")
     }
@@ -862,11 +861,18 @@ struct ClientEventTests {
         #expect(state.connection == .offline("server closed"))
     }
 
-    @Test(".authenticationFailed goes offline")
+    @Test(".authenticationFailed: signed out opens the login form; another refusal goes offline")
     func authenticationFailed() {
         var state = makeState()
-        receive(&state, .authenticationFailed(ProtocolError(.unauthorized, "bad password")))
-        #expect(state.connection == .offline("login failed: bad password"))
+        receive(&state, .authenticationFailed(ProtocolError(.unauthorized, "token is not valid")))
+        #expect(state.login?.error == "signed out — log in again (token is not valid)")
+        #expect(state.login?.user.text == "alice")
+        #expect(state.login?.focus == .password)
+        #expect(state.connection == .connecting)
+        state = makeState()
+        receive(&state, .authenticationFailed(ProtocolError(.forbidden, "account disabled")))
+        #expect(state.login == nil)
+        #expect(state.connection == .offline("login failed: account disabled"))
     }
 
     @Test(".joined sets the topic and head; a reset drops the messages")
@@ -938,14 +944,15 @@ struct ClientEventTests {
         #expect(state.rooms[0].members == 0)
     }
 
-    @Test(".sendFailed removes the pending entry and says why")
+    @Test(".sendFailed removes the pending entry, says why and gives the text back in the input line")
     func sendFailed() {
         var state = makeState()
         submit(&state, "one")
         submit(&state, "two")
-        receive(&state, .sendFailed(nonce: "t-1", ProtocolError(.tooLarge, "text is too long")))
+        receive(&state, .sendFailed(nonce: "t-1", ProtocolError(.forbidden, "not a member of general")))
         #expect(state.rooms[0].pending.map(\.nonce) == ["t-2"])
-        #expect(state.notice == "not sent: text is too long")
+        #expect(state.notice == "not sent: not a member of general")
+        #expect(state.input.text == "one")
     }
 
     @Test("the visible room is marked read once connected, and on a tick")

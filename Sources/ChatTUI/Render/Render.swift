@@ -42,6 +42,8 @@ package func render(_ state: AppState, size: Size) -> ScreenBuffer {
     if let picker = state.picker {
         drawBox(&screen, title: picker.title, lines: picker.items, theme: theme, selected: picker.selected)
     }
+    // A box over the input line hides the cursor.
+    if state.showHelp || state.picker != nil { screen.cursor = nil }
     return screen
 }
 
@@ -195,7 +197,7 @@ private func drawMessages(
         let day = dayNumber(message.ts, offset: state.utcOffset)
         if index > 0, room.messages[index - 1].seq < message.seq - 1 {
             let missing = message.seq - 1 - room.messages[index - 1].seq
-            lines.append(separator("\(missing) messages not loaded", width: width, style: theme.dim))
+            lines.append(separator("\(Wording.count(missing, "message")) not loaded", width: width, style: theme.dim))
         }
         let previousDay = index > 0 ? dayNumber(room.messages[index - 1].ts, offset: state.utcOffset) : nil
         if previousDay != day {
@@ -282,7 +284,7 @@ private func drawStatus(_ screen: inout ScreenBuffer, _ state: AppState, _ theme
         parts.append("● \(state.user) @ \(state.server)" + (state.lagMs.map { " · lag \($0) ms" } ?? ""))
     case .reconnecting(let at, let reason):
         let seconds = max(0, (at - state.now + 999) / 1000)
-        parts.append("◌ reconnecting in \(seconds) s (\(reason))")
+        parts.append("◌ \(reason) — retrying in \(seconds) s")
     case .offline(let reason): parts.append("✕ offline: \(reason)")
     }
     if let room = state.activeRoom {
@@ -294,6 +296,12 @@ private func drawStatus(_ screen: inout ScreenBuffer, _ state: AppState, _ theme
         }
     }
     if let notice = state.notice { parts.append(notice.replacingNewlines) }
+    // Too long for the line: the notice (an error, say) matters more than the server's address and the lag.
+    if case .connected = state.connection,
+        DisplayWidth.of(" " + parts.joined(separator: " │ ")) > screen.size.width
+    {
+        parts[0] = "● \(state.user)"
+    }
     screen.put(" " + parts.joined(separator: " │ "), row: row, column: 0, style: theme.status)
 }
 

@@ -8,9 +8,16 @@ func drawSearchResults(_ screen: inout ScreenBuffer, _ view: SearchView, _ state
     let height = screen.size.height - 3
     let left = 1
     let border = CellStyle(bold: true)
-    let count =
-        view.loading
-        ? "searching…" : view.error != nil ? "refused" : "\(view.results.count)\(view.more ? "+" : "") results"
+    let count: String
+    if view.loading {
+        count = "searching…"
+    } else if view.error != nil {
+        count = "refused"
+    } else if view.more {
+        count = "\(Wording.grouped(view.results.count))+ results"
+    } else {
+        count = Wording.count(view.results.count, "result")
+    }
     let title = "─ Search: \(view.query) · \(count) · ↑/↓ Enter opens Esc closes "
     for row in (top + 1)..<(top + height - 1) {
         screen.fill(row: row, from: left, to: left + width, style: .plain)
