@@ -133,13 +133,33 @@ extension HubCore {
                     step.append(.reject(conn, id: id, Self.storeFailed))
                 case .reject(let conn, let id, let error):
                     step.append(.reject(conn, id: id, error))
-                case .message, .publish, .deliverToUser, .leave, .logout, .endSessions:
+                case .message(let message, let room):
+                    unconfirmed.append((message, room))
+                case .publish, .deliverToUser, .leave, .logout, .endSessions:
                     break
                 }
             }
             unhold(done.holders, unblocked: &unblocked)
         }
         for conn in unblocked { drainQueue(conn, at: now, into: &step) }
+        return step
+    }
+
+    /// The store writes again (a full disk has room): every record handed out so far is
+    /// durable, changes are accepted again, and the messages of the refused commits are
+    /// published in seq order (their senders retry with the same nonce and get the seq they
+    /// were stored under: nothing lost, nothing twice).
+    ///
+    /// - Parameters:
+    ///   - now: the time.
+    package mutating func storageRecovered(at now: HubTime) -> HubStep {
+        var step = HubStep()
+        guard storageFailed else { return step }
+        storageFailed = false
+        var release = ReleaseBuffer()
+        for (message, room) in unconfirmed { run(.message(message, room: room), release: &release, into: &step) }
+        unconfirmed = []
+        release.flush(into: &step)
         return step
     }
 

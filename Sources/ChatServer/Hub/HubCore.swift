@@ -49,6 +49,9 @@ package struct HubCore: Sendable {
     var lastCommit: CommitID = 0
     /// Commits handed out and not yet durable, in order.
     var pending: [PendingCommit] = []
+    /// Messages of commits refused when the store failed: their records stay applied and in
+    /// the store's retry, so they are published if the store recovers.
+    var unconfirmed: [(message: ChatMessage, room: String)] = []
 
     /// Creates a core over recovered state.
     ///

@@ -84,7 +84,8 @@ extension RoomHub {
                 connections[conn]?.setUser(user)
             case .append(let records, let commit):
                 if lsns.isEmpty { lsnBase = commit }
-                lsns.append(store.append(records))
+                lastLSN = store.append(records)
+                lsns.append(lastLSN)
                 appended = true
             case .close(let conn, let code, let reason):
                 connections[conn]?.close(code, reason: reason)

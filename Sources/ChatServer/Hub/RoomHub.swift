@@ -28,6 +28,9 @@ package actor RoomHub: Service {
     /// Store LSNs of commits not yet released: `lsns[i]` belongs to commit `lsnBase + i`.
     var lsns: [UInt64] = []
     var lsnBase: CommitID = 1
+    /// The store LSN of the newest append (what must be durable for a failed store to count
+    /// as recovered).
+    var lastLSN: UInt64 = 0
     private var emptyWaiters: [CheckedContinuation<Void, Never>] = []
     var loggedStorageFailure = false
     let metrics = ServerMetrics()
@@ -128,12 +131,34 @@ package actor RoomHub: Service {
     /// Number of live connections.
     package var connectionCount: Int { connections.count }
 
-    /// Waits for graceful shutdown, then closes the connections and asks for a last snapshot.
+    /// Watches a failed store for recovery (once a second) until graceful shutdown, then closes
+    /// the connections and asks for a last snapshot.
     package func run() async throws {
-        try? await gracefulShutdown()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.watchStorage() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         logger.info("closing connections")
         await shutdownConnections()
         requestSnapshot()
+    }
+
+    /// Once a second while the store is failed: when everything appended is durable again (a
+    /// full disk got room and the store's retry went through), changes are accepted again.
+    private func watchStorage() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            checkStorageRecovered()
+        }
+    }
+
+    /// Feeds the core a store that works again (see `watchStorage`).
+    package func checkStorageRecovered() {
+        guard core.storageFailed, store.isDurable(lastLSN) else { return }
+        loggedStorageFailure = false
+        logger.notice("storage works again; accepting changes")
+        perform(core.storageRecovered(at: clock.now()))
     }
 
     /// Asks the store for a snapshot of the current state (e.g. before a clean shutdown).

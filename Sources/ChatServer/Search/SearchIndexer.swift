@@ -136,6 +136,7 @@ package final class SearchIndexer: Service {
                 continue
             }
             attempt = 0
+            var lastWarning: (message: String, at: ContinuousClock.Instant)?
             while true {
                 let start = ContinuousClock.now
                 do {
@@ -148,13 +149,21 @@ package final class SearchIndexer: Service {
                     attempt += 1
                     metrics.failures.increment()
                     state.withLock { $0.failures += 1 }
-                    logger.warning(
-                        "writing a search index batch failed; retrying",
-                        metadata: [
-                            "error": "\(error)", "chat.search.attempt": "\(attempt)",
-                            "chat.search.batch": "\(batch.messages.count)",
-                        ]
-                    )
+                    // One line per distinct failure, then at most one a minute (a full disk
+                    // must not turn into a log storm).
+                    let message = "\(error)"
+                    if lastWarning == nil || lastWarning?.message != message
+                        || lastWarning!.at.duration(to: start) >= .seconds(60)
+                    {
+                        lastWarning = (message, start)
+                        logger.warning(
+                            "writing a search index batch failed; retrying",
+                            metadata: [
+                                "error": "\(message)", "chat.search.attempt": "\(attempt)",
+                                "chat.search.batch": "\(batch.messages.count)",
+                            ]
+                        )
+                    }
                     guard await pause(backoff(attempt)) else { return }
                 }
             }

@@ -99,7 +99,9 @@ package struct DataDirectory: Sendable {
             let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw StorageError.io(path, "write failed: \(String(cString: strerror(errno)))")
+                let reason = "write failed: \(String(cString: strerror(errno)))"
+                if errno == ENOSPC || errno == EDQUOT { throw StorageError.noSpace(path, reason) }
+                throw StorageError.io(path, reason)
             }
             done += n
         }

@@ -53,6 +53,11 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     private var dirty = false
     private var lastFsync = ContinuousClock.now
     private var lockFD: Int32 = -1
+    /// While the disk is full: when the writer tries the unwritten records again.
+    private var retryAt: ContinuousClock.Instant?
+    private let retryDelay: Duration = .seconds(1)
+    /// The last failure logged and when (one line per distinct failure, then one a minute).
+    private var lastLogged: (message: String, at: ContinuousClock.Instant)?
     private var started = false
 
     /// Creates a store; nothing touches the disk until `recover()`.
@@ -117,8 +122,15 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
                 condition.unlock()
                 metrics.setLogBytes(size)
             case .failure(let error):
+                let error = error as? StorageError ?? StorageError.io(path, "\(error)")
+                if error.isRetryable {
+                    // Nothing half-written stays in the log; the writer writes these bytes again.
+                    _ = ftruncate(logFD, off_t(logBytes))
+                    queuedBytes += bytes.count
+                    queue.append(.records(bytes, lsn: lsn))
+                }
                 condition.unlock()
-                fail(error as? StorageError ?? StorageError.io(path, "\(error)"))
+                fail(error)
             }
             return lsn
         }
@@ -388,22 +400,39 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     private func writerLoop() {
         while true {
             condition.lock()
-            while queue.isEmpty && !stopping && !fsyncDue() {
+            while !stopping {
+                if let retryAt {
+                    // The disk was full: try the unwritten records again at `retryAt`, not before.
+                    let now = ContinuousClock.now
+                    if now >= retryAt { break }
+                    let wait = now.duration(to: retryAt)
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: Double(wait.nanoseconds) / 1e9))
+                    continue
+                }
+                if failure != nil {
+                    condition.wait()  // a failure that is not retried: nothing to do until the end
+                    continue
+                }
+                if !queue.isEmpty || fsyncDue() { break }
                 if configuration.fsync == .everysec && dirty {
                     _ = condition.wait(until: Date(timeIntervalSinceNow: 0.1))
                 } else {
                     condition.wait()
                 }
             }
-            let items = queue
-            queue = []
-            queuedBytes = 0
-            let exiting = stopping && items.isEmpty
+            let exiting = stopping && (queue.isEmpty || failure != nil)
+            let retrying = retryAt != nil
+            let items = exiting ? [] : queue
+            if !exiting {
+                queue = []
+                queuedBytes = 0
+            }
             writerBusy = !exiting
             condition.unlock()
             if exiting { break }
             do {
                 try process(items)
+                if retrying { recovered() }
             } catch let error as StorageError {
                 fail(error)
             } catch {
@@ -414,7 +443,9 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
             condition.unlock()
         }
         if logFD >= 0 {
-            if fsync(logFD) != 0 { fail(StorageError.io(directory.logPath(generation), "fsync at shutdown failed")) }
+            if locked({ failure == nil }), fsync(logFD) != 0 {
+                fail(StorageError.io(directory.logPath(generation), "fsync at shutdown failed"))
+            }
             Glibc.close(logFD)
             logFD = -1
         }
@@ -428,34 +459,57 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         configuration.fsync == .everysec && dirty && lastFsync.duration(to: .now) >= .seconds(1)
     }
 
+    /// Writes queued records (and rotates where asked). When the disk is full, what was not
+    /// written goes back to the front of the queue, in order, for the retry.
     private func process(_ items: [Item]) throws {
-        condition.lock()
-        let failed = failure
-        condition.unlock()
-        if let failed { throw failed }
         var buffer: [UInt8] = []
         var upTo: UInt64 = 0
-        for item in items {
+        func write(keeping rest: ArraySlice<Item>) throws {
+            do {
+                try writeAndAcknowledge(&buffer, upTo: upTo)
+            } catch let error as StorageError where error.isRetryable {
+                let unwritten: [Item] = buffer.isEmpty ? [] : [.records(buffer, lsn: upTo)]
+                requeue(unwritten + rest)
+                throw error
+            }
+        }
+        for (index, item) in items.enumerated() {
             switch item {
             case .records(let bytes, let lsn):
                 if buffer.isEmpty { buffer = bytes } else { buffer.append(contentsOf: bytes) }
                 upTo = lsn
             case .rotate(let state):
-                try writeAndAcknowledge(&buffer, upTo: upTo)
+                try write(keeping: items[index...])
                 try rotate(snapshotting: state)
             }
         }
-        try writeAndAcknowledge(&buffer, upTo: upTo)
+        try write(keeping: [])
         condition.lock()
         let due = fsyncDue()
         condition.unlock()
         if due { try sync() }
     }
 
+    /// Puts items back at the front of the queue (before what arrived meanwhile).
+    private func requeue(_ items: [Item]) {
+        condition.lock()
+        defer { condition.unlock() }
+        for item in items {
+            if case .records(let bytes, _) = item { queuedBytes += bytes.count }
+        }
+        queue.insert(contentsOf: items, at: 0)
+    }
+
     private func writeAndAcknowledge(_ buffer: inout [UInt8], upTo lsn: UInt64) throws {
         if !buffer.isEmpty {
             let path = directory.logPath(generation)
-            try buffer.withUnsafeBytes { try DataDirectory.writeAll(logFD, $0, path: path) }
+            do {
+                try buffer.withUnsafeBytes { try DataDirectory.writeAll(logFD, $0, path: path) }
+            } catch let error as StorageError where error.isRetryable {
+                // Nothing half-written stays in the log: the retry writes the whole buffer again.
+                _ = ftruncate(logFD, off_t(locked { logBytes }))
+                throw error
+            }
             condition.lock()
             logBytes += buffer.count
             dirty = true
@@ -534,13 +588,49 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Refuses what waits for durability. A full disk is retried every second with nothing
+    /// lost; any other failure stays until a restart.
     private func fail(_ error: StorageError) {
-        logger.critical("storage failed; changes are refused from now on", metadata: ["error": "\(error)"])
+        let now = ContinuousClock.now
         condition.lock()
-        if failure == nil { failure = error }
+        failure = error
+        if error.isRetryable {
+            // Like Redis with its AOF: the write is tried again every second until it goes through.
+            retryAt = now + retryDelay
+        } else {
+            retryAt = nil
+        }
         let pending = waiters
         waiters = []
+        // One line per distinct failure, then at most one a minute.
+        var log = true
+        if let last = lastLogged, last.message == error.description, last.at.duration(to: now) < .seconds(60) {
+            log = false
+        }
+        if log { lastLogged = (error.description, now) }
+        let retry = retryAt.map { now.duration(to: $0) }
         condition.unlock()
+        if log {
+            if let retry {
+                logger.critical(
+                    "storage failed (disk full?); changes are refused until a write succeeds again",
+                    metadata: ["error": "\(error)", "chat.retry_in": "\(retry)"]
+                )
+            } else {
+                logger.critical("storage failed; changes are refused until a restart", metadata: ["error": "\(error)"])
+            }
+        }
         for waiter in pending { waiter.continuation.resume(throwing: error) }
+    }
+
+    /// The writes went through again after a full disk.
+    private func recovered() {
+        condition.lock()
+        failure = nil
+        retryAt = nil
+        lastLogged = nil
+        let acked = ackedLSN
+        condition.unlock()
+        logger.notice("storage works again; changes are accepted", metadata: ["chat.lsn": "\(acked)"])
     }
 }

@@ -4,6 +4,7 @@ package struct StorageError: Error, Equatable, CustomStringConvertible {
         case corrupt
         case io
         case locked
+        case noSpace
     }
 
     private let code: Code
@@ -22,9 +23,17 @@ package struct StorageError: Error, Equatable, CustomStringConvertible {
         StorageError(code: .io, message: message, path: path, offset: nil)
     }
 
+    /// A write refused for lack of space (ENOSPC, EDQUOT): the store retries it.
+    package static func noSpace(_ path: String?, _ message: String) -> StorageError {
+        StorageError(code: .noSpace, message: message, path: path, offset: nil)
+    }
+
     package static func locked(_ path: String, _ message: String) -> StorageError {
         StorageError(code: .locked, message: message, path: path, offset: nil)
     }
+
+    /// Whether the write can be tried again later (the disk was full): nothing is lost meanwhile.
+    package var isRetryable: Bool { code == .noSpace }
 
     /// Whether this is corruption that `--repair` can truncate away.
     package var isCorruption: Bool { code == .corrupt }
