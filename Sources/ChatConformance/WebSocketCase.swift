@@ -80,7 +80,11 @@ package struct WebSocketCase: Sendable {
     /// The case as a conformance case (section Transport).
     package var conformanceCase: ConformanceCase {
         ConformanceCase("websocket.\(name)", section: "Transport", requires: requirement) { ctx in
-            try await run(url: ctx.url, limits: ctx.limits)
+            do {
+                try await run(url: ctx.url, limits: ctx.limits)
+            } catch let failure as ConformanceFailure {
+                throw ConformanceFailure("RFC 6455 §\(rfc): \(failure.message)")
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import ChatConformance
 import ChatCore
+import ChatServer
 import Testing
 
 /// RFC 6455 violations of issue #21, each reproduced with raw frames against a live server.
