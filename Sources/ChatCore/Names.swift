@@ -10,10 +10,12 @@ package struct ValidName: Sendable, Hashable {
 
 /// The contract's rules for names and text.
 package enum TextRules {
-    /// Longest user name, in grapheme clusters.
+    /// Longest user name, in Unicode scalars after NFC.
     package static let maxUserName = 32
-    /// Longest room name, in grapheme clusters.
+    /// Longest room name, in Unicode scalars after NFC.
     package static let maxRoomName = 64
+    /// Most combining marks on one base character of a name.
+    package static let maxMarksPerCharacter = 4
     /// Longest topic, in Unicode scalars.
     package static let maxTopic = 512
 
@@ -83,10 +85,9 @@ package enum TextRules {
         var raw = raw
         let verdict = raw.withUTF8 { bytes -> Result<Void, ProtocolError>? in
             // Same checks in the same order as the general path: empty, length, characters.
-            // (CR LF is one character: leave it to the general path's count.)
-            guard bytes.allSatisfy({ $0 < 0x80 && $0 != 0x0D }) else { return nil }
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
             if bytes.isEmpty { return .failure(.badRequest("\(what) must not be empty")) }
-            if bytes.count > max { return .failure(.badRequest("\(what) is longer than \(max) characters")) }
+            if bytes.count > max { return .failure(tooLong(what, max)) }
             for byte in bytes {
                 switch byte {
                 case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
@@ -110,24 +111,38 @@ package enum TextRules {
 
     static func name(_ raw: String, max: Int, what: String) -> Result<ValidName, ProtocolError> {
         if let result = asciiName(raw, max: max, what: what) { return result }
+        // Bound the work before normalising: NFC turns a scalar into at most 4 (of at most 4
+        // bytes each) and composes, never more, so a name longer than 16 × max bytes is
+        // longer than max scalars after NFC too.
+        guard raw.utf8.count <= 16 * max else { return .failure(tooLong(what, max)) }
         let nfc = raw.precomposedStringWithCanonicalMapping
-        let length = nfc.count
+        let length = nfc.unicodeScalars.count
         guard length >= 1 else { return .failure(.badRequest("\(what) must not be empty")) }
-        guard length <= max else {
-            return .failure(.badRequest("\(what) is longer than \(max) characters"))
-        }
+        guard length <= max else { return .failure(tooLong(what, max)) }
         var first = true
+        var marks = 0
         for scalar in nfc.unicodeScalars {
             defer { first = false }
             switch scalar {
-            case "_", "-", ".": continue
+            case "_", "-", ".":
+                marks = 0
+                continue
             default: break
             }
             switch scalar.properties.generalCategory {
             case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter, .decimalNumber:
+                if let invisible = invisible(scalar, what) { return .failure(invisible) }
+                marks = 0
                 continue
             case .nonspacingMark, .spacingMark, .enclosingMark:
+                if let invisible = invisible(scalar, what) { return .failure(invisible) }
                 if first { return .failure(.badRequest("\(what) must not start with a combining mark")) }
+                marks += 1
+                guard marks <= maxMarksPerCharacter else {
+                    return .failure(
+                        .badRequest("\(what) has more than \(maxMarksPerCharacter) combining marks on one character")
+                    )
+                }
                 continue
             default:
                 let hex = String(scalar.value, radix: 16, uppercase: true)
@@ -137,6 +152,20 @@ package enum TextRules {
             }
         }
         return .success(ValidName(display: nfc, key: foldKey(nfc)))
+    }
+
+    /// The error for a letter or mark that is invisible in a name, so that two names that look
+    /// the same would differ: default-ignorable code points (U+034F COMBINING GRAPHEME JOINER,
+    /// Hangul fillers, …; the format characters among them fail the category check first) and
+    /// variation selectors.
+    private static func invisible(_ scalar: Unicode.Scalar, _ what: String) -> ProtocolError? {
+        guard scalar.properties.isDefaultIgnorableCodePoint || scalar.properties.isVariationSelector else { return nil }
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        return .badRequest("\(what) must not contain invisible characters or variation selectors (found U+\(hex))")
+    }
+
+    private static func tooLong(_ what: String, _ max: Int) -> ProtocolError {
+        .badRequest("\(what) is longer than \(max) scalars")
     }
 
     /// The NFC form of a name, as the server shows it.
@@ -156,7 +185,7 @@ package enum TextRules {
         if text.isEmpty { return .badRequest("text must not be empty") }
         if let bad = forbiddenScalar(in: text) { return bad }
         if text.unicodeScalars.count > maxText {
-            return ProtocolError(.tooLarge, "text is longer than \(maxText) characters")
+            return ProtocolError(.tooLarge, "text is longer than \(maxText) scalars")
         }
         return nil
     }
@@ -168,7 +197,7 @@ package enum TextRules {
     package static func topic(_ text: String) -> ProtocolError? {
         if let bad = forbiddenScalar(in: text) { return bad }
         if text.unicodeScalars.count > maxTopic {
-            return ProtocolError(.tooLarge, "topic is longer than \(maxTopic) characters")
+            return ProtocolError(.tooLarge, "topic is longer than \(maxTopic) scalars")
         }
         return nil
     }

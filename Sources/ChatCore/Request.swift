@@ -62,8 +62,8 @@ package struct RequestEnvelope: Sendable, Equatable {
         guard case .object(let body) = value else {
             return .failure(EnvelopeError(id: nil, error: .badRequest("frame must be a JSON object")))
         }
-        guard case .string(let id)? = body["id"], (1...64).contains(id.count) else {
-            return .failure(EnvelopeError(id: nil, error: .badRequest("'id' must be a string of 1 to 64 characters")))
+        guard case .string(let id)? = body["id"], (1...64).contains(id.unicodeScalars.count) else {
+            return .failure(EnvelopeError(id: nil, error: .badRequest("'id' must be a string of 1 to 64 scalars")))
         }
         guard case .string(let type)? = body["type"] else {
             return .failure(EnvelopeError(id: id, error: .badRequest("'type' must be a string")))
@@ -167,7 +167,7 @@ extension Request {
                 default: throw ProtocolError.badRequest("'kind' must be \"text\" or \"action\"")
                 }
                 let nonce = try f.optionalString("nonce", maxLength: 64)
-                if let nonce, nonce.isEmpty { throw ProtocolError.badRequest("'nonce' must be 1 to 64 characters") }
+                if let nonce, nonce.isEmpty { throw ProtocolError.badRequest("'nonce' must be 1 to 64 scalars") }
                 return .success(.send(room: room, text: text, kind: kind, nonce: nonce))
             case .typing:
                 return .success(.typing(room: try f.roomName("room")))
@@ -192,9 +192,18 @@ private struct Fields {
         return .badRequest("'\(key)' must be \(what)")
     }
 
+    /// A string field of at most `maxLength` Unicode scalars.
     func string(_ key: String, maxLength: Int) throws -> String {
+        let s = try anyString(key)
+        guard s.unicodeScalars.count <= maxLength else {
+            throw ProtocolError.badRequest("'\(key)' is longer than \(maxLength) scalars")
+        }
+        return s
+    }
+
+    /// A string field whose length the caller checks.
+    func anyString(_ key: String) throws -> String {
         guard case .string(let s)? = body[key] else { throw invalid(key, "a string") }
-        guard s.count <= maxLength else { throw ProtocolError.badRequest("'\(key)' is longer than \(maxLength)") }
         return s
     }
 
@@ -214,11 +223,11 @@ private struct Fields {
     }
 
     func userName(_ key: String) throws -> ValidName {
-        try TextRules.userName(try string(key, maxLength: 1024)).get()
+        try TextRules.userName(try anyString(key)).get()
     }
 
     func roomName(_ key: String) throws -> ValidName {
-        try TextRules.roomName(try string(key, maxLength: 1024)).get()
+        try TextRules.roomName(try anyString(key)).get()
     }
 
     func password() throws -> String {

@@ -25,7 +25,7 @@ package struct SearchRequest: Sendable, Equatable {
     package static let defaultLimit = 20
     /// The largest `limit`; a larger one is lowered to this.
     package static let maxLimit = 100
-    /// The longest query, in characters.
+    /// The longest query, in Unicode scalars.
     package static let maxQueryLength = 512
 
     /// Parses and validates a `search` request body.
@@ -39,8 +39,8 @@ package struct SearchRequest: Sendable, Equatable {
             }
             return .failure(.badRequest("'query' must be a string"))
         }
-        guard text.count <= maxQueryLength else {
-            return .failure(.badRequest("'query' is longer than \(maxQueryLength) characters"))
+        guard text.unicodeScalars.count <= maxQueryLength else {
+            return .failure(.badRequest("'query' is longer than \(maxQueryLength) scalars"))
         }
         let query: SearchQuery
         switch SearchQuery.parse(text) {

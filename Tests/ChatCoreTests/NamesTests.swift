@@ -61,7 +61,20 @@ private let invalidUserNames: [(String, String)] = [
     ("Ⅻ", "user name may hold only letters, digits, marks, '_', '-' and '.' (found U+216B)"),
     ("x²", "user name may hold only letters, digits, marks, '_', '-' and '.' (found U+B2)"),
     ("日本語。", "user name may hold only letters, digits, marks, '_', '-' and '.' (found U+3002)"),
-    (String(repeating: "x", count: 33), "user name is longer than 32 characters"),
+    (String(repeating: "x", count: 33), "user name is longer than 32 scalars"),
+    ("a\u{34F}b", "user name must not contain invisible characters or variation selectors (found U+34F)"),
+    ("alice\u{34F}", "user name must not contain invisible characters or variation selectors (found U+34F)"),
+    ("a\u{FE0F}", "user name must not contain invisible characters or variation selectors (found U+FE0F)"),
+    ("a\u{E0100}", "user name must not contain invisible characters or variation selectors (found U+E0100)"),
+    ("a\u{3164}b", "user name must not contain invisible characters or variation selectors (found U+3164)"),
+    ("a\u{1160}", "user name must not contain invisible characters or variation selectors (found U+1160)"),
+    ("a\u{FEFF}", "user name may hold only letters, digits, marks, '_', '-' and '.' (found U+FEFF)"),
+    ("a\u{AD}b", "user name may hold only letters, digits, marks, '_', '-' and '.' (found U+AD)"),
+    ("a\u{2060}", "user name may hold only letters, digits, marks, '_', '-' and '.' (found U+2060)"),
+    ("a\u{180E}", "user name may hold only letters, digits, marks, '_', '-' and '.' (found U+180E)"),
+    ("a\u{E0041}", "user name may hold only letters, digits, marks, '_', '-' and '.' (found U+E0041)"),
+    ("x" + String(repeating: "\u{301}", count: 5), "user name has more than 4 combining marks on one character"),
+    ("a" + String(repeating: "\u{301}", count: 6000), "user name is longer than 32 scalars"),
 ]
 
 /// Groups of names that must share one key; keys of different groups differ.
@@ -119,7 +132,10 @@ struct NamesTests {
         #expect(failure(TextRules.userName(name)) == .badRequest(message))
     }
 
-    @Test("invalid room names use the room wording", arguments: invalidUserNames.filter { $0.0.count < 33 })
+    @Test(
+        "invalid room names use the room wording",
+        arguments: invalidUserNames.filter { $0.0.unicodeScalars.count < 33 }
+    )
     func invalidRoomName(name: String, message: String) {
         let roomMessage = message.replacing("user name", with: "room name")
         #expect(failure(TextRules.roomName(name)) == .badRequest(roomMessage))
@@ -128,33 +144,62 @@ struct NamesTests {
     @Test("33 characters is too long for a user but fine for a room")
     func thirtyThree() throws {
         let name = String(repeating: "r", count: 33)
-        #expect(failure(TextRules.userName(name)) == .badRequest("user name is longer than 32 characters"))
+        #expect(failure(TextRules.userName(name)) == .badRequest("user name is longer than 32 scalars"))
         #expect(try TextRules.roomName(name).get().display == name)
     }
 
     @Test(
-        "user names: 32 graphemes ok, 33 rejected",
-        arguments: ["x", "日", "e\u{301}", "\u{E9}", "a\u{301}\u{302}", "한"]
+        "user names: 32 scalars after NFC ok, 33 rejected",
+        arguments: ["x", "日", "e\u{301}", "\u{E9}", "한", "\u{1100}\u{1161}", "\u{30AB}\u{3099}"]
     )
     func userNameLength(unit: String) throws {
         let ok = String(repeating: unit, count: 32)
-        #expect(try TextRules.userName(ok).get().display.count == 32)
+        #expect(try TextRules.userName(ok).get().display.unicodeScalars.count == 32)
         let long = String(repeating: unit, count: 33)
-        #expect(failure(TextRules.userName(long)) == .badRequest("user name is longer than 32 characters"))
+        #expect(failure(TextRules.userName(long)) == .badRequest("user name is longer than 32 scalars"))
     }
 
-    @Test("room names: 64 graphemes ok, 65 rejected", arguments: ["x", "日", "e\u{301}", "ひ"])
+    @Test("the length counts scalars, not characters: a letter with two marks that stay is 3")
+    func lengthCountsScalars() throws {
+        // NFC makes á of a + U+0301; U+0302 stays: 2 scalars per character.
+        let ok = String(repeating: "a\u{301}\u{302}", count: 16)
+        #expect(try TextRules.userName(ok).get().display.unicodeScalars.count == 32)
+        let long = String(repeating: "a\u{301}\u{302}", count: 17)
+        #expect(long.count == 17)
+        #expect(failure(TextRules.userName(long)) == .badRequest("user name is longer than 32 scalars"))
+    }
+
+    @Test("room names: 64 scalars after NFC ok, 65 rejected", arguments: ["x", "日", "e\u{301}", "ひ"])
     func roomNameLength(unit: String) throws {
         let ok = String(repeating: unit, count: 64)
-        #expect(try TextRules.roomName(ok).get().display.count == 64)
+        #expect(try TextRules.roomName(ok).get().display.unicodeScalars.count == 64)
         let long = String(repeating: unit, count: 65)
-        #expect(failure(TextRules.roomName(long)) == .badRequest("room name is longer than 64 characters"))
+        #expect(failure(TextRules.roomName(long)) == .badRequest("room name is longer than 64 scalars"))
     }
 
-    @Test("one letter with many combining marks is one character")
-    func manyMarks() throws {
-        let name = "a" + String(repeating: "\u{301}", count: 40)
-        #expect(try TextRules.userName(name).get().display.count == 1)
+    @Test("up to 4 combining marks on one letter, not 5; the count starts again at each letter")
+    func marksPerCharacter() throws {
+        let four = "x" + String(repeating: "\u{301}", count: 4)
+        #expect(try TextRules.userName(four + "b" + String(repeating: "\u{300}", count: 4)).get().display.count == 2)
+        let five = "x" + String(repeating: "\u{301}", count: 5)
+        let message = "room name has more than 4 combining marks on one character"
+        #expect(failure(TextRules.roomName(five)) == .badRequest(message))
+        #expect(failure(TextRules.roomName("x_" + String(repeating: "\u{301}", count: 5))) == .badRequest(message))
+        // Marks are counted after NFC: a + U+0301 becomes á, so a + 5 × U+0301 is á + 4 marks.
+        #expect(
+            try TextRules.roomName("a" + String(repeating: "\u{301}", count: 5)).get().display.unicodeScalars.count == 5
+        )
+    }
+
+    @Test("a letter with 6,000 marks (one character, 12 KB) is too long, as user and as room name")
+    func zalgo() {
+        let name = "a" + String(repeating: "\u{301}", count: 6000)
+        #expect(name.count == 1)
+        #expect(failure(TextRules.userName(name)) == .badRequest("user name is longer than 32 scalars"))
+        #expect(failure(TextRules.roomName(name)) == .badRequest("room name is longer than 64 scalars"))
+        // Also when the length is checked after NFC (below the pre-NFC byte bound).
+        let short = "a" + String(repeating: "\u{301}", count: 40)
+        #expect(failure(TextRules.userName(short)) == .badRequest("user name is longer than 32 scalars"))
     }
 
     @Test("the ASCII fast path folds exactly as Foundation does, for every ASCII character")
@@ -167,11 +212,12 @@ struct NamesTests {
         }
     }
 
-    @Test("an ASCII name with CR LF counts it as one character, like the general path")
-    func crlfCountsOnce() {
+    @Test("an ASCII name with CR LF counts both scalars, like the general path")
+    func crlfCountsTwice() {
         let name = String(repeating: "x", count: 31) + "\r\n"
+        #expect(failure(TextRules.userName(name)) == .badRequest("user name is longer than 32 scalars"))
         #expect(
-            failure(TextRules.userName(name))
+            failure(TextRules.userName("x\r\n"))
                 == .badRequest("user name may hold only letters, digits, marks, '_', '-' and '.' (found U+D)")
         )
     }
@@ -181,6 +227,7 @@ struct NamesTests {
         #expect(TextRules.maxUserName == 32)
         #expect(TextRules.maxRoomName == 64)
         #expect(TextRules.maxTopic == 512)
+        #expect(TextRules.maxMarksPerCharacter == 4)
     }
 
     @Test(

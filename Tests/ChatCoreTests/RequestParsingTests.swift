@@ -20,7 +20,7 @@ private func user(_ name: String) throws -> ValidName { try TextRules.userName(n
 
 private func repeated(_ unit: String, _ count: Int) -> String { String(repeating: unit, count: count) }
 
-private let idError = "'id' must be a string of 1 to 64 characters"
+private let idError = "'id' must be a string of 1 to 64 scalars"
 private let forbiddenEscape = "text must not contain control or bidirectional-override characters (found U+1B)"
 
 // MARK: - Tables
@@ -41,6 +41,8 @@ private let envelopeErrors: [(String, String?, String)] = [
     (#"{"type":"ping","id":""}"#, nil, idError),
     (#"{"type":"ping","id":""# + repeated("a", 65) + #""}"#, nil, idError),
     (#"{"type":"ping","id":""# + repeated("日", 65) + #""}"#, nil, idError),
+    // 33 characters but 66 scalars: the limit counts scalars.
+    (#"{"type":"ping","id":""# + repeated("e\u{301}", 33) + #""}"#, nil, idError),
     (#"{"type":"ping","id":7}"#, nil, idError),
     (#"{"type":"ping","id":null}"#, nil, idError),
     (#"{"type":"ping","id":true}"#, nil, idError),
@@ -58,7 +60,7 @@ private let acceptedIds: [String] = [
     "a",
     repeated("a", 64),
     repeated("日", 64),
-    repeated("e\u{301}", 64),
+    repeated("e\u{301}", 32),
     repeated("😀", 64),
     "id with spaces",
 ]
@@ -71,7 +73,10 @@ private let requestErrors: [(RequestType, String, ProtocolError)] = [
     (.hello, #"{"version":1.5,"client":"c"}"#, .badRequest("'version' must be an integer")),
     (.hello, #"{"version":1}"#, .badRequest("'client' must be a string")),
     (.hello, #"{"version":1,"client":5}"#, .badRequest("'client' must be a string")),
-    (.hello, #"{"version":1,"client":""# + repeated("c", 129) + #""}"#, .badRequest("'client' is longer than 128")),
+    (
+        .hello, #"{"version":1,"client":""# + repeated("c", 129) + #""}"#,
+        .badRequest("'client' is longer than 128 scalars")
+    ),
     // register
     (.register, #"{"password":"12345678"}"#, .badRequest("'user' must be a string")),
     (.register, #"{"user":42,"password":"12345678"}"#, .badRequest("'user' must be a string")),
@@ -83,7 +88,7 @@ private let requestErrors: [(RequestType, String, ProtocolError)] = [
     ),
     (
         .register, #"{"user":""# + repeated("u", 33) + #"","password":"12345678"}"#,
-        .badRequest("user name is longer than 32 characters")
+        .badRequest("user name is longer than 32 scalars")
     ),
     (.register, #"{"user":"alice"}"#, .badRequest("'password' must be a string")),
     (.register, #"{"user":"alice","password":12345678}"#, .badRequest("'password' must be a string")),
@@ -100,7 +105,7 @@ private let requestErrors: [(RequestType, String, ProtocolError)] = [
     // resume
     (.resume, "{}", .badRequest("'token' must be a string")),
     (.resume, #"{"token":1}"#, .badRequest("'token' must be a string")),
-    (.resume, #"{"token":""# + repeated("t", 257) + #""}"#, .badRequest("'token' is longer than 256")),
+    (.resume, #"{"token":""# + repeated("t", 257) + #""}"#, .badRequest("'token' is longer than 256 scalars")),
     // join
     (.join, "{}", .badRequest("'room' must be a string")),
     (.join, #"{"room":["lobby"]}"#, .badRequest("'room' must be a string")),
@@ -110,7 +115,7 @@ private let requestErrors: [(RequestType, String, ProtocolError)] = [
         .join, ##"{"room":"#general"}"##,
         .badRequest("room name may hold only letters, digits, marks, '_', '-' and '.' (found U+23)")
     ),
-    (.join, #"{"room":""# + repeated("r", 65) + #""}"#, .badRequest("room name is longer than 64 characters")),
+    (.join, #"{"room":""# + repeated("r", 65) + #""}"#, .badRequest("room name is longer than 64 scalars")),
     (.join, #"{"room":"lobby","since":-1}"#, .badRequest("'since' must not be negative")),
     (.join, #"{"room":"lobby","since":"5"}"#, .badRequest("'since' must be an integer")),
     (.join, #"{"room":"lobby","since":2.5}"#, .badRequest("'since' must be an integer")),
@@ -127,7 +132,7 @@ private let requestErrors: [(RequestType, String, ProtocolError)] = [
     (.topic, #"{"room":"lobby","topic":"\u001b[2J"}"#, .badRequest(forbiddenEscape)),
     (
         .topic, #"{"room":"lobby","topic":""# + repeated("t", 513) + #""}"#,
-        ProtocolError(.tooLarge, "topic is longer than 512 characters")
+        ProtocolError(.tooLarge, "topic is longer than 512 scalars")
     ),
     // history
     (.history, "{}", .badRequest("'room' must be a string")),
@@ -159,13 +164,13 @@ private let requestErrors: [(RequestType, String, ProtocolError)] = [
     (.send, #"{"room":"lobby","text":"hi","kind":3}"#, .badRequest("'kind' must be a string")),
     (
         .send, #"{"room":"lobby","text":"hi","kind":""# + repeated("k", 17) + #""}"#,
-        .badRequest("'kind' is longer than 16")
+        .badRequest("'kind' is longer than 16 scalars")
     ),
-    (.send, #"{"room":"lobby","text":"hi","nonce":""}"#, .badRequest("'nonce' must be 1 to 64 characters")),
+    (.send, #"{"room":"lobby","text":"hi","nonce":""}"#, .badRequest("'nonce' must be 1 to 64 scalars")),
     (.send, #"{"room":"lobby","text":"hi","nonce":5}"#, .badRequest("'nonce' must be a string")),
     (
         .send, #"{"room":"lobby","text":"hi","nonce":""# + repeated("n", 65) + #""}"#,
-        .badRequest("'nonce' is longer than 64")
+        .badRequest("'nonce' is longer than 64 scalars")
     ),
 ]
 
@@ -224,7 +229,7 @@ struct RequestEnvelopeTests {
         #expect(error.error == .badRequest(message))
     }
 
-    @Test("ids of 1 to 64 characters are accepted", arguments: acceptedIds)
+    @Test("ids of 1 to 64 scalars are accepted", arguments: acceptedIds)
     func acceptedId(id: String) throws {
         let text = JSONValue.object(["type": "ping", "id": .string(id)]).jsonString
         let envelope = try RequestEnvelope.parse(text).get()
@@ -474,7 +479,7 @@ struct RequestParsingTests {
         )
         #expect(
             try parse(.send, #"{"room":"lobby","text":"👨‍👩‍👧!"}"#, limits: limits)
-                == .failure(ProtocolError(.tooLarge, "text is longer than 5 characters"))
+                == .failure(ProtocolError(.tooLarge, "text is longer than 5 scalars"))
         )
         let text4000 = repeated("a", 4000)
         #expect(
@@ -483,7 +488,7 @@ struct RequestParsingTests {
         )
         #expect(
             try parse(.send, #"{"room":"lobby","text":""# + text4000 + #"a"}"#)
-                == .failure(ProtocolError(.tooLarge, "text is longer than 4000 characters"))
+                == .failure(ProtocolError(.tooLarge, "text is longer than 4000 scalars"))
         )
     }
 

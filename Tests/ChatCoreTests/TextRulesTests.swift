@@ -96,7 +96,7 @@ struct TextRulesTests {
         #expect(TextRules.messageText(text, maxText: scalars) == nil)
         #expect(
             TextRules.messageText(text, maxText: scalars - 1)
-                == ProtocolError(.tooLarge, "text is longer than \(scalars - 1) characters")
+                == ProtocolError(.tooLarge, "text is longer than \(scalars - 1) scalars")
         )
     }
 
@@ -105,7 +105,7 @@ struct TextRulesTests {
         #expect(TextRules.messageText(String(repeating: "a", count: limit), maxText: limit) == nil)
         #expect(TextRules.messageText(String(repeating: "日", count: limit), maxText: limit) == nil)
         let long = String(repeating: "a", count: limit + 1)
-        let expected = ProtocolError(.tooLarge, "text is longer than \(limit) characters")
+        let expected = ProtocolError(.tooLarge, "text is longer than \(limit) scalars")
         #expect(TextRules.messageText(long, maxText: limit) == expected)
     }
 
@@ -127,7 +127,7 @@ struct TextRulesTests {
         #expect(TextRules.topic(String(repeating: unit, count: 512)) == nil)
         #expect(
             TextRules.topic(String(repeating: unit, count: 513))
-                == ProtocolError(.tooLarge, "topic is longer than 512 characters")
+                == ProtocolError(.tooLarge, "topic is longer than 512 scalars")
         )
     }
 
@@ -136,6 +136,6 @@ struct TextRulesTests {
         // 103 families of 5 scalars = 515 scalars in 103 characters.
         let topic = String(repeating: "👨‍👩‍👧", count: 103)
         #expect(topic.count == 103)
-        #expect(TextRules.topic(topic) == ProtocolError(.tooLarge, "topic is longer than 512 characters"))
+        #expect(TextRules.topic(topic) == ProtocolError(.tooLarge, "topic is longer than 512 scalars"))
     }
 }

@@ -8,11 +8,15 @@ import Synchronization
 /// frame decoder and encoder), on the connection's event loop:
 ///
 /// - reassembles fragmented messages up to `max_frame` bytes (more: close 1009), checks
-///   that text is UTF-8 (otherwise close 1007), and hands each message to a
-///   `RequestPump`, which answers the connection's requests in order;
+///   that text is UTF-8 as its fragments arrive (otherwise close 1007), and hands each
+///   message to a `RequestPump`, which answers the connection's requests in order;
+/// - fails the connection with 1002 on what RFC 6455 forbids and NIOWebSocket's decoder lets
+///   through: a reserved bit set (no extension is negotiated), an unmasked frame, an unknown
+///   opcode, a continuation without a message or a new message inside one, a close frame
+///   with a 1-byte payload or a code no peer may send (a close reason that is not UTF-8: 1007);
 /// - answers pings, pings the client every `pingInterval` and closes it (1001) when the
 ///   previous ping got no pong;
-/// - runs the close handshake: echoes a client's close; after a server close (sent through
+/// - runs the close handshake: echoes a client's valid close code; after a server close (sent through
 ///   `sendClose`), closes the socket when the client answers or `closeTimeout` passes;
 /// - stops reading while the pump has a backlog (backpressure on a pipelining client).
 ///
@@ -29,6 +33,8 @@ final class ChatSocketHandler: ChannelDuplexHandler {
     /// A fragmented message being reassembled, and its opcode.
     private var partial: ByteBuffer?
     private var partialIsText = false
+    /// Checks a fragmented text message as its fragments arrive.
+    private var partialUTF8 = UTF8Validator()
     private var closeSent = false
     private var closeReceived = false
     private var awaitingPong = false
@@ -101,6 +107,14 @@ final class ChatSocketHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        // After our close only the client's close matters (RFC 6455 §5.5.1).
+        if closeSent, frame.opcode != .connectionClose { return }
+        // No extension is negotiated, so every reserved bit must be 0 (RFC 6455 §5.2).
+        guard !frame.rsv1, !frame.rsv2, !frame.rsv3 else {
+            return failProtocol(context, "reserved bit set without an extension")
+        }
+        // A client masks every frame it sends (RFC 6455 §5.1).
+        guard frame.maskKey != nil else { return failProtocol(context, "client frame not masked") }
         switch frame.opcode {
         case .text, .binary:
             guard partial == nil else { return failProtocol(context, "a new message began inside a fragmented one") }
@@ -109,14 +123,19 @@ final class ChatSocketHandler: ChannelDuplexHandler {
             } else {
                 partial = frame.unmaskedData
                 partialIsText = frame.opcode == .text
+                partialUTF8 = UTF8Validator()
+                if partialIsText, !partialUTF8.feed(frame.unmaskedData.readableBytesView) {
+                    return invalidUTF8()
+                }
             }
         case .continuation:
             guard var buffer = partial else { return failProtocol(context, "a continuation without a message") }
             partial = nil
             var more = frame.unmaskedData
             guard buffer.readableBytes + more.readableBytes <= connections.configuration.limits.maxFrame else {
-                return sendClose(.messageTooLarge, reason: "message larger than max_frame")
+                return fail(.messageTooLarge, reason: "message larger than max_frame")
             }
+            if partialIsText, !partialUTF8.feed(more.readableBytesView) { return invalidUTF8() }
             buffer.writeBuffer(&more)
             if frame.fin {
                 message(context, buffer, isText: partialIsText)
@@ -142,9 +161,7 @@ final class ChatSocketHandler: ChannelDuplexHandler {
             pump.push(.binary)
             return
         }
-        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
-            return sendClose(.dataInconsistentWithMessage, reason: "text is not valid UTF-8")
-        }
+        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else { return invalidUTF8() }
         pump.push(.text(text))
     }
 
@@ -155,20 +172,46 @@ final class ChatSocketHandler: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
-        // Echo the client's code (RFC 6455 §5.5.1), then close the socket.
+        // Echo the client's code (RFC 6455 §5.5.1), then close the socket; a malformed close
+        // fails the connection instead (§5.5.1, §7.4: 1002; §8.1: a reason that is not UTF-8, 1007).
         var data = frame.unmaskedData
-        let code = data.readInteger(as: UInt16.self)
         var reply = context.channel.allocator.buffer(capacity: 2)
-        if let code { reply.writeInteger(code) }
+        if data.readableBytes == 1 {
+            return failProtocol(context, "close payload of 1 byte")
+        }
+        if let code = data.readInteger(as: UInt16.self) {
+            guard Self.isValidCloseCode(code) else { return failProtocol(context, "close code \(code) is not allowed") }
+            guard String(validating: data.readableBytesView, as: UTF8.self) != nil else {
+                return fail(.dataInconsistentWithMessage, reason: "close reason is not valid UTF-8")
+            }
+            reply.writeInteger(code)
+        }
         closeSent = true
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
             .whenComplete { _ in loopBound.value.close(promise: nil) }
     }
 
+    /// Whether a peer may send this close code (RFC 6455 §7.4.1 and the IANA registry): the
+    /// defined codes except 1004 (reserved) and 1005, 1006 and 1015 (never sent on the wire),
+    /// and 3000–4999 for libraries and applications.
+    ///
+    /// - Parameters:
+    ///   - code: the code of a received close frame.
+    static func isValidCloseCode(_ code: UInt16) -> Bool {
+        switch code {
+        case 1000...1003, 1007...1014, 3000...4999: return true
+        default: return false
+        }
+    }
+
+    private func invalidUTF8() {
+        fail(.dataInconsistentWithMessage, reason: "text is not valid UTF-8")
+    }
+
     private func failProtocol(_ context: ChannelHandlerContext, _ reason: String) {
         logger.debug("WebSocket protocol error", metadata: ["chat.reason": "\(reason)"])
-        sendClose(WebSocketErrorCode(codeNumber: 1002), reason: reason)
+        fail(.protocolError, reason: reason)
     }
 
     // MARK: Outbound
@@ -201,6 +244,14 @@ final class ChatSocketHandler: ChannelDuplexHandler {
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: data)), promise: nil)
     }
 
+    /// Fails the connection (RFC 6455 §7.1.7): sends the close frame, then closes the socket
+    /// for writing at once, without waiting for the client's close (reading goes on until the
+    /// client's close or FIN, so nothing it still sends turns into a reset that could destroy
+    /// the close frame on its way).
+    private func fail(_ code: WebSocketErrorCode, reason: String) {
+        sendClose(code, reason: reason, failing: true)
+    }
+
     /// Sends a close frame (once) after everything written so far. The socket closes when
     /// the client answers it (or at once if the client's close came first); `Connection`
     /// closes it anyway after `closeTimeout`.
@@ -208,7 +259,8 @@ final class ChatSocketHandler: ChannelDuplexHandler {
     /// - Parameters:
     ///   - code: the close code.
     ///   - reason: the close reason (UTF-8, cut to fit a control frame).
-    func sendClose(_ code: WebSocketErrorCode, reason: String) {
+    ///   - failing: whether the connection is failed (then the socket's output closes after the frame).
+    func sendClose(_ code: WebSocketErrorCode, reason: String, failing: Bool = false) {
         guard let context, !closeSent else { return }
         closeSent = true
         pump?.end()
@@ -219,8 +271,15 @@ final class ChatSocketHandler: ChannelDuplexHandler {
         if closeReceived {
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
             context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in loopBound.value.close(promise: nil) }
+        } else if failing {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in
+                loopBound.value.close(mode: .output).whenFailure { _ in loopBound.value.close(promise: nil) }
+            }
         } else {
             context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        }
+        if !closeReceived {
             let timeout = TimeAmount.nanoseconds(connections.configuration.closeTimeout.nanoseconds)
             let channel = context.channel
             context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }

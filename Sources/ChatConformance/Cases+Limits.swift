@@ -1,0 +1,89 @@
+import ChatCore
+
+/// One character of 12 KB: `a` and 6,000 combining acute accents, a single grapheme cluster.
+private let zalgo = "a" + String(repeating: "\u{301}", count: 6000)
+
+/// Fails unless the reply is `bad_request` whose message names the limit.
+///
+/// - Parameters:
+///   - reply: the reply.
+///   - limit: the number the message must hold.
+///   - what: the request, for the failure message.
+private func expectLimit(_ reply: JSONObject, _ limit: Int, _ what: String) throws {
+    try expectError(reply, "bad_request", what)
+    let message = reply["message"]?.stringValue ?? ""
+    try check(message.contains("\(limit)"), "\(what): the message should name the limit \(limit): \(message)")
+}
+
+extension ConformanceSuite {
+    /// Length limits count bytes or scalars, never grapheme clusters; names refuse invisible
+    /// characters and piles of combining marks.
+    static let limits: [ConformanceCase] = [
+        ConformanceCase("limits.user-name-of-6000-marks", section: "Names and text") { ctx in
+            let c = try await ctx.helloClient()
+            let reply = try await c.request("register", ["user": .string(zalgo), "password": "pw-long-enough"])
+            try expectLimit(reply, 32, "register with a one-character, 6,000-mark user name")
+        },
+        ConformanceCase("limits.room-name-of-6000-marks", section: "Names and text") { ctx in
+            let user = try await ctx.newUser()
+            let reply = try await user.client.request("join", ["room": .string(zalgo)])
+            try expectLimit(reply, 64, "join a one-character, 6,000-mark room name")
+        },
+        ConformanceCase("limits.nonce-of-6000-marks", section: "Names and text") { ctx in
+            let user = try await ctx.newUser()
+            let room = ctx.unique("nonce")
+            try await ctx.join(user.client, room)
+            let reply = try await user.client.request(
+                "send",
+                ["room": .string(room), "text": "hi", "nonce": .string(zalgo)]
+            )
+            try expectLimit(reply, 64, "send with a one-character, 6,000-mark nonce")
+            let history = try expectOK(try await user.client.request("history", ["room": .string(room)]), "history")
+            try checkEqual(try messageList(history).count, 0, "messages stored by the refused send")
+        },
+        ConformanceCase("limits.search-query-of-6000-marks", section: "Names and text") { ctx in
+            let user = try await ctx.newUser()
+            let reply = try await user.client.request("search", ["query": .string(zalgo)])
+            try expectLimit(reply, 512, "search with a one-character, 6,000-mark query")
+        },
+        ConformanceCase("limits.name-length-counts-scalars", section: "Names and text") { ctx in
+            let c = try await ctx.helloClient()
+            // 21 characters, 34 scalars after NFC (á keeps its second mark).
+            let name = String(ctx.unique("n").prefix(8)) + String(repeating: "a\u{301}\u{302}", count: 13)
+            let reply = try await c.request("register", ["user": .string(name), "password": "pw-long-enough"])
+            try expectLimit(reply, 32, "register a user name of 34 scalars")
+        },
+        ConformanceCase("limits.name-with-grapheme-joiner", section: "Names and text") { ctx in
+            let c = try await ctx.helloClient()
+            let plain = ctx.unique("cgj")
+            let reply = try await c.request(
+                "register",
+                ["user": .string(plain + "\u{34F}"), "password": "pw-long-enough"]
+            )
+            try expectError(reply, "bad_request", "register a name ending in U+034F COMBINING GRAPHEME JOINER")
+            let room = try await c.request("join", ["room": .string("r\u{34F}oom")])
+            try check(room["type"]?.stringValue == "error", "join a room name with U+034F: expected an error")
+        },
+        ConformanceCase("limits.name-with-variation-selector", section: "Names and text") { ctx in
+            let c = try await ctx.helloClient()
+            let reply = try await c.request(
+                "register",
+                ["user": .string(ctx.unique("vs") + "\u{FE0F}"), "password": "pw-long-enough"]
+            )
+            try expectError(reply, "bad_request", "register a name with U+FE0F VARIATION SELECTOR-16")
+        },
+        ConformanceCase("limits.name-with-five-marks-on-a-letter", section: "Names and text") { ctx in
+            let c = try await ctx.helloClient()
+            let four = ctx.unique("m") + "x" + String(repeating: "\u{301}", count: 4)
+            try expectOK(
+                try await c.request("register", ["user": .string(four), "password": "pw-long-enough"]),
+                "register a name with 4 marks on one letter"
+            )
+            _ = try await c.request("logout")
+            let c2 = try await ctx.helloClient()
+            let five = ctx.unique("m") + "x" + String(repeating: "\u{301}", count: 5)
+            let reply = try await c2.request("register", ["user": .string(five), "password": "pw-long-enough"])
+            try expectLimit(reply, 4, "register a name with 5 marks on one letter")
+        },
+    ]
+}
