@@ -33,7 +33,9 @@ extension HubCore {
         case .addUser(let name, let hash):
             let user = try Self.validUser(name)
             guard state.users[user.key] == nil else { throw AdminError("user '\(user.display)' already exists") }
+            if let error = lookalikeRefusal(user) { throw AdminError(error.message) }
             let step = try store([.userCreated(name: user.display, passwordHash: hash, ts: now.wallMs)])
+            lookalikes[Self.lookalikeKey(user.display)] = user.key
             return AdminPlan(result: ["user": .string(user.display)], step: step)
         case .setPassword(let name, let hash):
             let key = try existingUser(name)

@@ -62,6 +62,7 @@ extension HubCore {
             .tokenIssued(user: user.key, tokenHash: tokenHash, ts: now.wallMs),
         ]
         if let inviteHash { records.append(.inviteUsed(codeHash: inviteHash)) }
+        if !storageFailed { lookalikes[Self.lookalikeKey(user.display)] = user.key }
         let work: [AfterCommit] = [.authenticate(conn, id: id, user: user.key, token: token, tokenHash: tokenHash)]
         commitOrRefuse(records, conn: conn, id: id, work: work, into: &step)
         return step
@@ -86,7 +87,22 @@ extension HubCore {
             inviteHash = hash
         }
         guard state.users[user.key] == nil else { return .failure(ProtocolError(.conflict, "user name is taken")) }
+        if let error = lookalikeRefusal(user) { return .failure(error) }
         return .success(inviteHash)
+    }
+
+    /// A name is compared with the others by its Unicode TR39 skeleton, ignoring case: `pаypal`
+    /// (Cyrillic а) or `PAYPAI` look like `paypal`.
+    static func lookalikeKey(_ name: String) -> String {
+        confusableSkeleton(confusableSkeleton(name).lowercased())
+    }
+
+    /// Refuses a new user name that looks like an existing user's.
+    func lookalikeRefusal(_ user: ValidName) -> ProtocolError? {
+        guard let other = lookalikes[Self.lookalikeKey(user.display)], other != user.key,
+            let existing = state.users[other]
+        else { return nil }
+        return ProtocolError(.conflict, "user name looks too much like the existing user '\(existing.name)'")
     }
 
     /// What a login does before the password is checked.

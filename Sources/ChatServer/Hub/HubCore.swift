@@ -41,6 +41,9 @@ package struct HubCore: Sendable {
     var messageBuckets: [String: TokenBucket] = [:]
     var roomCreation: [String: TokenBucket] = [:]
     var loginThrottle: LoginThrottle
+    /// Look-alike key (Unicode TR39 skeleton, case-insensitive) → user fold key: a new name
+    /// that looks like an existing one is refused.
+    var lookalikes: [String: String] = [:]
     package internal(set) var sequencer: PublishSequencer
     /// Set once the store failed: the in-memory state may be ahead of the disk, and every
     /// change is refused from then on.
@@ -64,6 +67,7 @@ package struct HubCore: Sendable {
         self.entropy = entropy
         self.state = state
         self.sequencer = PublishSequencer(state)
+        for (key, user) in state.users { lookalikes[Self.lookalikeKey(user.name)] = key }
         self.loginThrottle = LoginThrottle(
             freeAttempts: configuration.loginFreeAttempts,
             base: configuration.loginBaseDelay

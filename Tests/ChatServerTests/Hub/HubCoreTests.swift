@@ -129,6 +129,27 @@ struct HubCoreTests {
         #expect(error.code == .forbidden)
     }
 
+    @Test("a user name that looks like an existing one (TR39 skeleton, any case) is refused before hashing")
+    func lookalikeNames() {
+        var hub = HubHarness()
+        hub.user(1, "paypal")
+        _ = hub.core.connect(2, address: "b")
+        for name in ["p\u{0430}ypal", "\u{0440}\u{0430}ypal", "paypa1", "PAYPAI"] {
+            let user = try! TextRules.userName(name).get()
+            let step = hub.core.checkRegister(2, id: "r", user: user, invite: nil, at: hub.now)
+            guard case .reject(_, _, let error)? = step?.actions.first else {
+                Issue.record("\(name.unicodeScalars.map { String($0.value, radix: 16) }) was not refused")
+                continue
+            }
+            #expect(error.code == .conflict)
+            #expect(error.message.contains("paypal"))
+        }
+        #expect(
+            hub.core.checkRegister(2, id: "r", user: try! TextRules.userName("paypals").get(), invite: nil, at: hub.now)
+                == nil
+        )
+    }
+
     @Test("join is atomic: a message stored around a join reaches the joiner exactly once, whichever commits first")
     func joinAtomicity() {
         for messageFirst in [false, true] {
