@@ -6,6 +6,11 @@ import Testing
 /// Limits against guessing and flooding (part of the security work).
 @Suite("Abuse limits")
 struct AbuseLimitTests {
+    /// A `login` request on `client`.
+    static func login(_ client: WireClient, _ user: String, _ password: String) async throws -> JSONObject {
+        try await client.request("login", ["user": .string(user), "password": .string(password)])
+    }
+
     @Test("the login throttle: free attempts, then doubling delays; success clears the user")
     func throttleModel() {
         var throttle = LoginThrottle(freeAttempts: 3, base: 1, maximum: 8, window: 100)
@@ -30,39 +35,35 @@ struct AbuseLimitTests {
 
     @Test("repeated wrong passwords get rate_limited, even for the right password, until the delay passes")
     func loginThrottling() async throws {
-        var configuration = TestServer.conformanceConfiguration
-        configuration.loginFreeAttempts = 3
-        configuration.loginBaseDelay = 0.4
-        try await TestServer.with(configuration) { server in
+        try await TestServer.with(
+            .conformance {
+                $0.loginFreeAttempts = 3
+                $0.loginBaseDelay = 0.4
+            }
+        ) { server in
             let ctx = server.context
             let alice = try await ctx.newUser("alice")
             let c = try await ctx.helloClient()
             for i in 0..<3 {
                 try expectError(
-                    try await c.request("login", ["user": .string(alice.name), "password": "wrong password"]),
+                    try await Self.login(c, alice.name, "wrong password"),
                     "unauthorized",
                     "wrong password \(i + 1)"
                 )
             }
-            let limited = try await c.request(
-                "login",
-                ["user": .string(alice.name), "password": .string(alice.password)]
-            )
+            let limited = try await Self.login(c, alice.name, alice.password)
             try expectError(limited, "rate_limited", "the right password during the delay")
             let wait = limited["retry_after_ms"]?.intValue ?? 0
             #expect(wait > 0 && wait <= 400)
             try await Task.sleep(for: .milliseconds(wait + 50))
-            try expectOK(
-                try await c.request("login", ["user": .string(alice.name), "password": .string(alice.password)]),
-                "login after the delay"
-            )
+            try expectOK(try await Self.login(c, alice.name, alice.password), "login after the delay")
             // Unknown names are throttled the same way: no enumeration by the throttle.
             let nobody = ctx.unique("nobody")
             for _ in 0..<3 {
-                _ = try await c.request("login", ["user": .string(nobody), "password": "whatever1"])
+                _ = try await Self.login(c, nobody, "whatever1")
             }
             try expectError(
-                try await c.request("login", ["user": .string(nobody), "password": "whatever1"]),
+                try await Self.login(c, nobody, "whatever1"),
                 "rate_limited",
                 "an unknown user after the free attempts"
             )
@@ -71,20 +72,18 @@ struct AbuseLimitTests {
 
     @Test("a source address guessing many names is throttled too")
     func addressThrottling() async throws {
-        var configuration = TestServer.conformanceConfiguration
-        configuration.loginFreeAttempts = 2
-        try await TestServer.with(configuration) { server in
+        try await TestServer.with(.conformance { $0.loginFreeAttempts = 2 }) { server in
             let ctx = server.context
             let c = try await ctx.helloClient()
             for i in 0..<8 {
                 try expectError(
-                    try await c.request("login", ["user": .string(ctx.unique("g\(i)")), "password": "guess1234"]),
+                    try await Self.login(c, ctx.unique("g\(i)"), "guess1234"),
                     "unauthorized",
                     "guess \(i + 1)"
                 )
             }
             try expectError(
-                try await c.request("login", ["user": .string(ctx.unique("g9")), "password": "guess1234"]),
+                try await Self.login(c, ctx.unique("g9"), "guess1234"),
                 "rate_limited",
                 "the 9th name from one address"
             )
@@ -93,10 +92,12 @@ struct AbuseLimitTests {
 
     @Test("rooms per user are capped; room creation is rate limited")
     func roomLimits() async throws {
-        var configuration = TestServer.conformanceConfiguration
-        configuration.maxRoomsPerUser = 3
-        configuration.roomCreationPerMinute = 4
-        try await TestServer.with(configuration) { server in
+        try await TestServer.with(
+            .conformance {
+                $0.maxRoomsPerUser = 3
+                $0.roomCreationPerMinute = 4
+            }
+        ) { server in
             let ctx = server.context
             let alice = try await ctx.newUser("alice")
             let rooms = (0..<3).map { ctx.unique("cap\($0)") }
@@ -116,9 +117,7 @@ struct AbuseLimitTests {
             try expectError(limited, "rate_limited", "a fifth new room within a minute")
             #expect((limited["retry_after_ms"]?.intValue ?? 0) > 0)
             // Joining a room someone else created is not creating one.
-            let bob = try await ctx.newUser("bob")
-            let bobs = ctx.unique("bobs")
-            try await ctx.join(bob.client, bobs)
+            let (_, bobs) = try await ctx.newUserInNewRoom("bob", room: "bobs")
             try await ctx.join(alice.client, bobs)
         }
     }
@@ -128,9 +127,7 @@ struct AbuseLimitTests {
 struct ConnectionLimitTests {
     @Test("connections beyond the per-address limit are closed with 1008; a freed slot is reused")
     func perAddress() async throws {
-        var configuration = TestServer.conformanceConfiguration
-        configuration.maxConnectionsPerAddress = 3
-        try await TestServer.with(configuration) { server in
+        try await TestServer.with(.conformance { $0.maxConnectionsPerAddress = 3 }) { server in
             let ctx = server.context
             var open: [WireClient] = []
             for _ in 0..<3 { open.append(try await ctx.helloClient()) }
@@ -152,9 +149,7 @@ struct ConnectionLimitTests {
 
     @Test("connections beyond the total limit are closed with 1008")
     func total() async throws {
-        var configuration = TestServer.conformanceConfiguration
-        configuration.maxConnections = 2
-        try await TestServer.with(configuration) { server in
+        try await TestServer.with(.conformance { $0.maxConnections = 2 }) { server in
             let ctx = server.context
             let a = try await ctx.helloClient()
             let b = try await ctx.helloClient()

@@ -38,22 +38,44 @@ struct ChatClientTests {
         )
     }
 
+    /// Alice (for a `ChatClient`) and Bob, logged in; Bob has joined a new room.
+    static func aliceAndBob(
+        _ ctx: ConformanceContext,
+        room: String
+    ) async throws -> (alice: TestUser, bob: TestUser, room: String) {
+        let alice = try await ctx.newUser("alice")
+        let (bob, joined) = try await ctx.newUserInNewRoom("bob", room: room)
+        return (alice, bob, joined)
+    }
+
+    /// Runs a `ChatClient` for `user`, its events going to a `Recorder`, until `body` is done:
+    /// `body` starts once the client is ready and has joined `room`.
+    static func withClient(
+        _ server: TestServer,
+        _ user: TestUser,
+        joined room: String,
+        _ body: (ChatClient, Recorder) async throws -> Void
+    ) async throws {
+        let client = Self.client(server, user)
+        let recorder = Recorder()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            group.addTask { for await event in client.events { await recorder.add(event) } }
+            try await client.waitUntilReady()
+            _ = try await client.join(room)
+            try await body(client, recorder)
+            await client.stop()
+            group.cancelAll()
+        }
+    }
+
     @Test("reconnect re-joins with since: messages sent while away arrive once, in order", .timeLimit(.minutes(1)))
     func reconnectFillsGap() async throws {
         try await TestServer.with { server in
             let ctx = server.context
-            let alice = try await ctx.newUser("alice")
-            let bob = try await ctx.newUser("bob")
-            let room = ctx.unique("gapfill")
-            try await ctx.join(bob.client, room)
+            let (alice, bob, room) = try await Self.aliceAndBob(ctx, room: "gapfill")
             try await ctx.sendMany(bob.client, room, count: 3, prefix: "before")
-            let client = Self.client(server, alice)
-            let recorder = Recorder()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await client.run() }
-                group.addTask { for await event in client.events { await recorder.add(event) } }
-                try await client.waitUntilReady()
-                _ = try await client.join(room)
+            try await Self.withClient(server, alice, joined: room) { client, recorder in
                 try await Self.waitFor("backlog") { await recorder.messages.count == 3 }
                 // Drop every connection, and send while the client is away.
                 await server.hub.closeAllConnections(.goingAway, reason: "test")
@@ -66,8 +88,6 @@ struct ChatClientTests {
                 try await Task.sleep(for: .milliseconds(100))
                 let seqs = await recorder.messages.map(\.seq)
                 #expect(seqs == Array(1...9))
-                await client.stop()
-                group.cancelAll()
             }
         }
     }
@@ -76,17 +96,8 @@ struct ChatClientTests {
     func offlineSendIsRetriedOnce() async throws {
         try await TestServer.with { server in
             let ctx = server.context
-            let alice = try await ctx.newUser("alice")
-            let bob = try await ctx.newUser("bob")
-            let room = ctx.unique("offline")
-            try await ctx.join(bob.client, room)
-            let client = Self.client(server, alice)
-            let recorder = Recorder()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await client.run() }
-                group.addTask { for await event in client.events { await recorder.add(event) } }
-                try await client.waitUntilReady()
-                _ = try await client.join(room)
+            let (alice, bob, room) = try await Self.aliceAndBob(ctx, room: "offline")
+            try await Self.withClient(server, alice, joined: room) { client, recorder in
                 await server.hub.closeAllConnections(.goingAway, reason: "test")
                 // Queued now; sent (with its nonce) when the client is back.
                 let ack = try await client.send(room, text: "written offline")
@@ -96,8 +107,6 @@ struct ChatClientTests {
                 let history = try expectOK(try await bob2.request("history", ["room": .string(room)]), "history")
                 #expect(seqs(try messageList(history)) == [1])
                 #expect(await client.pendingCount == 0)
-                await client.stop()
-                group.cancelAll()
             }
         }
     }

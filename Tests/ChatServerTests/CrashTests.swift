@@ -76,9 +76,7 @@ struct CrashTests {
         defer { try? FileManager.default.removeItem(atPath: dataDir) }
         var server = try await Self.start(dataDir, fsync: fsync)
         let context = ConformanceContext(url: server.url, limits: Limits())
-        let owner = try await context.newUser("owner")
-        let room = context.unique("crash")
-        try await context.join(owner.client, room)
+        let (owner, room) = try await context.newUserInNewRoom("owner", room: "crash")
         var senders: [TestUser] = []
         for i in 0..<4 {
             let user = try await context.newUser("s\(i)")
@@ -133,9 +131,7 @@ struct CrashTests {
         defer { try? FileManager.default.removeItem(atPath: dataDir) }
         var server = try await Self.start(dataDir)
         let context = ConformanceContext(url: server.url, limits: Limits())
-        let user = try await context.newUser("torn")
-        let room = context.unique("torn")
-        try await context.join(user.client, room)
+        let (user, room) = try await context.newUserInNewRoom("torn", room: "torn")
         let acks = Acks()
         for i in 0..<50 {
             let reply = try expectOK(
@@ -166,9 +162,7 @@ struct CrashTests {
         defer { try? FileManager.default.removeItem(atPath: dataDir) }
         var server = try await Self.start(dataDir)
         let context = ConformanceContext(url: server.url, limits: Limits())
-        let user = try await context.newUser("snap")
-        let room = context.unique("snap")
-        try await context.join(user.client, room)
+        let (user, room) = try await context.newUserInNewRoom("snap", room: "snap")
         _ = try await context.sendMany(user.client, room, count: 20)
         kill(server.process.processIdentifier, SIGTERM)
         #expect(try await ProcessTests.waitForExit(server.process) == 0)

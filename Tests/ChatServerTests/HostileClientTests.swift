@@ -61,9 +61,7 @@ struct HostileClientTests {
 
     @Test("a connection that never completes its handshake is closed at the deadline (slowloris)")
     func handshakeDeadline() async throws {
-        var configuration = TestServer.conformanceConfiguration
-        configuration.handshakeTimeout = .milliseconds(400)
-        try await TestServer.with(configuration) { server in
+        try await TestServer.with(.conformance { $0.handshakeTimeout = .milliseconds(400) }) { server in
             // An upgraded client connected before the slow ones stays usable well past the deadline.
             let good = try await server.context.helloClient()
 
@@ -92,9 +90,7 @@ struct HostileClientTests {
 
     @Test("a client that does not answer WebSocket pings is closed; one that answers stays")
     func pingTimeout() async throws {
-        var configuration = TestServer.conformanceConfiguration
-        configuration.pingInterval = .milliseconds(300)
-        try await TestServer.with(configuration) { server in
+        try await TestServer.with(.conformance { $0.pingInterval = .milliseconds(300) }) { server in
             let silent = try await server.context.helloClient()
             let lively = try await server.context.helloClient()
             // WireClient answers pings only while it reads: `silent` is not read for 2 s.
@@ -110,10 +106,8 @@ struct HostileClientTests {
 
     @Test("10,000 pipelined requests are all answered in order; a pipeliner that never reads is cut off (4001)")
     func pipelining() async throws {
-        var configuration = TestServer.conformanceConfiguration
         // Room for all 10,000 replies while the client is still writing (the bound is the queue limit).
-        configuration.outboundQueueLimit = 16_384
-        try await TestServer.with(configuration) { server in
+        try await TestServer.with(.conformance { $0.outboundQueueLimit = 16_384 }) { server in
             let ctx = server.context
             let alice = try await ctx.newUser("pipe")
             for i in 0..<10_000 {
@@ -158,12 +152,14 @@ struct HostileClientTests {
 
     @Test("join and typing floods get forbidden / rate_limited; peers see a bounded number of typing events")
     func floods() async throws {
-        var configuration = TestServer.conformanceConfiguration
-        configuration.maxRoomsPerUser = 20
-        configuration.roomCreationPerMinute = 10
-        configuration.limits.rateBurst = 5
-        configuration.limits.ratePerSec = 1
-        try await TestServer.with(configuration) { server in
+        try await TestServer.with(
+            .conformance {
+                $0.maxRoomsPerUser = 20
+                $0.roomCreationPerMinute = 10
+                $0.limits.rateBurst = 5
+                $0.limits.ratePerSec = 1
+            }
+        ) { server in
             let ctx = server.context
             let flooder = try await ctx.newUser("flood")
             var codes: [String: Int] = [:]
@@ -174,9 +170,7 @@ struct HostileClientTests {
             #expect(codes["ok"] == 10, "\(codes)")
             #expect(codes["rate_limited"] == 490, "\(codes)")
 
-            let peer = try await ctx.newUser("peer")
-            let room = ctx.unique("typing")
-            try await ctx.join(peer.client, room)
+            let (peer, room) = try await ctx.newUserInNewRoom("peer", room: "typing")
             let typist = try await ctx.newUser("typist")
             try await ctx.join(typist.client, room)
             var limited = 0

@@ -102,6 +102,26 @@ struct ProcessTests {
         throw WireError("process did not exit within \(seconds) s")
     }
 
+    /// A `chat` process (not started) with its own configuration directory and password,
+    /// its standard output to a pipe and its standard error discarded.
+    static func chatProcess(
+        _ arguments: [String],
+        config: String,
+        password: String?
+    ) throws -> (process: Process, output: Pipe) {
+        let process = Process()
+        process.executableURL = try executable("chat")
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_CONFIG_HOME"] = config
+        environment["CHAT_PASSWORD"] = password
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        return (process, output)
+    }
+
     @Test("SIGTERM closes clients with 1001 and exits 0", arguments: [SIGTERM, SIGINT])
     func gracefulSignal(_ signal: Int32) async throws {
         let server = try await Self.startServer()
@@ -159,16 +179,7 @@ struct ProcessTests {
         let config = NSTemporaryDirectory() + "chat-cli-\(UUID().uuidString)"
         let user = "cli\(Int.random(in: 1000...9999))"
         func chat(_ arguments: [String], password: String? = "cli-password") async throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = try Self.executable("chat")
-            process.arguments = arguments
-            var environment = ProcessInfo.processInfo.environment
-            environment["XDG_CONFIG_HOME"] = config
-            environment["CHAT_PASSWORD"] = password
-            process.environment = environment
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
+            let (process, out) = try Self.chatProcess(arguments, config: config, password: password)
             process.standardInput = FileHandle.nullDevice
             try process.run()
             let status = try await Self.waitForExit(process)
@@ -186,16 +197,11 @@ struct ProcessTests {
         #expect(sent.0 == 0)
         #expect(sent.1.contains(#""seq":1"#))
 
-        let tail = Process()
-        tail.executableURL = try Self.executable("chat")
-        tail.arguments = ["tail", "--server", server.url, "--user", user, "--room", "cli", "--since", "0"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["XDG_CONFIG_HOME"] = config
-        environment["CHAT_PASSWORD"] = nil
-        tail.environment = environment
-        let out = Pipe()
-        tail.standardOutput = out
-        tail.standardError = FileHandle.nullDevice
+        let (tail, out) = try Self.chatProcess(
+            ["tail", "--server", server.url, "--user", user, "--room", "cli", "--since", "0"],
+            config: config,
+            password: nil
+        )
         try tail.run()
         _ = try await chat(["send", "--server", server.url, "--user", user, "--room", "cli", "second"], password: nil)
         var lines: [String] = []

@@ -91,6 +91,21 @@ struct SearchIndexerTests {
         )
     }
 
+    /// An indexer of `state` (through a hub holding it) into `index`, with the fast configuration.
+    static func indexer(
+        _ state: ChatState,
+        into index: any SearchIndexWriting,
+        waitForFirstSearch: Bool = false
+    ) -> SearchIndexer {
+        SearchIndexer(
+            hub: hub(state),
+            index: index,
+            configuration: fast,
+            logger: logger,
+            waitForFirstSearch: waitForFirstSearch
+        )
+    }
+
     /// Runs the indexer until `done` holds (polled, at most 20 s), then stops it.
     static func runIndexer(
         _ indexer: SearchIndexer,
@@ -100,10 +115,7 @@ struct SearchIndexerTests {
     {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await indexer.loop() }
-            let deadline = ContinuousClock.now + .seconds(20)
-            while try await !done(), ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(5))
-            }
+            _ = try await eventually(within: .seconds(20), done)
             group.cancelAll()
             try await group.waitForAll()
         }
@@ -114,7 +126,7 @@ struct SearchIndexerTests {
         let state = Self.state(rooms: ["alpha": 250, "beta": 120])
         let index = try SearchIndex(path: nil)
         let writer = FlakyIndexWriter(index, failures: 3)
-        let indexer = SearchIndexer(hub: Self.hub(state), index: writer, configuration: Self.fast, logger: Self.logger)
+        let indexer = Self.indexer(state, into: writer)
         try await Self.runIndexer(indexer) { try await index.count() >= 370 }
         #expect(try await index.count() == 370)
         #expect(try await index.indexedSeqs(room: "alpha") == Array(1...250))
@@ -142,12 +154,7 @@ struct SearchIndexerTests {
         var state = Self.state(rooms: ["alpha": 50])
         do {
             let index = try SearchIndex.open(directory: directory, logger: Self.logger)
-            let indexer = SearchIndexer(
-                hub: Self.hub(state),
-                index: index,
-                configuration: Self.fast,
-                logger: Self.logger
-            )
+            let indexer = Self.indexer(state, into: index)
             try await Self.runIndexer(indexer) { try await index.count() >= 50 }
         }
 
@@ -157,12 +164,7 @@ struct SearchIndexerTests {
             let index = try SearchIndex.open(directory: directory, logger: Self.logger)
             #expect(try await index.cursors()["alpha"] == IndexCursor(epoch: "e1", seq: 50))
             let writer = FlakyIndexWriter(index)
-            let indexer = SearchIndexer(
-                hub: Self.hub(state),
-                index: writer,
-                configuration: Self.fast,
-                logger: Self.logger
-            )
+            let indexer = Self.indexer(state, into: writer)
             try await Self.runIndexer(indexer) { try await index.count() >= 80 }
             let written = writer.written.flatMap(\.messages).map(\.seq)
             #expect(written == Array(51...80))
@@ -174,12 +176,7 @@ struct SearchIndexerTests {
         do {
             let index = try SearchIndex.open(directory: directory, logger: Self.logger)
             let writer = FlakyIndexWriter(index)
-            let indexer = SearchIndexer(
-                hub: Self.hub(state),
-                index: writer,
-                configuration: Self.fast,
-                logger: Self.logger
-            )
+            let indexer = Self.indexer(state, into: writer)
             try await Self.runIndexer(indexer) {
                 try await index.cursors()["alpha"] == IndexCursor(epoch: "e2", seq: 80)
             }
@@ -193,12 +190,7 @@ struct SearchIndexerTests {
         do {
             let index = try SearchIndex.open(directory: directory, logger: Self.logger)
             #expect(try await index.count() == 0)
-            let indexer = SearchIndexer(
-                hub: Self.hub(state),
-                index: index,
-                configuration: Self.fast,
-                logger: Self.logger
-            )
+            let indexer = Self.indexer(state, into: index)
             try await Self.runIndexer(indexer) { try await index.count() >= 80 }
             #expect(try await index.indexedSeqs(room: "alpha") == Array(1...80))
         }
@@ -207,22 +199,13 @@ struct SearchIndexerTests {
     @Test("an indexer that waits for the first search indexes nothing before it")
     func waitsForFirstSearch() async throws {
         let index = try SearchIndex(path: nil)
-        let indexer = SearchIndexer(
-            hub: Self.hub(Self.state(rooms: ["alpha": 30])),
-            index: index,
-            configuration: Self.fast,
-            logger: Self.logger,
-            waitForFirstSearch: true
-        )
+        let indexer = Self.indexer(Self.state(rooms: ["alpha": 30]), into: index, waitForFirstSearch: true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await indexer.loop() }
             try await Task.sleep(for: .milliseconds(100))
             #expect(try await index.count() == 0)
             indexer.activate()
-            let deadline = ContinuousClock.now + .seconds(20)
-            while try await index.count() < 30, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(5))
-            }
+            _ = try await eventually(within: .seconds(20)) { try await index.count() >= 30 }
             group.cancelAll()
         }
         #expect(try await index.count() == 30)

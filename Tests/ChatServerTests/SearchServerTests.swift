@@ -34,17 +34,26 @@ struct SearchServerTests {
         return reply["seq"]?.intValue ?? -1
     }
 
+    /// Alice and Bob, logged in; Alice has joined two new rooms, Bob the first of them.
+    static func aliceAndBob(
+        _ ctx: ConformanceContext,
+        rooms first: String,
+        _ second: String
+    ) async throws -> (alice: TestUser, bob: TestUser, first: String, second: String) {
+        let alice = try await ctx.newUser("alice")
+        let bob = try await ctx.newUser("bob")
+        let rooms = (ctx.unique(first), ctx.unique(second))
+        try await ctx.join(alice.client, rooms.0)
+        try await ctx.join(alice.client, rooms.1)
+        try await ctx.join(bob.client, rooms.0)
+        return (alice, bob, rooms.0, rooms.1)
+    }
+
     @Test("search finds Japanese and English words in the user's rooms only, with snippet ranges")
     func membersOnly() async throws {
         try await TestServer.with { server in
             let ctx = server.context
-            let alice = try await ctx.newUser("alice")
-            let bob = try await ctx.newUser("bob")
-            let shared = ctx.unique("shared")
-            let secret = ctx.unique("secret")
-            try await ctx.join(alice.client, shared)
-            try await ctx.join(alice.client, secret)
-            try await ctx.join(bob.client, shared)
+            let (alice, bob, shared, secret) = try await Self.aliceAndBob(ctx, rooms: "shared", "secret")
             // Bob is in two of three rooms: his searches exclude the third rather than list the two.
             let extra = ctx.unique("extra")
             try await ctx.join(bob.client, extra)
@@ -100,14 +109,7 @@ struct SearchServerTests {
     @Test("from:, in:, one-character queries, newest-first paging and width variants")
     func filtersAndOrder() async throws {
         try await TestServer.with { server in
-            let ctx = server.context
-            let alice = try await ctx.newUser("alice")
-            let bob = try await ctx.newUser("bob")
-            let room = ctx.unique("room")
-            let other = ctx.unique("other")
-            try await ctx.join(alice.client, room)
-            try await ctx.join(alice.client, other)
-            try await ctx.join(bob.client, room)
+            let (alice, bob, room, other) = try await Self.aliceAndBob(server.context, rooms: "room", "other")
             // Distinct timestamps, so newest-first order is defined.
             for (client, target, text) in [
                 (alice.client, room, "ｶﾀｶﾅ meeting one"), (bob.client, room, "カタカナ meeting two"),

@@ -11,14 +11,6 @@ struct StorageBackupTests {
 
     static func messageCount(_ state: ChatState) -> Int { state.rooms.values.reduce(0) { $0 + $1.messages.count } }
 
-    /// Recovers `directory` in a new store and closes it again.
-    static func recoverAndClose(_ directory: String) async throws -> ChatState {
-        let store = Support.makeStore(directory)
-        let state = try await store.recover()
-        await store.close()
-        return state
-    }
-
     @Test("a backup of a running store restores to the same state with new epochs")
     func backupAndRestore() async throws {
         let root = try Support.makeTemporaryDirectory()
@@ -27,10 +19,9 @@ struct StorageBackupTests {
         let backup = root + "/chat.backup"
         let target = root + "/restored"
 
-        let store = Support.makeStore(data)
-        var state = try await store.recover()
+        let (store, sample) = try await Support.openWithSampleRecords(data)
+        var state = sample
         var workload = StorageWorkload(seed: 2024)
-        try await Support.commit(Support.sampleRecords(), to: &state, in: store)
         for _ in 0..<150 { try await Support.commit(workload.batch(1, after: state), to: &state, in: store) }
         try await Support.takeSnapshot(store, state)
         for _ in 0..<60 { try await Support.commit(workload.batch(1, after: state), to: &state, in: store) }
@@ -48,22 +39,21 @@ struct StorageBackupTests {
         #expect(restored.messages == Self.messageCount(state))
         let targetDirectory = DataDirectory(target)
         #expect(Support.fileExists(targetDirectory.epochResetPath))
-        #expect(try targetDirectory.generations().snapshots == [1])
-        #expect(try targetDirectory.generations().logs == [1])
+        try Support.expectGenerations(target, snapshots: [1], logs: [1])
 
-        let recovered = try await Self.recoverAndClose(target)
+        let recovered = try await Support.recoverAndClose(target)
         Support.expectEqual(state, recovered, ignoringEpochs: true, "restored state")
         #expect(recovered.rooms.count == state.rooms.count && state.rooms.count >= 2)
         for (key, room) in recovered.rooms {
             #expect(room.epoch != state.rooms[key]?.epoch, "room \(key) kept its epoch after a restore")
         }
         #expect(!Support.fileExists(targetDirectory.epochResetPath), "EPOCH-RESET still there after recovery")
-        Support.expectEqual(recovered, try await Self.recoverAndClose(target), "second start after the restore")
+        Support.expectEqual(recovered, try await Support.recoverAndClose(target), "second start after the restore")
 
         // The backed-up store kept running and is unaffected.
         try await Support.commit(workload.batch(5, after: state), to: &state, in: store)
         await store.close()
-        Support.expectEqual(state, try await Self.recoverAndClose(data), "the original after the backup")
+        Support.expectEqual(state, try await Support.recoverAndClose(data), "the original after the backup")
     }
 
     @Test("restore refuses a data directory that holds state unless forced")
@@ -99,11 +89,11 @@ struct StorageBackupTests {
         let after = try Support.fileNames(target).map { ($0, try Support.readFile(target + "/" + $0)) }
         #expect(before.map(\.0) == after.map(\.0), "a refused restore changed the file list")
         #expect(before.map(\.1) == after.map(\.1), "a refused restore changed file contents")
-        Support.expectEqual(extended, try await Self.recoverAndClose(target), "after a refused restore")
+        Support.expectEqual(extended, try await Support.recoverAndClose(target), "after a refused restore")
 
         let summary = try Backup.restore(from: backup, dataDirectory: target, force: true)
         #expect(summary.rooms == wanted.rooms.count)
-        let recovered = try await Self.recoverAndClose(target)
+        let recovered = try await Support.recoverAndClose(target)
         Support.expectEqual(wanted, recovered, ignoringEpochs: true, "after a forced restore")
         #expect(recovered.users["zed"] == nil && recovered.users["zoe"] == nil)
         for (key, room) in recovered.rooms {
@@ -169,7 +159,7 @@ struct StorageBackupTests {
         _ = try Backup.restore(from: backup, dataDirectory: target, force: false)
         let restoredLog = try Support.readFile(DataDirectory(target).logPath(0))
         #expect(restoredLog == Array(try Support.readFile(log).dropLast(9)), "the torn tail was backed up")
-        let recovered = try await Self.recoverAndClose(target)
+        let recovered = try await Support.recoverAndClose(target)
         Support.expectEqual(state, recovered, ignoringEpochs: true, "restored from a log-only backup")
         for (key, room) in recovered.rooms { #expect(room.epoch != state.rooms[key]?.epoch, "room \(key)") }
     }

@@ -52,45 +52,42 @@ struct StorageRecoveryTests {
         #expect(Support.fileExists(crash + "/RUNNING"), "seed \(seed)")
         await store.close()
         #expect(!Support.fileExists(directory.runningPath), "seed \(seed): RUNNING left after close()")
-        let (snapshotFiles, logFiles) = try directory.generations()
-        #expect(snapshotFiles == (snapshots > 0 ? [snapshots] : []), "seed \(seed)")
-        #expect(logFiles == [snapshots], "seed \(seed)")
+        try Support.expectGenerations(
+            data,
+            snapshots: snapshots > 0 ? [snapshots] : [],
+            logs: [snapshots],
+            "seed \(seed)"
+        )
 
         let reopened = Support.makeStore(data)
         var recovered = try await reopened.recover()
         Support.expectEqual(state, recovered, "seed \(seed): clean restart")
-        let crashed = Support.makeStore(crash)
-        let afterCrash = try await crashed.recover()
-        Support.expectEqual(state, afterCrash, "seed \(seed): restart after a process crash")
-        await crashed.close()
+        Support.expectEqual(
+            state,
+            try await Support.recoverAndClose(crash),
+            "seed \(seed): restart after a process crash"
+        )
 
         // Appending after recovery continues the same history.
         try await Support.commit(workload.batch(30, after: recovered), to: &recovered, in: reopened)
         await reopened.close()
-        let third = Support.makeStore(data)
-        let again = try await third.recover()
+        let again = try await Support.recoverAndClose(data)
         Support.expectEqual(recovered, again, "seed \(seed): restart after appending to a recovered store")
-        await third.close()
     }
 
     @Test("close() waits for a snapshot that is still being written")
     func closeWaitsForSnapshot() async throws {
         let root = try Support.makeTemporaryDirectory()
         defer { Support.removeDirectory(root) }
-        let store = Support.makeStore(root)
-        var state = try await store.recover()
+        let (store, sample) = try await Support.openWithSampleRecords(root)
+        var state = sample
         var workload = StorageWorkload(seed: 42)
-        try await Support.commit(Support.sampleRecords(), to: &state, in: store)
         for _ in 0..<20 { try await Support.commit(workload.batch(200, after: state), to: &state, in: store) }
         store.snapshot(state)
         await store.close()
-        let (snapshots, logs) = try DataDirectory(root).generations()
-        #expect(snapshots == [1])
-        #expect(logs == [1])
+        try Support.expectGenerations(root, snapshots: [1], logs: [1])
         #expect(!Support.fileNames(root).contains { $0.hasSuffix(".tmp") })
-        let reopened = Support.makeStore(root)
-        Support.expectEqual(state, try await reopened.recover(), "after close() during a snapshot")
-        await reopened.close()
+        Support.expectEqual(state, try await Support.recoverAndClose(root), "after close() during a snapshot")
     }
 
     // MARK: Torn tails
@@ -118,9 +115,8 @@ struct StorageRecoveryTests {
         let root = try Support.makeTemporaryDirectory()
         defer { Support.removeDirectory(root) }
         let original = root + "/original"
-        let store = Support.makeStore(original)
-        var state = try await store.recover()
-        try await Support.commit(Support.sampleRecords(), to: &state, in: store)
+        let (store, sample) = try await Support.openWithSampleRecords(original)
+        var state = sample
         let before = state
         let last = LogRecord.messageAppended(
             ChatMessage(room: "Lobby", seq: 3, from: "Alice", text: "the last words ✍️", kind: .text, ts: 30)
@@ -180,12 +176,8 @@ struct StorageRecoveryTests {
         try Support.writeFile(log, corrupted)
         try Support.copyFiles(from: data, to: repairCopy)
 
-        let store = Support.makeStore(data)
-        do {
-            _ = try await store.recover()
-            Issue.record("recover() accepted a log with a damaged record in the middle")
-            await store.close()
-        } catch let error as StorageError {
+        let damagedLog = "recover() accepted a log with a damaged record in the middle"
+        if let error = try await Support.refusedRecovery(Support.makeStore(data), damagedLog) {
             #expect(error.isCorruption)
             #expect(error.path == log)
             #expect(error.offset == damaged.offset)
@@ -196,10 +188,7 @@ struct StorageRecoveryTests {
 
         let prefix = Support.state(of: Array(records[0..<damagedIndex]))
         #expect(prefix.rooms.count == 2 && prefix.users.count == 2)
-        let repairing = FileChatStore(
-            configuration: StorageConfiguration(directory: repairCopy, fsync: .always, repair: true),
-            logger: Support.logger
-        )
+        let repairing = Support.makeRepairingStore(repairCopy)
         let repaired = try await repairing.recover()
         Support.expectEqual(prefix, repaired, ignoringEpochs: true, "after repair")
         for (key, room) in repaired.rooms {
@@ -209,15 +198,10 @@ struct StorageRecoveryTests {
         await repairing.close()
         // The repair is saved as a fresh snapshot that replaces the damaged log, so the next
         // start needs no repair and changes no epoch.
-        let directory = DataDirectory(repairCopy)
-        let (snapshots, logs) = try directory.generations()
-        #expect(snapshots == [1])
-        #expect(logs == [1])
-        let saved = try SnapshotFile.load(directory.snapshotPath(1), repair: false)
+        try Support.expectGenerations(repairCopy, snapshots: [1], logs: [1])
+        let saved = try SnapshotFile.load(DataDirectory(repairCopy).snapshotPath(1), repair: false)
         Support.expectEqual(repaired, saved.state, "the snapshot written by the repair")
-        let restarted = Support.makeStore(repairCopy)
-        Support.expectEqual(repaired, try await restarted.recover(), "restart after repair")
-        await restarted.close()
+        Support.expectEqual(repaired, try await Support.recoverAndClose(repairCopy), "restart after repair")
     }
 
     @Test("a damaged length field before valid records stops recovery instead of dropping them")
@@ -263,10 +247,7 @@ struct StorageRecoveryTests {
         await #expect(throws: StorageError.self) { _ = try await refused.recover() }
         await refused.close()
 
-        let repairing = FileChatStore(
-            configuration: StorageConfiguration(directory: root, fsync: .always, repair: true),
-            logger: Support.logger
-        )
+        let repairing = Support.makeRepairingStore(root)
         let repaired = try await repairing.recover()
         #expect(repaired.users.count == 2)
         await repairing.close()
@@ -289,21 +270,13 @@ struct StorageRecoveryTests {
         try Support.copyFiles(from: data, to: repairCopy)
         let label = "snapshot of \(bytes.count) bytes cut by \(removed)"
 
-        let store = Support.makeStore(data)
-        do {
-            _ = try await store.recover()
-            Issue.record("\(label): recover() accepted it")
-            await store.close()
-        } catch let error as StorageError {
+        if let error = try await Support.refusedRecovery(Support.makeStore(data), "\(label): recover() accepted it") {
             #expect(error.isCorruption, "\(label)")
             #expect(error.path == snapshot, "\(label)")
             #expect(error.description.contains(snapshot), "\(label): \(error)")
         }
 
-        let repairing = FileChatStore(
-            configuration: StorageConfiguration(directory: repairCopy, fsync: .always, repair: true),
-            logger: Support.logger
-        )
+        let repairing = Support.makeRepairingStore(repairCopy)
         let repaired = try await repairing.recover()
         #expect(!repaired.rooms.isEmpty, "\(label)")
         #expect(repaired.rooms.count <= original.rooms.count, "\(label)")
@@ -324,17 +297,11 @@ struct StorageRecoveryTests {
         _ = try await Support.populate(root, seed: 32, operations: 60, snapshotAfter: 50)
         let snapshot = DataDirectory(root).snapshotPath(1)
         try Support.writeFile(snapshot, Array(try Support.readFile(snapshot).dropLast(5)))
-        let repairing = FileChatStore(
-            configuration: StorageConfiguration(directory: root, fsync: .always, repair: true),
-            logger: Support.logger
-        )
+        let repairing = Support.makeRepairingStore(root)
         let repaired = try await repairing.recover()
         await repairing.close()
 
-        let restarted = Support.makeStore(root)
-        let state = try await restarted.recover()
-        Support.expectEqual(repaired, state, "restart after a snapshot repair")
-        await restarted.close()
+        Support.expectEqual(repaired, try await Support.recoverAndClose(root), "restart after a snapshot repair")
     }
 
     @Test("temporary files left by an interrupted snapshot are ignored and deleted")
@@ -420,9 +387,7 @@ struct StorageRecoveryTests {
         #expect(!Support.fileExists(directory.runningPath))
 
         // The new epochs are stored: a clean restart keeps them.
-        let again = Support.makeStore(root)
-        Support.expectEqual(recovered, try await again.recover(), "\(marker): clean restart")
-        await again.close()
+        Support.expectEqual(recovered, try await Support.recoverAndClose(root), "\(marker): clean restart")
     }
 
     // MARK: Locking
@@ -431,16 +396,11 @@ struct StorageRecoveryTests {
     func locking() async throws {
         let root = try Support.makeTemporaryDirectory()
         defer { Support.removeDirectory(root) }
-        let first = Support.makeStore(root)
-        var state = try await first.recover()
-        try await Support.commit(Support.sampleRecords(), to: &state, in: first)
+        let (first, sample) = try await Support.openWithSampleRecords(root)
+        var state = sample
 
-        let second = Support.makeStore(root)
-        do {
-            _ = try await second.recover()
-            Issue.record("a second store opened a data directory that is in use")
-            await second.close()
-        } catch let error as StorageError {
+        let inUse = "a second store opened a data directory that is in use"
+        if let error = try await Support.refusedRecovery(Support.makeStore(root), inUse) {
             #expect(!error.isCorruption)
             #expect(error.path == DataDirectory(root).lockPath)
             #expect(error.description.contains("LOCK"), "\(error)")
@@ -450,8 +410,6 @@ struct StorageRecoveryTests {
         try await Support.commit([more], to: &state, in: first)
         await first.close()
 
-        let third = Support.makeStore(root)
-        Support.expectEqual(state, try await third.recover(), "after the first store closed")
-        await third.close()
+        Support.expectEqual(state, try await Support.recoverAndClose(root), "after the first store closed")
     }
 }

@@ -132,11 +132,7 @@ enum StorageTestSupport {
         sourceLocation: SourceLocation = #_sourceLocation,
         _ condition: () throws -> Bool
     ) async throws -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        if try await eventually(within: .seconds(seconds), { try condition() }) { return true }
         Issue.record("timed out waiting for \(what)", sourceLocation: sourceLocation)
         return false
     }
