@@ -110,10 +110,13 @@ extension HubCore {
         userKey: String,
         room: ValidName,
         topic: String,
+        at now: HubTime,
         into step: inout HubStep
     ) throws(ProtocolError) {
         let key = try memberRoom(room, user: userKey)
         guard let name = state.rooms[key]?.name else { return }
+        // Every change of topic is stored and broadcast: it takes from the message bucket.
+        try takeMessageToken(userKey, at: now)
         commitOrRefuse(
             [.topicSet(room: key, topic: topic, by: userKey)],
             conn: conn,

@@ -190,7 +190,16 @@ package struct HubCore: Sendable {
             case .members(let room):
                 step.append(.reply(conn, id: id, .members(members(of: try memberRoom(room, user: userKey)))))
             case .topic(let room, let topic):
-                try setTopic(conn, id: id, user: user, userKey: userKey, room: room, topic: topic, into: &step)
+                try setTopic(
+                    conn,
+                    id: id,
+                    user: user,
+                    userKey: userKey,
+                    room: room,
+                    topic: topic,
+                    at: now,
+                    into: &step
+                )
             case .history(let room, let before, let after, let limit):
                 let key = try memberRoom(room, user: userKey)
                 let limit = limit ?? min(50, configuration.limits.historyLimit)

@@ -109,6 +109,27 @@ struct HubCoreTests {
         }
     }
 
+    @Test("topic changes take from the message bucket: 2,000 pipelined are throttled after the burst")
+    func topicIsThrottled() {
+        var hub = HubHarness()  // burst 3
+        hub.user(1, "alice")
+        hub.join(1, "lobby")
+        hub.received[1] = []
+        for i in 0..<2000 { hub.request(1, "t\(i)", .topic(room: HubHarness.name("lobby"), topic: "topic \(i)")) }
+        hub.flush()
+        var accepted = 0
+        var limited = 0
+        for item in hub.received[1] ?? [] {
+            switch item {
+            case .reply(_, .ok): accepted += 1
+            case .error(_, .rateLimited): limited += 1
+            default: break
+            }
+        }
+        #expect(accepted == 3)
+        #expect(limited == 1997)
+    }
+
     @Test("closed sign-up is refused before any password hashing")
     func closedSignUpCostsNoHash() {
         var configuration = HubHarness.configuration
