@@ -1,0 +1,106 @@
+import ChatCore
+
+/// The indexer's durable position in one room: messages up to `seq` of the room's
+/// history named `epoch` are searchable.
+package struct IndexCursor: Sendable, Equatable {
+    package var epoch: String
+    package var seq: Int64
+
+    /// Creates a cursor.
+    ///
+    /// - Parameters:
+    ///   - epoch: the room's epoch the seq belongs to.
+    ///   - seq: the last indexed seq.
+    package init(epoch: String, seq: Int64) {
+        self.epoch = epoch
+        self.seq = seq
+    }
+}
+
+/// A message as the index stores it.
+package struct IndexedMessage: Sendable, Equatable {
+    /// Room fold key.
+    package var room: String
+    package var seq: Int64
+    /// Sender display name.
+    package var from: String
+    /// Sender fold key, for `from:`.
+    package var fromKey: String
+    package var text: String
+    package var ts: Int64
+
+    /// Creates a message record.
+    ///
+    /// - Parameters:
+    ///   - room: room fold key.
+    ///   - seq: seq in the room.
+    ///   - from: sender display name.
+    ///   - fromKey: sender fold key.
+    ///   - text: message text.
+    ///   - ts: milliseconds since the epoch.
+    package init(room: String, seq: Int64, from: String, fromKey: String, text: String, ts: Int64) {
+        self.room = room
+        self.seq = seq
+        self.from = from
+        self.fromKey = fromKey
+        self.text = text
+        self.ts = ts
+    }
+
+    /// The record of a stored message.
+    ///
+    /// - Parameters:
+    ///   - message: the message.
+    ///   - room: its room's fold key.
+    ///   - state: the state it belongs to (for the sender's fold key).
+    package init(_ message: ChatMessage, room: String, in state: ChatState) {
+        self.init(
+            room: room,
+            seq: message.seq,
+            from: message.from,
+            fromKey: state.userKey(ofDisplayName: message.from),
+            text: message.text,
+            ts: message.ts
+        )
+    }
+}
+
+/// One unit of indexing work, committed in one transaction together with the cursors.
+package struct IndexBatch: Sendable {
+    /// Rooms whose indexed messages must be dropped first (their epoch changed).
+    package var resets: [String] = []
+    /// New messages, in any order.
+    package var messages: [IndexedMessage] = []
+    /// The cursor of every room this batch touches, as it is once the batch is stored.
+    package var cursors: [String: IndexCursor] = [:]
+    /// Messages not yet searchable before this batch is stored.
+    package var lag: Int64 = 0
+
+    /// Creates an empty batch.
+    package init() {}
+
+    /// Whether there is nothing to store.
+    package var isEmpty: Bool { resets.isEmpty && messages.isEmpty && cursors.isEmpty }
+}
+
+/// Where the indexer writes: the SQLite index, or a wrapper in tests.
+package protocol SearchIndexWriting: Sendable {
+    /// The stored cursors, by room fold key.
+    func cursors() async throws -> [String: IndexCursor]
+
+    /// Stores a batch and its cursors atomically.
+    ///
+    /// - Parameters:
+    ///   - batch: the batch.
+    func write(_ batch: IndexBatch) async throws
+}
+
+/// A search hit before the snippet is made.
+package struct IndexHit: Sendable, Equatable {
+    /// Room fold key.
+    package var room: String
+    package var seq: Int64
+    package var from: String
+    package var text: String
+    package var ts: Int64
+}

@@ -1,0 +1,249 @@
+import ChatLog
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The writer thread: writes queued records in order, fsyncs by policy, rotates the log for
+/// snapshots, and retries writes refused by a full disk.
+extension FileChatStore {
+
+    func writerLoop() {
+        while true {
+            condition.lock()
+            while !stopping {
+                if let retryAt {
+                    // The disk was full: try the unwritten records again at `retryAt`, not before.
+                    let now = ContinuousClock.now
+                    if now >= retryAt { break }
+                    let wait = now.duration(to: retryAt)
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: Double(wait.nanoseconds) / 1e9))
+                    continue
+                }
+                if failure != nil {
+                    condition.wait()  // a failure that is not retried: nothing to do until the end
+                    continue
+                }
+                if !queue.isEmpty || fsyncDue() { break }
+                if configuration.fsync == .everysec && dirty {
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: 0.1))
+                } else {
+                    condition.wait()
+                }
+            }
+            let exiting = stopping && (queue.isEmpty || failure != nil)
+            let retrying = retryAt != nil
+            let items = exiting ? [] : queue
+            if !exiting {
+                queue = []
+                queuedBytes = 0
+            }
+            writerBusy = !exiting
+            condition.unlock()
+            if exiting { break }
+            do {
+                try process(items)
+                if retrying { recovered() }
+            } catch let error as StorageError {
+                fail(error)
+            } catch {
+                fail(StorageError.io(nil, "\(error)"))
+            }
+            condition.lock()
+            writerBusy = false
+            condition.unlock()
+        }
+        if logFD >= 0 {
+            if locked({ failure == nil }), fsync(logFD) != 0 {
+                fail(StorageError.io(directory.logPath(generation), "fsync at shutdown failed"))
+            }
+            Glibc.close(logFD)
+            logFD = -1
+        }
+        condition.lock()
+        writerFinished = true
+        condition.unlock()
+    }
+
+    /// Caller holds the lock.
+    func fsyncDue() -> Bool {
+        configuration.fsync == .everysec && dirty && lastFsync.duration(to: .now) >= .seconds(1)
+    }
+
+    /// Writes queued records (and rotates where asked). When the disk is full, what was not
+    /// written goes back to the front of the queue, in order, for the retry.
+    func process(_ items: [Item]) throws {
+        var buffer: [UInt8] = []
+        var upTo: UInt64 = 0
+        func write(keeping rest: ArraySlice<Item>) throws {
+            do {
+                try writeAndAcknowledge(&buffer, upTo: upTo)
+            } catch let error as StorageError where error.isRetryable {
+                let unwritten: [Item] = buffer.isEmpty ? [] : [.records(buffer, lsn: upTo)]
+                requeue(unwritten + rest)
+                throw error
+            }
+        }
+        for (index, item) in items.enumerated() {
+            switch item {
+            case .records(let bytes, let lsn):
+                if buffer.isEmpty { buffer = bytes } else { buffer.append(contentsOf: bytes) }
+                upTo = lsn
+            case .rotate(let state):
+                try write(keeping: items[index...])
+                try rotate(snapshotting: state)
+            }
+        }
+        try write(keeping: [])
+        condition.lock()
+        let due = fsyncDue()
+        condition.unlock()
+        if due { try sync() }
+    }
+
+    /// Puts items back at the front of the queue (before what arrived meanwhile).
+    func requeue(_ items: [Item]) {
+        condition.lock()
+        defer { condition.unlock() }
+        for item in items {
+            if case .records(let bytes, _) = item { queuedBytes += bytes.count }
+        }
+        queue.insert(contentsOf: items, at: 0)
+    }
+
+    func writeAndAcknowledge(_ buffer: inout [UInt8], upTo lsn: UInt64) throws {
+        if !buffer.isEmpty {
+            let path = directory.logPath(generation)
+            do {
+                try buffer.withUnsafeBytes { try DataDirectory.writeAll(logFD, $0, path: path) }
+            } catch let error as StorageError where error.isRetryable {
+                // Nothing half-written stays in the log: the retry writes the whole buffer again.
+                _ = ftruncate(logFD, off_t(locked { logBytes }))
+                throw error
+            }
+            condition.lock()
+            logBytes += buffer.count
+            dirty = true
+            condition.unlock()
+            metrics.setLogBytes(logBytes)
+            buffer.removeAll(keepingCapacity: true)
+            if configuration.fsync == .always { try sync() }
+        }
+        guard lsn > 0 else { return }
+        condition.lock()
+        if lsn > ackedLSN { ackedLSN = lsn }
+        var ready: [CheckedContinuation<Void, any Error>] = []
+        waiters.removeAll { waiter in
+            guard waiter.lsn <= ackedLSN else { return false }
+            ready.append(waiter.continuation)
+            return true
+        }
+        condition.unlock()
+        for continuation in ready { continuation.resume() }
+    }
+
+    func sync() throws {
+        let start = ContinuousClock.now
+        guard fsync(logFD) == 0 else {
+            throw StorageError.io(directory.logPath(generation), "fsync failed: \(String(cString: strerror(errno)))")
+        }
+        metrics.fsync.recordInterval(since: start)
+        condition.lock()
+        dirty = false
+        lastFsync = .now
+        condition.unlock()
+    }
+
+    func rotate(snapshotting state: ChatState) throws {
+        let old = generation
+        if configuration.fsync != .no { try sync() }
+        let next = old + 1
+        let fd = open(directory.logPath(next), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StorageError.io(directory.logPath(next), "cannot create the next log segment") }
+        Glibc.close(logFD)
+        directory.syncDirectory()
+        condition.lock()
+        logFD = fd
+        generation = next
+        logBytes = 0
+        rotationQueued = false
+        snapshotRunning = true
+        condition.unlock()
+        let thread = Thread { [self] in writeSnapshot(state, generation: next) }
+        thread.name = "chat-snapshot"
+        thread.start()
+    }
+
+    func writeSnapshot(_ state: ChatState, generation: Int) {
+        let start = ContinuousClock.now
+        do {
+            let size = try SnapshotFile.write(state, generation: generation, in: directory)
+            let (snapshots, logs) = try directory.generations()
+            for gen in snapshots where gen < generation { unlink(directory.snapshotPath(gen)) }
+            for gen in logs where gen < generation { unlink(directory.logPath(gen)) }
+            directory.syncDirectory()
+            metrics.snapshot.recordInterval(since: start)
+            logger.info(
+                "snapshot written",
+                metadata: [
+                    "chat.generation": "\(generation)", "chat.bytes": "\(size)",
+                    "chat.seconds": "\(start.duration(to: .now))",
+                ]
+            )
+        } catch {
+            logger.error("snapshot failed; the log keeps everything", metadata: ["error": "\(error)"])
+        }
+        condition.lock()
+        snapshotRunning = false
+        lastSnapshot = .now
+        condition.unlock()
+    }
+
+    /// Refuses what waits for durability. A full disk is retried every second with nothing
+    /// lost; any other failure stays until a restart.
+    func fail(_ error: StorageError) {
+        let now = ContinuousClock.now
+        condition.lock()
+        failure = error
+        if error.isRetryable {
+            // Like Redis with its AOF: the write is tried again every second until it goes through.
+            retryAt = now + retryDelay
+        } else {
+            retryAt = nil
+        }
+        let pending = waiters
+        waiters = []
+        // One line per distinct failure, then at most one a minute.
+        var log = true
+        if let last = lastLogged, last.message == error.description, last.at.duration(to: now) < .seconds(60) {
+            log = false
+        }
+        if log { lastLogged = (error.description, now) }
+        let retry = retryAt.map { now.duration(to: $0) }
+        condition.unlock()
+        if log {
+            if let retry {
+                logger.critical(
+                    "storage failed (disk full?); changes are refused until a write succeeds again",
+                    metadata: ["error": "\(error)", "chat.retry_in": "\(retry)"]
+                )
+            } else {
+                logger.critical("storage failed; changes are refused until a restart", metadata: ["error": "\(error)"])
+            }
+        }
+        for waiter in pending { waiter.continuation.resume(throwing: error) }
+    }
+
+    /// The writes went through again after a full disk.
+    func recovered() {
+        condition.lock()
+        failure = nil
+        retryAt = nil
+        lastLogged = nil
+        let acked = ackedLSN
+        condition.unlock()
+        logger.notice("storage works again; changes are accepted", metadata: ["chat.lsn": "\(acked)"])
+    }
+}
