@@ -115,6 +115,13 @@ package struct ServerConfiguration: Sendable {
     /// - Parameters:
     ///   - host: the `--host` value.
     package static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" { return true }
+        // 127.0.0.0/8 written as an address; a DNS name such as 127.example.com is not loopback.
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets.first == "127" else { return false }
+        return octets.allSatisfy { octet in
+            !octet.isEmpty && octet.count <= 3 && octet.allSatisfy(\.isASCII) && octet.allSatisfy(\.isNumber)
+                && Int(octet).map { $0 <= 255 } == true
+        }
     }
 }

@@ -39,10 +39,13 @@ package final class SearchIndex: SearchIndexWriting {
     ///   - logger: logger.
     package static func open(directory: String?, logger: Logger) throws -> SearchIndex {
         guard let directory else { return try SearchIndex(path: nil) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try DataDirectory(directory).prepare()
         let path = directory + "/index.sqlite"
         do {
-            return try SearchIndex(path: path)
+            let index = try SearchIndex(path: path)
+            // SQLite creates its files 0644; they hold every message's text.
+            for file in [path, path + "-wal", path + "-shm"] { chmod(file, 0o600) }
+            return index
         } catch {
             logger.warning(
                 "search index unusable; deleting it to rebuild",

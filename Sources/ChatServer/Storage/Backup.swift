@@ -158,7 +158,7 @@ package enum Backup {
         }
 
         let directory = DataDirectory(dataDirectory)
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        try directory.prepare()
         let lock = open(directory.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         defer { if lock >= 0 { close(lock) } }
         guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {

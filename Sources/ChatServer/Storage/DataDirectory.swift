@@ -19,6 +19,32 @@ package struct DataDirectory: Sendable {
 
     package init(_ path: String) { self.path = path }
 
+    /// Creates the directory (and its parents) if needed and makes it 0700 — also one that
+    /// existed with looser permissions, since it holds every message in clear text.
+    package func prepare() throws {
+        try FileManager.default.createDirectory(
+            atPath: path,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        guard chmod(path, 0o700) == 0 else {
+            throw StorageError.io(path, "cannot make the data directory private: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Creates a new private file for writing (0600): a stale one of the same name is removed
+    /// first, and a symbolic link or a file created meanwhile by someone else is refused rather
+    /// than followed or truncated.
+    ///
+    /// - Parameters:
+    ///   - path: the file.
+    package static func createPrivateFile(_ path: String) throws -> Int32 {
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StorageError.io(path, "cannot create: \(String(cString: strerror(errno)))") }
+        return fd
+    }
+
     package func snapshotPath(_ generation: Int) -> String { path + "/snap-" + Self.padded(generation) + ".snap" }
     package func logPath(_ generation: Int) -> String { path + "/log-" + Self.padded(generation) + ".aof" }
 
@@ -114,8 +140,7 @@ package struct DataDirectory: Sendable {
     ///   - path: destination.
     package func writeAtomically(_ contents: [UInt8], to destination: String) throws {
         let temporary = destination + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StorageError.io(temporary, "cannot create: \(String(cString: strerror(errno)))") }
+        let fd = try Self.createPrivateFile(temporary)
         do {
             try contents.withUnsafeBytes { try Self.writeAll(fd, $0, path: temporary) }
             guard fsync(fd) == 0 else { throw StorageError.io(temporary, "fsync failed") }

@@ -229,11 +229,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
 
     private func recoverSync() throws -> ChatState {
         let fm = FileManager.default
-        try fm.createDirectory(
-            atPath: directory.path,
-            withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o700]
-        )
+        try directory.prepare()
         lockFD = open(directory.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lockFD >= 0 else {
             throw StorageError.io(directory.lockPath, "cannot open the lock file: \(String(cString: strerror(errno)))")

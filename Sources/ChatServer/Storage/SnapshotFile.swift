@@ -51,8 +51,7 @@ package enum SnapshotFile {
     package static func write(_ state: ChatState, generation: Int, in directory: DataDirectory) throws -> Int {
         let destination = directory.snapshotPath(generation)
         let temporary = destination + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StorageError.io(temporary, "cannot create: \(String(cString: strerror(errno)))") }
+        let fd = try DataDirectory.createPrivateFile(temporary)
         var crc: UInt32 = 0
         var size = 0
         var count: UInt64 = 0
