@@ -4,12 +4,12 @@
 #  - fan-out to 1000 subscribers (chat-bench fanout and ../shared/peers/fanout.c when present),
 #  - durable sends under --fsync everysec: 1 sender with 1 in flight, 64 senders with 16 in flight.
 # Every run is bounded (messages and seconds) and on loopback.
-# Usage: scripts/bench-compare.sh SERVER_A SERVER_B [ROUNDS] [OUT.md]
+# Usage: [BENCH=path/to/chat-bench] scripts/bench-compare.sh SERVER_A SERVER_B [ROUNDS] [OUT.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1 B=$2 ROUNDS=${3:-3} OUT=${4:-/dev/stdout}
-swift build -c release --product chat-bench >/dev/null
-BENCH=.build/release/chat-bench
+BENCH=${BENCH:-.build/release/chat-bench}
+[ -x "$BENCH" ] || swift build -c release --product chat-bench >/dev/null
 work=$(mktemp -d)
 results="$work/results.jsonl"
 server=""
@@ -49,7 +49,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for side in A B; do
         bin=$A; [ "$side" = B ] && bin=$B
         start "$bin" "$side" --fsync no
-        line=$(timeout 300 "${GEN[@]}" "$BENCH" fanout --url "ws://127.0.0.1:$port" --subscribers 1000 \
+        line=$(timeout 300 "${GEN[@]}" "$BENCH" fanout --protocol chat --url "ws://127.0.0.1:$port" --subscribers 1000 \
             --messages 5000 --size 100 --window 64 --server-pid "$server" --label "$side" | tail -1)
         record "$side" "fanout-chat-bench" "$line"
         if [ -n "$FANOUT" ]; then

@@ -191,8 +191,8 @@ extension HubCore {
         step.append(.reply(conn, id: id, .authenticated(user: user.name, token: nil, rooms: roomList(of: userKey))))
     }
 
-    mutating func logout(_ conn: ConnID, id: String, session: SessionRegistry.Session, into step: inout HubStep) {
-        guard let tokenHash = session.tokenHash else {
+    mutating func logout(_ conn: ConnID, id: String, into step: inout HubStep) {
+        guard let tokenHash = sessions[conn]?.tokenHash else {
             unauthenticate(conn, into: &step)
             step.append(.reply(conn, id: id, .ok))
             return

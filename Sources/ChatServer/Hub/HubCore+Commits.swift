@@ -13,6 +13,8 @@ extension HubCore {
         case reject(ConnID, id: String, ProtocolError)
         /// A stored message: published in seq order.
         case message(ChatMessage, room: String)
+        /// A `send`: the message is published in seq order, then the sender gets its ack.
+        case sent(ConnID, id: String, ChatMessage, room: String)
         case publish(room: String, HubEvent, excludingUser: String?)
         /// An event to a user's connections except one.
         case deliverToUser(String, HubEvent, except: ConnID?)
@@ -28,11 +30,45 @@ extension HubCore {
         case endSessions(user: String?, tokenHashes: Set<String>)
     }
 
+    /// A commit not yet durable. The first item of work and the first holder are stored
+    /// inline: a send, the common case, then costs no array.
     struct PendingCommit: Sendable {
         let id: CommitID
-        var work: [AfterCommit]
-        /// Sessions whose replies wait for this commit.
-        var holders: [ConnID]
+        var first: AfterCommit?
+        var more: [AfterCommit] = []
+        /// The session whose replies wait for this commit, and any others.
+        var holder: ConnID?
+        var moreHolders: [ConnID] = []
+
+        init(id: CommitID, work: [AfterCommit], holder: ConnID?) {
+            self.id = id
+            self.first = work.first
+            if work.count > 1 { self.more = Array(work.dropFirst()) }
+            self.holder = holder
+        }
+
+        init(id: CommitID, single: AfterCommit, holder: ConnID) {
+            self.id = id
+            self.first = single
+            self.holder = holder
+        }
+
+        mutating func add(_ work: AfterCommit, holder conn: ConnID) {
+            if first == nil { first = work } else { more.append(work) }
+            if holder == nil { holder = conn } else { moreHolders.append(conn) }
+        }
+
+        func isHeld(by conn: ConnID) -> Bool { holder == conn || moreHolders.contains(conn) }
+
+        func forEachWork(_ body: (AfterCommit) -> Void) {
+            if let first { body(first) }
+            for work in more { body(work) }
+        }
+
+        func forEachHolder(_ body: (ConnID) -> Void) {
+            if let holder { body(holder) }
+            for conn in moreHolders { body(conn) }
+        }
     }
 
     /// Applies records and hands them out as an `.append`; `work` runs once they are durable.
@@ -53,9 +89,24 @@ extension HubCore {
         lastCommit += 1
         step.append(.append(records, commit: lastCommit))
         step.wait = lastCommit
-        pending.append(PendingCommit(id: lastCommit, work: work, holders: holder.map { [$0] } ?? []))
+        pending.append(PendingCommit(id: lastCommit, work: work, holder: holder))
         if let holder { sessions[holder]?.outstanding += 1 }
         return true
+    }
+
+    /// `commitOrRefuse` for a `send` (one record, one item of work: no arrays beyond the record's).
+    mutating func commitSend(_ message: ChatMessage, room: String, conn: ConnID, id: String, into step: inout HubStep) {
+        guard !storageFailed else {
+            step.append(.reject(conn, id: id, Self.cannotStore))
+            return
+        }
+        let records: [LogRecord] = [.messageAppended(message)]
+        state.apply(records[0])
+        lastCommit += 1
+        step.append(.append(records, commit: lastCommit))
+        step.wait = lastCommit
+        pending.append(PendingCommit(id: lastCommit, single: .sent(conn, id: id, message, room: room), holder: conn))
+        sessions[conn]?.outstanding += 1
     }
 
     /// `commit`, or the request is refused when changes cannot be stored.
@@ -85,8 +136,7 @@ extension HubCore {
             step.append(.reply(conn, id: id, reply))
             return
         }
-        pending[pending.count - 1].work.append(.reply(conn, id: id, reply))
-        pending[pending.count - 1].holders.append(conn)
+        pending[pending.count - 1].add(.reply(conn, id: id, reply), holder: conn)
         sessions[conn]?.outstanding += 1
     }
 
@@ -104,8 +154,8 @@ extension HubCore {
         while count < pending.count, pending[count].id <= commit {
             let done = pending[count]
             count += 1
-            for work in done.work { run(work, release: &release, into: &step) }
-            unhold(done.holders, unblocked: &unblocked)
+            done.forEachWork { run($0, release: &release, into: &step) }
+            unhold(done, unblocked: &unblocked)
         }
         guard count > 0 else { return step }
         pending.removeFirst(count)
@@ -126,7 +176,7 @@ extension HubCore {
         let failed = pending
         pending = []
         for done in failed {
-            for work in done.work {
+            done.forEachWork { work in
                 switch work {
                 case .reply(let conn, let id, _), .authenticate(let conn, let id, _, _, _),
                     .join(let conn, let id, _, _, _, _, _):
@@ -135,11 +185,14 @@ extension HubCore {
                     step.append(.reject(conn, id: id, error))
                 case .message(let message, let room):
                     unconfirmed.append((message, room))
+                case .sent(let conn, let id, let message, let room):
+                    unconfirmed.append((message, room))
+                    step.append(.reject(conn, id: id, Self.storeFailed))
                 case .publish, .deliverToUser, .leave, .logout, .endSessions:
                     break
                 }
             }
-            unhold(done.holders, unblocked: &unblocked)
+            unhold(done, unblocked: &unblocked)
         }
         for conn in unblocked { drainQueue(conn, at: now, into: &step) }
         return step
@@ -163,12 +216,13 @@ extension HubCore {
         return step
     }
 
-    private mutating func unhold(_ holders: [ConnID], unblocked: inout [ConnID]) {
-        for conn in holders {
-            guard var session = sessions[conn] else { continue }
-            session.outstanding -= 1
-            if session.outstanding == 0, !session.queued.isEmpty, !unblocked.contains(conn) { unblocked.append(conn) }
-            sessions[conn] = session
+    private mutating func unhold(_ commit: PendingCommit, unblocked: inout [ConnID]) {
+        commit.forEachHolder { conn in
+            guard let outstanding = sessions[conn]?.outstanding else { return }
+            sessions[conn]?.outstanding = outstanding - 1
+            if outstanding == 1, sessions[conn]?.queued.isEmpty == false, !unblocked.contains(conn) {
+                unblocked.append(conn)
+            }
         }
     }
 
@@ -184,6 +238,17 @@ extension HubCore {
     struct ReleaseBuffer {
         var runs: [(room: String, messages: [ChatMessage])] = []
         var replies: [HubAction] = []
+
+        /// A durable message into its room's run (if it is next in seq order).
+        mutating func stored(_ message: ChatMessage, room: String, sequencer: inout PublishSequencer) {
+            if let index = runs.firstIndex(where: { $0.room == room }) {
+                sequencer.stored(message, room: room, into: &runs[index].messages)
+            } else {
+                var ready: [ChatMessage] = []
+                sequencer.stored(message, room: room, into: &ready)
+                if !ready.isEmpty { runs.append((room, ready)) }
+            }
+        }
 
         mutating func flush(into step: inout HubStep) {
             for run in runs { step.append(.publishMessages(room: run.room, run.messages)) }
@@ -202,19 +267,17 @@ extension HubCore {
             release.replies.append(.reject(conn, id: id, error))
             return
         case .message(let message, let room):
-            let ready = sequencer.stored(message, room: room)
-            guard !ready.isEmpty else { return }
-            if let index = release.runs.firstIndex(where: { $0.room == room }) {
-                release.runs[index].messages.append(contentsOf: ready)
-            } else {
-                release.runs.append((room, ready))
-            }
+            release.stored(message, room: room, sequencer: &sequencer)
+            return
+        case .sent(let conn, let id, let message, let room):
+            release.stored(message, room: room, sequencer: &sequencer)
+            release.replies.append(.reply(conn, id: id, .sent(seq: message.seq, ts: message.ts)))
             return
         default:
             release.flush(into: &step)
         }
         switch work {
-        case .reply, .reject, .message:
+        case .reply, .reject, .message, .sent:
             break
         case .publish(let room, let event, let excludingUser):
             step.append(.publish(room: room, event, excludingUser: excludingUser))

@@ -49,12 +49,6 @@ extension HubCore {
             ts: now.wallMs,
             nonce: nonce
         )
-        commitOrRefuse(
-            [.messageAppended(message)],
-            conn: conn,
-            id: id,
-            work: [.message(message, room: room), .reply(conn, id: id, .sent(seq: message.seq, ts: message.ts))],
-            into: &step
-        )
+        commitSend(message, room: room, conn: conn, id: id, into: &step)
     }
 }

@@ -123,7 +123,7 @@ package struct HubCore: Sendable {
     ///   - conn: the connection.
     package func awaitedCommit(of conn: ConnID) -> CommitID? {
         guard let session = sessions[conn], session.outstanding > 0 else { return nil }
-        return pending.last { $0.holders.contains(conn) }?.id
+        return pending.last { $0.isHeld(by: conn) }?.id
     }
 
     // MARK: Requests
@@ -142,30 +142,39 @@ package struct HubCore: Sendable {
         return step
     }
 
-    mutating func receive(
+    /// `receive(_:id:_:at:)`, appending to a step the caller keeps (and reuses).
+    ///
+    /// - Parameters:
+    ///   - conn: the connection.
+    ///   - id: the request id.
+    ///   - request: the validated request.
+    ///   - now: the time.
+    ///   - step: where the actions go.
+    package mutating func receive(
         _ conn: ConnID,
         id: String,
         _ request: Request,
         at now: HubTime,
         into step: inout HubStep
     ) {
-        guard let session = sessions[conn] else { return }
+        guard let outstanding = sessions[conn]?.outstanding, let queuedNone = sessions[conn]?.queued.isEmpty else {
+            return
+        }
         var isSend = false
         if case .send = request { isSend = true }
         // Sends stage behind earlier commits (their acks are released in order); anything else
         // waits until the session's earlier replies are out.
-        if !session.queued.isEmpty || (session.outstanding > 0 && !isSend) {
+        if !queuedNone || (outstanding > 0 && !isSend) {
             sessions[conn]?.queued.append((id, request))
             return
         }
-        dispatch(conn, id: id, request, session: session, at: now, into: &step)
+        dispatch(conn, id: id, request, at: now, into: &step)
     }
 
     private mutating func dispatch(
         _ conn: ConnID,
         id: String,
         _ request: Request,
-        session: SessionRegistry.Session,
         at now: HubTime,
         into step: inout HubStep
     ) {
@@ -173,14 +182,14 @@ package struct HubCore: Sendable {
             resume(conn, id: id, token: token, into: &step)
             return
         }
-        guard let userKey = session.userKey, let user = state.users[userKey] else {
+        guard let userKey = sessions[conn]?.userKey, let user = state.users[userKey] else {
             step.append(.reject(conn, id: id, ProtocolError(.unauthorized, "authenticate first")))
             return
         }
         do throws(ProtocolError) {
             switch request {
             case .logout:
-                logout(conn, id: id, session: session, into: &step)
+                logout(conn, id: id, into: &step)
             case .join(let room, let since, let epoch):
                 try join(conn, id: id, user: userKey, room: room, since: since, epoch: epoch, at: now, into: &step)
             case .leave(let room):
@@ -242,8 +251,7 @@ package struct HubCore: Sendable {
             step.append(.reject(conn, id: id, error))
             return
         }
-        pending[pending.count - 1].work.append(.reject(conn, id: id, error))
-        pending[pending.count - 1].holders.append(conn)
+        pending[pending.count - 1].add(.reject(conn, id: id, error), holder: conn)
         sessions[conn]?.outstanding += 1
     }
 

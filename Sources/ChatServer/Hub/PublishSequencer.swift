@@ -33,19 +33,32 @@ package struct PublishSequencer: Sendable {
     ///   - message: a message whose record is durable.
     ///   - room: its room's fold key.
     package mutating func stored(_ message: ChatMessage, room: String) -> [ChatMessage] {
+        var ready: [ChatMessage] = []
+        stored(message, room: room, into: &ready)
+        return ready
+    }
+
+    /// `stored(_:room:)`, appending the ready messages to `ready` (no array of its own).
+    ///
+    /// - Parameters:
+    ///   - message: a message whose record is durable.
+    ///   - room: its room's fold key.
+    ///   - ready: where the messages now ready to publish are appended, in order.
+    package mutating func stored(_ message: ChatMessage, room: String, into ready: inout [ChatMessage]) {
         var head = published[room] ?? 0
         guard message.seq == head + 1 else {
             if message.seq > head { waiting[room, default: [:]][message.seq] = message }
-            return []
+            return
         }
         head += 1
-        var ready = [message]
-        while let next = waiting[room]?.removeValue(forKey: head + 1) {
-            head += 1
-            ready.append(next)
+        ready.append(message)
+        if !waiting.isEmpty {
+            while let next = waiting[room]?.removeValue(forKey: head + 1) {
+                head += 1
+                ready.append(next)
+            }
+            if waiting[room]?.isEmpty == true { waiting[room] = nil }
         }
-        if waiting[room]?.isEmpty == true { waiting[room] = nil }
         published[room] = head
-        return ready
     }
 }

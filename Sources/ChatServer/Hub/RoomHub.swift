@@ -178,10 +178,13 @@ package actor RoomHub: Service {
     package func handle(_ conn: Connection, requests: [(id: String, request: Request)]) async -> Bool {
         let id = conn.subscriberID
         conn.hold()
+        var step = HubStep()  // one buffer of actions for the whole batch
         for (requestID, request) in requests {
             if conn.isClosing { break }
             logRequest(id, request)
-            perform(core.receive(id, id: requestID, request, at: clock.now()))
+            core.receive(id, id: requestID, request, at: clock.now(), into: &step)
+            perform(step)
+            step.actions.removeAll(keepingCapacity: true)
         }
         conn.release()
         await settle(id, holding: conn)
