@@ -1,0 +1,118 @@
+import ChatCore
+
+// MARK: Client events
+
+func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [AppEffect] {
+    switch event {
+    case .connected(let user, let token):
+        state.connection = .connected
+        state.user = user
+        state.login = nil
+        return (token.map { [.storeToken(user: user, token: $0)] } ?? []) + markActiveRead(&state)
+    case .memberships(let rooms):
+        var effects: [AppEffect] = []
+        for summary in rooms {
+            if let i = state.index(of: summary.name) {
+                state.rooms[i].head = max(state.rooms[i].head, summary.head)
+                state.rooms[i].read = max(state.rooms[i].read, summary.read)
+            } else {
+                var room = AppState.Room(name: summary.name)
+                room.head = summary.head
+                room.read = summary.read
+                state.rooms.append(room)
+                effects.append(.join(summary.name))
+            }
+        }
+        return effects
+    case .disconnected(let reason, let retry):
+        if state.login?.busy == true, retry == nil {
+            state.login?.busy = false
+            state.login?.error = "cannot connect: \(reason)"
+            return []
+        }
+        if let retry {
+            let ms = retry.components.seconds * 1000 + retry.components.attoseconds / 1_000_000_000_000_000
+            state.connection = .reconnecting(at: state.now + ms, reason: reason)
+        } else if case .offline = state.connection {
+        } else {
+            state.connection = .offline(reason)
+        }
+        return []
+    case .joined(let room, let topic, let head, let reset, let limited):
+        let i: Int
+        if let existing = state.index(of: room) {
+            i = existing
+        } else {
+            state.rooms.append(AppState.Room(name: room))
+            i = state.rooms.count - 1
+        }
+        state.rooms[i].name = room
+        state.rooms[i].topic = topic
+        if reset {
+            state.rooms[i].messages = []
+            state.rooms[i].head = head
+            state.notice = "\(room): the server's history was reset; reloaded"
+        } else {
+            state.rooms[i].head = max(state.rooms[i].head, head)
+        }
+        state.rooms[i].hasOlder = limited || state.rooms[i].hasOlder
+        return [.countMembers(room)]
+    case .message(let message):
+        guard let i = state.index(of: message.room) else { return [] }
+        let isNew = !(state.rooms[i].messages.contains { $0.seq == message.seq })
+        merge([message], into: &state.rooms[i])
+        if message.from == state.user, let nonce = message.nonce {
+            state.rooms[i].pending.removeAll { $0.nonce == nonce }
+        }
+        state.rooms[i].typing[message.from] = nil
+        guard isNew, message.from != state.user else { return i == state.active ? markActiveRead(&state) : [] }
+        let visible = i == state.active && state.scroll == 0
+        if i == state.active, state.scroll > 0 { state.newBelow += 1 }
+        var effects: [AppEffect] = []
+        if mentions(message.text, user: state.user) {
+            if !visible { state.rooms[i].mentions += 1 }
+            if state.bell { effects.append(.bell) }
+        }
+        if visible { effects += markActiveRead(&state) }
+        return effects
+    case .event(let event):
+        switch event {
+        case .topic(let room, let topic, let by):
+            if let i = state.index(of: room) { state.rooms[i].topic = topic }
+            state.notice = "\(by) set the topic of \(room)"
+        case .read(let room, let seq):
+            if let i = state.index(of: room), seq > state.rooms[i].read {
+                state.rooms[i].read = seq
+                if state.rooms[i].read >= state.rooms[i].head { state.rooms[i].mentions = 0 }
+            }
+        case .typing(let room, let user):
+            if let i = state.index(of: room) { state.rooms[i].typing[user] = state.now + 6000 }
+        case .joined(let room, _):
+            if let i = state.index(of: room) { state.rooms[i].members += 1 }
+        case .left(let room, _):
+            if let i = state.index(of: room) { state.rooms[i].members = max(0, state.rooms[i].members - 1) }
+        default: break
+        }
+        return []
+    case .sendFailed(let nonce, let error):
+        let text = state.rooms.lazy.flatMap(\.pending).first { $0.nonce == nonce }?.text
+        giveBack(&state, nonce: nonce, reason: refusal(error, text: text, limits: state.limits))
+        return []
+    case .authenticationFailed(let error):
+        if state.login != nil {
+            state.login?.busy = false
+            state.login?.error = error.message
+            state.login?.password = InputLine()
+            state.connection = .connecting
+        } else if error.code == .unauthorized {
+            // The saved session ended (revoked, expired, or logged out elsewhere): ask for the password.
+            var form = AppState.LoginForm(user: state.user)
+            form.error = "signed out — log in again (\(error.message))"
+            state.login = form
+            state.connection = .connecting
+        } else {
+            state.connection = .offline("login failed: \(error.message)")
+        }
+        return []
+    }
+}
