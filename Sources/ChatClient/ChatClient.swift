@@ -283,7 +283,13 @@ package actor ChatClient {
         nonce: String? = nil
     ) async throws -> (seq: Int64, ts: Int64) {
         let nonce = nonce ?? Self.makeNonce()
-        _ = try Self.validRoom(room)
+        do {
+            _ = try Self.validRoom(room)
+        } catch {
+            // Refused for good, as the server would have refused it.
+            if case .server(let refusal) = error.code { continuation.yield(.sendFailed(nonce: nonce, refusal)) }
+            throw error
+        }
         session.queueSend(room: room, text: text, kind: kind, nonce: nonce)
         return try await withCheckedThrowingContinuation { cont in
             sendWaiters[nonce] = cont
