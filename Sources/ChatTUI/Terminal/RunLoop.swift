@@ -103,7 +103,7 @@ package func runTUI(_ configuration: TUIConfiguration, backend: any TerminalBack
                 seconds += 1
                 if seconds % 15 == 2, let client = clients.current {
                     let start = ContinuousClock.now
-                    if (try? await client.request(["type": "ping"])) != nil {
+                    if (try? await client.ping()) != nil {
                         let elapsed = start.duration(to: .now)
                         inbox.post(
                             .lag(
@@ -291,54 +291,34 @@ private func request(
         case .leave(let room):
             try await client.leave(room)
         case .markRead(let room, let seq):
-            _ = try await client.request(["type": "mark_read", "room": .string(room), "seq": .int(seq)])
+            try await client.markRead(room, seq: seq)
         case .loadOlder(let room, let before):
-            let reply = try await client.request([
-                "type": "history", "room": .string(room), "before": .int(before), "limit": 100,
-            ])
-            let messages = (reply["messages"]?.arrayValue ?? []).compactMap {
-                $0.objectValue.flatMap { ChatMessage(json: $0, room: room) }
-            }
-            inbox.post(.history(room: room, messages: messages, more: reply["more"]?.boolValue ?? false))
+            let reply = try await client.history(room, before: before, limit: 100)
+            inbox.post(.history(room: room, messages: reply.messages, more: reply.more))
         case .setTopic(let room, let topic):
-            _ = try await client.request(["type": "topic", "room": .string(room), "topic": .string(topic)])
+            try await client.setTopic(room, topic)
         case .search(let query):
             do {
-                let reply = try await client.request([
-                    "type": "search", "query": .string(query), "limit": .int(Int64(searchResultLimit)),
-                ])
-                let results = (reply["results"]?.arrayValue ?? []).compactMap { SearchResult(json: $0) }
-                inbox.post(.searchResults(query: query, results: results, more: reply["more"]?.boolValue ?? false))
+                let reply = try await client.search(query, limit: searchResultLimit)
+                inbox.post(.searchResults(query: query, results: reply.results, more: reply.more))
             } catch let error as ChatClientError {
                 guard case .server(let refusal) = error.code else { throw error }
                 inbox.post(.searchFailed(query: query, message: refusal.message))
             }
         case .loadAround(let room, let seq):
-            let reply = try await client.request([
-                "type": "history", "room": .string(room), "after": .int(max(0, seq - 21)), "limit": 40,
-            ])
-            let messages = (reply["messages"]?.arrayValue ?? []).compactMap {
-                $0.objectValue.flatMap { ChatMessage(json: $0, room: room) }
-            }
-            inbox.post(.historyAround(room: room, messages: messages))
+            let reply = try await client.history(room, after: max(0, seq - 21), limit: 40)
+            inbox.post(.historyAround(room: room, messages: reply.messages))
         case .listRooms:
-            let reply = try await client.request(["type": "rooms"])
-            let names = (reply["rooms"]?.arrayValue ?? []).compactMap { $0.objectValue?["name"]?.stringValue }
-            inbox.post(.roomList(names))
+            inbox.post(.roomList(try await client.rooms().rooms.map(\.name)))
         case .listMembers(let room):
-            let reply = try await client.request(["type": "members", "room": .string(room)])
-            let members = (reply["members"]?.arrayValue ?? []).compactMap { value -> (user: String, online: Bool)? in
-                guard let o = value.objectValue, let user = o["user"]?.stringValue else { return nil }
-                return (user, o["online"]?.boolValue ?? false)
-            }
+            let members = try await client.members(room).members.map { (user: $0.user, online: $0.online) }
             inbox.post(.memberList(room: room, members: members))
         case .countMembers(let room):
-            let reply = try await client.request(["type": "members", "room": .string(room)])
-            inbox.post(.memberCount(room: room, count: reply["members"]?.arrayValue?.count ?? 0))
+            inbox.post(.memberCount(room: room, count: try await client.members(room).members.count))
         case .typing(let room):
-            _ = try? await client.request(["type": "typing", "room": .string(room)])
+            try? await client.typing(room)
         case .logout:
-            _ = try await client.request(["type": "logout"])
+            try await client.logout()
             try? configuration.tokens?.store(nil, server: configuration.server, user: configuration.user)
             inbox.post(.notice("logged out; the stored token was removed"))
             inbox.post(.key(.ctrl("c")))
