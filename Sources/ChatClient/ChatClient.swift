@@ -66,7 +66,11 @@ package struct ChatClientError: Error, Equatable, CustomStringConvertible {
     package enum Code: Equatable, Sendable {
         case notConnected
         case disconnected
+        /// The server refused the request, or it was refused here with the server's own
+        /// rules and message (an invalid room name, query, …) before being sent.
         case server(ProtocolError)
+        /// The server's reply could not be decoded.
+        case malformedReply(WireDecodingError)
     }
     package var code: Code
     package var description: String {
@@ -74,6 +78,7 @@ package struct ChatClientError: Error, Equatable, CustomStringConvertible {
         case .notConnected: return "not connected"
         case .disconnected: return "connection lost before the reply"
         case .server(let e): return e.description
+        case .malformedReply(let e): return "malformed reply from the server: \(e)"
         }
     }
     package static let notConnected = ChatClientError(code: .notConnected)
@@ -86,7 +91,7 @@ package struct ChatClientError: Error, Equatable, CustomStringConvertible {
 package actor ChatClient {
     private enum ReplyHandler {
         case waiter(CheckedContinuation<JSONObject, any Error>)
-        case join(room: String, CheckedContinuation<JSONObject, any Error>?)
+        case join(room: String, CheckedContinuation<JoinReply, any Error>?)
         case send(nonce: String)
         case history(room: String)
         case ignore
@@ -214,12 +219,14 @@ package actor ChatClient {
     /// - Parameters:
     ///   - room: room name.
     ///   - since: last seq already seen (e.g. `tail --since`), or nil.
-    package func join(_ room: String, since: Int64? = nil) async throws -> JSONObject {
+    package func join(_ room: String, since: Int64? = nil) async throws -> JoinReply {
+        _ = try Self.validRoom(room)
         if let since { session.follow(room, since: since) } else { session.follow(room) }
-        guard ready, writer != nil else { throw ChatClientError.notConnected }
-        let body = session.joinRequest(room)
+        guard ready, writer != nil, let request = session.joinRequest(room) else {
+            throw ChatClientError.notConnected
+        }
         return try await withCheckedThrowingContinuation { cont in
-            transmit(body, handler: .join(room: room, cont))
+            transmit(request, handler: .join(room: room, cont))
         }
     }
 
@@ -228,8 +235,9 @@ package actor ChatClient {
     /// - Parameters:
     ///   - room: room name.
     package func leave(_ room: String) async throws {
+        let name = try Self.validRoom(room)
         session.unfollow(room)
-        _ = try await request(["type": "leave", "room": .string(room)])
+        _ = try await request(Request.leave(room: name), as: EmptyReply.self)
     }
 
     /// Sends a message; it is retried with the same nonce across reconnects until
@@ -246,23 +254,47 @@ package actor ChatClient {
         nonce: String? = nil
     ) async throws -> (seq: Int64, ts: Int64) {
         let nonce = nonce ?? Self.makeNonce()
+        do {
+            _ = try Self.validRoom(room)
+        } catch {
+            // Refused for good, as the server would have refused it.
+            if case .server(let refusal) = error.code { continuation.yield(.sendFailed(nonce: nonce, refusal)) }
+            throw error
+        }
         session.queueSend(room: room, text: text, kind: kind, nonce: nonce)
         return try await withCheckedThrowingContinuation { cont in
             sendWaiters[nonce] = cont
-            if ready, let pending = session.pending.last(where: { $0.nonce == nonce }) {
-                transmit(ClientSession.sendRequest(pending), handler: .send(nonce: nonce))
+            if ready, let pending = session.pending.last(where: { $0.nonce == nonce }),
+                let request = ClientSession.sendRequest(pending)
+            {
+                transmit(request, handler: .send(nonce: nonce))
             }
         }
     }
 
-    /// Sends any request and returns its `ok` body; throws the server's error.
+    /// Sends any request and returns its decoded `ok` reply; throws the server's error.
     ///
     /// - Parameters:
-    ///   - body: the request without `id`.
-    package func request(_ body: JSONObject) async throws -> JSONObject {
+    ///   - request: the request.
+    ///   - type: the reply type (see `WireReplies.type(answering:)`).
+    package func request<R: WireReply>(_ request: some WireRequest, as type: R.Type) async throws -> R {
         guard writer != nil else { throw ChatClientError.notConnected }
-        return try await withCheckedThrowingContinuation { cont in
-            transmit(body, handler: .waiter(cont))
+        let body = try await withCheckedThrowingContinuation { cont in
+            transmit(request, handler: .waiter(cont))
+        }
+        do {
+            return try R(json: body)
+        } catch {
+            throw ChatClientError(code: .malformedReply(error))
+        }
+    }
+
+    /// A room name checked with the server's rules; a bad one is refused before sending.
+    static func validRoom(_ room: String) throws(ChatClientError) -> ValidName {
+        do {
+            return try Request.room(room)
+        } catch {
+            throw ChatClientError(code: .server(error))
         }
     }
 
@@ -294,12 +326,10 @@ package actor ChatClient {
     }
 
     private func handshake() async throws {
-        let hello = try await request([
-            "type": "hello", "version": 1, "client": .string(configuration.clientName),
-        ])
-        limits = Limits(json: hello["limits"]?.objectValue ?? [:])
+        let hello = try await request(Request.hello(version: 1, client: configuration.clientName), as: HelloReply.self)
+        limits = hello.limits
         var newToken: String?
-        let auth: JSONObject
+        let auth: AuthReply
         do {
             auth = try await authenticate(&newToken)
         } catch let error as ChatClientError {
@@ -312,18 +342,14 @@ package actor ChatClient {
             }
             throw error
         }
-        userName = auth["user"]?.stringValue
-        continuation.yield(.connected(user: userName ?? configuration.user, token: newToken))
-        let summaries = (auth["rooms"]?.arrayValue ?? []).compactMap { value -> RoomSummary? in
-            guard let o = value.objectValue, let name = o["name"]?.stringValue else { return nil }
-            return RoomSummary(name: name, head: o["head"]?.intValue ?? 0, read: o["read"]?.intValue ?? 0)
-        }
-        continuation.yield(.memberships(summaries))
-        for body in session.resumePlan() {
-            if body["type"]?.stringValue == "send", let nonce = body["nonce"]?.stringValue {
-                transmit(body, handler: .send(nonce: nonce))
-            } else if let room = body["room"]?.stringValue {
-                transmit(body, handler: .join(room: room, nil))
+        userName = auth.user
+        continuation.yield(.connected(user: auth.user, token: newToken))
+        continuation.yield(.memberships(auth.rooms.map { RoomSummary(name: $0.name, head: $0.head, read: $0.read) }))
+        for request in session.resumePlan() {
+            switch request {
+            case .send(_, _, _, let nonce?): transmit(request, handler: .send(nonce: nonce))
+            case .join(let room, _, _): transmit(request, handler: .join(room: room.display, nil))
+            default: break
             }
         }
         ready = true
@@ -332,10 +358,10 @@ package actor ChatClient {
         for waiter in waiters { waiter.resume() }
     }
 
-    private func authenticate(_ newToken: inout String?) async throws -> JSONObject {
+    private func authenticate(_ newToken: inout String?) async throws -> AuthReply {
         if let token {
             do {
-                return try await request(["type": "resume", "token": .string(token)])
+                return try await request(Request.resume(token: token), as: AuthReply.self)
             } catch let error as ChatClientError {
                 guard case .server(let e) = error.code, e.code == .unauthorized, password != nil else { throw error }
                 self.token = nil
@@ -344,12 +370,18 @@ package actor ChatClient {
         guard let password else {
             throw ChatClientError(code: .server(ProtocolError(.unauthorized, "no password to log in with")))
         }
-        let type = registerFirst ? "register" : "login"
-        let reply = try await request([
-            "type": .string(type), "user": .string(configuration.user), "password": .string(password),
-        ])
+        let user: ValidName
+        do {
+            user = try Request.user(configuration.user)
+        } catch {
+            throw ChatClientError(code: .server(error))
+        }
+        let signIn: Request =
+            registerFirst
+            ? .register(user: user, password: password, invite: nil) : .login(user: user, password: password)
+        let reply = try await request(signIn, as: AuthReply.self)
         registerFirst = false
-        token = reply["token"]?.stringValue
+        token = reply.token
         newToken = token
         return reply
     }
@@ -377,17 +409,15 @@ package actor ChatClient {
         for waiter in waiters { waiter.resume(throwing: error) }
     }
 
-    private func transmit(_ body: JSONObject, handler: ReplyHandler) {
+    private func transmit(_ request: some WireRequest, handler: ReplyHandler) {
         guard let writer else {
             fail(handler, ChatClientError.notConnected)
             return
         }
         nextID += 1
         let id = "c\(nextID)"
-        var frame: JSONObject = ["type": body["type"] ?? .null, "id": .string(id)]
-        for field in body.fields where field.key != "type" && field.key != "id" { frame[field.key] = field.value }
         replies[id] = handler
-        writer.yield(JSONValue.object(frame).jsonString)
+        writer.yield(request.text(id: id))
     }
 
     private func fail(_ handler: ReplyHandler, _ error: any Error) {
@@ -399,8 +429,13 @@ package actor ChatClient {
     }
 
     private func receive(_ text: String) {
-        guard let frame = ServerFrame.parse(text) else {
-            logger.debug("unparseable frame from server")
+        let frame: ServerFrame
+        do {
+            frame = try ServerFrame(text: text)
+        } catch {
+            logger.debug("malformed frame from server", metadata: ["error": "\(error)"])
+            // A reply whose id could be read still ends its request instead of leaving it waiting.
+            if let id = error.id, let handler = replies.removeValue(forKey: id) { handleMalformed(handler, error) }
             return
         }
         switch frame {
@@ -419,37 +454,52 @@ package actor ChatClient {
     }
 
     private func handleOK(_ handler: ReplyHandler, _ body: JSONObject) {
-        switch handler {
-        case .waiter(let cont):
-            cont.resume(returning: body)
-        case .join(let room, let cont):
-            let outcome = session.applyJoin(room, reply: body)
-            let info = body["room"]?.objectValue ?? [:]
-            continuation.yield(
-                .joined(
-                    room: info["name"]?.stringValue ?? room,
-                    topic: info["topic"]?.stringValue ?? "",
-                    head: info["head"]?.intValue ?? 0,
-                    reset: outcome.reset,
-                    limited: outcome.limited
+        do {
+            switch handler {
+            case .waiter(let cont):
+                cont.resume(returning: body)
+            case .join(let room, let cont):
+                let reply = try JoinReply(json: body)
+                let outcome = session.applyJoin(room, reply: reply)
+                continuation.yield(
+                    .joined(
+                        room: reply.room.name,
+                        topic: reply.room.topic,
+                        head: reply.room.head,
+                        reset: outcome.reset,
+                        limited: outcome.limited
+                    )
                 )
-            )
-            for message in outcome.messages { continuation.yield(.message(message)) }
-            cont?.resume(returning: body)
+                for message in outcome.messages { continuation.yield(.message(message)) }
+                cont?.resume(returning: reply)
+            case .send(let nonce):
+                session.acknowledge(nonce: nonce)
+                let ack = try SendReply(json: body)
+                sendWaiters.removeValue(forKey: nonce)?.resume(returning: (ack.seq, ack.ts))
+            case .history(let room):
+                let reply = try HistoryReply(json: body, room: room)
+                let fill = session.receiveHistory(room: room, reply.messages, more: reply.more)
+                for message in fill.delivered { continuation.yield(.message(message)) }
+                if let after = fill.fetchAfter { fetchHistory(room: room, after: after) }
+            case .ignore:
+                break
+            }
+        } catch {
+            logger.debug("malformed reply from server", metadata: ["error": "\(error)"])
+            handleMalformed(handler, error)
+        }
+    }
+
+    /// Ends a request whose reply could not be decoded.
+    private func handleMalformed(_ handler: ReplyHandler, _ error: WireDecodingError) {
+        let failure = ChatClientError(code: .malformedReply(error))
+        switch handler {
+        case .waiter(let cont): cont.resume(throwing: failure)
+        case .join(_, let cont): cont?.resume(throwing: failure)
         case .send(let nonce):
             session.acknowledge(nonce: nonce)
-            let seq = body["seq"]?.intValue ?? 0
-            let ts = body["ts"]?.intValue ?? 0
-            sendWaiters.removeValue(forKey: nonce)?.resume(returning: (seq, ts))
-        case .history(let room):
-            let messages = (body["messages"]?.arrayValue ?? []).compactMap {
-                $0.objectValue.flatMap { ChatMessage(json: $0, room: room) }
-            }
-            let fill = session.receiveHistory(room: room, messages, more: body["more"]?.boolValue ?? false)
-            for message in fill.delivered { continuation.yield(.message(message)) }
-            if let after = fill.fetchAfter { fetchHistory(room: room, after: after) }
-        case .ignore:
-            break
+            sendWaiters.removeValue(forKey: nonce)?.resume(throwing: failure)
+        case .history, .ignore: break
         }
     }
 
@@ -479,8 +529,10 @@ package actor ChatClient {
     }
 
     private func retrySend(_ nonce: String) {
-        guard ready, let pending = session.pending.first(where: { $0.nonce == nonce }) else { return }
-        transmit(ClientSession.sendRequest(pending), handler: .send(nonce: nonce))
+        guard ready, let pending = session.pending.first(where: { $0.nonce == nonce }),
+            let request = ClientSession.sendRequest(pending)
+        else { return }
+        transmit(request, handler: .send(nonce: nonce))
     }
 
     private func handleEvent(_ event: ChatEvent) {
@@ -499,11 +551,9 @@ package actor ChatClient {
     }
 
     private func fetchHistory(room: String, after: Int64) {
+        guard let name = try? Request.room(room) else { return }
         transmit(
-            [
-                "type": "history", "room": .string(room), "after": .int(after),
-                "limit": .int(Int64(limits.historyLimit)),
-            ],
+            Request.history(room: name, before: nil, after: after, limit: limits.historyLimit),
             handler: .history(room: room)
         )
     }

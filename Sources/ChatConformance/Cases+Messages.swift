@@ -9,23 +9,24 @@ extension ConformanceSuite {
             try await ctx.join(alice.client, room)
             try await ctx.join(bob.client, room)
             let before = Int64(wallClockMilliseconds())
+            let name = try Request.room(room)
             var acks: [Int64] = []
             for text in ["こんにちは世界 👋🏽", "line one\nline two\ttabbed", "👨‍👩‍👧‍👦 family"] {
-                let reply = try expectOK(
-                    try await alice.client.request("send", ["room": .string(room), "text": .string(text)]),
+                let reply = try await alice.client.call(
+                    Request.send(room: name, text: text, kind: .text, nonce: nil),
+                    as: SendReply.self,
                     "send"
                 )
-                acks.append(reply["seq"]?.intValue ?? -1)
-                let ts = reply["ts"]?.intValue ?? 0
-                try check(abs(ts - before) < 300_000, "ts is milliseconds since the epoch (got \(ts))")
+                acks.append(reply.seq)
+                try check(abs(reply.ts - before) < 300_000, "ts is milliseconds since the epoch (got \(reply.ts))")
                 for (who, client) in [("sender", alice.client), ("other member", bob.client)] {
-                    let event = try await client.nextEvent("message")
-                    try checkEqual(event["text"]?.stringValue, text, "message text seen by the \(who)")
-                    try checkEqual(event["from"]?.stringValue, alice.name, "from")
-                    try checkEqual(event["room"]?.stringValue, room, "room")
-                    try checkEqual(event["kind"]?.stringValue, "text", "default kind")
-                    try checkEqual(event["seq"], reply["seq"], "event seq equals the acknowledged seq")
-                    try checkEqual(event["ts"], reply["ts"], "event ts equals the acknowledged ts")
+                    let event = try await client.nextMessage()
+                    try checkEqual(event.text, text, "message text seen by the \(who)")
+                    try checkEqual(event.from, alice.name, "from")
+                    try checkEqual(event.room, room, "room")
+                    try checkEqual(event.kind, .text, "default kind")
+                    try checkEqual(event.seq, reply.seq, "event seq equals the acknowledged seq")
+                    try checkEqual(event.ts, reply.ts, "event ts equals the acknowledged ts")
                 }
             }
             try checkEqual(acks, [1, 2, 3], "seqs start at 1 and grow by 1")
@@ -34,12 +35,13 @@ extension ConformanceSuite {
             let alice = try await ctx.newUser()
             let room = ctx.unique("act")
             try await ctx.join(alice.client, room)
-            try expectOK(
-                try await alice.client.request("send", ["room": .string(room), "text": "waves", "kind": "action"]),
+            _ = try await alice.client.call(
+                Request.send(room: try Request.room(room), text: "waves", kind: .action, nonce: nil),
+                as: SendReply.self,
                 "send action"
             )
-            let event = try await alice.client.nextEvent("message")
-            try checkEqual(event["kind"]?.stringValue, "action", "kind")
+            let event = try await alice.client.nextMessage()
+            try checkEqual(event.kind, .action, "kind")
             try expectError(
                 try await alice.client.request("send", ["room": .string(room), "text": "x", "kind": "shout"]),
                 "bad_request",
@@ -93,11 +95,12 @@ extension ConformanceSuite {
                 "too_large",
                 "text of max_text + 1 characters"
             )
-            let history = try expectOK(
-                try await alice.client.request("history", ["room": .string(room)]),
+            let history = try await alice.client.call(
+                Request.history(room: try Request.room(room), before: nil, after: nil, limit: nil),
+                as: HistoryReply.self,
                 "history"
             )
-            try checkEqual(try messageList(history).count, 1, "failed sends store nothing")
+            try checkEqual(history.messages.count, 1, "failed sends store nothing")
         },
         ConformanceCase("messages.nonce-idempotency", section: "Messages") { ctx in
             let alice = try await ctx.newUser()
@@ -107,27 +110,31 @@ extension ConformanceSuite {
             try await ctx.join(alice.client, room)
             try await ctx.join(alice.client, other)
             try await ctx.join(bob.client, room)
-            let fields: JSONObject = ["room": .string(room), "text": "once", "nonce": "n-1"]
-            let first = try expectOK(try await alice.client.request("send", fields), "send with nonce")
+            let once = Request.send(room: try Request.room(room), text: "once", kind: .text, nonce: "n-1")
+            let first = try await alice.client.call(once, as: SendReply.self, "send with nonce")
             let phone = try await ctx.secondConnection(alice)
-            let retry = try expectOK(try await phone.request("send", fields), "retry with the same nonce")
-            try checkEqual(retry["seq"], first["seq"], "seq of the retry")
-            try checkEqual(retry["ts"], first["ts"], "ts of the retry")
-            let differentText = try expectOK(
-                try await alice.client.request("send", ["room": .string(room), "text": "changed", "nonce": "n-1"]),
+            let retry = try await phone.call(once, as: SendReply.self, "retry with the same nonce")
+            try checkEqual(retry, first, "seq and ts of the retry")
+            let differentText = try await alice.client.call(
+                Request.send(room: try Request.room(room), text: "changed", kind: .text, nonce: "n-1"),
+                as: SendReply.self,
                 "retry with the same nonce and other text"
             )
-            try checkEqual(differentText["seq"], first["seq"], "a nonce identifies the message, not the text")
-            let bobs = try expectOK(try await bob.client.request("send", fields), "same nonce from another user")
-            try checkEqual(bobs["seq"]?.intValue, 2, "another user's nonce is separate")
-            let otherRoom = try expectOK(
-                try await alice.client.request("send", ["room": .string(other), "text": "once", "nonce": "n-1"]),
+            try checkEqual(differentText.seq, first.seq, "a nonce identifies the message, not the text")
+            let bobs = try await bob.client.call(once, as: SendReply.self, "same nonce from another user")
+            try checkEqual(bobs.seq, 2, "another user's nonce is separate")
+            let otherRoom = try await alice.client.call(
+                Request.send(room: try Request.room(other), text: "once", kind: .text, nonce: "n-1"),
+                as: SendReply.self,
                 "same nonce in another room"
             )
-            try checkEqual(otherRoom["seq"]?.intValue, 1, "a nonce is per room")
-            let events = try await bob.client.drainEvents().filter { $0["type"]?.stringValue == "message" }
-            try checkEqual(seqs(events), [1, 2], "message events: one per stored message")
-            try checkEqual(events.first?["nonce"]?.stringValue, "n-1", "the event carries the nonce")
+            try checkEqual(otherRoom.seq, 1, "a nonce is per room")
+            let events = try await bob.client.drainChatEvents().compactMap { event -> ChatMessage? in
+                guard case .message(let message) = event else { return nil }
+                return message
+            }
+            try checkEqual(events.map(\.seq), [1, 2], "message events: one per stored message")
+            try checkEqual(events.first?.nonce, "n-1", "the event carries the nonce")
             try expectError(
                 try await alice.client.request("send", ["room": .string(room), "text": "x", "nonce": ""]),
                 "bad_request",
@@ -140,12 +147,16 @@ extension ConformanceSuite {
             let room = ctx.unique("mb")
             try await ctx.join(alice.client, room)
             try expectError(
-                try await bob.client.request("send", ["room": .string(room), "text": "let me in"]),
+                try await bob.client.request(
+                    Request.send(room: try Request.room(room), text: "let me in", kind: .text, nonce: nil)
+                ),
                 "forbidden",
                 "send by a non-member"
             )
             try expectError(
-                try await bob.client.request("send", ["room": .string(ctx.unique("void")), "text": "hello?"]),
+                try await bob.client.request(
+                    Request.send(room: try Request.room(ctx.unique("void")), text: "hello?", kind: .text, nonce: nil)
+                ),
                 "not_found",
                 "send to a missing room"
             )
@@ -164,18 +175,19 @@ extension ConformanceSuite {
             var sent = 0
             // Pipelined, so that a slow machine (or network) cannot pace the sends below the rate.
             let count = ctx.limits.rateBurst + Int(ctx.limits.ratePerSec) + 50
+            let name = try Request.room(room)
             for i in 0..<count {
                 try await alice.client.send(
-                    ["type": "send", "id": .string("rl\(i)"), "room": .string(room), "text": .string("r\(i)")]
+                    Request.send(room: name, text: "r\(i)", kind: .text, nonce: nil).json(id: "rl\(i)")
                 )
             }
             var stored = 0
-            var lastLimited: JSONObject?
+            var lastRetry: Int64?
             for i in 0..<count {
                 let reply = try await alice.client.reply(to: "rl\(i)")
-                if reply["type"]?.stringValue == "error" {
+                if case .error(_, let error)? = try? ServerFrame(json: reply) {
                     if limited == nil { limited = reply }
-                    lastLimited = reply
+                    lastRetry = error.retryAfterMs
                 } else {
                     stored += 1
                     if limited == nil { sent += 1 }
@@ -183,30 +195,34 @@ extension ConformanceSuite {
             }
             guard let limited else { throw ConformanceFailure("never rate limited") }
             try expectError(limited, "rate_limited", "send over the rate")
-            try check((limited["retry_after_ms"]?.intValue ?? 0) > 0, "rate_limited carries a positive retry_after_ms")
+            guard case .error(_, let refusal)? = try? ServerFrame(json: limited) else {
+                throw ConformanceFailure("rate_limited reply does not decode")
+            }
+            try check((refusal.retryAfterMs ?? 0) > 0, "rate_limited carries a positive retry_after_ms")
             try check(
                 sent >= ctx.limits.rateBurst,
                 "limited after \(sent) sends, before the burst of \(ctx.limits.rateBurst)"
             )
-            let history = try expectOK(
-                try await alice.client.request("history", ["room": .string(room), "limit": 1]),
+            let history = try await alice.client.call(
+                Request.history(room: name, before: nil, after: nil, limit: 1),
+                as: HistoryReply.self,
                 "h"
             )
-            try checkEqual(seqs(try messageList(history)), [Int64(stored)], "a rate-limited send stores nothing")
+            try checkEqual(history.messages.map(\.seq), [Int64(stored)], "a rate-limited send stores nothing")
             // Later pipelined sends may have used tokens that refilled after the first refusal: wait
             // for the last refusal's retry_after_ms, and at least one token's worth of time.
             let tokenMs = Int64((1000 / ctx.limits.ratePerSec).rounded(.up))
-            let wait = max(lastLimited?["retry_after_ms"]?.intValue ?? 1000, tokenMs)
+            let wait = max(lastRetry ?? 1000, tokenMs)
             try await Task.sleep(for: .milliseconds(wait + 20))
-            try expectOK(
-                try await alice.client.request("send", ["room": .string(room), "text": "after waiting"]),
+            _ = try await alice.client.call(
+                Request.send(room: name, text: "after waiting", kind: .text, nonce: nil),
+                as: SendReply.self,
                 "send after retry_after_ms"
             )
         },
         ConformanceCase("liveness.ping", section: "Liveness and closing") { ctx in
             let c = try await ctx.helloClient()
-            let reply = try expectOK(try await c.request("ping"), "ping")
-            let ts = reply["ts"]?.intValue ?? 0
+            let ts = try await c.call(Request.ping, as: PingReply.self, "ping").ts
             try check(abs(ts - Int64(wallClockMilliseconds())) < 300_000, "ping ts is the server clock in ms")
         },
     ]

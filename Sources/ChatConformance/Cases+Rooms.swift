@@ -6,14 +6,13 @@ extension ConformanceSuite {
         ConformanceCase("rooms.join-creates-room", section: "Rooms") { ctx in
             let user = try await ctx.newUser()
             let room = ctx.unique("Créé")
-            let reply = try await ctx.join(user.client, room)
-            let info = reply["room"]?.objectValue ?? [:]
-            try checkEqual(info["name"]?.stringValue, room, "room name")
-            try checkEqual(info["topic"]?.stringValue, "", "topic of a new room")
-            try checkEqual(info["head"]?.intValue, 0, "head of a new room")
-            try check(info["epoch"]?.stringValue?.isEmpty == false, "join reply carries an epoch string")
-            try checkEqual(try messageList(reply).count, 0, "messages of a new room")
-            try checkEqual(reply["limited"]?.boolValue, false, "limited for a new room")
+            let reply = try await ctx.joined(user.client, room)
+            try checkEqual(reply.room.name, room, "room name")
+            try checkEqual(reply.room.topic, "", "topic of a new room")
+            try checkEqual(reply.room.head, 0, "head of a new room")
+            try check(!reply.room.epoch.isEmpty, "join reply carries an epoch string")
+            try checkEqual(reply.messages.count, 0, "messages of a new room")
+            try checkEqual(reply.limited, false, "limited for a new room")
         },
         ConformanceCase("rooms.join-invalid-name", section: "Names and text") { ctx in
             let user = try await ctx.newUser()
@@ -32,31 +31,30 @@ extension ConformanceSuite {
             try await ctx.join(alice.client, room)
             try await ctx.sendMany(alice.client, room, count: 3)
             let bob = try await ctx.newUser()
-            let first = try await ctx.join(bob.client, room)
-            try checkEqual(seqs(try messageList(first)), [1, 2, 3], "backlog of a small room, oldest first")
-            try checkEqual(first["limited"]?.boolValue, false, "limited with all history included")
-            try checkEqual(first["room"]?.objectValue?["head"]?.intValue, 3, "head")
+            let first = try await ctx.joined(bob.client, room)
+            try checkEqual(first.messages.map(\.seq), [1, 2, 3], "backlog of a small room, oldest first")
+            try checkEqual(first.limited, false, "limited with all history included")
+            try checkEqual(first.room.head, 3, "head")
             try await ctx.sendMany(alice.client, room, count: 52)
             let carol = try await ctx.newUser()
-            let second = try await ctx.join(carol.client, room)
-            try checkEqual(seqs(try messageList(second)), Array(6...55), "the newest 50 messages")
-            try checkEqual(second["limited"]?.boolValue, true, "limited when older messages exist")
+            let second = try await ctx.joined(carol.client, room)
+            try checkEqual(second.messages.map(\.seq), Array(6...55), "the newest 50 messages")
+            try checkEqual(second.limited, true, "limited when older messages exist")
         },
         ConformanceCase("rooms.join-since", section: "Rooms") { ctx in
             let alice = try await ctx.newUser()
             let room = ctx.unique("since")
-            let first = try await ctx.join(alice.client, room)
-            let epoch = first["room"]?.objectValue?["epoch"] ?? .null
+            let epoch = try await ctx.joined(alice.client, room).room.epoch
             try await ctx.sendMany(alice.client, room, count: 5)
             let other = try await ctx.secondConnection(alice)
-            let reply = try await ctx.join(other, room, ["since": 2, "epoch": epoch])
-            try checkEqual(seqs(try messageList(reply)), [3, 4, 5], "messages after since")
-            try checkEqual(reply["limited"]?.boolValue, false, "limited")
-            try check(reply["reset"]?.boolValue != true, "no reset with the right epoch")
-            let all = try await ctx.join(other, room, ["since": 0])
-            try checkEqual(seqs(try messageList(all)), [1, 2, 3, 4, 5], "since 0 without epoch")
-            let none = try await ctx.join(other, room, ["since": 5, "epoch": epoch])
-            try checkEqual(seqs(try messageList(none)), [], "since == head")
+            let reply = try await ctx.joined(other, room, since: 2, epoch: epoch)
+            try checkEqual(reply.messages.map(\.seq), [3, 4, 5], "messages after since")
+            try checkEqual(reply.limited, false, "limited")
+            try check(!reply.reset, "no reset with the right epoch")
+            let all = try await ctx.joined(other, room, since: 0)
+            try checkEqual(all.messages.map(\.seq), [1, 2, 3, 4, 5], "since 0 without epoch")
+            let none = try await ctx.joined(other, room, since: 5, epoch: epoch)
+            try checkEqual(none.messages.map(\.seq), [], "since == head")
             try expectError(
                 try await other.request("join", ["room": .string(room), "since": -1]),
                 "bad_request",
@@ -81,23 +79,24 @@ extension ConformanceSuite {
             let total = ctx.limits.historyLimit + 5
             try await ctx.sendMany(alice.client, room, count: total)
             let other = try await ctx.secondConnection(alice)
-            let reply = try await ctx.join(other, room, ["since": 0])
-            try checkEqual(seqs(try messageList(reply)), Array(6...Int64(total)), "newest history_limit messages")
-            try checkEqual(reply["limited"]?.boolValue, true, "limited")
-            let history = try expectOK(
-                try await other.request("history", ["room": .string(room), "limit": .int(Int64(total) * 10)]),
+            let reply = try await ctx.joined(other, room, since: 0)
+            try checkEqual(reply.messages.map(\.seq), Array(6...Int64(total)), "newest history_limit messages")
+            try checkEqual(reply.limited, true, "limited")
+            let history = try await other.call(
+                Request.history(room: try Request.room(room), before: nil, after: nil, limit: total * 10),
+                as: HistoryReply.self,
                 "history with a limit above history_limit"
             )
-            try checkEqual(try messageList(history).count, ctx.limits.historyLimit, "limit is clamped to history_limit")
+            try checkEqual(history.messages.count, ctx.limits.historyLimit, "limit is clamped to history_limit")
         },
         ConformanceCase("rooms.join-epoch-mismatch-resets", section: "Rooms") { ctx in
             let alice = try await ctx.newUser()
             let room = ctx.unique("ep")
             try await ctx.join(alice.client, room)
             try await ctx.sendMany(alice.client, room, count: 3)
-            let reply = try await ctx.join(alice.client, room, ["since": 2, "epoch": "some-other-epoch"])
-            try checkEqual(reply["reset"]?.boolValue, true, "reset with a foreign epoch")
-            try checkEqual(seqs(try messageList(reply)), [1, 2, 3], "since is ignored when the epoch differs")
+            let reply = try await ctx.joined(alice.client, room, since: 2, epoch: "some-other-epoch")
+            try checkEqual(reply.reset, true, "reset with a foreign epoch")
+            try checkEqual(reply.messages.map(\.seq), [1, 2, 3], "since is ignored when the epoch differs")
         },
         ConformanceCase("rooms.join-again-no-duplicates", section: "Rooms") { ctx in
             let alice = try await ctx.newUser()
@@ -106,13 +105,13 @@ extension ConformanceSuite {
             try await ctx.join(alice.client, room)
             try await ctx.join(bob.client, room)
             try await ctx.sendMany(alice.client, room, count: 2)
-            let again = try await ctx.join(bob.client, room)
-            try checkEqual(again["room"]?.objectValue?["head"]?.intValue, 2, "head on joining again")
+            let again = try await ctx.joined(bob.client, room)
+            try checkEqual(again.room.head, 2, "head on joining again")
             bob.client.clearEvents()
             try await ctx.sendMany(alice.client, room, count: 1, prefix: "x")
-            let message = try await bob.client.nextEvent("message")
-            try checkEqual(message["seq"]?.intValue, 3, "seq of the next message")
-            let rest = try await bob.client.drainEvents().filter { $0["type"]?.stringValue == "message" }
+            let message = try await bob.client.nextMessage()
+            try checkEqual(message.seq, 3, "seq of the next message")
+            let rest = try await bob.client.drainChatEvents().filter { $0.type == "message" }
             try checkEqual(rest.count, 0, "duplicate message events after joining twice")
         },
         ConformanceCase("rooms.no-gap-under-concurrent-sender", section: "Rooms") { ctx in
@@ -129,7 +128,7 @@ extension ConformanceSuite {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     let c = try await ctx.helloClient()
-                    try expectOK(try await c.request("resume", ["token": .string(senderToken)]), "resume sender")
+                    _ = try await c.call(Request.resume(token: senderToken), as: AuthReply.self, "resume sender")
                     try await ctx.join(c, room)
                     for i in 0..<total {
                         try await ctx.sendMany(c, room, count: 1, prefix: "g\(i)-")
@@ -143,14 +142,11 @@ extension ConformanceSuite {
                         while sent.value.load(ordering: .relaxed) < threshold {
                             try await Task.sleep(for: .milliseconds(2))
                         }
-                        let fields: JSONObject = j % 2 == 0 ? ["since": 0] : [:]
-                        let reply = try await ctx.join(user.client, room, fields)
-                        var seen = seqs(try messageList(reply))
-                        let head = reply["room"]?.objectValue?["head"]?.intValue ?? -1
-                        try checkEqual(seen.last ?? 0, head, "joiner \(j): backlog ends at head")
+                        let reply = try await ctx.joined(user.client, room, since: j % 2 == 0 ? 0 : nil)
+                        var seen = reply.messages.map(\.seq)
+                        try checkEqual(seen.last ?? 0, reply.room.head, "joiner \(j): backlog ends at head")
                         while (seen.last ?? 0) < Int64(total) {
-                            let event = try await user.client.nextEvent("message")
-                            seen.append(event["seq"]?.intValue ?? -1)
+                            seen.append(try await user.client.nextMessage().seq)
                         }
                         let first = j % 2 == 0 ? Int64(1) : (seen.first ?? 1)
                         try checkEqual(
@@ -170,45 +166,48 @@ extension ConformanceSuite {
             try await ctx.join(alice.client, room)
             try await ctx.join(bob.client, room)
             _ = try await alice.client.drainEvents()
-            try expectOK(try await bob.client.request("leave", ["room": .string(room)]), "leave")
-            let left = try await alice.client.nextEvent("left")
-            try checkEqual(left["user"]?.stringValue, bob.name, "left event user")
-            try checkEqual(left["room"]?.stringValue, room, "left event room")
+            _ = try await bob.client.call(Request.leave(room: try Request.room(room)), as: EmptyReply.self, "leave")
+            let left = try await alice.client.nextChatEvent("left")
+            try checkEqual(left, .left(room: room, user: bob.name), "left event")
             try expectError(
-                try await bob.client.request("send", ["room": .string(room), "text": "still here?"]),
+                try await bob.client.request(
+                    Request.send(room: try Request.room(room), text: "still here?", kind: .text, nonce: nil)
+                ),
                 "forbidden",
                 "send after leave"
             )
-            try expectError(try await bob.client.request("leave", ["room": .string(room)]), "forbidden", "leave twice")
             try expectError(
-                try await bob.client.request("leave", ["room": .string(ctx.unique("none"))]),
+                try await bob.client.request(Request.leave(room: try Request.room(room))),
+                "forbidden",
+                "leave twice"
+            )
+            try expectError(
+                try await bob.client.request(Request.leave(room: try Request.room(ctx.unique("none")))),
                 "not_found",
                 "leave a room that does not exist"
             )
             try await ctx.sendMany(alice.client, room, count: 1)
-            let events = try await bob.client.drainEvents()
-            try check(!events.contains { $0["type"]?.stringValue == "message" }, "message delivered after leave")
+            let events = try await bob.client.drainChatEvents()
+            try check(!events.contains { $0.type == "message" }, "message delivered after leave")
         },
         ConformanceCase("rooms.list", section: "Rooms") { ctx in
             let alice = try await ctx.newUser()
             let names = [ctx.unique("b"), ctx.unique("B"), ctx.unique("a"), ctx.unique("日本")]
             for name in names { try await ctx.join(alice.client, name) }
             try await ctx.sendMany(alice.client, names[0], count: 2)
-            let reply = try expectOK(try await alice.client.request("rooms"), "rooms")
-            let list = reply["rooms"]?.arrayValue?.compactMap(\.objectValue) ?? []
-            let all = list.compactMap { $0["name"]?.stringValue }
+            let list = try await alice.client.call(Request.rooms, as: RoomsReply.self, "rooms").rooms
+            let all = list.map(\.name)
             try checkEqual(
                 all,
                 all.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) { $0.value < $1.value } },
                 "rooms sorted by code point"
             )
             for name in names {
-                guard let entry = list.first(where: { $0["name"]?.stringValue == name }) else {
+                guard let entry = list.first(where: { $0.name == name }) else {
                     throw ConformanceFailure("rooms does not list \(name)")
                 }
-                try checkEqual(entry["members"]?.intValue, 1, "members of \(name)")
-                try checkEqual(entry["head"]?.intValue, name == names[0] ? 2 : 0, "head of \(name)")
-                try check(entry["topic"]?.stringValue != nil, "topic of \(name)")
+                try checkEqual(entry.members, 1, "members of \(name)")
+                try checkEqual(entry.head, name == names[0] ? 2 : 0, "head of \(name)")
             }
         },
         ConformanceCase("rooms.members", section: "Rooms") { ctx in
@@ -218,25 +217,23 @@ extension ConformanceSuite {
             try await ctx.join(alice.client, room)
             try await ctx.join(bob.client, room)
             await bob.client.disconnect()
-            let offline = try await alice.client.nextEvent("presence")
-            try checkEqual(offline["online"]?.boolValue, false, "presence after bob disconnected")
-            let reply = try expectOK(try await alice.client.request("members", ["room": .string(room)]), "members")
-            let list = reply["members"]?.arrayValue?.compactMap(\.objectValue) ?? []
-            let entries = Dictionary(
-                uniqueKeysWithValues: list.compactMap { o -> (String, Bool)? in
-                    guard let u = o["user"]?.stringValue, let on = o["online"]?.boolValue else { return nil }
-                    return (u, on)
-                }
-            )
+            let offline = try await alice.client.nextChatEvent("presence")
+            try checkEqual(offline, .presence(user: bob.name, online: false), "presence after bob disconnected")
+            let list = try await alice.client.call(
+                Request.members(room: try Request.room(room)),
+                as: MembersReply.self,
+                "members"
+            ).members
+            let entries = Dictionary(uniqueKeysWithValues: list.map { ($0.user, $0.online) })
             try checkEqual(entries, [alice.name: true, bob.name: false], "members with online flags")
             let carol = try await ctx.newUser()
             try expectError(
-                try await carol.client.request("members", ["room": .string(room)]),
+                try await carol.client.request(Request.members(room: try Request.room(room))),
                 "forbidden",
                 "members of a room one is not in"
             )
             try expectError(
-                try await carol.client.request("members", ["room": .string(ctx.unique("nope"))]),
+                try await carol.client.request(Request.members(room: try Request.room(ctx.unique("nope")))),
                 "not_found",
                 "members of a missing room"
             )
@@ -247,16 +244,15 @@ extension ConformanceSuite {
             let room = ctx.unique("tp")
             try await ctx.join(alice.client, room)
             try await ctx.join(bob.client, room)
-            try expectOK(
-                try await alice.client.request("topic", ["room": .string(room), "topic": "会議は明日 🗓"]),
+            _ = try await alice.client.call(
+                Request.topic(room: try Request.room(room), topic: "会議は明日 🗓"),
+                as: EmptyReply.self,
                 "topic"
             )
-            let event = try await bob.client.nextEvent("topic")
-            try checkEqual(event["topic"]?.stringValue, "会議は明日 🗓", "topic event text")
-            try checkEqual(event["by"]?.stringValue, alice.name, "topic event by")
-            try checkEqual(event["room"]?.stringValue, room, "topic event room")
-            let info = try await ctx.join(bob.client, room)
-            try checkEqual(info["room"]?.objectValue?["topic"]?.stringValue, "会議は明日 🗓", "topic in join reply")
+            let event = try await bob.client.nextChatEvent("topic")
+            try checkEqual(event, .topic(room: room, topic: "会議は明日 🗓", by: alice.name), "topic event")
+            let info = try await ctx.joined(bob.client, room)
+            try checkEqual(info.room.topic, "会議は明日 🗓", "topic in join reply")
             try expectOK(
                 try await alice.client.request(
                     "topic",
@@ -280,7 +276,7 @@ extension ConformanceSuite {
             )
             let carol = try await ctx.newUser()
             try expectError(
-                try await carol.client.request("topic", ["room": .string(room), "topic": "mine"]),
+                try await carol.client.request(Request.topic(room: try Request.room(room), topic: "mine")),
                 "forbidden",
                 "topic by a non-member"
             )
@@ -290,31 +286,31 @@ extension ConformanceSuite {
             let room = ctx.unique("hist")
             try await ctx.join(alice.client, room)
             try await ctx.sendMany(alice.client, room, count: 10)
-            func page(_ fields: JSONObject) async throws -> ([Int64], Bool?) {
-                var all: JSONObject = ["room": .string(room)]
-                all.fields.append(contentsOf: fields.fields)
-                let reply = try expectOK(try await alice.client.request("history", all), "history \(all)")
-                return (seqs(try messageList(reply)), reply["more"]?.boolValue)
+            let name = try Request.room(room)
+            func page(before: Int64? = nil, after: Int64? = nil, limit: Int? = nil) async throws -> ([Int64], Bool) {
+                let request = Request.history(room: name, before: before, after: after, limit: limit)
+                let reply = try await alice.client.call(request, as: HistoryReply.self, "history \(request)")
+                return (reply.messages.map(\.seq), reply.more)
             }
-            var result = try await page([:])
+            var result = try await page()
             try checkEqual(result.0, Array(1...10), "history without bounds")
             try checkEqual(result.1, false, "more without bounds")
-            result = try await page(["limit": 3])
+            result = try await page(limit: 3)
             try checkEqual(result.0, [8, 9, 10], "newest 3")
             try checkEqual(result.1, true, "more for newest 3")
-            result = try await page(["before": 4, "limit": 2])
+            result = try await page(before: 4, limit: 2)
             try checkEqual(result.0, [2, 3], "before 4 limit 2")
             try checkEqual(result.1, true, "more for before 4 limit 2")
-            result = try await page(["before": 3, "limit": 5])
+            result = try await page(before: 3, limit: 5)
             try checkEqual(result.0, [1, 2], "before 3")
             try checkEqual(result.1, false, "more for before 3")
-            result = try await page(["after": 7])
+            result = try await page(after: 7)
             try checkEqual(result.0, [8, 9, 10], "after 7")
             try checkEqual(result.1, false, "more for after 7")
-            result = try await page(["after": 2, "limit": 3])
+            result = try await page(after: 2, limit: 3)
             try checkEqual(result.0, [3, 4, 5], "after 2 limit 3")
             try checkEqual(result.1, true, "more for after 2 limit 3")
-            result = try await page(["after": 0, "limit": 10])
+            result = try await page(after: 0, limit: 10)
             try checkEqual(result.0, Array(1...10), "after 0 limit 10")
             try expectError(
                 try await alice.client.request("history", ["room": .string(room), "before": 5, "after": 1]),
@@ -328,12 +324,16 @@ extension ConformanceSuite {
             )
             let bob = try await ctx.newUser()
             try expectError(
-                try await bob.client.request("history", ["room": .string(room)]),
+                try await bob.client.request(
+                    Request.history(room: try Request.room(room), before: nil, after: nil, limit: nil)
+                ),
                 "forbidden",
                 "history by a non-member"
             )
             try expectError(
-                try await bob.client.request("history", ["room": .string(ctx.unique("no"))]),
+                try await bob.client.request(
+                    Request.history(room: try Request.room(ctx.unique("no")), before: nil, after: nil, limit: nil)
+                ),
                 "not_found",
                 "history of a missing room"
             )
@@ -345,31 +345,26 @@ extension ConformanceSuite {
             try await ctx.sendMany(alice.client, room, count: 4)
             let phone = try await ctx.secondConnection(alice)
             _ = try await phone.drainEvents()
-            try expectOK(try await alice.client.request("mark_read", ["room": .string(room), "seq": 3]), "mark_read 3")
-            let read = try await phone.nextEvent("read")
-            try checkEqual(read["seq"]?.intValue, 3, "read event seq on the other device")
-            try checkEqual(read["room"]?.stringValue, room, "read event room")
-            try expectOK(
-                try await alice.client.request("mark_read", ["room": .string(room), "seq": 1]),
-                "mark_read back"
-            )
+            let name = try Request.room(room)
+            _ = try await alice.client.call(Request.markRead(room: name, seq: 3), as: EmptyReply.self, "mark_read 3")
+            let read = try await phone.nextChatEvent("read")
+            try checkEqual(read, .read(room: room, seq: 3), "read event on the other device")
+            _ = try await alice.client.call(Request.markRead(room: name, seq: 1), as: EmptyReply.self, "mark_read back")
             try expectError(
-                try await alice.client.request("mark_read", ["room": .string(room), "seq": 5]),
+                try await alice.client.request(Request.markRead(room: try Request.room(room), seq: 5)),
                 "bad_request",
                 "mark_read beyond head"
             )
-            let events = try await phone.drainEvents()
-            try check(
-                !events.contains { $0["type"]?.stringValue == "read" },
-                "a read event for a marker that did not move"
-            )
-            let login = try expectOK(
-                try await phone.request("login", ["user": .string(alice.name), "password": .string(alice.password)]),
+            let events = try await phone.drainChatEvents()
+            try check(!events.contains { $0.type == "read" }, "a read event for a marker that did not move")
+            let login = try await phone.call(
+                Request.login(user: try Request.user(alice.name), password: alice.password),
+                as: AuthReply.self,
                 "login"
             )
-            let entry = login["rooms"]?.arrayValue?.compactMap(\.objectValue).first { $0["name"]?.stringValue == room }
-            try checkEqual(entry?["read"]?.intValue, 3, "read marker never moves backwards")
-            try checkEqual(entry?["head"]?.intValue, 4, "head in login reply")
+            let entry = login.rooms.first { $0.name == room }
+            try checkEqual(entry?.read, 3, "read marker never moves backwards")
+            try checkEqual(entry?.head, 4, "head in login reply")
         },
         ConformanceCase("rooms.joined-event", section: "Rooms") { ctx in
             let alice = try await ctx.newUser()
@@ -377,9 +372,8 @@ extension ConformanceSuite {
             let room = ctx.unique("je")
             try await ctx.join(alice.client, room)
             try await ctx.join(bob.client, room)
-            let joined = try await alice.client.nextEvent("joined")
-            try checkEqual(joined["user"]?.stringValue, bob.name, "joined event user")
-            try checkEqual(joined["room"]?.stringValue, room, "joined event room")
+            let joined = try await alice.client.nextChatEvent("joined")
+            try checkEqual(joined, .joined(room: room, user: bob.name), "joined event")
         },
         ConformanceCase("rooms.presence", section: "Rooms") { ctx in
             let alice = try await ctx.newUser()
@@ -389,16 +383,19 @@ extension ConformanceSuite {
             try await ctx.join(bob.client, room)
             _ = try await alice.client.drainEvents()
             await bob.client.disconnect()
-            let offline = try await alice.client.nextEvent("presence")
-            try checkEqual(offline["user"]?.stringValue, bob.name, "presence user")
-            try checkEqual(offline["online"]?.boolValue, false, "presence when the last connection closes")
+            let offline = try await alice.client.nextChatEvent("presence")
+            try checkEqual(
+                offline,
+                .presence(user: bob.name, online: false),
+                "presence when the last connection closes"
+            )
             let back = try await ctx.secondConnection(bob)
-            let online = try await alice.client.nextEvent("presence")
-            try checkEqual(online["online"]?.boolValue, true, "presence when the first connection opens")
+            let online = try await alice.client.nextChatEvent("presence")
+            try checkEqual(online, .presence(user: bob.name, online: true), "presence when the first connection opens")
             _ = try await ctx.secondConnection(bob)
-            let events = try await alice.client.drainEvents()
+            let events = try await alice.client.drainChatEvents()
             try check(
-                !events.contains { $0["type"]?.stringValue == "presence" },
+                !events.contains { $0.type == "presence" },
                 "presence sent for a second connection of a user already online"
             )
             _ = back
@@ -410,15 +407,14 @@ extension ConformanceSuite {
             try await ctx.join(alice.client, room)
             try await ctx.join(bob.client, room)
             _ = try await alice.client.drainEvents()
-            try expectOK(try await alice.client.request("typing", ["room": .string(room)]), "typing")
-            let typing = try await bob.client.nextEvent("typing")
-            try checkEqual(typing["user"]?.stringValue, alice.name, "typing user")
-            try checkEqual(typing["room"]?.stringValue, room, "typing room")
-            let own = try await alice.client.drainEvents()
-            try check(!own.contains { $0["type"]?.stringValue == "typing" }, "typing echoed to the typist")
+            _ = try await alice.client.call(Request.typing(room: try Request.room(room)), as: EmptyReply.self, "typing")
+            let typing = try await bob.client.nextChatEvent("typing")
+            try checkEqual(typing, .typing(room: room, user: alice.name), "typing event")
+            let own = try await alice.client.drainChatEvents()
+            try check(!own.contains { $0.type == "typing" }, "typing echoed to the typist")
             let carol = try await ctx.newUser()
             try expectError(
-                try await carol.client.request("typing", ["room": .string(room)]),
+                try await carol.client.request(Request.typing(room: try Request.room(room))),
                 "forbidden",
                 "typing by a non-member"
             )

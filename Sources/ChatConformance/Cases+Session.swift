@@ -15,47 +15,38 @@ extension ConformanceSuite {
         },
         ConformanceCase("session.hello-reply", section: "Session") { ctx in
             let c = try await ctx.connect()
-            let reply = try expectOK(
-                try await c.request("hello", ["version": 1, "client": "chat-conformance/1"]),
-                "hello"
-            )
-            try checkEqual(reply["version"]?.intValue, 1, "hello reply version")
-            try check(reply["server"]?.stringValue?.isEmpty == false, "hello reply has a server name")
-            guard let limits = reply["limits"]?.objectValue else {
-                throw ConformanceFailure("hello reply has no limits")
+            let reply = try await c.call(ConformanceContext.hello, as: HelloReply.self, "hello")
+            try checkEqual(reply.version, 1, "hello reply version")
+            try check(!reply.server.isEmpty, "hello reply has a server name")
+            let limits = reply.limits
+            for (key, value) in [
+                ("max_frame", limits.maxFrame), ("max_text", limits.maxText), ("history_limit", limits.historyLimit),
+                ("rate_burst", limits.rateBurst),
+            ] {
+                try check(value > 0, "limits.\(key) is a positive integer")
             }
-            for key in ["max_frame", "max_text", "history_limit", "rate_burst"] {
-                try check((limits[key]?.intValue ?? 0) > 0, "limits.\(key) is a positive integer")
-            }
-            switch limits["rate_per_sec"] {
-            case .int(let v)?: try check(v > 0, "limits.rate_per_sec is positive")
-            case .double(let v)?: try check(v > 0, "limits.rate_per_sec is positive")
-            default: throw ConformanceFailure("limits.rate_per_sec is not a number")
-            }
+            try check(limits.ratePerSec > 0, "limits.rate_per_sec is positive")
         },
         ConformanceCase("session.unsupported-version", section: "Session") { ctx in
             let c = try await ctx.connect()
             try expectError(
-                try await c.request("hello", ["version": 2, "client": "chat-conformance/1"]),
+                try await c.request(Request.hello(version: 2, client: "chat-conformance/1")),
                 "unsupported_version",
                 "hello version 2"
             )
-            try expectOK(
-                try await c.request("hello", ["version": 1, "client": "chat-conformance/1"]),
+            _ = try await c.call(
+                ConformanceContext.hello,
+                as: HelloReply.self,
                 "hello version 1 after an unsupported version"
             )
         },
         ConformanceCase("session.second-hello", section: "Session") { ctx in
             let c = try await ctx.helloClient()
-            try expectError(
-                try await c.request("hello", ["version": 1, "client": "chat-conformance/1"]),
-                "bad_request",
-                "second hello"
-            )
+            try expectError(try await c.request(ConformanceContext.hello), "bad_request", "second hello")
         },
         ConformanceCase("session.unauthorized-before-auth", section: "Session") { ctx in
             let c = try await ctx.helloClient()
-            try expectOK(try await c.request("ping"), "ping before authentication")
+            _ = try await c.call(Request.ping, as: PingReply.self, "ping before authentication")
             let requests: [(String, JSONObject)] = [
                 ("join", ["room": "lobby"]), ("send", ["room": "lobby", "text": "hi"]), ("rooms", [:]),
                 ("logout", [:]), ("history", ["room": "lobby"]), ("typing", ["room": "lobby"]),
@@ -68,21 +59,26 @@ extension ConformanceSuite {
         ConformanceCase("session.register", section: "Session") { ctx in
             let c = try await ctx.helloClient()
             let name = ctx.unique("Reg")
-            let reply = try expectOK(
-                try await c.request("register", ["user": .string(name), "password": "correct horse"]),
+            let reply = try await c.call(
+                Request.register(user: try Request.user(name), password: "correct horse", invite: nil),
+                as: AuthReply.self,
                 "register"
             )
-            try checkEqual(reply["user"]?.stringValue, name, "registered name as written")
-            try check((reply["token"]?.stringValue?.count ?? 0) >= 22, "token has at least 128 bits")
-            try checkEqual(reply["rooms"], .array([]), "rooms of a new user")
+            try checkEqual(reply.user, name, "registered name as written")
+            try check((reply.token?.count ?? 0) >= 22, "token has at least 128 bits")
+            try checkEqual(reply.rooms, [], "rooms of a new user")
             let other = try await ctx.helloClient()
             try expectError(
-                try await other.request("register", ["user": .string(name.lowercased()), "password": "another one"]),
+                try await other.request(
+                    Request.register(user: try Request.user(name.lowercased()), password: "another one", invite: nil)
+                ),
                 "conflict",
                 "registering the same name in another case"
             )
             try expectError(
-                try await other.request("register", ["user": .string(name), "password": "another one"]),
+                try await other.request(
+                    Request.register(user: try Request.user(name), password: "another one", invite: nil)
+                ),
                 "conflict",
                 "registering a taken name"
             )
@@ -129,36 +125,38 @@ extension ConformanceSuite {
             for base in ["日本語", "Ünïcödé", "Ελληνικά", "под_черк", "dot.dash-x", "한국어", "e\u{301}"] {
                 let c = try await ctx.helloClient()
                 let name = ctx.unique(base)
-                let reply = try expectOK(
+                // Sent as written (not NFC): the server must normalise it.
+                let reply = try expectReply(
                     try await c.request("register", ["user": .string(name), "password": "long enough"]),
+                    as: AuthReply.self,
                     "register '\(name)'"
                 )
-                try checkEqual(
-                    reply["user"]?.stringValue,
-                    name.precomposedNFC,
-                    "name shown as written (after NFC)"
-                )
+                try checkEqual(reply.user, name.precomposedNFC, "name shown as written (after NFC)")
             }
         },
         ConformanceCase("session.names-fold-case-and-nfc", section: "Names and text") { ctx in
             let base = ctx.unique("Straße")
             let c = try await ctx.helloClient()
-            try expectOK(
-                try await c.request("register", ["user": .string(base), "password": "long enough"]),
+            _ = try await c.call(
+                Request.register(user: try Request.user(base), password: "long enough", invite: nil),
+                as: AuthReply.self,
                 "register \(base)"
             )
             let upper = base.uppercased()
             let d = try await ctx.helloClient()
             try expectError(
-                try await d.request("register", ["user": .string(upper), "password": "long enough"]),
+                try await d.request(
+                    Request.register(user: try Request.user(upper), password: "long enough", invite: nil)
+                ),
                 "conflict",
                 "register \(upper) (case-folds to the same name)"
             )
-            let reply = try expectOK(
-                try await d.request("login", ["user": .string(upper), "password": "long enough"]),
+            let reply = try await d.call(
+                Request.login(user: try Request.user(upper), password: "long enough"),
+                as: AuthReply.self,
                 "login as \(upper)"
             )
-            try checkEqual(reply["user"]?.stringValue, base, "login reply shows the name as first written")
+            try checkEqual(reply.user, base, "login reply shows the name as first written")
             let nfd = ctx.unique("Cafe\u{301}")
             try expectOK(
                 try await (try await ctx.helloClient()).request(
@@ -181,58 +179,60 @@ extension ConformanceSuite {
             try await ctx.join(user.client, room)
             _ = try await ctx.sendMany(user.client, room, count: 2)
             let c = try await ctx.helloClient()
-            let reply = try expectOK(
-                try await c.request("login", ["user": .string(user.name), "password": .string(user.password)]),
+            let reply = try await c.call(
+                Request.login(user: try Request.user(user.name), password: user.password),
+                as: AuthReply.self,
                 "login"
             )
-            try checkEqual(reply["user"]?.stringValue, user.name, "login user")
-            try check((reply["token"]?.stringValue?.count ?? 0) >= 22, "login token has at least 128 bits")
-            try check(reply["token"]?.stringValue != user.token, "login issues a new token")
-            let rooms = reply["rooms"]?.arrayValue?.compactMap(\.objectValue) ?? []
-            try checkEqual(rooms.count, 1, "rooms in login reply")
-            try checkEqual(rooms.first?["name"]?.stringValue, room, "room name in login reply")
-            try checkEqual(rooms.first?["head"]?.intValue, 2, "room head in login reply")
-            try checkEqual(rooms.first?["read"]?.intValue, 0, "room read marker in login reply")
+            try checkEqual(reply.user, user.name, "login user")
+            try check((reply.token?.count ?? 0) >= 22, "login token has at least 128 bits")
+            try check(reply.token != user.token, "login issues a new token")
+            try checkEqual(reply.rooms, [AuthReply.Room(name: room, head: 2, read: 0)], "rooms in login reply")
         },
         ConformanceCase("session.login-failures-look-alike", section: "Session") { ctx in
             let user = try await ctx.newUser("lf")
             let c = try await ctx.helloClient()
-            let wrong = try await c.request("login", ["user": .string(user.name), "password": "wrong password"])
+            let wrong = try await c.request(
+                Request.login(user: try Request.user(user.name), password: "wrong password")
+            )
             try expectError(wrong, "unauthorized", "login with a wrong password")
             let unknown = try await c.request(
-                "login",
-                ["user": .string(ctx.unique("nobody")), "password": "whatever1"]
+                Request.login(user: try Request.user(ctx.unique("nobody")), password: "whatever1")
             )
             try expectError(unknown, "unauthorized", "login as an unknown user")
-            try checkEqual(unknown["message"], wrong["message"], "the two failures carry the same message")
-            try expectOK(try await c.request("ping"), "connection survives failed logins")
+            guard case .error(_, let unknownError)? = try? ServerFrame(json: unknown),
+                case .error(_, let wrongError)? = try? ServerFrame(json: wrong)
+            else { throw ConformanceFailure("login failures do not decode") }
+            try checkEqual(unknownError.message, wrongError.message, "the two failures carry the same message")
+            _ = try await c.call(Request.ping, as: PingReply.self, "connection survives failed logins")
         },
         ConformanceCase("session.resume", section: "Session") { ctx in
             let user = try await ctx.newUser("res")
             let c = try await ctx.helloClient()
-            let reply = try expectOK(try await c.request("resume", ["token": .string(user.token)]), "resume")
-            try checkEqual(reply["user"]?.stringValue, user.name, "resumed user")
-            try check(reply["rooms"]?.arrayValue != nil, "resume reply lists rooms")
+            let reply = try await c.call(Request.resume(token: user.token), as: AuthReply.self, "resume")
+            try checkEqual(reply.user, user.name, "resumed user")
             let d = try await ctx.helloClient()
-            try expectError(try await d.request("resume", ["token": "not-a-token"]), "unauthorized", "bad token")
+            try expectError(
+                try await d.request(Request.resume(token: "not-a-token")),
+                "unauthorized",
+                "bad token"
+            )
         },
         ConformanceCase("session.logout", section: "Session") { ctx in
             let user = try await ctx.newUser("out")
             let other = try await ctx.secondConnection(user)
-            try expectOK(try await user.client.request("logout"), "logout")
+            _ = try await user.client.call(Request.logout, as: EmptyReply.self, "logout")
             try checkEqual(try await other.waitForClose(), 4002, "close code of another connection with the token")
-            try expectError(try await user.client.request("rooms"), "unauthorized", "rooms after logout")
+            try expectError(try await user.client.request(Request.rooms), "unauthorized", "rooms after logout")
             let again = try await ctx.helloClient()
             try expectError(
-                try await again.request("resume", ["token": .string(user.token)]),
+                try await again.request(Request.resume(token: user.token)),
                 "unauthorized",
                 "resume with a logged-out token"
             )
-            try expectOK(
-                try await user.client.request(
-                    "login",
-                    ["user": .string(user.name), "password": .string(user.password)]
-                ),
+            _ = try await user.client.call(
+                Request.login(user: try Request.user(user.name), password: user.password),
+                as: AuthReply.self,
                 "login again on the same connection"
             )
         },
@@ -242,21 +242,20 @@ extension ConformanceSuite {
             let room = ctx.unique("sw")
             try await ctx.join(alice.client, room)
             try await ctx.join(bob.client, room)
-            try expectOK(
-                try await alice.client.request(
-                    "login",
-                    ["user": .string(bob.name), "password": .string(bob.password)]
-                ),
+            _ = try await alice.client.call(
+                Request.login(user: try Request.user(bob.name), password: bob.password),
+                as: AuthReply.self,
                 "login as another user on the same connection"
             )
             _ = try await alice.client.drainEvents()
-            try expectOK(
-                try await bob.client.request("send", ["room": .string(room), "text": "after switch"]),
+            _ = try await bob.client.call(
+                Request.send(room: try Request.room(room), text: "after switch", kind: .text, nonce: nil),
+                as: SendReply.self,
                 "send"
             )
-            let events = try await alice.client.drainEvents()
+            let events = try await alice.client.drainChatEvents()
             try check(
-                !events.contains { $0["type"]?.stringValue == "message" },
+                !events.contains { $0.type == "message" },
                 "a connection that switched user still received a message from the old user's subscription"
             )
         },

@@ -111,9 +111,11 @@ extension ConformanceSuite {
                 let id = "p\(i)"
                 ids.append(id)
                 switch i % 3 {
-                case 0: try await user.client.send(["type": "ping", "id": .string(id)])
-                case 1: try await user.client.send(["type": "history", "id": .string(id), "room": .string(room)])
-                default: try await user.client.send(["type": "rooms", "id": .string(id)])
+                case 0: try await user.client.send(Request.ping.json(id: id))
+                case 1:
+                    let history = Request.history(room: try Request.room(room), before: nil, after: nil, limit: nil)
+                    try await user.client.send(history.json(id: id))
+                default: try await user.client.send(Request.rooms.json(id: id))
                 }
             }
             for id in ids { try expectOK(try await user.client.reply(to: id), "pipelined request \(id)") }

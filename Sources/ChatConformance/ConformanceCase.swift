@@ -89,6 +89,9 @@ package struct ConformanceContext: Sendable {
     package let url: String
     /// Limits from the server's `hello` reply.
     package let limits: Limits
+    /// Whether every frame read must re-encode byte for byte with ChatCore's typed values
+    /// (`WireClient.checksEncoding`): true against a server that writes with them.
+    package var checksWireEncoding = false
     let runID: String
     private let counter = Counter()
     /// Tokens of users this context registered, for `cleanUp()`.
@@ -100,12 +103,9 @@ package struct ConformanceContext: Sendable {
     ///   - url: WebSocket URL.
     package static func make(url: String) async throws -> ConformanceContext {
         let client = try await WireClient.connect(url: url)
-        let reply = try await client.request("hello", ["version": 1, "client": "chat-conformance/1"])
-        guard reply["type"]?.stringValue == "ok", let limits = reply["limits"]?.objectValue else {
-            throw ConformanceFailure("hello was not answered with ok and limits: \(JSONValue.object(reply).jsonString)")
-        }
+        let hello = try await client.call(Self.hello, as: HelloReply.self, "hello")
         await client.disconnect()
-        return ConformanceContext(url: url, limits: Limits(json: limits))
+        return ConformanceContext(url: url, limits: hello.limits)
     }
 
     /// Creates a context with known limits.
@@ -135,26 +135,31 @@ package struct ConformanceContext: Sendable {
     package func cleanUp() async {
         for token in tokens.takeAll() {
             guard let client = try? await helloClient(),
-                let reply = try? await client.request("resume", ["token": .string(token)]),
-                reply["type"]?.stringValue == "ok"
+                let reply = try? await client.call(Request.resume(token: token), as: AuthReply.self, "resume")
             else { continue }
-            for room in reply["rooms"]?.arrayValue?.compactMap({ $0.objectValue?["name"]?.stringValue }) ?? [] {
-                _ = try? await client.request("leave", ["room": .string(room)])
+            for room in reply.rooms {
+                guard let name = try? Request.room(room.name) else { continue }
+                _ = try? await client.request(Request.leave(room: name))
             }
-            _ = try? await client.request("logout")
+            _ = try? await client.request(Request.logout)
             await client.disconnect()
         }
     }
 
     /// A fresh connection.
     package func connect() async throws -> WireClient {
-        try await WireClient.connect(url: url)
+        let client = try await WireClient.connect(url: url)
+        client.checksEncoding = checksWireEncoding
+        return client
     }
+
+    /// The runner's `hello`.
+    package static let hello = Request.hello(version: 1, client: "chat-conformance/1")
 
     /// A connection that has said hello.
     package func helloClient() async throws -> WireClient {
         let client = try await connect()
-        try expectOK(try await client.request("hello", ["version": 1, "client": "chat-conformance/1"]), "hello")
+        _ = try await client.call(Self.hello, as: HelloReply.self, "hello")
         return client
     }
 
@@ -166,11 +171,12 @@ package struct ConformanceContext: Sendable {
         let client = try await helloClient()
         let name = unique(base)
         let password = "pw-\(runID)-secret"
-        let reply = try expectOK(
-            try await client.request("register", ["user": .string(name), "password": .string(password)]),
+        let reply = try await client.call(
+            Request.register(user: try Request.user(name), password: password, invite: nil),
+            as: AuthReply.self,
             "register \(name)"
         )
-        guard let token = reply["token"]?.stringValue else { throw ConformanceFailure("register reply has no token") }
+        guard let token = reply.token else { throw ConformanceFailure("register reply has no token") }
         tokens.add(token)
         return TestUser(client: client, name: name, password: password, token: token)
     }
@@ -181,7 +187,7 @@ package struct ConformanceContext: Sendable {
     ///   - user: the user.
     package func secondConnection(_ user: TestUser) async throws -> WireClient {
         let client = try await helloClient()
-        try expectOK(try await client.request("resume", ["token": .string(user.token)]), "resume")
+        _ = try await client.call(Request.resume(token: user.token), as: AuthReply.self, "resume")
         return client
     }
 
@@ -195,7 +201,30 @@ package struct ConformanceContext: Sendable {
     package func join(_ client: WireClient, _ room: String, _ fields: JSONObject = [:]) async throws -> JSONObject {
         var all: JSONObject = ["room": .string(room)]
         all.fields.append(contentsOf: fields.fields)
-        return try expectOK(try await client.request("join", all), "join \(room)")
+        let reply = try await client.request("join", all)
+        _ = try expectReply(reply, as: JoinReply.self, "join \(room)")
+        return reply
+    }
+
+    /// Makes the connection's user join `room` and returns the decoded reply.
+    ///
+    /// - Parameters:
+    ///   - client: connection.
+    ///   - room: room name.
+    ///   - since: the last seq seen.
+    ///   - epoch: the epoch it was seen under.
+    @discardableResult
+    package func joined(
+        _ client: WireClient,
+        _ room: String,
+        since: Int64? = nil,
+        epoch: String? = nil
+    ) async throws -> JoinReply {
+        try await client.call(
+            Request.join(room: try Request.room(room), since: since, epoch: epoch),
+            as: JoinReply.self,
+            "join \(room)"
+        )
     }
 
     /// Sends `count` messages, retrying rate-limited ones after `retry_after_ms`.
@@ -217,18 +246,19 @@ package struct ConformanceContext: Sendable {
         var seqs: [Int64] = []
         var i = 0
         var retries = 0
+        let name = try Request.room(room)
         while i < count {
-            let reply = try await client.request("send", ["room": .string(room), "text": .string("\(prefix)\(i)")])
-            if reply["code"]?.stringValue == "rate_limited" {
+            let reply = try await client.request(
+                Request.send(room: name, text: "\(prefix)\(i)", kind: .text, nonce: nil)
+            )
+            if case .error(_, let error)? = try? ServerFrame(json: reply), error.code == .rateLimited {
                 retries += 1
                 guard retries < 10_000 else { throw ConformanceFailure("rate limited too often") }
-                let wait = reply["retry_after_ms"]?.intValue ?? 50
+                let wait = error.retryAfterMs ?? 50
                 try await Task.sleep(for: .milliseconds(max(1, min(wait, 2000))))
                 continue
             }
-            let ok = try expectOK(reply, "send \(i)")
-            guard let seq = ok["seq"]?.intValue else { throw ConformanceFailure("send reply has no seq") }
-            seqs.append(seq)
+            seqs.append(try expectReply(reply, as: SendReply.self, "send \(i)").seq)
             i += 1
         }
         return seqs
@@ -278,10 +308,25 @@ func show<T>(_ value: T) -> String {
 ///   - what: the request, for the message.
 @discardableResult
 package func expectOK(_ reply: JSONObject, _ what: String) throws -> JSONObject {
-    guard reply["type"]?.stringValue == "ok" else {
+    guard case .ok? = try? ServerFrame(json: reply) else {
         throw ConformanceFailure("\(what): expected ok, got \(JSONValue.object(reply).jsonString)")
     }
     return reply
+}
+
+/// Fails unless the reply is `ok` and decodes as `R` (every required field present); returns it.
+///
+/// - Parameters:
+///   - reply: the reply.
+///   - type: the reply type.
+///   - what: the request, for the message.
+package func expectReply<R: WireReply>(_ reply: JSONObject, as type: R.Type, _ what: String) throws -> R {
+    try expectOK(reply, what)
+    do {
+        return try R(json: reply)
+    } catch {
+        throw ConformanceFailure("\(what): \(error) in \(JSONValue.object(reply).jsonString)")
+    }
 }
 
 /// Fails unless the reply is an `error` with this code.
@@ -291,15 +336,30 @@ package func expectOK(_ reply: JSONObject, _ what: String) throws -> JSONObject 
 ///   - code: expected error code.
 ///   - what: the request, for the message.
 package func expectError(_ reply: JSONObject, _ code: String, _ what: String) throws {
-    guard reply["type"]?.stringValue == "error", reply["code"]?.stringValue == code else {
-        throw ConformanceFailure("\(what): expected error \(code), got \(JSONValue.object(reply).jsonString)")
+    let frame: ServerFrame
+    do {
+        frame = try ServerFrame(json: reply)
+    } catch {
+        throw ConformanceFailure("\(what): expected error \(code): \(error) in \(JSONValue.object(reply).jsonString)")
     }
-    guard reply["message"]?.stringValue != nil else {
-        throw ConformanceFailure("\(what): error reply has no message")
+    guard case .error(_, let error) = frame, error.code.rawValue == code else {
+        throw ConformanceFailure("\(what): expected error \(code), got \(JSONValue.object(reply).jsonString)")
     }
 }
 
-/// The messages array of a reply.
+/// The messages of a join or history reply, decoded.
+///
+/// - Parameters:
+///   - reply: a join or history reply.
+package func messages(_ reply: JSONObject) throws -> [ChatMessage] {
+    do {
+        return try ChatMessage.list(in: reply)
+    } catch {
+        throw ConformanceFailure("reply messages: \(error) in \(JSONValue.object(reply).jsonString)")
+    }
+}
+
+/// The messages array of a reply, as raw objects (for checks of the exact fields).
 ///
 /// - Parameters:
 ///   - reply: a join or history reply.

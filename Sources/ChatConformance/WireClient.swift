@@ -31,6 +31,11 @@ package final class WireClient {
     private var nextID = 0
     /// The close frame received, once one was.
     package private(set) var closeFrame: (code: UInt16?, reason: String)?
+    /// When set, every frame the server sends must decode to ChatCore's typed values and
+    /// encode back to the very same bytes (see `WireCheck`); a difference fails the read.
+    package var checksEncoding = false
+    /// Request types sent, per id, oldest first: what each `ok` answers.
+    private var pendingTypes: [String: [String]] = [:]
 
     private init(channel: any Channel, frames: AsyncStream<WireFrame>) {
         self.channel = channel
@@ -144,6 +149,9 @@ package final class WireClient {
     /// - Parameters:
     ///   - object: the object.
     package func send(_ object: JSONObject) async throws {
+        if case .string(let id)? = object["id"], case .string(let type)? = object["type"] {
+            pendingTypes[id, default: []].append(type)
+        }
         try await sendText(JSONValue.object(object).jsonString)
     }
 
@@ -196,6 +204,15 @@ package final class WireClient {
         guard case .object(let object) = try JSONParser(maxDepth: 64).parse(text) else {
             throw WireError("server sent a text frame that is not a JSON object: \(text.prefix(200))")
         }
+        var answers: String?
+        if object["type"] == "ok" || object["type"] == "error", case .string(let id)? = object["id"] {
+            answers = pendingTypes[id]?.first
+            pendingTypes[id]?.removeFirst()
+            if pendingTypes[id]?.isEmpty == true { pendingTypes[id] = nil }
+        }
+        if checksEncoding, let difference = WireCheck.difference(text, answering: answers) {
+            throw WireError("typed re-encoding differs from the server's frame: \(difference)")
+        }
         return object
     }
 
@@ -211,6 +228,60 @@ package final class WireClient {
         object.fields.append(contentsOf: fields.fields)
         try await send(object)
         return try await reply(to: id)
+    }
+
+    /// Sends a request written by ChatCore's encoder and returns its reply (`ok` or `error`).
+    ///
+    /// - Parameters:
+    ///   - request: the request.
+    package func request(_ request: some WireRequest) async throws -> JSONObject {
+        nextID += 1
+        let id = "r\(nextID)"
+        try await send(request.json(id: id))
+        return try await reply(to: id)
+    }
+
+    /// Sends a request and decodes its `ok` reply; an error, or a reply that does not
+    /// decode as `R`, is a `ConformanceFailure`.
+    ///
+    /// - Parameters:
+    ///   - request: the request.
+    ///   - type: the reply type.
+    ///   - what: the request, for the failure message.
+    package func call<R: WireReply>(_ request: some WireRequest, as type: R.Type, _ what: String) async throws -> R {
+        try expectReply(try await self.request(request), as: R.self, what)
+    }
+
+    /// The next event of a type, decoded (from the buffer first).
+    ///
+    /// - Parameters:
+    ///   - type: event type.
+    package func nextChatEvent(_ type: String) async throws -> ChatEvent {
+        let object = try await nextEvent(type)
+        do {
+            return try ChatEvent(json: object)
+        } catch {
+            throw ConformanceFailure("'\(type)' event: \(error) in \(JSONValue.object(object).jsonString)")
+        }
+    }
+
+    /// The next `message` event, decoded (from the buffer first).
+    package func nextMessage() async throws -> ChatMessage {
+        guard case .message(let message) = try await nextChatEvent("message") else {
+            throw ConformanceFailure("a 'message' event did not decode as a message")
+        }
+        return message
+    }
+
+    /// Drains events up to a `ping` round trip and decodes them.
+    package func drainChatEvents() async throws -> [ChatEvent] {
+        try await drainEvents().map { object in
+            do {
+                return try ChatEvent(json: object)
+            } catch {
+                throw ConformanceFailure("event: \(error) in \(JSONValue.object(object).jsonString)")
+            }
+        }
     }
 
     /// Reads until the reply with this id, buffering events.
@@ -266,8 +337,7 @@ package final class WireClient {
 
     /// Drains events up to a `ping` round trip; returns every event seen (buffered ones included).
     package func drainEvents() async throws -> [JSONObject] {
-        let reply = try await request("ping")
-        guard reply["type"]?.stringValue == "ok" else { throw WireError("ping failed") }
+        _ = try await call(Request.ping, as: PingReply.self, "ping")
         let drained = events
         events = []
         return drained

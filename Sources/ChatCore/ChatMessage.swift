@@ -46,25 +46,14 @@ package struct ChatMessage: Sendable, Equatable {
         return o
     }
 
-    /// Reads a message object; nil when a required field is missing.
+    /// Reads a message object; nil when a required field is missing (see `init(wire:room:)`).
     ///
     /// - Parameters:
     ///   - json: a message object from history or an event.
     ///   - room: the room, when the object does not carry it.
     package init?(json: JSONObject, room: String? = nil) {
-        guard let seq = json["seq"]?.intValue, let from = json["from"]?.stringValue,
-            let text = json["text"]?.stringValue, let ts = json["ts"]?.intValue,
-            let room = json["room"]?.stringValue ?? room
-        else { return nil }
-        self.init(
-            room: room,
-            seq: seq,
-            from: from,
-            text: text,
-            kind: MessageKind(rawValue: json["kind"]?.stringValue ?? "text") ?? .text,
-            ts: ts,
-            nonce: json["nonce"]?.stringValue
-        )
+        guard let message = try? ChatMessage(wire: json, room: room) else { return nil }
+        self = message
     }
 }
 
@@ -112,98 +101,5 @@ package enum Frames {
     ///   - message: the message.
     package static func message(_ message: ChatMessage) -> JSONValue {
         event("message", message.json)
-    }
-}
-
-/// A frame as a client receives it.
-package enum ServerFrame: Sendable, Equatable {
-    case ok(id: String, body: JSONObject)
-    case error(id: String?, ProtocolError)
-    case event(ChatEvent)
-
-    /// Parses a server frame; nil when it is not a protocol frame.
-    ///
-    /// - Parameters:
-    ///   - text: the frame text.
-    package static func parse(_ text: String) -> ServerFrame? {
-        guard case .object(let o)? = try? JSONParser(maxDepth: 64).parse(text),
-            let type = o["type"]?.stringValue
-        else { return nil }
-        switch type {
-        case "ok":
-            guard let id = o["id"]?.stringValue else { return nil }
-            return .ok(id: id, body: o)
-        case "error":
-            let code = ErrorCode(rawValue: o["code"]?.stringValue ?? "internal")
-            let error = ProtocolError(
-                code,
-                o["message"]?.stringValue ?? "",
-                retryAfterMs: o["retry_after_ms"]?.intValue
-            )
-            return .error(id: o["id"]?.stringValue, error)
-        default:
-            return .event(ChatEvent(type: type, body: o))
-        }
-    }
-}
-
-/// A server event, decoded.
-package enum ChatEvent: Sendable, Equatable {
-    case message(ChatMessage)
-    case joined(room: String, user: String)
-    case left(room: String, user: String)
-    case presence(user: String, online: Bool)
-    case topic(room: String, topic: String, by: String)
-    case typing(room: String, user: String)
-    case read(room: String, seq: Int64)
-    case other(type: String, body: JSONObject)
-
-    /// Decodes an event object.
-    ///
-    /// - Parameters:
-    ///   - type: the `type` field.
-    ///   - body: the whole object.
-    package init(type: String, body o: JSONObject) {
-        let room = o["room"]?.stringValue
-        let user = o["user"]?.stringValue
-        switch type {
-        case "message":
-            if let m = ChatMessage(json: o) {
-                self = .message(m)
-                return
-            }
-        case "joined":
-            if let room, let user {
-                self = .joined(room: room, user: user)
-                return
-            }
-        case "left":
-            if let room, let user {
-                self = .left(room: room, user: user)
-                return
-            }
-        case "presence":
-            if let user, let online = o["online"]?.boolValue {
-                self = .presence(user: user, online: online)
-                return
-            }
-        case "topic":
-            if let room, let topic = o["topic"]?.stringValue {
-                self = .topic(room: room, topic: topic, by: o["by"]?.stringValue ?? "")
-                return
-            }
-        case "typing":
-            if let room, let user {
-                self = .typing(room: room, user: user)
-                return
-            }
-        case "read":
-            if let room, let seq = o["seq"]?.intValue {
-                self = .read(room: room, seq: seq)
-                return
-            }
-        default: break
-        }
-        self = .other(type: type, body: o)
     }
 }

@@ -115,46 +115,39 @@ package struct ClientSession: Sendable, Equatable {
         roomOrder.removeAll { $0 == key }
     }
 
-    /// The `join` request for a room: with `since`/`epoch` when the client has seen it.
+    /// The `join` request for a room: with `since`/`epoch` when the client has seen it;
+    /// nil when `room` is not a valid room name (the server would refuse it).
     ///
     /// - Parameters:
     ///   - room: room name.
-    package func joinRequest(_ room: String) -> JSONObject {
-        var body: JSONObject = ["type": "join", "room": .string(room)]
-        if let cursor = rooms[Self.key(room)], cursor.positioned {
-            body["since"] = .int(cursor.head)
-            if let epoch = cursor.epoch { body["epoch"] = .string(epoch) }
+    package func joinRequest(_ room: String) -> Request? {
+        guard let name = try? Request.room(room) else { return nil }
+        guard let cursor = rooms[Self.key(room)], cursor.positioned else {
+            return .join(room: name, since: nil, epoch: nil)
         }
-        return body
+        return .join(room: name, since: cursor.head, epoch: cursor.epoch)
     }
 
     /// Applies a `join` reply and returns what is new.
     ///
     /// - Parameters:
     ///   - room: room name as requested.
-    ///   - reply: the `ok` body.
-    package mutating func applyJoin(_ room: String, reply: JSONObject) -> JoinOutcome {
+    ///   - reply: the decoded reply.
+    package mutating func applyJoin(_ room: String, reply: JoinReply) -> JoinOutcome {
         follow(room)
         let key = Self.key(room)
         guard var cursor = rooms[key] else { return JoinOutcome(messages: [], reset: false, limited: false) }
-        let roomInfo = reply["room"]?.objectValue ?? [:]
-        let head = roomInfo["head"]?.intValue ?? 0
-        let epoch = roomInfo["epoch"]?.stringValue
-        let reset = reply["reset"]?.boolValue ?? false
-        if reset { cursor.head = 0 }
-        if let name = roomInfo["name"]?.stringValue { cursor.name = name }
-        let messages = (reply["messages"]?.arrayValue ?? []).compactMap { value -> ChatMessage? in
-            guard let o = value.objectValue else { return nil }
-            return ChatMessage(json: o, room: cursor.name)
-        }
-        let fresh = messages.filter { $0.seq > cursor.head }
+        let head = reply.room.head
+        if reply.reset { cursor.head = 0 }
+        cursor.name = reply.room.name
+        let fresh = reply.messages.filter { $0.seq > cursor.head }
         cursor.head = max(cursor.head, head)
-        if reset { cursor.head = head }
-        cursor.epoch = epoch
+        if reply.reset { cursor.head = head }
+        cursor.epoch = reply.room.epoch
         cursor.subscribed = true
         cursor.positioned = true
         rooms[key] = cursor
-        return JoinOutcome(messages: fresh, reset: reset, limited: reply["limited"]?.boolValue ?? false)
+        return JoinOutcome(messages: fresh, reset: reply.reset, limited: reply.limited)
     }
 
     /// Decides what to do with a `message` event and advances the head.
@@ -231,16 +224,13 @@ package struct ClientSession: Sendable, Equatable {
         pending.append(PendingSend(nonce: nonce, room: room, text: text, kind: kind))
     }
 
-    /// The `send` request for a pending send.
+    /// The `send` request for a pending send; nil when its room is not a valid room name.
     ///
     /// - Parameters:
     ///   - send: the pending send.
-    package static func sendRequest(_ send: PendingSend) -> JSONObject {
-        var body: JSONObject = [
-            "type": "send", "room": .string(send.room), "text": .string(send.text), "nonce": .string(send.nonce),
-        ]
-        if send.kind == .action { body["kind"] = "action" }
-        return body
+    package static func sendRequest(_ send: PendingSend) -> Request? {
+        guard let room = try? Request.room(send.room) else { return nil }
+        return .send(room: room, text: send.text, kind: send.kind, nonce: send.nonce)
     }
 
     /// Removes a pending send once the server acknowledged (or definitively refused) it.
@@ -264,7 +254,7 @@ package struct ClientSession: Sendable, Equatable {
 
     /// What to send after authenticating on a new connection: a `join` with
     /// `since` for every followed room, then every pending send with its nonce.
-    package func resumePlan() -> [JSONObject] {
-        roomOrder.compactMap { rooms[$0] }.map { joinRequest($0.name) } + pending.map(Self.sendRequest)
+    package func resumePlan() -> [Request] {
+        roomOrder.compactMap { rooms[$0] }.compactMap { joinRequest($0.name) } + pending.compactMap(Self.sendRequest)
     }
 }

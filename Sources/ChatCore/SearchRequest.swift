@@ -18,6 +18,8 @@ package struct SearchRequest: Sendable, Equatable {
     package var before: Int64?
     /// Result order.
     package var order: Order
+    /// The query as written (what `query` was parsed from), sent again by the encoder.
+    package var queryText: String = ""
 
     /// The request type's name on the wire.
     package static let type = "search"
@@ -87,7 +89,9 @@ package struct SearchRequest: Sendable, Equatable {
             order = o
         default: return .failure(.badRequest("'order' must be \"relevance\" or \"newest\""))
         }
-        return .success(SearchRequest(query: query, room: room, limit: limit, before: before, order: order))
+        return .success(
+            SearchRequest(query: query, room: room, limit: limit, before: before, order: order, queryText: text)
+        )
     }
 }
 

@@ -58,6 +58,12 @@ package enum FrameFuzzer {
 
     /// Follows an accepted request as far as pure code goes.
     static func checkAccepted(_ request: Request) {
+        let encoded = request.json(id: "f")
+        guard case .success(let reparsed) = Request.parse(request.requestType, body: encoded, limits: limits),
+            reparsed == request
+        else {
+            fatalError("request does not round-trip through its encoder: \(JSONValue.object(encoded).jsonString)")
+        }
         switch request {
         case .send(let room, let text, let kind, let nonce):
             let message = ChatMessage(
@@ -90,23 +96,39 @@ package enum FrameFuzzer {
             }
             switch frame {
             case .ok(let id, let body):
-                if let limits = body["limits"]?.objectValue { _ = Limits(json: limits) }
-                if let info = body["room"]?.objectValue {
-                    room = info["name"]?.stringValue ?? room
-                    _ = session.applyJoin(room, reply: body)
-                } else if let list = body["messages"]?.arrayValue {
-                    let messages = list.compactMap { $0.objectValue.flatMap { ChatMessage(json: $0, room: room) } }
-                    _ = session.receiveHistory(room: room, messages, more: body["more"]?.boolValue ?? false)
+                _ = roundTrip(HelloReply.self, body)
+                if let join = roundTrip(JoinReply.self, body) {
+                    room = join.room.name
+                    _ = session.applyJoin(room, reply: join)
+                } else if let history = try? HistoryReply(json: body, room: room) {
+                    _ = roundTrip(HistoryReply.self, history.json)
+                    _ = session.receiveHistory(room: room, history.messages, more: history.more)
                 }
-                if body["seq"] != nil { session.acknowledge(nonce: id) }
+                _ = roundTrip(AuthReply.self, body)
+                _ = roundTrip(RoomsReply.self, body)
+                _ = roundTrip(MembersReply.self, body)
+                _ = roundTrip(SearchReply.self, body)
+                if roundTrip(SendReply.self, body) != nil { session.acknowledge(nonce: id) }
             case .error(let id, _):
                 if let id { session.acknowledge(nonce: id) }
             case .event(.message(let message)):
                 _ = session.receive(message)
-            case .event:
-                break
+            case .event(let event):
+                guard (try? ChatEvent(json: event.json)) == event else {
+                    fatalError("event does not round-trip: \(event.frame.jsonString)")
+                }
             }
         }
-        for request in session.resumePlan() { _ = JSONValue.object(request).jsonString }
+        for request in session.resumePlan() { _ = request.text(id: "f") }
+    }
+
+    /// Decodes a reply body as `R` when it is one, and checks that its encoding decodes
+    /// back to the same value.
+    static func roundTrip<R: WireReply>(_ type: R.Type, _ body: JSONObject) -> R? {
+        guard let reply = try? R(json: body) else { return nil }
+        guard (try? R(json: reply.json)) == reply else {
+            fatalError("\(R.self) does not round-trip: \(JSONValue.object(reply.json).jsonString)")
+        }
+        return reply
     }
 }

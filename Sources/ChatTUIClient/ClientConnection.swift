@@ -26,8 +26,8 @@ struct ClientConnection: ChatConnection {
         _ = try await refusals { try await client.send(room, text: text, kind: kind, nonce: nonce) }
     }
 
-    func request(_ body: JSONObject) async throws -> JSONObject {
-        try await refusals { try await client.request(body) }
+    func request<Reply: WireReply>(_ request: some WireRequest, as reply: Reply.Type) async throws -> Reply {
+        try await refusals { try await client.request(request, as: reply) }
     }
 
     /// Runs a call, rethrowing a refusal by the server as the `ProtocolError` it carries.

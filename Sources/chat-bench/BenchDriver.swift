@@ -48,7 +48,7 @@ struct BenchDriver: Sendable {
         switch kind {
         case .chat:
             try await chatHandshake(conn, token: subscriberToken)
-            try await chatRequest(conn, id: "j", #"{"type":"join","id":"j","room":"\#(channelName)"}"#)
+            try await chatRequest(conn, id: "j", .join(room: try Request.room(channelName), since: nil, epoch: nil))
         case .redis:
             _ = try await conn.exchange(Self.resp(["SUBSCRIBE", channelName])) { unit in
                 if unit.hasPrefix("-") { return .fail(unit.text) }
@@ -76,10 +76,13 @@ struct BenchDriver: Sendable {
     func setupSender(_ conn: BenchConnection, index: Int) async throws {
         precondition(kind == .chat, "durable sends are chat only")
         try await chatHandshake(conn, token: subscriberToken)
-        try await chatRequest(conn, id: "j", #"{"type":"join","id":"j","room":"\#(channelName)-s\#(index)"}"#)
+        let room = try Request.room("\(channelName)-s\(index)")
+        try await chatRequest(conn, id: "j", .join(room: room, since: nil, epoch: nil))
     }
 
     /// chat: the `send` request of a durable-send sender; its id carries the marker, the text does not.
+    /// Written as a byte template rather than with ChatCore's encoder: it runs for every
+    /// message of the load, and the run's names and texts are plain ASCII chosen here.
     func senderEncoder(size: Int) -> DurableRun.Encoder {
         let room = channelName
         let text = String(repeating: "x", count: size)
@@ -99,7 +102,7 @@ struct BenchDriver: Sendable {
         switch kind {
         case .chat:
             try await chatHandshake(conn, token: publisherToken)
-            try await chatRequest(conn, id: "j", #"{"type":"join","id":"j","room":"\#(channelName)"}"#)
+            try await chatRequest(conn, id: "j", .join(room: try Request.room(channelName), since: nil, epoch: nil))
         case .redis:
             _ = try await conn.exchange(Self.resp(["PING"])) { $0.contains("PONG") ? .done : .skip }
         case .irc:
@@ -119,7 +122,8 @@ struct BenchDriver: Sendable {
         return conn
     }
 
-    /// The publish command for one message (called on the event loop for every message).
+    /// The publish command for one message (called on the event loop for every message; the
+    /// chat `send` is a byte template, like `senderEncoder`).
     func encoder(size: Int) -> FanoutRun.Encoder {
         let channel = channelName
         switch kind {
@@ -156,14 +160,11 @@ struct BenchDriver: Sendable {
         let conn = try await BenchConnection.open(.chat, target, on: loop)
         defer { conn.close() }
         try await chatUpgrade(conn)
-        let reply = try await chatRequest(
-            conn,
-            id: "reg",
-            #"{"type":"register","id":"reg","user":"\#(user)","password":"chat-bench-password"}"#
-        )
-        guard case .object(let object) = try JSONParser(maxDepth: 64).parse(reply),
-            let token = object["token"]?.stringValue
-        else { throw BenchError("register reply without a token: \(reply.prefix(200))") }
+        let register = Request.register(user: try Request.user(user), password: "chat-bench-password", invite: nil)
+        let reply = try await chatRequest(conn, id: "reg", register)
+        guard let token = try? ServerFrame(text: reply).reply(as: AuthReply.self)?.token else {
+            throw BenchError("register reply without a token: \(reply.prefix(200))")
+        }
         return token
     }
 
@@ -175,19 +176,19 @@ struct BenchDriver: Sendable {
             guard unit.opcode == WireUnit.httpHead else { return .skip }
             return unit.contains(" 101 ") ? .done : .fail("upgrade refused: \(unit.text.prefix(80))")
         }
-        try await chatRequest(conn, id: "h", #"{"type":"hello","id":"h","version":1,"client":"chat-bench/1"}"#)
+        try await chatRequest(conn, id: "h", .hello(version: 1, client: "chat-bench/1"))
     }
 
     private func chatHandshake(_ conn: BenchConnection, token: String) async throws {
         try await chatUpgrade(conn)
-        try await chatRequest(conn, id: "r", #"{"type":"resume","id":"r","token":"\#(token)"}"#)
+        try await chatRequest(conn, id: "r", .resume(token: token))
     }
 
     /// Sends one request and waits for its `ok`; an error reply or a close fails.
     @discardableResult
-    private func chatRequest(_ conn: BenchConnection, id: String, _ json: String) async throws -> String {
+    private func chatRequest(_ conn: BenchConnection, id: String, _ request: Request) async throws -> String {
         var frame = ByteBuffer()
-        WebSocketClientFrame.write(opcode: 0x1, payload: ByteBuffer(string: json), into: &frame)
+        WebSocketClientFrame.write(opcode: 0x1, payload: ByteBuffer(string: request.text(id: id)), into: &frame)
         let idField = #""id":"\#(id)""#
         return try await conn.exchange(frame) { unit in
             if unit.opcode == 0x8 {
@@ -197,8 +198,13 @@ struct BenchDriver: Sendable {
             }
             guard unit.opcode == 0x1 else { return .skip }
             let text = unit.text
+            // A cheap filter first: most frames are events of other requests' rooms.
             guard text.contains(idField) else { return .skip }
-            return text.hasPrefix(#"{"type":"ok""#) ? .done : .fail(String(text.prefix(300)))
+            switch ServerFrame.parse(text) {
+            case .ok(id, _)?: return .done
+            case .event?: return .skip
+            default: return .fail(String(text.prefix(300)))
+            }
         }
     }
 

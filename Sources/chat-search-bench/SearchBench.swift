@@ -249,8 +249,9 @@ struct SearchLag: AsyncParsableCommand {
         let context = try await ConformanceContext.make(url: url)
         func login(_ user: String) async throws -> WireClient {
             let client = try await context.helloClient()
-            try expectOK(
-                try await client.request("login", ["user": .string(user), "password": "bench-password"]),
+            _ = try await client.call(
+                Request.login(user: try Request.user(user), password: "bench-password"),
+                as: AuthReply.self,
                 "login \(user)"
             )
             return client
@@ -270,12 +271,12 @@ struct SearchLag: AsyncParsableCommand {
                     while ContinuousClock.now < deadline {
                         let due = start + .seconds(Double(i) / perSender)
                         if due > .now { try await Task.sleep(until: due) }
-                        let room = "room\(text.next() % 100)"
-                        let reply = try await client.request(
-                            "send",
-                            ["room": .string(room), "text": .string(text.message())]
+                        let room = try Request.room("room\(text.next() % 100)")
+                        _ = try await client.call(
+                            Request.send(room: room, text: text.message(), kind: .text, nonce: nil),
+                            as: SendReply.self,
+                            "send"
                         )
-                        try expectOK(reply, "send")
                         sent.value.add(1, ordering: .relaxed)
                         i += 1
                     }
@@ -289,14 +290,16 @@ struct SearchLag: AsyncParsableCommand {
                 while ContinuousClock.now < deadline {
                     n += 1
                     let word = "probe\(UInt32.random(in: 0...UInt32.max))x\(n)"
-                    try expectOK(
-                        try await prober.request("send", ["room": "room0", "text": .string("\(word) 検索テスト")]),
+                    _ = try await prober.call(
+                        Request.send(room: try Request.room("room0"), text: "\(word) 検索テスト", kind: .text, nonce: nil),
+                        as: SendReply.self,
                         "probe"
                     )
                     let acked = ContinuousClock.now
+                    let search = try SearchRequest.make(query: word, room: "room0").get()
                     while acked.duration(to: .now) < .seconds(10) {
-                        let reply = try await searcher.request("search", ["query": .string(word), "room": "room0"])
-                        if reply["results"]?.arrayValue?.isEmpty == false { break }
+                        let reply = try await searcher.call(search, as: SearchReply.self, "search")
+                        if !reply.results.isEmpty { break }
                         try await Task.sleep(for: .milliseconds(5))
                     }
                     probeLatencies.add([Self.ms(acked.duration(to: .now))])

@@ -431,21 +431,25 @@ struct Search: AsyncParsableCommand {
         let url = try connection.url()
         let credentials = try Secrets.credentials(url: url, user: connection.user)
         let configuration = ChatClientConfiguration(url: url, user: connection.user, credentials: credentials)
-        var body: JSONObject = [
-            "type": "search", "query": .string(query.joined(separator: " ")), "limit": .int(Int64(limit)),
-        ]
-        if let room { body.fields.append((key: "room", value: .string(room))) }
-        if let before { body.fields.append((key: "before", value: .int(before))) }
-        if newest { body.fields.append((key: "order", value: "newest")) }
-        let request = body
+        let request: SearchRequest
+        switch SearchRequest.make(
+            query: query.joined(separator: " "),
+            room: room,
+            limit: limit,
+            before: before,
+            order: newest ? .newest : .relevance
+        ) {
+        case .success(let r): request = r
+        case .failure(let error): throw CLIError("search failed: \(error)")
+        }
         let reply = try await withClient(configuration) { client in
             try await waitReady(client)
             do {
-                return try await client.request(request)
+                return try await client.request(request, as: SearchReply.self)
             } catch {
                 throw CLIError("search failed: \(error)")
             }
         }
-        for result in reply["results"]?.arrayValue ?? [] { print(result.jsonString) }
+        for result in reply.results { print(result.json.jsonString) }
     }
 }

@@ -10,19 +10,24 @@ private func message(_ seq: Int64, room: String = "lobby") -> ChatMessage {
 private func joinReply(
     name: String = "lobby",
     head: Int64,
-    epoch: String? = "e1",
+    epoch: String = "e1",
     messages: [ChatMessage] = [],
     limited: Bool = false,
-    reset: Bool? = nil
-) -> JSONObject {
-    var room: JSONObject = ["name": .string(name), "topic": "", "head": .int(head)]
-    if let epoch { room["epoch"] = .string(epoch) }
-    var reply: JSONObject = [
-        "type": "ok", "id": "j1", "room": .object(room),
-        "messages": .array(messages.map { .object($0.json) }), "limited": .bool(limited),
-    ]
-    if let reset { reply["reset"] = .bool(reset) }
-    return reply
+    reset: Bool = false
+) -> JoinReply {
+    JoinReply(
+        room: JoinReply.Room(name: name, topic: "", head: head, epoch: epoch),
+        messages: messages,
+        limited: limited,
+        reset: reset
+    )
+}
+
+/// A request as the client writes it, without its id.
+private func wire(_ request: Request?) -> String? {
+    guard var object = request?.json(id: "x") else { return nil }
+    object["id"] = nil
+    return JSONValue.object(object).jsonString
 }
 
 /// A session subscribed to `room` whose head is `head`.
@@ -82,9 +87,9 @@ struct ClientSessionTests {
     @Test("joinRequest without since for a room never seen")
     func joinRequestFresh() {
         var session = ClientSession()
-        #expect(JSONValue.object(session.joinRequest("lobby")).jsonString == #"{"type":"join","room":"lobby"}"#)
+        #expect(wire(session.joinRequest("lobby")) == #"{"type":"join","room":"lobby"}"#)
         session.follow("lobby")
-        #expect(JSONValue.object(session.joinRequest("lobby")).jsonString == #"{"type":"join","room":"lobby"}"#)
+        #expect(wire(session.joinRequest("lobby")) == #"{"type":"join","room":"lobby"}"#)
     }
 
     @Test("joinRequest with since once a position is known")
@@ -92,22 +97,22 @@ struct ClientSessionTests {
         var session = ClientSession()
         session.follow("lobby", since: 7)
         #expect(
-            JSONValue.object(session.joinRequest("lobby")).jsonString == #"{"type":"join","room":"lobby","since":7}"#
+            wire(session.joinRequest("lobby")) == #"{"type":"join","room":"lobby","since":7}"#
         )
         session.follow("dev", since: 0)
-        #expect(JSONValue.object(session.joinRequest("dev")).jsonString == #"{"type":"join","room":"dev","since":0}"#)
+        #expect(wire(session.joinRequest("dev")) == #"{"type":"join","room":"dev","since":0}"#)
     }
 
     @Test("joinRequest with since and epoch after a join")
     func joinRequestEpoch() {
         let session = joinedSession(head: 5, epoch: "ep-9")
         #expect(
-            JSONValue.object(session.joinRequest("lobby")).jsonString
+            wire(session.joinRequest("lobby"))
                 == #"{"type":"join","room":"lobby","since":5,"epoch":"ep-9"}"#
         )
         let empty = joinedSession(head: 0, epoch: "ep-0")
         #expect(
-            JSONValue.object(empty.joinRequest("lobby")).jsonString
+            wire(empty.joinRequest("lobby"))
                 == #"{"type":"join","room":"lobby","since":0,"epoch":"ep-0"}"#
         )
     }
@@ -145,13 +150,22 @@ struct ClientSessionTests {
         session.follow("lobby")
         var bare = message(1).json
         bare["room"] = nil
-        var reply = joinReply(name: "Lobby", head: 1)
-        reply["messages"] = [.object(bare), "not a message", .object(["seq": 2])]
-        let outcome = session.applyJoin("lobby", reply: reply)
+        var body = joinReply(name: "Lobby", head: 1).json
+        body["messages"] = [.object(bare)]
+        let outcome = session.applyJoin("lobby", reply: try JoinReply(json: body))
         let expected = ChatMessage(room: "Lobby", seq: 1, from: "bob", text: "m1", kind: .text, ts: 1001)
         #expect(outcome.messages == [expected])
         #expect(session.cursor("lobby")?.name == "Lobby")
         #expect(session.roomOrder == ["lobby"])
+    }
+
+    @Test("joinRequest and sendRequest refuse a name the server would refuse")
+    func invalidRoomName() {
+        var session = ClientSession()
+        session.follow("bad room")
+        session.queueSend(room: "bad room", text: "hi", kind: .text, nonce: "n1")
+        #expect(session.joinRequest("bad room") == nil)
+        #expect(session.resumePlan().isEmpty)
     }
 
     @Test("applyJoin with reset drops the old head")
@@ -216,7 +230,7 @@ struct ClientSessionTests {
         #expect(cursor.head == 5)
         #expect(!cursor.subscribed)
         #expect(
-            JSONValue.object(session.joinRequest("lobby")).jsonString
+            wire(session.joinRequest("lobby"))
                 == #"{"type":"join","room":"lobby","since":5,"epoch":"e1"}"#
         )
         let outcome = session.applyJoin("lobby", reply: joinReply(head: 7, messages: [message(6), message(7)]))
@@ -258,11 +272,11 @@ struct ClientSessionTests {
         var session = ClientSession()
         session.queueSend(room: "lobby", text: "hi \"you\"", kind: .text, nonce: "n1")
         session.queueSend(room: "lobby", text: "waves", kind: .action, nonce: "n2")
-        let requests = session.pending.map { JSONValue.object(ClientSession.sendRequest($0)).jsonString }
+        let requests = session.pending.map { wire(ClientSession.sendRequest($0)) }
         #expect(
             requests == [
                 #"{"type":"send","room":"lobby","text":"hi \"you\"","nonce":"n1"}"#,
-                #"{"type":"send","room":"lobby","text":"waves","nonce":"n2","kind":"action"}"#,
+                #"{"type":"send","room":"lobby","text":"waves","kind":"action","nonce":"n2"}"#,
             ]
         )
     }
@@ -279,12 +293,12 @@ struct ClientSessionTests {
         session.acknowledge(nonce: "n3")
         session.disconnected()
         #expect(
-            session.resumePlan().map { JSONValue.object($0).jsonString } == [
+            session.resumePlan().map(wire) == [
                 #"{"type":"join","room":"lobby","since":5,"epoch":"e1"}"#,
                 #"{"type":"join","room":"dev"}"#,
                 #"{"type":"join","room":"ops","since":3}"#,
                 #"{"type":"send","room":"lobby","text":"hello","nonce":"n1"}"#,
-                #"{"type":"send","room":"dev","text":"waves","nonce":"n2","kind":"action"}"#,
+                #"{"type":"send","room":"dev","text":"waves","kind":"action","nonce":"n2"}"#,
             ]
         )
     }

@@ -70,24 +70,22 @@ private let events: [(String, ChatEvent)] = [
         #"{"type":"topic","room":"lobby","topic":"news","by":"alice"}"#,
         .topic(room: "lobby", topic: "news", by: "alice")
     ),
-    (#"{"type":"topic","room":"lobby","topic":""}"#, .topic(room: "lobby", topic: "", by: "")),
+    (#"{"type":"topic","room":"lobby","topic":"","by":"a"}"#, .topic(room: "lobby", topic: "", by: "a")),
     (#"{"type":"typing","room":"lobby","user":"carol"}"#, .typing(room: "lobby", user: "carol")),
     (#"{"type":"read","room":"lobby","seq":9}"#, .read(room: "lobby", seq: 9)),
     (#"{"type":"joined","room":"lobby","user":"bob","extra":1}"#, .joined(room: "lobby", user: "bob")),
     (#"{"type":"future","x":1}"#, .other(type: "future", body: ["type": "future", "x": 1])),
-    (#"{"type":"joined","room":"lobby"}"#, .other(type: "joined", body: ["type": "joined", "room": "lobby"])),
-    (
-        #"{"type":"presence","user":"bob","online":"yes"}"#,
-        .other(type: "presence", body: ["type": "presence", "user": "bob", "online": "yes"])
-    ),
-    (
-        #"{"type":"read","room":"lobby","seq":"9"}"#,
-        .other(type: "read", body: ["type": "read", "room": "lobby", "seq": "9"])
-    ),
-    (
-        #"{"type":"message","room":"lobby","seq":1}"#,
-        .other(type: "message", body: ["type": "message", "room": "lobby", "seq": 1])
-    ),
+]
+
+/// Events of a known type with a required field missing or mistyped, and the field at fault.
+private let malformedEvents: [(String, String)] = [
+    (#"{"type":"joined","room":"lobby"}"#, "user"),
+    (#"{"type":"presence","user":"bob","online":"yes"}"#, "online"),
+    (#"{"type":"read","room":"lobby","seq":"9"}"#, "seq"),
+    (#"{"type":"message","room":"lobby","seq":1}"#, "from"),
+    (#"{"type":"topic","room":"lobby","topic":""}"#, "by"),
+    (#"{"type":"typing","user":"carol"}"#, "room"),
+    (#"{"type":"left","room":null,"user":"bob"}"#, "room"),
 ]
 
 private let notFrames: [String] = [
@@ -132,9 +130,22 @@ struct FramesTests {
         #expect(ServerFrame.parse(text) == .error(id: nil, ProtocolError(.rateLimited, "slow", retryAfterMs: 1500)))
     }
 
-    @Test("ServerFrame.parse: an error without code or message")
-    func parseErrorDefaults() {
-        #expect(ServerFrame.parse(#"{"type":"error","id":"x"}"#) == .error(id: "x", ProtocolError(.internal, "")))
+    @Test("ServerFrame: an error without code or message is a decode error that keeps the id")
+    func parseErrorMissingFields() {
+        #expect(ServerFrame.parse(#"{"type":"error","id":"x"}"#) == nil)
+        #expect(throws: WireDecodingError.missing("code").withID("x")) {
+            try ServerFrame(text: #"{"type":"error","id":"x","message":"m"}"#)
+        }
+        #expect(throws: WireDecodingError.missing("message").withID("x")) {
+            try ServerFrame(text: #"{"type":"error","id":"x","code":"forbidden"}"#)
+        }
+    }
+
+    @Test("ServerFrame: a known event with a missing or mistyped field is a decode error", arguments: malformedEvents)
+    func malformedEvent(text: String, field: String) throws {
+        #expect(ServerFrame.parse(text) == nil)
+        let error = try #require(throws: WireDecodingError.self) { try ServerFrame(text: text) }
+        #expect(error.field == field)
     }
 
     @Test("ServerFrame.parse decodes each event type", arguments: events)

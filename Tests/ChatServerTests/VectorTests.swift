@@ -22,6 +22,18 @@ struct VectorTests {
         try await TestServer.with { server in try await testCase.run(server.context) }
     }
 
+    @Test("WireCheck: a frame the typed values reproduce passes; any other byte order or field does not")
+    func wireCheck() {
+        let join = #"{"type":"ok","id":"j","room":{"name":"r","topic":"","head":0,"epoch":"e"},"messages":[],"#
+        #expect(WireCheck.difference(join + #""limited":false,"reset":false}"#, answering: "join") == nil)
+        #expect(WireCheck.difference(join + #""reset":false,"limited":false}"#, answering: "join") != nil)
+        #expect(WireCheck.difference(join + #""limited":false}"#, answering: "join") != nil)
+        #expect(WireCheck.difference(#"{"type":"ok","id":"s","ts":2,"seq":1}"#, answering: "send") != nil)
+        #expect(WireCheck.difference(#"{"type":"ok","id":"s","seq":1,"ts":2}"#, answering: "send") == nil)
+        #expect(WireCheck.difference(#"{"type":"read","seq":1,"room":"r"}"#, answering: nil) != nil)
+        #expect(WireCheck.difference(#"{"type":"ok","id":"x","any":1}"#, answering: nil) == nil)
+    }
+
     @Test(
         "matching: subsets, placeholders and exact arrays",
         arguments: [

@@ -43,9 +43,9 @@ private final class FakeConnection: ChatConnection {
         if let sendError { throw sendError }
     }
 
-    func request(_ body: JSONObject) async throws -> JSONObject {
-        recorded.withLock { $0.requests.append(body["type"]?.stringValue ?? "?") }
-        return try answer(body)
+    func request<Reply: WireReply>(_ request: some WireRequest, as reply: Reply.Type) async throws -> Reply {
+        recorded.withLock { $0.requests.append(request.wireType) }
+        return try Reply(json: try answer(request.json(id: "1")))
     }
 }
 

@@ -27,11 +27,9 @@ package protocol ChatConnection: Sendable {
     ///   - kind: text or action.
     ///   - nonce: the nonce the TUI shows the pending message under.
     func send(room: String, text: String, kind: MessageKind, nonce: String) async throws
-    /// Sends a request and returns its `ok` body. A refusal by the server is thrown as `ProtocolError`.
-    ///
-    /// - Parameters:
-    ///   - body: the request without `id`.
-    func request(_ body: JSONObject) async throws -> JSONObject
+    /// Sends a typed request and returns its typed reply; a refusal by the server is thrown as
+    /// the `ProtocolError` it carries.
+    func request<Reply: WireReply>(_ request: some WireRequest, as reply: Reply.Type) async throws -> Reply
 }
 
 /// How a connection authenticates.

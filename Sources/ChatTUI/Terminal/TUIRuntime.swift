@@ -129,7 +129,7 @@ package struct TUIRuntime<Backend: TerminalBackend>: Sendable {
                 let connection = connections.current
             else { continue }
             let start = ContinuousClock.now
-            if (try? await connection.request(["type": "ping"])) != nil {
+            if (try? await connection.request(Request.ping, as: PingReply.self)) != nil {
                 let elapsed = start.duration(to: .now)
                 inbox.post(
                     .lag(
@@ -240,56 +240,54 @@ package struct TUIRuntime<Backend: TerminalBackend>: Sendable {
         do {
             switch effect {
             case .leave(let room):
-                _ = try await connection.request(["type": "leave", "room": .string(room)])
+                _ = try await connection.request(Request.leave(room: try Request.room(room)), as: EmptyReply.self)
             case .markRead(let room, let seq):
-                _ = try await connection.request(["type": "mark_read", "room": .string(room), "seq": .int(seq)])
+                let request = Request.markRead(room: try Request.room(room), seq: seq)
+                _ = try await connection.request(request, as: EmptyReply.self)
             case .loadOlder(let room, let before):
-                let reply = try await connection.request([
-                    "type": "history", "room": .string(room), "before": .int(before), "limit": 100,
-                ])
-                let messages = (reply["messages"]?.arrayValue ?? []).compactMap {
-                    $0.objectValue.flatMap { ChatMessage(json: $0, room: room) }
-                }
-                inbox.post(.history(room: room, messages: messages, more: reply["more"]?.boolValue ?? false))
+                let request = Request.history(room: try Request.room(room), before: before, after: nil, limit: 100)
+                let reply = try await connection.request(request, as: HistoryReply.self)
+                inbox.post(.history(room: room, messages: reply.messages, more: reply.more))
             case .setTopic(let room, let topic):
-                _ = try await connection.request(["type": "topic", "room": .string(room), "topic": .string(topic)])
+                let request = Request.topic(room: try Request.room(room), topic: topic)
+                _ = try await connection.request(request, as: EmptyReply.self)
             case .search(let query):
                 do {
-                    let reply = try await connection.request([
-                        "type": "search", "query": .string(query), "limit": .int(Int64(searchResultLimit)),
-                    ])
-                    let results = (reply["results"]?.arrayValue ?? []).compactMap { SearchResult(json: $0) }
-                    inbox.post(.searchResults(query: query, results: results, more: reply["more"]?.boolValue ?? false))
+                    let request = try SearchRequest.make(query: query, limit: searchResultLimit).get()
+                    let reply = try await connection.request(request, as: SearchReply.self)
+                    inbox.post(.searchResults(query: query, results: reply.results, more: reply.more))
                 } catch let refusal as ProtocolError {
                     inbox.post(.searchFailed(query: query, message: refusal.message))
                 }
             case .loadAround(let room, let seq):
-                let reply = try await connection.request([
-                    "type": "history", "room": .string(room), "after": .int(max(0, seq - 21)), "limit": 40,
-                ])
-                let messages = (reply["messages"]?.arrayValue ?? []).compactMap {
-                    $0.objectValue.flatMap { ChatMessage(json: $0, room: room) }
-                }
-                inbox.post(.historyAround(room: room, messages: messages))
+                let request = Request.history(
+                    room: try Request.room(room),
+                    before: nil,
+                    after: max(0, seq - 21),
+                    limit: 40
+                )
+                let reply = try await connection.request(request, as: HistoryReply.self)
+                inbox.post(.historyAround(room: room, messages: reply.messages))
             case .listRooms:
-                let reply = try await connection.request(["type": "rooms"])
-                let names = (reply["rooms"]?.arrayValue ?? []).compactMap { $0.objectValue?["name"]?.stringValue }
-                inbox.post(.roomList(names))
+                inbox.post(
+                    .roomList(try await connection.request(Request.rooms, as: RoomsReply.self).rooms.map(\.name))
+                )
             case .listMembers(let room):
-                let reply = try await connection.request(["type": "members", "room": .string(room)])
-                let members = (reply["members"]?.arrayValue ?? []).compactMap {
-                    value -> (user: String, online: Bool)? in
-                    guard let o = value.objectValue, let user = o["user"]?.stringValue else { return nil }
-                    return (user, o["online"]?.boolValue ?? false)
-                }
-                inbox.post(.memberList(room: room, members: members))
+                let reply = try await connection.request(
+                    Request.members(room: try Request.room(room)),
+                    as: MembersReply.self
+                )
+                inbox.post(.memberList(room: room, members: reply.members.map { (user: $0.user, online: $0.online) }))
             case .countMembers(let room):
-                let reply = try await connection.request(["type": "members", "room": .string(room)])
-                inbox.post(.memberCount(room: room, count: reply["members"]?.arrayValue?.count ?? 0))
+                let reply = try await connection.request(
+                    Request.members(room: try Request.room(room)),
+                    as: MembersReply.self
+                )
+                inbox.post(.memberCount(room: room, count: reply.members.count))
             case .typing(let room):
-                _ = try? await connection.request(["type": "typing", "room": .string(room)])
+                _ = try? await connection.request(Request.typing(room: try Request.room(room)), as: EmptyReply.self)
             case .logout:
-                _ = try await connection.request(["type": "logout"])
+                _ = try await connection.request(Request.logout, as: EmptyReply.self)
                 inbox.post(.loggedOut)
             default:
                 break

@@ -1,0 +1,52 @@
+/// The `ok` reply to `hello`: `{server, version, limits}`.
+package struct HelloReply: WireReply {
+    /// The server's `name/version`.
+    package var server: String
+    /// The protocol version it speaks (1).
+    package var version: Int64
+    /// The limits it advertises.
+    package var limits: Limits
+
+    /// Creates a hello reply.
+    ///
+    /// - Parameters:
+    ///   - server: `name/version` of the server.
+    ///   - version: protocol version.
+    ///   - limits: the advertised limits.
+    package init(server: String, version: Int64 = 1, limits: Limits) {
+        self.server = server
+        self.version = version
+        self.limits = limits
+    }
+
+    /// Decodes a hello reply; each of the five limits is required.
+    ///
+    /// - Parameters:
+    ///   - json: the `ok` object.
+    package init(json: JSONObject) throws(WireDecodingError) {
+        let f = WireFields(json)
+        let l = try f.object("limits")
+        let rate: Double
+        switch try l.required("rate_per_sec") {
+        case .int(let i): rate = Double(i)
+        case .double(let d): rate = d
+        default: throw .wrongType(l.at("rate_per_sec"), expected: "a number")
+        }
+        self.init(
+            server: try f.string("server"),
+            version: try f.int("version"),
+            limits: Limits(
+                maxFrame: Int(try l.int("max_frame")),
+                maxText: Int(try l.int("max_text")),
+                historyLimit: Int(try l.int("history_limit")),
+                ratePerSec: rate,
+                rateBurst: Int(try l.int("rate_burst"))
+            )
+        )
+    }
+
+    /// `{"server":…,"version":…,"limits":{…}}`.
+    package var json: JSONObject {
+        ["server": .string(server), "version": .int(version), "limits": limits.json]
+    }
+}
