@@ -99,9 +99,16 @@ extension RoomHub {
     private func publish(_ messages: [ChatMessage], room: String) {
         let receivers: Int
         if messages.count == 1 {
-            receivers = broker.publish(room, WebSocketText.frame(Frames.message(messages[0])), excludingUser: nil)
+            receivers = broker.publish(
+                room,
+                WebSocketText.frame(ChatEvent.message(messages[0]).frame),
+                excludingUser: nil
+            )
         } else {
-            receivers = broker.publish(room, contentsOf: messages.map { WebSocketText.frame(Frames.message($0)) })
+            receivers = broker.publish(
+                room,
+                contentsOf: messages.map { WebSocketText.frame(ChatEvent.message($0).frame) }
+            )
         }
         metrics.messagesIn.increment(by: Int64(messages.count))
         metrics.messagesOut.increment(by: Int64(receivers * messages.count))

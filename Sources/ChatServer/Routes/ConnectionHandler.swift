@@ -112,18 +112,10 @@ struct ConnectionHandler: Sendable {
                 conn.reject(id: id, ProtocolError(.unsupportedVersion, "this server speaks version 1"))
             } else {
                 session.helloDone = true
-                conn.send(
-                    Frames.ok(
-                        id: id,
-                        [
-                            "server": .string(configuration.serverName), "version": 1,
-                            "limits": configuration.limits.json,
-                        ]
-                    )
-                )
+                conn.send(HelloReply(server: configuration.serverName, limits: configuration.limits).frame(id: id))
             }
         case .ping:
-            conn.send(Frames.ok(id: id, ["ts": .int(hub.clock.now().wallMs)]))
+            conn.send(PingReply(ts: hub.clock.now().wallMs).frame(id: id))
         case .register(let user, let password, let invite):
             // The policy, the invite and the name are checked first: a refused sign-up costs no scrypt.
             guard await hub.mayRegister(conn, id: id, user: user, invite: invite) else { return }

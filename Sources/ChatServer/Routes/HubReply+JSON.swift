@@ -1,50 +1,45 @@
 import ChatCore
 
-// The WebSocket/JSON adapter's encoding of the hub core's typed replies and events
-// (protocol v1, docs/PROTOCOL.md).
+// The WebSocket/JSON adapter: the hub core's typed replies and events as protocol v1, through
+// ChatCore's typed wire (docs/PROTOCOL.md). Another protocol (an IRC gateway) would be a second
+// adapter beside this one.
 
 extension HubReply {
-    /// The reply's fields, for `Frames.ok(id:_:)`.
-    var json: JSONObject {
+    /// The reply as protocol v1 (ChatCore's typed wire); `json` is what `Frames.ok(id:_:)` takes.
+    var wire: any WireReply {
         switch self {
         case .ok:
-            return [:]
+            return EmptyReply()
         case .authenticated(let user, let token, let rooms):
-            var o: JSONObject = ["user": .string(user)]
-            if let token { o["token"] = .string(token) }
-            o["rooms"] = .array(
-                rooms.map { .object(["name": .string($0.name), "head": .int($0.head), "read": .int($0.read)]) }
+            return AuthReply(
+                user: user,
+                token: token,
+                rooms: rooms.map { AuthReply.Room(name: $0.name, head: $0.head, read: $0.read) }
             )
-            return o
         case .joined(let room):
-            return [
-                "room": .object([
-                    "name": .string(room.name), "topic": .string(room.topic), "head": .int(room.head),
-                    "epoch": .string(room.epoch),
-                ]),
-                "messages": .array(room.messages.map { .object($0.json) }),
-                "limited": .bool(room.limited),
-                "reset": .bool(room.reset),
-            ]
+            return JoinReply(
+                room: JoinReply.Room(name: room.name, topic: room.topic, head: room.head, epoch: room.epoch),
+                messages: Array(room.messages),
+                limited: room.limited,
+                reset: room.reset
+            )
         case .history(let messages, let more):
-            return ["messages": .array(messages.map { .object($0.json) }), "more": .bool(more)]
+            return HistoryReply(messages: Array(messages), more: more)
         case .rooms(let rooms):
-            return [
-                "rooms": .array(
-                    rooms.map {
-                        .object([
-                            "name": .string($0.name), "topic": .string($0.topic),
-                            "members": .int(Int64($0.members)), "head": .int($0.head),
-                        ])
-                    }
-                )
-            ]
+            return RoomsReply(
+                rooms: rooms.map {
+                    RoomsReply.Room(name: $0.name, topic: $0.topic, members: Int64($0.members), head: $0.head)
+                }
+            )
         case .members(let members):
-            return ["members": .array(members.map { .object(["user": .string($0.user), "online": .bool($0.online)]) })]
+            return MembersReply(members: members.map { MembersReply.Member(user: $0.user, online: $0.online) })
         case .sent(let seq, let ts):
-            return ["seq": .int(seq), "ts": .int(ts)]
+            return SendReply(seq: seq, ts: ts)
         }
     }
+
+    /// The reply's fields, for `Frames.ok(id:_:)`.
+    var json: JSONObject { wire.json }
 }
 
 extension HubReply {
@@ -78,23 +73,19 @@ extension ProtocolError {
 }
 
 extension HubEvent {
-    /// The event frame.
-    var frame: JSONValue {
+    /// The event as protocol v1 (ChatCore's typed wire).
+    var wire: ChatEvent {
         switch self {
-        case .message(let message):
-            Frames.message(message)
-        case .joined(let room, let user):
-            Frames.event("joined", ["room": .string(room), "user": .string(user)])
-        case .left(let room, let user):
-            Frames.event("left", ["room": .string(room), "user": .string(user)])
-        case .topic(let room, let topic, let by):
-            Frames.event("topic", ["room": .string(room), "topic": .string(topic), "by": .string(by)])
-        case .typing(let room, let user):
-            Frames.event("typing", ["room": .string(room), "user": .string(user)])
-        case .presence(let user, let online):
-            Frames.event("presence", ["user": .string(user), "online": .bool(online)])
-        case .read(let room, let seq):
-            Frames.event("read", ["room": .string(room), "seq": .int(seq)])
+        case .message(let message): .message(message)
+        case .joined(let room, let user): .joined(room: room, user: user)
+        case .left(let room, let user): .left(room: room, user: user)
+        case .topic(let room, let topic, let by): .topic(room: room, topic: topic, by: by)
+        case .typing(let room, let user): .typing(room: room, user: user)
+        case .presence(let user, let online): .presence(user: user, online: online)
+        case .read(let room, let seq): .read(room: room, seq: seq)
         }
     }
+
+    /// The event frame.
+    var frame: JSONValue { wire.frame }
 }

@@ -40,7 +40,7 @@ package struct SearchEngine: Sendable {
         do {
             let page = try await index.search(request, rooms: Array(scope.rooms.keys), others: scope.others)
             metrics.query.recordInterval(since: start)
-            let results = page.hits.map { hit -> JSONValue in
+            let results = page.hits.map { hit -> SearchResult in
                 SearchResult(
                     room: scope.rooms[hit.room] ?? hit.room,
                     seq: hit.seq,
@@ -48,9 +48,9 @@ package struct SearchEngine: Sendable {
                     text: hit.text,
                     ts: hit.ts,
                     snippet: SearchSnippet.make(text: hit.text, query: request.query)
-                ).json
+                )
             }
-            return .success(["results": .array(results), "more": .bool(page.more)])
+            return .success(SearchReply(results: results, more: page.more).json)
         } catch {
             // SQLite's text never reaches the client.
             logger.debug("search failed", metadata: ["chat.conn.id": "\(conn.subscriberID)", "error": "\(error)"])
