@@ -1,3 +1,6 @@
+// Over 400 lines on purpose: the Rooms section's cases (PROTOCOL.md §6) as one table, in the
+// order of the spec, so a reader checks them against it side by side.
+
 import ChatCore
 import Synchronization
 

@@ -241,32 +241,8 @@ package final class RawWebSocket {
         }
 
         private func parseFrame() -> RawFrame? {
-            let start = buffer.readerIndex
-            guard let b0: UInt8 = buffer.getInteger(at: start), let b1: UInt8 = buffer.getInteger(at: start + 1) else {
-                return nil
-            }
-            var offset = start + 2
-            var length = Int(b1 & 0x7F)
-            if length == 126 {
-                guard let l: UInt16 = buffer.getInteger(at: offset) else { return nil }
-                length = Int(l)
-                offset += 2
-            } else if length == 127 {
-                guard let l: UInt64 = buffer.getInteger(at: offset), l < 1 << 40 else { return nil }
-                length = Int(l)
-                offset += 8
-            }
-            var key: [UInt8]?
-            if b1 & 0x80 != 0 {
-                guard let k = buffer.getBytes(at: offset, length: 4) else { return nil }
-                key = k
-                offset += 4
-            }
-            guard var payload = buffer.getBytes(at: offset, length: length) else { return nil }
-            buffer.moveReaderIndex(to: offset + length)
-            buffer.discardReadBytes()
-            if let key { for i in payload.indices { payload[i] ^= key[i & 3] } }
-            return RawFrame(b0 & 0x0F, payload, fin: b0 & 0x80 != 0, rsv: (b0 >> 4) & 0x7, masked: key != nil)
+            guard let frame = buffer.readWebSocketFrame() else { return nil }
+            return RawFrame(frame.opcode, frame.payload, fin: frame.fin, rsv: frame.rsv, masked: frame.masked)
         }
     }
 }

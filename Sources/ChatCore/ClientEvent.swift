@@ -18,15 +18,5 @@ package enum ClientEvent: Sendable, Equatable {
     case authenticationFailed(ProtocolError)
 }
 
-/// A room the user is a member of, as `login`/`resume` list it.
-package struct RoomSummary: Sendable, Equatable {
-    package var name: String
-    package var head: Int64
-    package var read: Int64
-
-    package init(name: String, head: Int64, read: Int64) {
-        self.name = name
-        self.head = head
-        self.read = read
-    }
-}
+/// A room the user is a member of, as `login`/`resume` list it (the wire's own entry).
+package typealias RoomSummary = AuthReply.Room

@@ -1,3 +1,7 @@
+// Over 400 lines on purpose: the `chat` command and its subcommands (login, send, tail, search)
+// as one file of flag definitions and thin calls into ChatClient and ChatTUIClient; splitting it
+// would scatter the CLI's help text.
+
 import ArgumentParser
 import ChatClient
 import ChatCore

@@ -1,3 +1,6 @@
+// Just over 400 lines: one table of request-parsing cases per request type (the envelope's
+// cases are in RequestEnvelopeTests.swift).
+
 import ChatCore
 import Testing
 
