@@ -118,6 +118,28 @@ package final class WireClient {
     ///   - fin: final fragment.
     package func writeFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) async throws {
         var buffer = channel.allocator.buffer(capacity: payload.count + 14)
+        Self.appendFrame(to: &buffer, opcode: opcode, payload: payload, fin: fin)
+        try await channel.writeAndFlush(buffer).get()
+    }
+
+    /// Writes JSON objects as text frames in one write: the server gets them in as few reads as
+    /// the socket allows, so a loaded client machine cannot pace them (rate-limit cases).
+    ///
+    /// - Parameters:
+    ///   - objects: the objects, in order.
+    package func sendAll(_ objects: [JSONObject]) async throws {
+        var buffer = channel.allocator.buffer(capacity: objects.count * 128)
+        for object in objects {
+            if case .string(let id)? = object["id"], case .string(let type)? = object["type"] {
+                pendingTypes[id, default: []].append(type)
+            }
+            Self.appendFrame(to: &buffer, opcode: 0x1, payload: Array(JSONValue.object(object).jsonString.utf8))
+        }
+        try await channel.writeAndFlush(buffer).get()
+    }
+
+    /// A masked client frame (RFC 6455 §5.2), appended to `buffer`.
+    static func appendFrame(to buffer: inout ByteBuffer, opcode: UInt8, payload: [UInt8], fin: Bool = true) {
         buffer.writeInteger((fin ? 0x80 : 0) | opcode)
         if payload.count < 126 {
             buffer.writeInteger(UInt8(0x80 | payload.count))
@@ -133,7 +155,6 @@ package final class WireClient {
         var masked = payload
         for i in masked.indices { masked[i] ^= mask[i & 3] }
         buffer.writeBytes(masked)
-        try await channel.writeAndFlush(buffer).get()
     }
 
     /// Writes a text frame.
