@@ -305,7 +305,9 @@ struct Send: AsyncParsableCommand {
             _ = try await client.join(room)
             return try await client.send(room, text: text, kind: kind)
         }
-        print(JSONValue.object(["room": .string(room), "seq": .int(ack.seq), "ts": .int(ack.ts)]).jsonString)
+        print(
+            JSONValue.object(["room": .string(room), "seq": .int(ack.seq), "ts": .int(ack.ts)]).terminalSafeJSONString
+        )
     }
 }
 
@@ -340,7 +342,7 @@ struct Tail: AsyncParsableCommand {
                     case .message(let message):
                         var o = message.json
                         o["type"] = nil
-                        FileHandle.standardOutput.write(Data((JSONValue.object(o).jsonString + "\n").utf8))
+                        FileHandle.standardOutput.write(Data((JSONValue.object(o).terminalSafeJSONString + "\n").utf8))
                     case .disconnected(let reason, let retry):
                         let next =
                             retry.map {
@@ -454,6 +456,6 @@ struct Search: AsyncParsableCommand {
                 throw CLIError("search failed: \(error)")
             }
         }
-        for result in reply.results { print(result.json.jsonString) }
+        for result in reply.results { print(result.json.terminalSafeJSONString) }
     }
 }
