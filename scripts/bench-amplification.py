@@ -13,7 +13,6 @@ Raw sockets, loopback only; every loop is bounded in count and time.
 """
 
 import argparse
-import base64
 import json
 import os
 import socket
@@ -27,7 +26,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
-from benchlib import free_port, rss_kib
+from benchlib import free_port, rss_kib, websocket_connect
 
 
 def rss_mib(pid):
@@ -51,17 +50,7 @@ class Client:
     """A WebSocket client on a plain socket (text frames only, enough for this benchmark)."""
 
     def __init__(self, port, timeout=30):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((
-            f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode())
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            self.buf += self.sock.recv(4096)
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        assert b" 101 " in head.split(b"\r\n")[0], head
+        self.sock, self.buf = websocket_connect(port, timeout)
 
     def read_frame(self):
         while True:

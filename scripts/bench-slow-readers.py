@@ -15,7 +15,6 @@ Every loop is bounded in count and time; loopback only.
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import socket
@@ -28,7 +27,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import websockets
-from benchlib import free_port, rss_kib
+from benchlib import free_port, rss_kib, websocket_connect
 
 
 def metric(port, name):
@@ -43,17 +42,7 @@ class RawSubscriber:
     """A WebSocket client on a plain socket: it joins the room, then never reads again."""
 
     def __init__(self, port, token, room):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((
-            f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode())
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            self.buf += self.sock.recv(4096)
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        assert b" 101 " in head.split(b"\r\n")[0], head
+        self.sock, self.buf = websocket_connect(port)
         self.request({"type": "hello", "id": "1", "version": 1, "client": "bench-slow-readers"})
         self.request({"type": "resume", "id": "2", "token": token})
         self.request({"type": "join", "id": "3", "room": room})
