@@ -53,6 +53,8 @@ package struct ServerConfiguration: Sendable {
     package var roomCreationPerMinute: Double
     /// Failed logins per user name before delays start (4× that per source address).
     package var loginFreeAttempts: Int
+    /// Live tokens one user may have; a login beyond it revokes the oldest (its sessions end).
+    package var maxTokensPerUser: Int
     /// First login delay in seconds after the free attempts; it doubles per further failure.
     package var loginBaseDelay: Double
     /// Serve `wss://` with these files; nil serves plain `ws://`.
@@ -104,6 +106,7 @@ package struct ServerConfiguration: Sendable {
         self.maxRoomsPerUser = 200
         self.roomCreationPerMinute = 10
         self.loginFreeAttempts = 5
+        self.maxTokensPerUser = 100
         self.loginBaseDelay = 1
         self.tls = nil
         self.handshakeTimeout = .seconds(10)

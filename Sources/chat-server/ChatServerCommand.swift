@@ -126,6 +126,12 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var loginFreeAttempts = 5
 
+    @Option(
+        help:
+            "Live session tokens one user may have; a login beyond it revokes the oldest (its sessions end with 4002)."
+    )
+    var maxTokensPerUser = 100
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -147,6 +153,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxRoomsPerUser >= 1 else { throw ValidationError("--max-rooms-per-user must be at least 1") }
         guard roomCreationPerMin > 0 else { throw ValidationError("--room-creation-per-min must be positive") }
         guard loginFreeAttempts >= 1 else { throw ValidationError("--login-free-attempts must be at least 1") }
+        guard maxTokensPerUser >= 1 else { throw ValidationError("--max-tokens-per-user must be at least 1") }
         guard FsyncPolicy(rawValue: fsync) != nil else {
             throw ValidationError("--fsync must be always, everysec or no")
         }
@@ -198,6 +205,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.outboundTotalBytes = maxTotalQueueMib << 20
         configuration.roomCreationPerMinute = roomCreationPerMin
         configuration.loginFreeAttempts = loginFreeAttempts
+        configuration.maxTokensPerUser = maxTokensPerUser
         configuration.tls = tlsCert.flatMap { cert in
             tlsKey.map { ServerConfiguration.TLSFiles(certificateChain: cert, privateKey: $0) }
         }

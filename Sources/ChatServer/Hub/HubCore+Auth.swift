@@ -171,11 +171,19 @@ extension HubCore {
         guard sessions[conn] != nil else { return step }
         let token = entropy.newToken()
         let tokenHash = PasswordHasher.tokenHash(token)
+        // At most `maxTokensPerUser` live tokens: the oldest make room (their sessions end).
+        let owned = state.tokens.compactMap { $0.value == userKey ? $0.key : nil }
+            .sorted { (state.tokenIssuedAt[$0] ?? 0, $0) < (state.tokenIssuedAt[$1] ?? 0, $1) }
+        let revoked = Array(owned.prefix(max(0, owned.count - configuration.maxTokensPerUser + 1)))
+        var work: [AfterCommit] = [.authenticate(conn, id: id, user: userKey, token: token, tokenHash: tokenHash)]
+        if !revoked.isEmpty { work.insert(.endSessions(user: nil, tokenHashes: Set(revoked)), at: 0) }
         commitOrRefuse(
-            [.tokenIssued(user: userKey, tokenHash: tokenHash, ts: now.wallMs)],
+            revoked.map { .tokenRevoked(tokenHash: $0) } + [
+                .tokenIssued(user: userKey, tokenHash: tokenHash, ts: now.wallMs)
+            ],
             conn: conn,
             id: id,
-            work: [.authenticate(conn, id: id, user: userKey, token: token, tokenHash: tokenHash)],
+            work: work,
             into: &step
         )
         return step

@@ -130,6 +130,28 @@ struct HubCoreTests {
         #expect(limited == 1997)
     }
 
+    @Test("a login beyond the token cap revokes the oldest token and ends the sessions that use it")
+    func tokenCap() {
+        var configuration = HubHarness.configuration
+        configuration.maxTokensPerUser = 2
+        var hub = HubHarness(configuration)
+        hub.user(1, "alice")  // token 1 (register), connection 1 uses it
+        for conn in ConnID(2)...3 {
+            _ = hub.core.connect(conn, address: "198.51.100.\(conn)")
+            guard case .verify = hub.core.beginLogin(conn, id: "l", userKey: "alice", at: hub.now) else {
+                Issue.record("login \(conn) throttled")
+                return
+            }
+            hub.advance(1)
+            hub.perform(hub.core.finishLogin(conn, id: "l", userKey: "alice", verified: true, at: hub.now))
+            hub.flush()
+        }
+        #expect(hub.core.state.tokens.values.filter { $0 == "alice" }.count == 2)
+        #expect(hub.received[1]?.contains(.closed(.sessionRevoked)) == true, "the oldest token's session ends")
+        #expect(hub.received[2]?.contains(.closed(.sessionRevoked)) != true)
+        #expect(hub.core.isAuthenticated(3))
+    }
+
     @Test("closed sign-up is refused before any password hashing")
     func closedSignUpCostsNoHash() {
         var configuration = HubHarness.configuration
