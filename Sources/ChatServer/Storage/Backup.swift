@@ -159,14 +159,8 @@ package enum Backup {
 
         let directory = DataDirectory(dataDirectory)
         try directory.prepare()
-        let lock = open(directory.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        defer { if lock >= 0 { close(lock) } }
-        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            throw StorageError.locked(
-                directory.lockPath,
-                "a chat-server is running on this data directory; stop it first"
-            )
-        }
+        let lock = try directory.lockExclusively("a chat-server is running on this data directory; stop it first")
+        defer { close(lock) }
         if !(try directory.isEmpty()) {
             guard force else {
                 throw StorageError.io(

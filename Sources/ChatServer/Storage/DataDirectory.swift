@@ -54,6 +54,32 @@ package struct DataDirectory: Sendable {
         return digits.count >= 8 ? digits : String(repeating: "0", count: 8 - digits.count) + digits
     }
     package var lockPath: String { path + "/LOCK" }
+
+    /// Opens `LOCK` and takes its exclusive flock, retrying for up to 200 ms: a process being
+    /// spawned elsewhere in this program holds a copy of every descriptor for a moment (between
+    /// fork and exec, O_CLOEXEC or not), which must not read as "another server runs here".
+    ///
+    /// - Returns: the locked descriptor; closing it releases the lock.
+    /// - Throws: `StorageError.locked` when another process holds the lock, `.io` when `LOCK`
+    ///   cannot be opened.
+    package func lockExclusively(_ message: String) throws -> Int32 {
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw StorageError.io(lockPath, "cannot open the lock file: \(String(cString: strerror(errno)))")
+        }
+        var locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        var attempts = 0
+        while !locked, errno == EWOULDBLOCK, attempts < 10 {
+            attempts += 1
+            usleep(20_000)
+            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+        guard locked else {
+            close(fd)
+            throw StorageError.locked(lockPath, message)
+        }
+        return fd
+    }
     package var runningPath: String { path + "/RUNNING" }
     package var epochResetPath: String { path + "/EPOCH-RESET" }
 

@@ -230,22 +230,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     private func recoverSync() throws -> ChatState {
         let fm = FileManager.default
         try directory.prepare()
-        lockFD = open(directory.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lockFD >= 0 else {
-            throw StorageError.io(directory.lockPath, "cannot open the lock file: \(String(cString: strerror(errno)))")
-        }
-        // A process being spawned elsewhere in this program can hold a copy of the descriptor
-        // for a moment (between fork and exec): retry briefly before calling the directory taken.
-        var locked = flock(lockFD, LOCK_EX | LOCK_NB) == 0
-        var attempts = 0
-        while !locked, errno == EWOULDBLOCK, attempts < 10 {
-            attempts += 1
-            usleep(20_000)
-            locked = flock(lockFD, LOCK_EX | LOCK_NB) == 0
-        }
-        guard locked else {
-            throw StorageError.locked(directory.lockPath, "the data directory is in use by another chat-server")
-        }
+        lockFD = try directory.lockExclusively("the data directory is in use by another chat-server")
         for name in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasSuffix(".tmp") {
             unlink(directory.path + "/" + name)
         }
