@@ -90,4 +90,58 @@ extension ChatClient {
     package func ping() async throws -> PingReply {
         try await request(Request.ping, as: PingReply.self)
     }
+
+    /// Creates a room the user owns; the connection follows it as after `join`. `conflict`
+    /// when it exists.
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    ///   - visibility: `.public` or `.private`.
+    ///   - topic: its first topic, if any.
+    package func create(_ room: String, visibility: RoomVisibility, topic: String? = nil) async throws -> CreateReply {
+        let name = try Self.validRoom(room)
+        let reply = try await request(
+            Request.create(room: name, visibility: visibility, topic: topic),
+            as: CreateReply.self
+        )
+        followCreated(reply, topic: topic ?? "")
+        return reply
+    }
+
+    /// Adds a user to a private room the user is a member of.
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    ///   - user: the user to add.
+    package func invite(_ room: String, user: String) async throws {
+        let request = Request.invite(room: try Self.validRoom(room), user: try Self.validUser(user))
+        _ = try await self.request(request, as: EmptyReply.self)
+    }
+
+    /// Removes a user from a room the user owns.
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    ///   - user: the user to remove.
+    package func kick(_ room: String, user: String) async throws {
+        let request = Request.kick(room: try Self.validRoom(room), user: try Self.validUser(user))
+        _ = try await self.request(request, as: EmptyReply.self)
+    }
+
+    /// The direct-message room with a user, created on first use; `join` it to follow it.
+    ///
+    /// - Parameters:
+    ///   - user: the other user (the user's own name: a room with oneself).
+    package func dm(_ user: String) async throws -> DMReply {
+        try await request(Request.dm(user: try Self.validUser(user)), as: DMReply.self)
+    }
+
+    /// A user name checked with the server's rules; a bad one is refused before sending.
+    static func validUser(_ user: String) throws(ChatClientError) -> ValidName {
+        do {
+            return try Request.user(user)
+        } catch {
+            throw ChatClientError(code: .server(error))
+        }
+    }
 }

@@ -210,6 +210,12 @@ package actor ChatClient {
         }
     }
 
+    /// Follows a room the server subscribed this connection to with `create` (head 0).
+    func followCreated(_ reply: CreateReply, topic: String) {
+        let room = JoinReply.Room(name: reply.room, topic: topic, head: reply.head, epoch: reply.epoch)
+        _ = session.applyJoin(reply.room, reply: JoinReply(room: room, messages: [], limited: false, reset: false))
+    }
+
     /// A room name checked with the server's rules; a bad one is refused before sending.
     static func validRoom(_ room: String) throws(ChatClientError) -> ValidName {
         do {

@@ -27,12 +27,14 @@ package enum TextRules {
         name(raw, max: maxUserName, what: "user name")
     }
 
-    /// Validates a room name.
+    /// Validates a room name: a name users make, or a direct-message room's (`@alice+bob`,
+    /// see `DirectRoom`). Only `dm` makes the latter; `join` and `create` refuse to.
     ///
     /// - Parameters:
     ///   - raw: the name as received.
     package static func roomName(_ raw: String) -> Result<ValidName, ProtocolError> {
-        name(raw, max: maxRoomName, what: "room name")
+        if DirectRoom.isDirect(raw) { return DirectRoom.validate(raw) }
+        return name(raw, max: maxRoomName, what: "room name")
     }
 
     /// The comparison key of a name: NFC, then Unicode full case folding (Foundation's

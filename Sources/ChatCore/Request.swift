@@ -3,6 +3,7 @@ package enum RequestType: String, Sendable, CaseIterable {
     case hello, register, login, resume, logout, join, leave, rooms, members, topic, history
     case markRead = "mark_read"
     case send, typing, ping
+    case create, invite, kick, dm
 
     /// Whether the request may be sent before authentication.
     package var allowedBeforeAuth: Bool {
@@ -36,6 +37,14 @@ package enum Request: Sendable, Equatable {
     case send(room: ValidName, text: String, kind: MessageKind, nonce: String?)
     case typing(room: ValidName)
     case ping
+    /// Creates a room (`visibility` is `public` or `private`); the caller owns it.
+    case create(room: ValidName, visibility: RoomVisibility, topic: String?)
+    /// Adds a user to a private room.
+    case invite(room: ValidName, user: ValidName)
+    /// Removes a user from a private room (owner only).
+    case kick(room: ValidName, user: ValidName)
+    /// Opens the direct-message room of the caller and `user`.
+    case dm(user: ValidName)
 }
 
 /// The outer shape of a request frame: `{"type": T, "id": ID, ...}`.
@@ -173,6 +182,29 @@ extension Request {
                 return .success(.typing(room: try f.roomName("room")))
             case .ping:
                 return .success(.ping)
+            case .create:
+                let room = try f.roomName("room")
+                let visibility: RoomVisibility
+                switch try f.anyString("visibility") {
+                case "public": visibility = .public
+                case "private": visibility = .private
+                default: throw ProtocolError.badRequest("'visibility' must be \"public\" or \"private\"")
+                }
+                var topic: String?
+                switch body["topic"] {
+                case nil, .null?: topic = nil
+                case .string(let t)?:
+                    if let error = TextRules.topic(t) { throw error }
+                    topic = t
+                default: throw f.invalid("topic", "a string")
+                }
+                return .success(.create(room: room, visibility: visibility, topic: topic))
+            case .invite:
+                return .success(.invite(room: try f.roomName("room"), user: try f.userName("user")))
+            case .kick:
+                return .success(.kick(room: try f.roomName("room"), user: try f.userName("user")))
+            case .dm:
+                return .success(.dm(user: try f.userName("user")))
             }
         } catch let error as ProtocolError {
             return .failure(error)

@@ -33,17 +33,38 @@ private let replies: [(any WireReply, String)] = [
     (
         HelloReply(server: "chat-server/0.1.0", limits: Limits()),
         #"{"server":"chat-server/0.1.0","version":1,"limits":{"max_frame":65536,"max_text":4000,"#
-            + #""history_limit":500,"rate_per_sec":10,"rate_burst":20}}"#
+            + #""history_limit":500,"rate_per_sec":10,"rate_burst":20},"features":[]}"#
     ),
     (
         HelloReply(server: "s/1", limits: Limits(ratePerSec: 0.5)),
         #"{"server":"s/1","version":1,"limits":{"max_frame":65536,"max_text":4000,"#
-            + #""history_limit":500,"rate_per_sec":0.5,"rate_burst":20}}"#
+            + #""history_limit":500,"rate_per_sec":0.5,"rate_burst":20},"features":[]}"#
+    ),
+    (
+        HelloReply(
+            server: "s/1",
+            limits: Limits(),
+            features: [ServerFeature.privateRooms, ServerFeature.directMessages]
+        ),
+        #"{"server":"s/1","version":1,"limits":{"max_frame":65536,"max_text":4000,"#
+            + #""history_limit":500,"rate_per_sec":10,"rate_burst":20},"features":["private_rooms","dm"]}"#
     ),
     (AuthReply(user: "Hana", token: "tok", rooms: []), #"{"user":"Hana","token":"tok","rooms":[]}"#),
     (
         AuthReply(user: "Hana", token: nil, rooms: [AuthReply.Room(name: "general", head: 3, read: 1)]),
-        #"{"user":"Hana","rooms":[{"name":"general","head":3,"read":1}]}"#
+        #"{"user":"Hana","rooms":[{"name":"general","head":3,"read":1,"visibility":"public"}]}"#
+    ),
+    (
+        AuthReply(
+            user: "Hana",
+            token: nil,
+            rooms: [
+                AuthReply.Room(name: "@Hana+健", head: 2, read: 2, visibility: .dm),
+                AuthReply.Room(name: "ops", head: 0, read: 0, visibility: .private, owner: "健"),
+            ]
+        ),
+        #"{"user":"Hana","rooms":[{"name":"@Hana+健","head":2,"read":2,"visibility":"dm"},"#
+            + #"{"name":"ops","head":0,"read":0,"visibility":"private","owner":"健"}]}"#
     ),
     (
         JoinReply(
@@ -75,8 +96,16 @@ private let replies: [(any WireReply, String)] = [
     (HistoryReply(messages: [], more: false), #"{"messages":[],"more":false}"#),
     (
         RoomsReply(rooms: [RoomsReply.Room(name: "general", topic: "雑談", members: 2, head: 23)]),
-        #"{"rooms":[{"name":"general","topic":"雑談","members":2,"head":23}]}"#
+        #"{"rooms":[{"name":"general","topic":"雑談","members":2,"head":23,"visibility":"public"}]}"#
     ),
+    (
+        RoomsReply(rooms: [
+            RoomsReply.Room(name: "ops", topic: "", members: 1, head: 0, visibility: .private, owner: "Hana")
+        ]),
+        #"{"rooms":[{"name":"ops","topic":"","members":1,"head":0,"visibility":"private","owner":"Hana"}]}"#
+    ),
+    (CreateReply(room: "ops", head: 0, epoch: "e1"), #"{"room":"ops","head":0,"epoch":"e1"}"#),
+    (DMReply(room: "@Hana+健"), #"{"room":"@Hana+健"}"#),
     (
         MembersReply(members: [.init(user: "Hana", online: true), .init(user: "健", online: false)]),
         #"{"members":[{"user":"Hana","online":true},{"user":"健","online":false}]}"#
@@ -101,6 +130,15 @@ private let events: [(ChatEvent, String)] = [
     (.topic(room: "general", topic: "雑談", by: "Hana"), #"{"type":"topic","room":"general","topic":"雑談","by":"Hana"}"#),
     (.typing(room: "general", user: "Hana"), #"{"type":"typing","room":"general","user":"Hana"}"#),
     (.read(room: "general", seq: 3), #"{"type":"read","room":"general","seq":3}"#),
+    (
+        .added(room: "ops", by: "Hana", visibility: .private),
+        #"{"type":"added","room":"ops","by":"Hana","visibility":"private"}"#
+    ),
+    (
+        .added(room: "@Hana+健", by: "健", visibility: .dm),
+        #"{"type":"added","room":"@Hana+健","by":"健","visibility":"dm"}"#
+    ),
+    (.removed(room: "ops", by: "Hana"), #"{"type":"removed","room":"ops","by":"Hana"}"#),
     (.other(type: "future", body: ["type": "future", "x": 1]), #"{"type":"future","x":1}"#),
 ]
 
@@ -150,6 +188,24 @@ private func requests() throws -> [(Request, String)] {
         ),
         (.typing(room: try room("general")), #"{"type":"typing","id":"7","room":"general"}"#),
         (.ping, #"{"type":"ping","id":"7"}"#),
+        (
+            .create(room: try room("ops"), visibility: .private, topic: nil),
+            #"{"type":"create","id":"7","room":"ops","visibility":"private"}"#
+        ),
+        (
+            .create(room: try room("lobby"), visibility: .public, topic: "雑談"),
+            #"{"type":"create","id":"7","room":"lobby","visibility":"public","topic":"雑談"}"#
+        ),
+        (
+            .invite(room: try room("ops"), user: try user("健")),
+            #"{"type":"invite","id":"7","room":"ops","user":"健"}"#
+        ),
+        (.kick(room: try room("ops"), user: try user("健")), #"{"type":"kick","id":"7","room":"ops","user":"健"}"#),
+        (.dm(user: try user("健")), #"{"type":"dm","id":"7","user":"健"}"#),
+        (
+            .send(room: try room("@Hana+健"), text: "hi", kind: .text, nonce: nil),
+            #"{"type":"send","id":"7","room":"@Hana+健","text":"hi"}"#
+        ),
     ]
 }
 
@@ -198,9 +254,11 @@ private let requiredReplyFields: [(any WireReply.Type, String, [String])] = [
         ]
     ),
     (
-        RoomsReply.self, #"{"rooms":[{"name":"r","topic":"","members":1,"head":0}]}"#,
+        RoomsReply.self, #"{"rooms":[{"name":"r","topic":"","members":1,"head":0,"visibility":"public"}]}"#,
         ["rooms", "rooms[0].name", "rooms[0].topic", "rooms[0].members", "rooms[0].head"]
     ),
+    (CreateReply.self, #"{"room":"r","head":0,"epoch":"e"}"#, ["room", "head", "epoch"]),
+    (DMReply.self, #"{"room":"@a+b"}"#, ["room"]),
     (
         MembersReply.self, #"{"members":[{"user":"u","online":true}]}"#,
         ["members", "members[0].user", "members[0].online"]
@@ -289,7 +347,7 @@ struct WireRoundTripTests {
             #expect(envelope.id == "7")
             #expect(Request.parse(type, body: envelope.body, limits: Limits()) == .success(request))
         }
-        #expect(try requests().count == RequestType.allCases.count + 4)
+        #expect(try requests().count == RequestType.allCases.count + 6)
     }
 
     @Test("names are sent in NFC, as the server would store them")
@@ -366,6 +424,37 @@ struct WireRoundTripTests {
         #expect(id(WireReplies.type(answering: "resume")) == id(AuthReply.self))
         #expect(id(WireReplies.type(answering: "search")) == id(SearchReply.self))
         #expect(id(WireReplies.type(answering: "mark_read")) == id(EmptyReply.self))
+        #expect(id(WireReplies.type(answering: "create")) == id(CreateReply.self))
+        #expect(id(WireReplies.type(answering: "dm")) == id(DMReply.self))
+        #expect(id(WireReplies.type(answering: "invite")) == id(EmptyReply.self))
+        #expect(id(WireReplies.type(answering: "kick")) == id(EmptyReply.self))
+    }
+
+    @Test("a server without private rooms: visibility reads as public, features as none; unknown visibility as private")
+    func privateRoomTolerance() throws {
+        let rooms = try RoomsReply(json: ["rooms": [.object(["name": "r", "topic": "", "members": 1, "head": 0])]])
+        #expect(rooms.rooms[0].visibility == .public)
+        #expect(rooms.rooms[0].owner == nil)
+        let auth = try AuthReply(json: ["user": "u", "rooms": [.object(["name": "r", "head": 0, "read": 0])]])
+        #expect(auth.rooms[0].visibility == .public)
+        let limits = JSONValue.object([
+            "max_frame": 1, "max_text": 1, "history_limit": 1, "rate_per_sec": 1, "rate_burst": 1,
+        ])
+        #expect(try HelloReply(json: ["server": "s", "version": 1, "limits": limits]).features == [])
+        let event = try ChatEvent(json: ["type": "added", "room": "r", "by": "u", "visibility": "secret"])
+        #expect(event == .added(room: "r", by: "u", visibility: .private))
+    }
+
+    @Test("create: visibility must be public or private; dm takes a user name")
+    func privateRequestValidation() throws {
+        func parse(_ type: RequestType, _ body: JSONObject) -> Result<Request, ProtocolError> {
+            Request.parse(type, body: body, limits: Limits())
+        }
+        #expect(parse(.create, ["room": "r", "visibility": "dm"]).isFailure)
+        #expect(parse(.create, ["room": "r"]).isFailure)
+        #expect(parse(.create, ["room": "r", "visibility": "private", "topic": 3]).isFailure)
+        #expect(parse(.dm, ["user": "a+b"]).isFailure)
+        #expect(parse(.invite, ["room": "r", "user": "@a"]).isFailure)
     }
 }
 

@@ -3,7 +3,7 @@
 /// `token` is present for `register` and `login` (a new token) and absent for
 /// `resume`. `rooms` lists the user's memberships, sorted by name.
 package struct AuthReply: WireReply {
-    /// One membership: `{name, head, read}`.
+    /// One membership: `{name, head, read, visibility, owner?}`.
     package struct Room: Sendable, Equatable {
         /// Display name.
         package var name: String
@@ -11,6 +11,10 @@ package struct AuthReply: WireReply {
         package var head: Int64
         /// The user's read marker (0: nothing read).
         package var read: Int64
+        /// Who can see the room (`public` when a server does not say).
+        package var visibility: RoomVisibility
+        /// The room's owner (nil: made by `join`, or a direct-message room).
+        package var owner: String?
 
         /// Creates a membership entry.
         ///
@@ -18,14 +22,26 @@ package struct AuthReply: WireReply {
         ///   - name: display name.
         ///   - head: newest seq.
         ///   - read: read marker.
-        package init(name: String, head: Int64, read: Int64) {
+        ///   - visibility: who can see the room.
+        ///   - owner: its owner, if any.
+        package init(name: String, head: Int64, read: Int64, visibility: RoomVisibility = .public, owner: String? = nil)
+        {
             self.name = name
             self.head = head
             self.read = read
+            self.visibility = visibility
+            self.owner = owner
         }
 
-        /// `{"name":…,"head":…,"read":…}`.
-        package var json: JSONValue { .object(["name": .string(name), "head": .int(head), "read": .int(read)]) }
+        /// `{"name":…,"head":…,"read":…,"visibility":…,"owner":…}`, without `owner` when there is none.
+        package var json: JSONValue {
+            var o: JSONObject = [
+                "name": .string(name), "head": .int(head), "read": .int(read),
+                "visibility": .string(visibility.rawValue),
+            ]
+            if let owner { o["owner"] = .string(owner) }
+            return .object(o)
+        }
     }
 
     /// The user's display name.
@@ -57,7 +73,13 @@ package struct AuthReply: WireReply {
             user: try f.string("user"),
             token: try f.optionalString("token"),
             rooms: try f.objects("rooms") { r throws(WireDecodingError) in
-                Room(name: try r.string("name"), head: try r.int("head"), read: try r.int("read"))
+                Room(
+                    name: try r.string("name"),
+                    head: try r.int("head"),
+                    read: try r.int("read"),
+                    visibility: RoomVisibility(wire: try r.optionalString("visibility")),
+                    owner: try r.optionalString("owner")
+                )
             }
         )
     }

@@ -11,6 +11,10 @@ package enum ChatEvent: Sendable, Equatable {
     case topic(room: String, topic: String, by: String)
     case typing(room: String, user: String)
     case read(room: String, seq: Int64)
+    /// The user was made a member of a room (`invite`, or the peer opened a direct-message room).
+    case added(room: String, by: String, visibility: RoomVisibility)
+    /// The user was removed from a room (`kick`).
+    case removed(room: String, by: String)
     /// An event type this client does not know; clients must ignore it.
     case other(type: String, body: JSONObject)
 
@@ -30,6 +34,13 @@ package enum ChatEvent: Sendable, Equatable {
         case "topic": self = .topic(room: try f.string("room"), topic: try f.string("topic"), by: try f.string("by"))
         case "typing": self = .typing(room: try f.string("room"), user: try f.string("user"))
         case "read": self = .read(room: try f.string("room"), seq: try f.int("seq"))
+        case "added":
+            self = .added(
+                room: try f.string("room"),
+                by: try f.string("by"),
+                visibility: RoomVisibility(wire: try f.string("visibility"))
+            )
+        case "removed": self = .removed(room: try f.string("room"), by: try f.string("by"))
         default: self = .other(type: type, body: o)
         }
     }
@@ -44,6 +55,8 @@ package enum ChatEvent: Sendable, Equatable {
         case .topic: return "topic"
         case .typing: return "typing"
         case .read: return "read"
+        case .added: return "added"
+        case .removed: return "removed"
         case .other(let type, _): return type
         }
     }
@@ -67,6 +80,12 @@ package enum ChatEvent: Sendable, Equatable {
             return ["type": "typing", "room": .string(room), "user": .string(user)]
         case .read(let room, let seq):
             return ["type": "read", "room": .string(room), "seq": .int(seq)]
+        case .added(let room, let by, let visibility):
+            return [
+                "type": "added", "room": .string(room), "by": .string(by), "visibility": .string(visibility.rawValue),
+            ]
+        case .removed(let room, let by):
+            return ["type": "removed", "room": .string(room), "by": .string(by)]
         case .other(_, let body):
             return body
         }

@@ -1,4 +1,4 @@
-/// The `ok` reply to `hello`: `{server, version, limits}`.
+/// The `ok` reply to `hello`: `{server, version, limits, features}`.
 package struct HelloReply: WireReply {
     /// The server's `name/version`.
     package var server: String
@@ -6,6 +6,8 @@ package struct HelloReply: WireReply {
     package var version: Int64
     /// The limits it advertises.
     package var limits: Limits
+    /// The optional features it supports (`ServerFeature`); empty when a server does not say.
+    package var features: [String]
 
     /// Creates a hello reply.
     ///
@@ -13,13 +15,15 @@ package struct HelloReply: WireReply {
     ///   - server: `name/version` of the server.
     ///   - version: protocol version.
     ///   - limits: the advertised limits.
-    package init(server: String, version: Int64 = 1, limits: Limits) {
+    ///   - features: the optional features supported.
+    package init(server: String, version: Int64 = 1, limits: Limits, features: [String] = []) {
         self.server = server
         self.version = version
         self.limits = limits
+        self.features = features
     }
 
-    /// Decodes a hello reply; each of the five limits is required.
+    /// Decodes a hello reply; each of the five limits is required, `features` is not.
     ///
     /// - Parameters:
     ///   - json: the `ok` object.
@@ -41,12 +45,27 @@ package struct HelloReply: WireReply {
                 historyLimit: Int(try l.int("history_limit")),
                 ratePerSec: rate,
                 rateBurst: Int(try l.int("rate_burst"))
-            )
+            ),
+            features: try Self.features(f)
         )
     }
 
-    /// `{"server":…,"version":…,"limits":{…}}`.
+    private static func features(_ f: WireFields) throws(WireDecodingError) -> [String] {
+        guard let value = f.value("features") else { return [] }
+        guard let items = value.arrayValue else { throw .wrongType(f.at("features"), expected: "an array") }
+        var out: [String] = []
+        for (index, item) in items.enumerated() {
+            guard let s = item.stringValue else { throw .wrongType("features[\(index)]", expected: "a string") }
+            out.append(s)
+        }
+        return out
+    }
+
+    /// `{"server":…,"version":…,"limits":{…},"features":[…]}`.
     package var json: JSONObject {
-        ["server": .string(server), "version": .int(version), "limits": limits.json]
+        [
+            "server": .string(server), "version": .int(version), "limits": limits.json,
+            "features": .array(features.map { .string($0) }),
+        ]
     }
 }

@@ -22,6 +22,10 @@ extension Request: WireRequest {
         case .send: return .send
         case .typing: return .typing
         case .ping: return .ping
+        case .create: return .create
+        case .invite: return .invite
+        case .kick: return .kick
+        case .dm: return .dm
         }
     }
 
@@ -63,6 +67,14 @@ extension Request: WireRequest {
             if kind != .text { o["kind"] = .string(kind.rawValue) }
             if let nonce { o["nonce"] = .string(nonce) }
             return o
+        case .create(let room, let visibility, let topic):
+            var o: JSONObject = ["room": .string(room.display), "visibility": .string(visibility.rawValue)]
+            if let topic { o["topic"] = .string(topic) }
+            return o
+        case .invite(let room, let user), .kick(let room, let user):
+            return ["room": .string(room.display), "user": .string(user.display)]
+        case .dm(let user):
+            return ["user": .string(user.display)]
         }
     }
 

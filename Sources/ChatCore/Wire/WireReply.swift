@@ -41,6 +41,8 @@ package enum WireReplies {
         case RequestType.members.rawValue: return MembersReply.self
         case RequestType.send.rawValue: return SendReply.self
         case RequestType.ping.rawValue: return PingReply.self
+        case RequestType.create.rawValue: return CreateReply.self
+        case RequestType.dm.rawValue: return DMReply.self
         case SearchRequest.type: return SearchReply.self
         default: return EmptyReply.self
         }
@@ -48,7 +50,7 @@ package enum WireReplies {
 }
 
 /// A plain `{"type":"ok","id":…}` with no fields: the reply to `logout`, `leave`,
-/// `topic`, `mark_read` and `typing`.
+/// `topic`, `mark_read`, `typing`, `invite` and `kick`.
 package struct EmptyReply: WireReply {
     /// Creates the empty reply.
     package init() {}

@@ -238,6 +238,8 @@ package struct HubCore: Sendable {
                 step.append(.reply(conn, id: id, .ok))
             case .hello, .ping, .register, .login, .resume:
                 step.append(.reject(conn, id: id, .badRequest("unexpected request")))
+            case .create, .invite, .kick, .dm:
+                step.append(.reject(conn, id: id, .badRequest("unknown request type '\(request.typeName)'")))
             }
         } catch {
             reject(conn, id: id, error, into: &step)

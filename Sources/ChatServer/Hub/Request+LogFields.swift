@@ -19,6 +19,10 @@ extension Request {
         case .send: "send"
         case .typing: "typing"
         case .ping: "ping"
+        case .create: "create"
+        case .invite: "invite"
+        case .kick: "kick"
+        case .dm: "dm"
         }
     }
 
@@ -26,7 +30,8 @@ extension Request {
     var roomKey: String? {
         switch self {
         case .join(let room, _, _), .leave(let room), .members(let room), .topic(let room, _),
-            .history(let room, _, _, _), .markRead(let room, _), .send(let room, _, _, _), .typing(let room):
+            .history(let room, _, _, _), .markRead(let room, _), .send(let room, _, _, _), .typing(let room),
+            .create(let room, _, _), .invite(let room, _), .kick(let room, _):
             room.key
         default: nil
         }
