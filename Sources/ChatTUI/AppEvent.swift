@@ -49,6 +49,12 @@ package enum AppEvent: Sendable, Equatable {
     case scrollLimit(Int)
     /// A send failed without a refusal from the server (e.g. the connection stopped for good).
     case notSent(nonce: String, reason: String)
+    /// Users and whether they are online (from a member list read quietly).
+    case seen([String: Bool])
+    /// The server answered `dm`: the direct-message room, and the text `/msg` gave to send there.
+    case directOpened(room: String, text: String?)
+    /// The server created a room for `/create` (the connection is subscribed to it).
+    case created(room: String, isPrivate: Bool)
 
     package static func == (a: AppEvent, b: AppEvent) -> Bool {
         switch (a, b) {
@@ -73,6 +79,9 @@ package enum AppEvent: Sendable, Equatable {
         case (.loggedOut, .loggedOut): return true
         case (.scrollLimit(let x), .scrollLimit(let y)): return x == y
         case (.notSent(let n1, let r1), .notSent(let n2, let r2)): return n1 == n2 && r1 == r2
+        case (.seen(let x), .seen(let y)): return x == y
+        case (.directOpened(let r1, let t1), .directOpened(let r2, let t2)): return r1 == r2 && t1 == t2
+        case (.created(let r1, let p1), .created(let r2, let p2)): return r1 == r2 && p1 == p2
         default: return false
         }
     }
@@ -102,4 +111,12 @@ package enum AppEffect: Sendable, Equatable {
     case loadAround(room: String, seq: Int64)
     /// Keep the session token the server issued (nil: forget it, after a logout).
     case storeToken(user: String, token: String?)
+    /// Open (creating on first use) the direct messages with a user (`dm`); then `.directOpened`.
+    case openDirect(user: String, text: String?)
+    /// Create a room (`create`); then `.created`.
+    case create(room: String, isPrivate: Bool)
+    /// Add a user to a private room (`invite`).
+    case invite(room: String, user: String)
+    /// Remove a user from a room the user owns (`kick`).
+    case kick(room: String, user: String)
 }

@@ -23,8 +23,22 @@ package struct AppState: Sendable {
         package var marker: Int64?
         /// A message to keep in view and highlight (a `/search` result that was opened).
         package var focus: Int64?
+        /// Only members see the room (from `create`, `added` or the room list). Direct messages are private too.
+        package var isPrivate = false
 
         package var unread: Int64 { max(0, head - read) }
+
+        /// A direct-message room: its name is `@` and the two user names joined by `+` (`@alice+bob`), or
+        /// `@alice` for a user's notes to themself. User-made room names cannot start with `@`.
+        package var isDirect: Bool { DirectRoom.isDirect(name) }
+
+        /// The other user of a direct-message room (the user themself for `@alice`); nil for other rooms.
+        ///
+        /// - Parameters:
+        ///   - user: who is looking.
+        package func peer(of user: String) -> String? {
+            DirectRoom.peer(in: name, of: user) ?? DirectRoom.users(in: name)?.first
+        }
 
         package init(name: String) { self.name = name }
     }
@@ -85,7 +99,11 @@ package struct AppState: Sendable {
     package var login: LoginForm?
     /// Round-trip time of the last `ping`, in ms.
     package var lagMs: Int?
+    /// The rooms, public and private first, then the direct messages (the sidebar's order).
     package var rooms: [Room] = []
+    /// Users seen in member lists, presence events and messages, by fold key (for the direct-message
+    /// sidebar's presence and for Tab completion of user names).
+    package var people: [String: Person] = [:]
     package var active: Int = 0
     package var input = InputLine()
     package var inputHistory: [String] = []
@@ -123,6 +141,18 @@ package struct AppState: Sendable {
     package var nonceCounter: UInt64 = 0
     package var noncePrefix: String = "t"
 
+    /// A user the client has seen.
+    package struct Person: Sendable, Equatable {
+        package var name: String
+        /// Online, away, or not known (seen only as a message's sender).
+        package var online: Bool?
+
+        package init(name: String, online: Bool?) {
+            self.name = name
+            self.online = online
+        }
+    }
+
     /// Tab completion in progress.
     package struct Completion: Sendable, Equatable {
         package var candidates: [String]
@@ -141,5 +171,49 @@ package struct AppState: Sendable {
     package func index(of room: String) -> Int? {
         let key = TextRules.foldKey(room)
         return rooms.firstIndex { TextRules.foldKey($0.name) == key }
+    }
+
+    /// The direct-message room with a user, if the client has it.
+    ///
+    /// - Parameters:
+    ///   - peer: the other user's name.
+    package func directRoom(with peer: String) -> Int? {
+        let key = TextRules.foldKey(peer)
+        return rooms.firstIndex { room in room.peer(of: user).map(TextRules.foldKey) == key }
+    }
+
+    /// Whether a user is online (nil: not known).
+    ///
+    /// - Parameters:
+    ///   - name: the user's name.
+    package func isOnline(_ name: String) -> Bool? { people[TextRules.foldKey(name)]?.online }
+
+    /// How a room is named on screen: `@bob` for the direct messages with bob, else its name.
+    ///
+    /// - Parameters:
+    ///   - room: the room.
+    package func title(of room: Room) -> String { room.peer(of: user).map { "@" + $0 } ?? room.name }
+
+    /// Adds a room where the sidebar lists it (direct messages last, other rooms before them) and returns
+    /// its index; keeps the active room the same.
+    ///
+    /// - Parameters:
+    ///   - room: the new room (not yet in `rooms`).
+    @discardableResult
+    package mutating func insert(_ room: Room) -> Int {
+        let at = room.isDirect ? rooms.endIndex : (rooms.firstIndex(where: \.isDirect) ?? rooms.endIndex)
+        rooms.insert(room, at: at)
+        if at <= active, rooms.count > 1 { active += 1 }
+        return at
+    }
+
+    /// Notes a user's name and, when known, presence.
+    ///
+    /// - Parameters:
+    ///   - name: the user's name.
+    ///   - online: online or away; nil keeps what is known.
+    package mutating func see(_ name: String, online: Bool?) {
+        let key = TextRules.foldKey(name)
+        people[key] = Person(name: name, online: online ?? people[key]?.online)
     }
 }

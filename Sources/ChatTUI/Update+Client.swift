@@ -15,11 +15,13 @@ func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [AppEffect] 
             if let i = state.index(of: summary.name) {
                 state.rooms[i].head = max(state.rooms[i].head, summary.head)
                 state.rooms[i].read = max(state.rooms[i].read, summary.read)
+                state.rooms[i].isPrivate = summary.visibility.isRestricted || state.rooms[i].isDirect
             } else {
                 var room = AppState.Room(name: summary.name)
                 room.head = summary.head
                 room.read = summary.read
-                state.rooms.append(room)
+                room.isPrivate = summary.visibility.isRestricted || room.isDirect
+                state.insert(room)
                 effects.append(.join(summary.name))
             }
         }
@@ -43,8 +45,9 @@ func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [AppEffect] 
         if let existing = state.index(of: room) {
             i = existing
         } else {
-            state.rooms.append(AppState.Room(name: room))
-            i = state.rooms.count - 1
+            var new = AppState.Room(name: room)
+            new.isPrivate = new.isDirect
+            i = state.insert(new)
         }
         state.rooms[i].name = room
         state.rooms[i].topic = topic
@@ -65,11 +68,13 @@ func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [AppEffect] 
             state.rooms[i].pending.removeAll { $0.nonce == nonce }
         }
         state.rooms[i].typing[message.from] = nil
+        state.see(message.from, online: nil)
         guard isNew, message.from != state.user else { return i == state.active ? markActiveRead(&state) : [] }
         let visible = i == state.active && state.scroll == 0
         if i == state.active, state.scroll > 0 { state.newBelow += 1 }
         var effects: [AppEffect] = []
-        if mentions(message.text, user: state.user) {
+        // A direct message is meant for the user as much as a mention is.
+        if state.rooms[i].isDirect || mentions(message.text, user: state.user) {
             if !visible { state.rooms[i].mentions += 1 }
             if state.bell { effects.append(.bell) }
         }
@@ -87,10 +92,18 @@ func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [AppEffect] 
             }
         case .typing(let room, let user):
             if let i = state.index(of: room) { state.rooms[i].typing[user] = state.now + 6000 }
-        case .joined(let room, _):
+        case .joined(let room, let user):
             if let i = state.index(of: room) { state.rooms[i].members += 1 }
+            state.see(user, online: nil)
         case .left(let room, _):
             if let i = state.index(of: room) { state.rooms[i].members = max(0, state.rooms[i].members - 1) }
+        case .presence(let user, let online):
+            state.see(user, online: online)
+        case .added(let room, let by, let visibility):
+            added(&state, room: room, by: by, visibility: visibility)
+        case .removed(let room, let by):
+            if let i = state.index(of: room) { removeRoom(&state, at: i) }
+            state.notice = "\(by) removed you from \(room)"
         default: break
         }
         return []
@@ -115,4 +128,21 @@ func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [AppEffect] 
         }
         return []
     }
+}
+
+/// A member added the user to a room (`invite`), or a user opened direct messages with them (`dm`):
+/// the room is listed (the client subscribes by itself), where it was not, without leaving the open room.
+private func added(_ state: inout AppState, room: String, by: String, visibility: RoomVisibility) {
+    let i: Int
+    if let known = state.index(of: room) {
+        i = known
+    } else {
+        i = state.insert(AppState.Room(name: room))
+    }
+    state.rooms[i].isPrivate = visibility.isRestricted || state.rooms[i].isDirect
+    // Whoever acted has a connection.
+    state.see(by, online: true)
+    guard TextRules.foldKey(by) != TextRules.foldKey(state.user) else { return }
+    state.notice =
+        state.rooms[i].isDirect ? "\(by) opened direct messages with you" : "\(by) added you to \(room)"
 }

@@ -177,7 +177,13 @@ private func messageText(of line: String) -> String? {
     if line.hasPrefix("//") { return String(line.dropFirst()) }
     guard line.hasPrefix("/") else { return line }
     let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-    guard parts.first?.lowercased() == "/me", parts.count > 1 else { return nil }
+    let command = parts.first?.lowercased()
+    if command == "/msg" || command == "/m", parts.count > 1 {
+        // `/msg NAME TEXT`: the text after the name.
+        let rest = parts[1].split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        return rest.count > 1 ? String(rest[1]).trimmingSpaces : nil
+    }
+    guard command == "/me", parts.count > 1 else { return nil }
     return String(parts[1]).trimmingSpaces
 }
 

@@ -81,6 +81,12 @@ func complete(_ state: inout AppState) {
     let line = state.input.text
     if start == 0, word.hasPrefix("/") {
         candidates = chatCommands.filter { $0.hasPrefix(lower) }.map { $0 + " " }
+    } else if isUserArgument(line, start: start) {
+        // `/msg NAME`, `/invite NAME`…: the users the client knows (members, presence, senders), not itself.
+        let me = TextRules.foldKey(state.user)
+        let key = TextRules.foldKey(word.hasPrefix("@") ? String(word.dropFirst()) : word)
+        candidates = state.people.filter { $0.key != me && $0.key.hasPrefix(key) }.values.map(\.name)
+            .sorted { TextRules.foldKey($0) < TextRules.foldKey($1) }.map { $0 + " " }
     } else if line.hasPrefix("/join ") || line.hasPrefix("/part ") {
         candidates = state.rooms.map(\.name).filter { $0.lowercased().hasPrefix(lower) }.map { $0 + " " }
     } else {
@@ -94,4 +100,15 @@ func complete(_ state: inout AppState) {
     guard !candidates.isEmpty else { return }
     state.input.replace(from: start, with: candidates[0])
     state.completion = AppState.Completion(candidates: candidates, index: 0, start: start)
+}
+
+/// Commands whose first argument is a user name.
+let userCommands: Set<String> = ["/msg", "/m", "/query", "/invite", "/kick"]
+
+/// Whether the word starting at `start` is the first argument of a command that takes a user name.
+private func isUserArgument(_ line: String, start: Int) -> Bool {
+    let before = String(line.prefix(start))
+    guard before.hasSuffix(" ") else { return false }
+    let words = before.split(separator: " ")
+    return words.count == 1 && userCommands.contains(words[0].lowercased())
 }

@@ -2,7 +2,8 @@ import ChatCore
 
 /// The commands `/help` lists, for completion.
 package let chatCommands = [
-    "/help", "/join", "/logout", "/me", "/members", "/part", "/quit", "/rooms", "/search", "/topic",
+    "/create", "/help", "/invite", "/join", "/kick", "/logout", "/me", "/members", "/msg", "/part", "/query",
+    "/quit", "/rooms", "/search", "/topic",
 ]
 
 /// Applies one event to the state and returns what the run loop must do. Synchronous and pure.
@@ -41,6 +42,7 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
         state.picker = AppState.Picker(title: "Rooms on the server (Enter joins, Esc closes)", items: names)
         return []
     case .memberList(let room, let members):
+        for member in members { state.see(member.user, online: member.online) }
         let list = members.map { $0.online ? "\($0.user)" : "\($0.user) (away)" }.joined(separator: ", ")
         state.notice = "\(room): \(Wording.count(members.count, "member")): \(list)"
         return []
@@ -75,6 +77,11 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
     case .notSent(let nonce, let reason):
         giveBack(&state, nonce: nonce, reason: reason)
         return []
+    case .seen(let users):
+        for (name, online) in users { state.see(name, online: online) }
+        return []
+    case .directOpened(let room, let text): return directOpened(&state, room: room, text: text)
+    case .created(let room, let isPrivate): return created(&state, room: room, isPrivate: isPrivate)
     }
 }
 

@@ -26,6 +26,10 @@ struct ClientConnection: ChatConnection {
         _ = try await refusals { try await client.send(room, text: text, kind: kind, nonce: nonce) }
     }
 
+    func create(_ room: String, visibility: RoomVisibility) async throws {
+        _ = try await refusals { try await client.create(room, visibility: visibility) }
+    }
+
     func request<Reply: WireReply>(_ request: some WireRequest, as reply: Reply.Type) async throws -> Reply {
         try await refusals { try await client.request(request, as: reply) }
     }

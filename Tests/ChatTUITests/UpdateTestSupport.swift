@@ -13,6 +13,7 @@ extension RoomTests: UpdateTestSupport {}
 extension ClientEventTests: UpdateTestSupport {}
 extension PickerTests: UpdateTestSupport {}
 extension LoginTests: UpdateTestSupport {}
+extension DirectMessageTests: UpdateTestSupport {}
 
 extension UpdateTestSupport {
     /// 2026-11-29 09:30 UTC, in ms.

@@ -8,7 +8,7 @@ func drawTitle(_ screen: inout ScreenBuffer, _ state: AppState, _ theme: Theme) 
     }
     let right = " \(room.members > 0 ? "\(room.members) member\(room.members == 1 ? "" : "s") " : "")"
     let rightStart = screen.size.width - DisplayWidth.of(right)
-    var col = screen.put(" \(room.name)", row: 0, column: 0, style: theme.title, limit: rightStart)
+    var col = screen.put(" \(state.title(of: room))", row: 0, column: 0, style: theme.title, limit: rightStart)
     if !room.topic.isEmpty {
         col = screen.put(" │ ", row: 0, column: col, style: theme.title, limit: rightStart)
         screen.put(
@@ -53,7 +53,7 @@ func drawStatus(_ screen: inout ScreenBuffer, _ state: AppState, _ theme: Theme,
 }
 
 func drawInput(_ screen: inout ScreenBuffer, _ state: AppState, _ theme: Theme, row: Int) {
-    let prompt = "[\(state.activeRoom?.name ?? "no room")] "
+    let prompt = "[\(state.activeRoom.map(state.title(of:)) ?? "no room")] "
     let promptWidth = min(DisplayWidth.of(prompt), screen.size.width / 3)
     screen.put(DisplayWidth.truncate(prompt, columns: promptWidth), row: row, column: 0, style: theme.dim)
     let available = screen.size.width - promptWidth - 1

@@ -76,7 +76,7 @@ func drawMessages(
         } else if room.hasOlder, !room.messages.isEmpty {
             lines.append(separator("PgUp loads older messages", width: width, style: theme.dim))
         } else {
-            lines.append(separator("start of \(room.name)", width: width, style: theme.dim))
+            lines.append(separator("start of \(state.title(of: room))", width: width, style: theme.dim))
         }
     }
     let scroll = min(focusTop.map { max(0, $0 - height / 2) } ?? state.scroll, max(0, lines.count - height))

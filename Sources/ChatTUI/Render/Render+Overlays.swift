@@ -8,6 +8,8 @@ package let helpLines = [
     "Alt-1…9 room · Ctrl-N/P next/previous room · Alt-A next activity",
     "PgUp/PgDn scroll (older history loads from the server)",
     "/join ROOM · /part [ROOM] · /rooms · /members · /topic TEXT",
+    "/msg NAME [TEXT] · /query NAME (direct messages)",
+    "/create ROOM [private] · /invite NAME · /kick NAME",
     "/search WORDS \"phrase\" from:NAME in:ROOM (Enter opens)",
     "/me TEXT · /logout · /quit · /help · //text sends '/text'",
 ]

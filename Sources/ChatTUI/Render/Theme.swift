@@ -15,6 +15,22 @@ struct Theme {
     var mention: CellStyle { CellStyle(fg: color ? .basic(3) : .default, bold: true) }
     var selected: CellStyle { CellStyle(reverse: true) }
     var unread: CellStyle { CellStyle(bold: true) }
+    /// Before a private room's name: a padlock, or `*` without colours (the emoji is drawn in colour).
+    var privateMarker: String { color ? "🔒" : "*" }
+
+    /// A direct-message peer's "online" dot on a sidebar line drawn in `line`.
+    func online(_ line: CellStyle) -> CellStyle {
+        var style = line
+        if color { style.fg = .basic(2) }
+        return style
+    }
+
+    /// A direct-message peer's "away" circle on a sidebar line drawn in `line`.
+    func away(_ line: CellStyle) -> CellStyle {
+        var style = line
+        style.dim = !line.reverse
+        return style
+    }
 
     /// A stable colour per nick.
     func nick(_ name: String) -> CellStyle {

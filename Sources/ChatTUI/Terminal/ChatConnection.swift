@@ -30,6 +30,25 @@ package protocol ChatConnection: Sendable {
     /// Sends a typed request and returns its typed reply; a refusal by the server is thrown as
     /// the `ProtocolError` it carries.
     func request<Reply: WireReply>(_ request: some WireRequest, as reply: Reply.Type) async throws -> Reply
+    /// Creates a room the user owns and follows it (the server subscribes the connection as by `join`).
+    ///
+    /// - Parameters:
+    ///   - room: the room's name.
+    ///   - visibility: `.public` or `.private`.
+    func create(_ room: String, visibility: RoomVisibility) async throws
+}
+
+extension ChatConnection {
+    /// `create`, then `join` so the connection follows the room (for connections that cannot do both in one).
+    ///
+    /// - Parameters:
+    ///   - room: the room's name.
+    ///   - visibility: `.public` or `.private`.
+    package func create(_ room: String, visibility: RoomVisibility) async throws {
+        let request = Request.create(room: try Request.room(room), visibility: visibility, topic: nil)
+        _ = try await self.request(request, as: CreateReply.self)
+        try await join(room)
+    }
 }
 
 /// How a connection authenticates.

@@ -90,7 +90,7 @@ package struct TUIRuntime<Backend: TerminalBackend>: Sendable {
                 state.login?.register = configuration.registering
             }
             for room in configuration.rooms where state.index(of: room) == nil {
-                state.rooms.append(AppState.Room(name: room))
+                state.insert(AppState.Room(name: room))
                 effects.append(.join(room))
             }
             perform(effects, connections: connections, inbox: inbox, group: &group)
@@ -284,11 +284,27 @@ package struct TUIRuntime<Backend: TerminalBackend>: Sendable {
                     as: MembersReply.self
                 )
                 inbox.post(.memberCount(room: room, count: reply.members.count))
+                // The members' presence, for the direct messages' dots and for completing names.
+                inbox.post(.seen(Dictionary(reply.members.map { ($0.user, $0.online) }) { _, last in last }))
             case .typing(let room):
                 _ = try? await connection.request(Request.typing(room: try Request.room(room)), as: EmptyReply.self)
             case .logout:
                 _ = try await connection.request(Request.logout, as: EmptyReply.self)
                 inbox.post(.loggedOut)
+            case .openDirect(let user, let text):
+                let reply = try await connection.request(Request.dm(user: try Request.user(user)), as: DMReply.self)
+                inbox.post(.directOpened(room: reply.room, text: text))
+            case .create(let room, let isPrivate):
+                try await connection.create(room, visibility: isPrivate ? .private : .public)
+                inbox.post(.created(room: room, isPrivate: isPrivate))
+            case .invite(let room, let user):
+                let request = Request.invite(room: try Request.room(room), user: try Request.user(user))
+                _ = try await connection.request(request, as: EmptyReply.self)
+                inbox.post(.notice("\(user) is now a member of \(room)"))
+            case .kick(let room, let user):
+                let request = Request.kick(room: try Request.room(room), user: try Request.user(user))
+                _ = try await connection.request(request, as: EmptyReply.self)
+                inbox.post(.notice("\(user) was removed from \(room)"))
             default:
                 break
             }
