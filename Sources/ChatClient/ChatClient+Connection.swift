@@ -243,10 +243,23 @@ extension ChatClient {
     }
 
     func handleEvent(_ event: ChatEvent) {
-        guard case .message(let message) = event else {
+        switch event {
+        case .added(let room, _, _):
+            // Made a member (invite, a new direct-message room): follow the room by itself.
+            continuation.yield(.event(event))
+            if writer != nil, let request = session.added(room) { transmit(request, handler: .join(room: room, nil)) }
+            return
+        case .removed(let room, _):
+            session.removed(room)
+            continuation.yield(.event(event))
+            return
+        case .message:
+            break
+        default:
             continuation.yield(.event(event))
             return
         }
+        guard case .message(let message) = event else { return }
         switch session.receive(message) {
         case .deliver:
             continuation.yield(.message(message))

@@ -47,15 +47,19 @@ package struct ConformanceCase: Sendable, CustomStringConvertible {
 package struct Requirement: Sendable {
     /// Why the case needs it, e.g. "rate_burst >= 300".
     package let description: String
+    /// A feature the server must name in its `hello` reply (nil: none).
+    package let feature: String?
     let check: @Sendable (Limits) -> Bool
 
     /// Creates a requirement.
     ///
     /// - Parameters:
     ///   - description: shown when the case is skipped.
+    ///   - feature: a feature the server must advertise.
     ///   - check: true when the advertised limits fit.
-    package init(_ description: String, _ check: @escaping @Sendable (Limits) -> Bool) {
+    package init(_ description: String, feature: String? = nil, _ check: @escaping @Sendable (Limits) -> Bool) {
         self.description = description
+        self.feature = feature
         self.check = check
     }
 
@@ -64,6 +68,14 @@ package struct Requirement: Sendable {
     /// - Parameters:
     ///   - limits: advertised limits.
     package func isMet(by limits: Limits) -> Bool { check(limits) }
+
+    /// Whether the server's limits fit and it advertises the feature.
+    ///
+    /// - Parameters:
+    ///   - context: the server under test.
+    package func isMet(by context: ConformanceContext) -> Bool {
+        check(context.limits) && (feature.map(context.features.contains) ?? true)
+    }
 
     /// The server lets one user send `count` messages within about ten seconds.
     ///
@@ -89,6 +101,8 @@ package struct ConformanceContext: Sendable {
     package let url: String
     /// Limits from the server's `hello` reply.
     package let limits: Limits
+    /// Features from the server's `hello` reply.
+    package let features: [String]
     /// Whether every frame read must re-encode byte for byte with ChatCore's typed values
     /// (`WireClient.checksEncoding`): true against a server that writes with them.
     package var checksWireEncoding = false
@@ -105,7 +119,7 @@ package struct ConformanceContext: Sendable {
         let client = try await WireClient.connect(url: url)
         let hello = try await client.call(Self.hello, as: HelloReply.self, "hello")
         await client.disconnect()
-        return ConformanceContext(url: url, limits: hello.limits)
+        return ConformanceContext(url: url, limits: hello.limits, features: hello.features)
     }
 
     /// Creates a context with known limits.
@@ -113,9 +127,11 @@ package struct ConformanceContext: Sendable {
     /// - Parameters:
     ///   - url: WebSocket URL.
     ///   - limits: the server's limits.
-    package init(url: String, limits: Limits) {
+    ///   - features: the features it advertises.
+    package init(url: String, limits: Limits, features: [String] = []) {
         self.url = url
         self.limits = limits
+        self.features = features
         let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
         self.runID = String((0..<6).map { _ in alphabet.randomElement()! })
     }

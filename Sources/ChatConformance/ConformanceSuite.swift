@@ -7,7 +7,9 @@ import Darwin
 /// Every conformance case, grouped by contract section.
 package enum ConformanceSuite {
     /// All cases, in run order.
-    package static var all: [ConformanceCase] { transport + frames + session + rooms + messages + websocket + limits }
+    package static var all: [ConformanceCase] {
+        transport + frames + session + rooms + privateRooms + messages + websocket + limits
+    }
 
     /// Cases whose name contains the filter (all when nil).
     ///

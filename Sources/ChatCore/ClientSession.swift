@@ -115,6 +115,26 @@ package struct ClientSession: Sendable, Equatable {
         roomOrder.removeAll { $0 == key }
     }
 
+    /// The user was made a member of a room (`added`): follow it and return the `join` to send
+    /// (with `since`/`epoch` when the room was followed before); nil when already subscribed.
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    package mutating func added(_ room: String) -> Request? {
+        if rooms[Self.key(room)]?.subscribed == true { return nil }
+        follow(room)
+        return joinRequest(room)
+    }
+
+    /// The user was removed from a room (`removed`): stop following it and drop what was held.
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    package mutating func removed(_ room: String) {
+        unfollow(room)
+        held[Self.key(room)] = nil
+    }
+
     /// The `join` request for a room: with `since`/`epoch` when the client has seen it;
     /// nil when `room` is not a valid room name (the server would refuse it).
     ///

@@ -13,6 +13,15 @@ package enum DirectRoom {
     ///   - a: one user's name.
     ///   - b: the other user's name (equal to `a` for a room with oneself).
     package static func name(_ a: ValidName, _ b: ValidName) -> ValidName {
+        name((a.display, a.key), (b.display, b.key))
+    }
+
+    /// The direct-message room of two users given as stored (display name and fold key).
+    ///
+    /// - Parameters:
+    ///   - a: one user's display name and key.
+    ///   - b: the other user's.
+    package static func name(_ a: (display: String, key: String), _ b: (display: String, key: String)) -> ValidName {
         if a.key == b.key { return ValidName(display: "@" + a.display, key: "@" + a.key) }
         let (first, second) = precedes(a.key, b.key) ? (a, b) : (b, a)
         return ValidName(

@@ -22,4 +22,7 @@ package enum LogRecord: Sendable, Equatable {
     case inviteUsed(codeHash: String)
     /// An invite was withdrawn (or its last use spent).
     case inviteRevoked(codeHash: String)
+    /// Who may see a room and who owns it (user fold key; nil: nobody). A room without this
+    /// record (every room of a data directory older than private rooms) is public, unowned.
+    case roomAccess(room: String, visibility: RoomVisibility, owner: String?)
 }

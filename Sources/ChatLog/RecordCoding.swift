@@ -100,6 +100,16 @@ extension LogRecord {
         case passwordChanged, tokenIssued, tokenRevoked, roomCreated, epochChanged
         case memberAdded, memberRemoved, topicSet, messageAppended, readMarked
         case userDisabled, inviteCreated, inviteUsed, inviteRevoked
+        case roomAccess
+    }
+
+    /// The byte of a visibility in a `roomAccess` record.
+    static func visibilityByte(_ visibility: RoomVisibility) -> UInt8 {
+        switch visibility {
+        case .public: 0
+        case .private: 1
+        case .dm: 2
+        }
     }
 
     /// Appends the binary payload of this record.
@@ -182,6 +192,16 @@ extension LogRecord {
         case .inviteRevoked(let codeHash):
             w.u8(Tag.inviteRevoked.rawValue)
             w.string(codeHash)
+        case .roomAccess(let room, let visibility, let owner):
+            w.u8(Tag.roomAccess.rawValue)
+            w.string(room)
+            w.u8(Self.visibilityByte(visibility))
+            if let owner {
+                w.u8(1)
+                w.string(owner)
+            } else {
+                w.u8(0)
+            }
         }
     }
 
@@ -243,6 +263,22 @@ extension LogRecord {
             record = .inviteUsed(codeHash: try r.string())
         case .inviteRevoked:
             record = .inviteRevoked(codeHash: try r.string())
+        case .roomAccess:
+            let room = try r.string()
+            let visibility: RoomVisibility
+            switch try r.u8() {
+            case 0: visibility = .public
+            case 1: visibility = .private
+            case 2: visibility = .dm
+            default: throw RecordDecodingError.malformed("bad visibility")
+            }
+            let owner: String?
+            switch try r.u8() {
+            case 0: owner = nil
+            case 1: owner = try r.string()
+            default: throw RecordDecodingError.malformed("bad flag")
+            }
+            record = .roomAccess(room: room, visibility: visibility, owner: owner)
         }
         guard r.remaining == 0 else { throw RecordDecodingError.malformed("trailing bytes in record") }
         return record

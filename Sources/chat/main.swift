@@ -282,12 +282,17 @@ struct Login: AsyncParsableCommand {
 }
 
 struct Send: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Send one message to a room (joining it if needed).")
+    static let configuration = CommandConfiguration(
+        abstract: "Send one message to a room (joining it if needed), or a direct message with --to."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 
     @Option(help: "Room name.")
-    var room: String
+    var room: String?
+
+    @Option(help: "Send a direct message to this user instead (opens the DM room on first use).")
+    var to: String?
 
     @Flag(help: "Send as an action (/me).")
     var action = false
@@ -299,15 +304,39 @@ struct Send: AsyncParsableCommand {
         let url = try connection.url()
         let credentials = try Secrets.credentials(url: url, user: connection.user)
         let configuration = try await connection.client(credentials, url: url)
-        let (room, text, kind) = (room, text, action ? MessageKind.action : .text)
-        let ack = try await withClient(configuration) { client in
+        let (target, text, kind) = (try RoomTarget(room: room, dm: to), text, action ? MessageKind.action : .text)
+        let (room, ack) = try await withClient(configuration) { client in
             try await waitReady(client)
+            let room = try await target.open(client)
             _ = try await client.join(room)
-            return try await client.send(room, text: text, kind: kind)
+            return (room, try await client.send(room, text: text, kind: kind))
         }
         print(
             JSONValue.object(["room": .string(room), "seq": .int(ack.seq), "ts": .int(ack.ts)]).terminalSafeJSONString
         )
+    }
+}
+
+/// A room named on the command line: `--room NAME`, or the direct-message room with a user.
+enum RoomTarget: Sendable {
+    case room(String)
+    case dm(String)
+
+    /// Exactly one of the two options.
+    init(room: String?, dm: String?) throws {
+        switch (room, dm) {
+        case (let room?, nil): self = .room(room)
+        case (nil, let user?): self = .dm(user)
+        default: throw ValidationError("give either --room or a direct-message user, not both or neither")
+        }
+    }
+
+    /// The room's name; for a direct message, asks the server (which makes the room on first use).
+    func open(_ client: ChatClient) async throws -> String {
+        switch self {
+        case .room(let room): return room
+        case .dm(let user): return try await client.dm(user).room
+        }
     }
 }
 
@@ -319,7 +348,10 @@ struct Tail: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     @Option(help: "Room name.")
-    var room: String
+    var room: String?
+
+    @Option(help: "Follow the direct-message room with this user instead.")
+    var dm: String?
 
     @Option(help: "Print every message after this seq (default: the newest 50, then new ones).")
     var since: Int64?
@@ -328,13 +360,13 @@ struct Tail: AsyncParsableCommand {
         let url = try connection.url()
         let credentials = try Secrets.credentials(url: url, user: connection.user)
         let configuration = try await connection.client(credentials, url: url)
-        let (room, since) = (room, since)
+        let (target, since) = (try RoomTarget(room: room, dm: dm), since)
         let client = ChatClient(configuration: configuration, logger: makeLogger())
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             group.addTask {
                 try await waitReady(client)
-                _ = try await client.join(room, since: since)
+                _ = try await client.join(try await target.open(client), since: since)
             }
             group.addTask {
                 for await event in client.events {

@@ -12,7 +12,7 @@ struct ConformanceTests {
             let context = server.context
             if let requirement = testCase.requirement {
                 #expect(
-                    requirement.isMet(by: context.limits),
+                    requirement.isMet(by: context),
                     "test server limits must fit: \(requirement.description)"
                 )
             }
@@ -24,7 +24,7 @@ struct ConformanceTests {
     func sections() {
         let sections: Set<String> = [
             "Transport", "Three kinds of frame", "Names and text", "Session", "Rooms", "Messages",
-            "Liveness and closing", "Durability",
+            "Liveness and closing", "Durability", "Private rooms",
         ]
         for c in ConformanceSuite.all { #expect(sections.contains(c.section), "\(c.name): \(c.section)") }
         #expect(Set(ConformanceSuite.all.map(\.name)).count == ConformanceSuite.all.count, "case names are unique")

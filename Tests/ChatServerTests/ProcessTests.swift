@@ -218,4 +218,50 @@ struct ProcessTests {
         #expect(lines.first?.contains("日本語 ✓") == true)
         #expect(lines.last?.contains(#""seq":2"#) == true)
     }
+
+    @Test("chat send --to sends a direct message; chat tail --dm follows it", .timeLimit(.minutes(1)))
+    func cliDirectMessage() async throws {
+        let server = try await Self.startServer()
+        defer { server.process.terminate() }
+        let config = NSTemporaryDirectory() + "chat-cli-\(UUID().uuidString)"
+        let (alice, bob) = ("alice\(Int.random(in: 1000...9999))", "bob\(Int.random(in: 1000...9999))")
+        func chat(_ arguments: [String], password: String? = "cli-password") async throws -> (Int32, String) {
+            let (process, out) = try Self.chatProcess(arguments, config: config, password: password)
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            let status = try await Self.waitForExit(process)
+            return (status, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }
+        for user in [alice, bob] {
+            #expect(try await chat(["login", "--server", server.url, "--user", user, "--register"]).0 == 0)
+        }
+        let room = DirectRoom.name(try Request.user(alice), try Request.user(bob)).display
+        let sent = try await chat(
+            ["send", "--server", server.url, "--user", alice, "--to", bob, "psst"],
+            password: nil
+        )
+        #expect(sent.0 == 0)
+        #expect(sent.1.contains(#""room":"\#(room)","seq":1"#), "\(sent.1)")
+        let both = try await chat(
+            ["send", "--server", server.url, "--user", alice, "--to", bob, "--room", "x", "no"],
+            password: nil
+        )
+        #expect(both.0 != 0, "--to and --room together are refused")
+
+        let (tail, out) = try Self.chatProcess(
+            ["tail", "--server", server.url, "--user", bob, "--dm", alice, "--since", "0"],
+            config: config,
+            password: nil
+        )
+        try tail.run()
+        var text = ""
+        let reader = out.fileHandleForReading
+        while !text.contains("psst") {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        tail.terminate()
+        #expect(text.contains(#""room":"\#(room)""#) && text.contains("psst"), "\(text)")
+    }
 }

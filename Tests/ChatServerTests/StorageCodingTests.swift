@@ -53,6 +53,9 @@ struct StorageCodingTests {
         .inviteCreated(codeHash: "", uses: Int64.max, expiresAt: Int64.min, ts: Int64.max),
         .inviteUsed(codeHash: "c0ffee"),
         .inviteRevoked(codeHash: ""),
+        .roomAccess(room: "ops", visibility: .private, owner: "ünï"),
+        .roomAccess(room: "@a+b", visibility: .dm, owner: nil),
+        .roomAccess(room: "", visibility: .public, owner: ""),
     ]
 
     static func caseName(_ record: LogRecord) -> String {
@@ -72,6 +75,7 @@ struct StorageCodingTests {
         case .inviteCreated: "inviteCreated"
         case .inviteUsed: "inviteUsed"
         case .inviteRevoked: "inviteRevoked"
+        case .roomAccess: "roomAccess"
         }
     }
 
@@ -87,7 +91,7 @@ struct StorageCodingTests {
 
     @Test("the samples cover every record type")
     func samplesCoverEveryCase() {
-        #expect(Set(Self.samples.map(Self.caseName)).count == 15)
+        #expect(Set(Self.samples.map(Self.caseName)).count == 16)
     }
 
     @Test("a record round-trips through encode, decode and framing", arguments: samples)
@@ -128,6 +132,8 @@ struct StorageCodingTests {
         #expect(Self.payload(.messageAppended(action)) == [10, 1, 0x52, 2, 1, 0x61, 0, 1, 1, 1, 1, 0x6E])
         let plain = ChatMessage(room: "R", seq: 1, from: "a", text: "", kind: .text, ts: 0)
         #expect(Self.payload(.messageAppended(plain)) == [10, 1, 0x52, 2, 1, 0x61, 0, 0, 0, 0])
+        #expect(Self.payload(.roomAccess(room: "r", visibility: .private, owner: "u")) == [16, 1, 0x72, 1, 1, 1, 0x75])
+        #expect(Self.payload(.roomAccess(room: "r", visibility: .dm, owner: nil)) == [16, 1, 0x72, 2, 0])
         let crc = CRC32C.checksum([4, 2, 0xC3, 0xA9] as [UInt8])
         let framed = StorageTestSupport.framed([.tokenRevoked(tokenHash: "é")])
         #expect(
@@ -185,7 +191,7 @@ struct StorageCodingTests {
     @Test("damaged payloads are rejected with a decoding error, not a crash")
     func malformedPayloads() {
         #expect(Self.decode([]) == .failure(.truncated))
-        for tag: UInt8 in [0, 16, 200, 255] {
+        for tag: UInt8 in [0, 17, 200, 255] {
             #expect(Self.decode([tag, 0, 0]) == .failure(.malformed("unknown record type")), "tag \(tag)")
         }
         // tokenRevoked with a string claiming 5 bytes but holding 2.
@@ -193,6 +199,9 @@ struct StorageCodingTests {
         // tokenRevoked with invalid UTF-8.
         #expect(Self.decode([4, 2, 0xC3, 0x28]) == .failure(.malformed("invalid UTF-8")))
         #expect(Self.decode([4, 1, 0xFF]) == .failure(.malformed("invalid UTF-8")))
+        // roomAccess with an unknown visibility or owner flag.
+        #expect(Self.decode([16, 1, 0x72, 3, 0]) == .failure(.malformed("bad visibility")))
+        #expect(Self.decode([16, 1, 0x72, 1, 2]) == .failure(.malformed("bad flag")))
         // readMarked whose seq varint never ends.
         let endless: [UInt8] = [11, 0, 0] + Array(repeating: 0x80, count: 11) + [0]
         #expect(Self.decode(endless) == .failure(.malformed("varint too long")))

@@ -75,7 +75,11 @@ struct TestServer {
     /// A conformance context for this server. Every frame its clients read must decode to
     /// ChatCore's typed values and encode back to the same bytes (`WireCheck`).
     var context: ConformanceContext {
-        var context = ConformanceContext(url: url, limits: configuration.limits)
+        var context = ConformanceContext(
+            url: url,
+            limits: configuration.limits,
+            features: [ServerFeature.privateRooms, ServerFeature.directMessages]
+        )
         context.checksWireEncoding = true
         return context
     }

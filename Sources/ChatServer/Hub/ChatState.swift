@@ -41,6 +41,16 @@ package struct ChatState: Sendable {
         package var members: [String: Int64] = [:]
         /// "userKey\u{0}nonce" → seq.
         package var nonces: [String: Int64] = [:]
+        /// Who may see the room: everyone, or its members only.
+        package var visibility: RoomVisibility = .public
+        /// The owner's fold key (`create`); nil for rooms made by `join` and direct-message rooms.
+        package var owner: String?
+
+        /// Whether a user may see the room: it is public, or they are a member.
+        ///
+        /// - Parameters:
+        ///   - user: the user's fold key.
+        package func isVisible(to user: String) -> Bool { visibility == .public || members[user] != nil }
 
         /// seq of the newest stored message.
         package var head: Int64 { Int64(messages.count) }
@@ -123,6 +133,9 @@ package struct ChatState: Sendable {
             invites[codeHash] = invite.usesLeft > 0 ? invite : nil
         case .inviteRevoked(let codeHash):
             invites[codeHash] = nil
+        case .roomAccess(let room, let visibility, let owner):
+            rooms[room]?.visibility = visibility
+            rooms[room]?.owner = owner
         }
     }
 

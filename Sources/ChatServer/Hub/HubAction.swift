@@ -85,6 +85,10 @@ package enum HubReply: Sendable, Equatable {
     case members([MemberStatus])
     /// `send`: where the message was stored.
     case sent(seq: Int64, ts: Int64)
+    /// `create`: the new room (head 0) and its epoch.
+    case created(room: String, head: Int64, epoch: String)
+    /// `dm`: the direct-message room's name.
+    case directRoom(String)
 }
 
 /// A room as its member's session list shows it.
@@ -92,6 +96,9 @@ package struct RoomStatus: Sendable, Equatable {
     package var name: String
     package var head: Int64
     package var read: Int64
+    package var visibility: RoomVisibility = .public
+    /// The owner's display name.
+    package var owner: String?
 }
 
 /// A room as `rooms` lists it.
@@ -100,6 +107,9 @@ package struct RoomListing: Sendable, Equatable {
     package var topic: String
     package var members: Int
     package var head: Int64
+    package var visibility: RoomVisibility = .public
+    /// The owner's display name.
+    package var owner: String?
 }
 
 /// A member as `members` lists it.
@@ -130,4 +140,8 @@ package enum HubEvent: Sendable, Equatable {
     case typing(room: String, user: String)
     case presence(user: String, online: Bool)
     case read(room: String, seq: Int64)
+    /// To the user made a member (`invite`, a new direct-message room).
+    case added(room: String, by: String, visibility: RoomVisibility)
+    /// To the user removed (`kick`).
+    case removed(room: String, by: String)
 }

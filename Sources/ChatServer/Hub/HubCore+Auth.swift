@@ -215,11 +215,20 @@ extension HubCore {
     }
 
     /// The user's rooms with their published heads and read markers, in code-point order.
-    func roomList(of userKey: String) -> [RoomStatus] {
+    ///
+    /// - Parameters:
+    ///   - userKey: the user's fold key.
+    package func roomList(of userKey: String) -> [RoomStatus] {
         guard let user = state.users[userKey] else { return [] }
         return user.rooms.compactMap { key -> RoomStatus? in
             guard let room = state.rooms[key] else { return nil }
-            return RoomStatus(name: room.name, head: sequencer.head(key), read: room.members[userKey] ?? 0)
+            return RoomStatus(
+                name: room.name,
+                head: sequencer.head(key),
+                read: room.members[userKey] ?? 0,
+                visibility: room.visibility,
+                owner: room.owner.flatMap { state.users[$0]?.name }
+            )
         }
         .sorted { codePointLess($0.name, $1.name) }
     }

@@ -24,6 +24,8 @@ extension HubCore {
         case join(ConnID, id: String, user: String, room: String, since: Int64?, epoch: String?, announce: Bool)
         /// `leave`: every connection of the user stops following the room.
         case leave(user: String, room: String)
+        /// `create`: subscribe the creator's connection and answer, in one turn.
+        case create(ConnID, id: String, user: String, room: String)
         /// `logout`: close the token's other connections and drop the caller's identity.
         case logout(ConnID, tokenHash: String)
         /// Close every connection of a user, or using one of these tokens.
@@ -179,7 +181,7 @@ extension HubCore {
             done.forEachWork { work in
                 switch work {
                 case .reply(let conn, let id, _), .authenticate(let conn, let id, _, _, _),
-                    .join(let conn, let id, _, _, _, _, _):
+                    .join(let conn, let id, _, _, _, _, _), .create(let conn, let id, _, _):
                     step.append(.reject(conn, id: id, Self.storeFailed))
                 case .reject(let conn, let id, let error):
                     step.append(.reject(conn, id: id, error))
@@ -303,6 +305,8 @@ extension HubCore {
             if let name = state.rooms[room]?.name, let userName = state.users[user]?.name {
                 step.append(.publish(room: room, .left(room: name, user: userName), excludingUser: nil))
             }
+        case .create(let conn, let id, let user, let room):
+            completeCreate(conn, id: id, user: user, room: room, into: &step)
         case .logout(let conn, let tokenHash):
             for (other, session) in sessions.sessions where other != conn && session.tokenHash == tokenHash {
                 step.append(.close(other, .sessionRevoked, reason: "session revoked"))

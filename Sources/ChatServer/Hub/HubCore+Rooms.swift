@@ -14,23 +14,15 @@ extension HubCore {
         into step: inout HubStep
     ) throws(ProtocolError) {
         var records: [LogRecord] = []
-        let newMember = state.rooms[room.key]?.members[user] == nil
-        if newMember, (state.users[user]?.rooms.count ?? 0) >= configuration.maxRoomsPerUser {
-            throw ProtocolError(
-                .forbidden,
-                "you are in \(configuration.maxRoomsPerUser) rooms, the most this server allows; leave one first"
-            )
+        let existing = state.rooms[room.key]
+        let newMember = existing?.members[user] == nil
+        // A private or direct-message room, or a name only `dm` makes: members only, never created here.
+        if newMember, existing?.visibility.isRestricted ?? DirectRoom.isDirect(room.display) {
+            throw Self.privateRoom
         }
-        if state.rooms[room.key] == nil {
-            let perMinute = configuration.roomCreationPerMinute
-            var bucket =
-                roomCreation[user]
-                ?? TokenBucket(rate: perMinute / 60, burst: max(1, Int(perMinute)), now: now.monotonic)
-            let wait = bucket.take(now: now.monotonic)
-            roomCreation[user] = bucket
-            if let wait {
-                throw ProtocolError(.rateLimited, "too many new rooms; try again later", retryAfterMs: wait)
-            }
+        if newMember { try checkRoomCount(user) }
+        if existing == nil {
+            try takeRoomCreation(user, at: now)
             records.append(.roomCreated(name: room.display, epoch: entropy.newEpoch(), ts: now.wallMs))
         }
         if newMember { records.append(.memberAdded(room: room.key, user: user)) }
@@ -93,7 +85,41 @@ extension HubCore {
         step.append(.reply(conn, id: id, .joined(joined)))
     }
 
-    mutating func leave(_ conn: ConnID, id: String, user: String, room: String, into step: inout HubStep) {
+    /// What a non-member's `join` of a private room gets.
+    static let privateRoom = ProtocolError(.forbidden, "private room; ask a member to invite you")
+
+    /// Refuses a new membership beyond `maxRoomsPerUser`.
+    func checkRoomCount(_ user: String, subject: String = "you are") throws(ProtocolError) {
+        guard (state.users[user]?.rooms.count ?? 0) >= configuration.maxRoomsPerUser else { return }
+        throw ProtocolError(
+            .forbidden,
+            "\(subject) in \(configuration.maxRoomsPerUser) rooms, the most this server allows; leave one first"
+        )
+    }
+
+    /// Takes a token from the user's room-creation bucket, or refuses with `rate_limited`.
+    mutating func takeRoomCreation(_ user: String, at now: HubTime) throws(ProtocolError) {
+        let perMinute = configuration.roomCreationPerMinute
+        var bucket =
+            roomCreation[user]
+            ?? TokenBucket(rate: perMinute / 60, burst: max(1, Int(perMinute)), now: now.monotonic)
+        let wait = bucket.take(now: now.monotonic)
+        roomCreation[user] = bucket
+        if let wait {
+            throw ProtocolError(.rateLimited, "too many new rooms; try again later", retryAfterMs: wait)
+        }
+    }
+
+    mutating func leave(
+        _ conn: ConnID,
+        id: String,
+        user: String,
+        room: String,
+        into step: inout HubStep
+    ) throws(ProtocolError) {
+        if state.rooms[room]?.visibility == .dm {
+            throw ProtocolError(.forbidden, "a direct-message room cannot be left")
+        }
         commitOrRefuse(
             [.memberRemoved(room: room, user: user)],
             conn: conn,
@@ -153,11 +179,22 @@ extension HubCore {
         )
     }
 
-    /// Every room, in code-point order of names.
-    func allRooms() -> [RoomListing] {
-        state.rooms.sorted { codePointLess($0.value.name, $1.value.name) }.map { key, room in
-            RoomListing(name: room.name, topic: room.topic, members: room.members.count, head: sequencer.head(key))
-        }
+    /// Every public room and the user's private and direct-message rooms, in code-point order of names.
+    ///
+    /// - Parameters:
+    ///   - user: the caller's fold key.
+    func visibleRooms(to user: String) -> [RoomListing] {
+        state.rooms.filter { $0.value.isVisible(to: user) }.sorted { codePointLess($0.value.name, $1.value.name) }
+            .map { key, room in
+                RoomListing(
+                    name: room.name,
+                    topic: room.topic,
+                    members: room.members.count,
+                    head: sequencer.head(key),
+                    visibility: room.visibility,
+                    owner: room.owner.flatMap { state.users[$0]?.name }
+                )
+            }
     }
 
     /// A room's members with whether they are online, in code-point order.

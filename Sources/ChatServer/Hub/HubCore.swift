@@ -195,7 +195,7 @@ package struct HubCore: Sendable {
             case .leave(let room):
                 try leave(conn, id: id, user: userKey, room: memberRoom(room, user: userKey), into: &step)
             case .rooms:
-                step.append(.reply(conn, id: id, .rooms(allRooms())))
+                step.append(.reply(conn, id: id, .rooms(visibleRooms(to: userKey))))
             case .members(let room):
                 step.append(.reply(conn, id: id, .members(members(of: try memberRoom(room, user: userKey)))))
             case .topic(let room, let topic):
@@ -238,8 +238,23 @@ package struct HubCore: Sendable {
                 step.append(.reply(conn, id: id, .ok))
             case .hello, .ping, .register, .login, .resume:
                 step.append(.reject(conn, id: id, .badRequest("unexpected request")))
-            case .create, .invite, .kick, .dm:
-                step.append(.reject(conn, id: id, .badRequest("unknown request type '\(request.typeName)'")))
+            case .create(let room, let visibility, let topic):
+                try create(
+                    conn,
+                    id: id,
+                    user: userKey,
+                    room: room,
+                    visibility: visibility,
+                    topic: topic,
+                    at: now,
+                    into: &step
+                )
+            case .invite(let room, let invitee):
+                try invite(conn, id: id, user: user, userKey: userKey, room: room, invitee: invitee, into: &step)
+            case .kick(let room, let target):
+                try kick(conn, id: id, user: user, userKey: userKey, room: room, target: target, into: &step)
+            case .dm(let peer):
+                try directRoom(conn, id: id, user: user, userKey: userKey, peer: peer, at: now, into: &step)
             }
         } catch {
             reject(conn, id: id, error, into: &step)

@@ -112,7 +112,10 @@ struct ConnectionHandler: Sendable {
                 conn.reject(id: id, ProtocolError(.unsupportedVersion, "this server speaks version 1"))
             } else {
                 session.helloDone = true
-                conn.send(HelloReply(server: configuration.serverName, limits: configuration.limits).frame(id: id))
+                conn.send(
+                    HelloReply(server: configuration.serverName, limits: configuration.limits, features: Self.features)
+                        .frame(id: id)
+                )
             }
         case .ping:
             conn.send(PingReply(ts: hub.clock.now().wallMs).frame(id: id))
@@ -145,6 +148,11 @@ struct ConnectionHandler: Sendable {
             session.authenticated = await hub.handle(conn, id: id, request: request)
         }
     }
+}
+
+extension ConnectionHandler {
+    /// The optional features this server names in its `hello` reply.
+    static let features = [ServerFeature.privateRooms, ServerFeature.directMessages]
 }
 
 /// What the request pump keeps per connection.

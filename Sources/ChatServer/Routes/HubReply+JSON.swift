@@ -14,7 +14,15 @@ extension HubReply {
             return AuthReply(
                 user: user,
                 token: token,
-                rooms: rooms.map { AuthReply.Room(name: $0.name, head: $0.head, read: $0.read) }
+                rooms: rooms.map {
+                    AuthReply.Room(
+                        name: $0.name,
+                        head: $0.head,
+                        read: $0.read,
+                        visibility: $0.visibility,
+                        owner: $0.owner
+                    )
+                }
             )
         case .joined(let room):
             return JoinReply(
@@ -28,13 +36,24 @@ extension HubReply {
         case .rooms(let rooms):
             return RoomsReply(
                 rooms: rooms.map {
-                    RoomsReply.Room(name: $0.name, topic: $0.topic, members: Int64($0.members), head: $0.head)
+                    RoomsReply.Room(
+                        name: $0.name,
+                        topic: $0.topic,
+                        members: Int64($0.members),
+                        head: $0.head,
+                        visibility: $0.visibility,
+                        owner: $0.owner
+                    )
                 }
             )
         case .members(let members):
             return MembersReply(members: members.map { MembersReply.Member(user: $0.user, online: $0.online) })
         case .sent(let seq, let ts):
             return SendReply(seq: seq, ts: ts)
+        case .created(let room, let head, let epoch):
+            return CreateReply(room: room, head: head, epoch: epoch)
+        case .directRoom(let room):
+            return DMReply(room: room)
         }
     }
 
@@ -55,7 +74,7 @@ extension HubReply {
         case .joined(let room): return size(room.messages) + room.topic.utf8.count + room.name.utf8.count
         case .rooms(let rooms): return rooms.reduce(64) { $0 + $1.name.utf8.count + $1.topic.utf8.count + 64 }
         case .members(let members): return members.reduce(64) { $0 + $1.user.utf8.count + 32 }
-        case .ok, .authenticated, .sent: return nil
+        case .ok, .authenticated, .sent, .created, .directRoom: return nil
         }
     }
 }
@@ -83,6 +102,8 @@ extension HubEvent {
         case .typing(let room, let user): .typing(room: room, user: user)
         case .presence(let user, let online): .presence(user: user, online: online)
         case .read(let room, let seq): .read(room: room, seq: seq)
+        case .added(let room, let by, let visibility): .added(room: room, by: by, visibility: visibility)
+        case .removed(let room, let by): .removed(room: room, by: by)
         }
     }
 

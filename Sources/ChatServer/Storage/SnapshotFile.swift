@@ -31,6 +31,9 @@ package enum SnapshotFile {
         }
         for (key, room) in state.rooms {
             try visit(.roomCreated(name: room.name, epoch: room.epoch, ts: room.createdAt))
+            if room.visibility != .public || room.owner != nil {
+                try visit(.roomAccess(room: key, visibility: room.visibility, owner: room.owner))
+            }
             if !room.topic.isEmpty { try visit(.topicSet(room: key, topic: room.topic, by: "")) }
             for (user, read) in room.members {
                 try visit(.memberAdded(room: key, user: user))

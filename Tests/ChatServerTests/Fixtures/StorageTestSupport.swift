@@ -222,6 +222,8 @@ enum StorageTestSupport {
             compare("\(room) topic", e.topic, a.topic)
             if !ignoringEpochs { compare("\(room) epoch", e.epoch, a.epoch) }
             compare("\(room) createdAt", e.createdAt, a.createdAt)
+            compare("\(room) visibility", e.visibility, a.visibility)
+            compare("\(room) owner", e.owner, a.owner)
             compare("\(room) message count", e.messages.count, a.messages.count)
             for (index, (em, am)) in zip(e.messages, a.messages).enumerated() where em != am {
                 out.append("\(room) message at index \(index): expected \(em), got \(am)")
@@ -265,6 +267,7 @@ enum StorageTestSupport {
             .memberAdded(room: "lobby", user: "alice"),
             .memberAdded(room: "lobby", user: "bücher"),
             .memberAdded(room: "café", user: "alice"),
+            .roomAccess(room: "café", visibility: .private, owner: "alice"),
             .topicSet(room: "lobby", topic: "welcome ✨", by: "Alice"),
             .messageAppended(ChatMessage(room: "Lobby", seq: 1, from: "Alice", text: "hi", kind: .text, ts: 20)),
             .messageAppended(

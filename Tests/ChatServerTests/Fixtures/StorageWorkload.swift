@@ -77,6 +77,9 @@ struct StorageWorkload {
                 expiresAt: chance(2) ? 0 : timestamp(),
                 ts: timestamp()
             )
+        case 38..<40:
+            let visibility = pick(RoomVisibility.allCases.filter { $0 != room.visibility })
+            return .roomAccess(room: roomKey, visibility: visibility, owner: chance(50) ? nil : pick(users))
         case 36..<38 where !state.invites.isEmpty:
             let code = pick(state.invites.keys.sorted())
             return chance(4) ? .inviteRevoked(codeHash: code) : .inviteUsed(codeHash: code)
