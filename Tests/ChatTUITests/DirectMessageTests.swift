@@ -134,6 +134,15 @@ struct DirectMessageTests {
         #expect(state.rooms.map(\.isPrivate) == [true, false, true])
     }
 
+    @Test("one's own notes (@alice) show online while connected")
+    func selfDirect() {
+        var state = makeState(["general"])
+        _ = update(&state, .directOpened(room: "@alice", text: nil))
+        #expect(render(state, size: Size(width: 80, height: 24)).text.contains("2 ● alice"))
+        state.connection = .offline("gone")
+        #expect(render(state, size: Size(width: 80, height: 24)).text.contains("2 ○ alice"))
+    }
+
     @Test("/join @… points to /msg")
     func joinDirect() {
         var state = makeState()

@@ -59,7 +59,9 @@ private func drawSidebarRoom(
     var markerStyle = style
     var name = room.name
     if let peer = room.peer(of: state.user) {
-        let online = state.isOnline(peer) == true
+        // One's own notes (`@alice`): online while connected (the server sends no presence about oneself).
+        let isSelf = TextRules.foldKey(peer) == TextRules.foldKey(state.user)
+        let online = isSelf ? state.connection == .connected : state.isOnline(peer) == true
         marker = online ? "● " : "○ "
         markerStyle = online ? theme.online(style) : theme.away(style)
         name = peer
