@@ -28,6 +28,8 @@ private final class FakeConnection: ChatConnection {
     var requests: [String] { recorded.withLock { $0.requests } }
     /// Sent texts, in order.
     var sends: [String] { recorded.withLock { $0.sends } }
+    /// Rooms joined, in order.
+    var joins: [String] { recorded.withLock { $0.joins } }
 
     /// An event from the server.
     func emit(_ event: ClientEvent) { continuation.yield(event) }
@@ -240,5 +242,52 @@ struct TUIRuntimeTests {
         #expect(frame.map(status)?.contains("forbidden") == false)
         backend.send(.key(.ctrl("c")))
         _ = await finished
+    }
+
+    @Test("/msg asks dm, joins the room the server names, shows it as @peer and sends the text there")
+    func msgOpensDirect() async throws {
+        let connection = FakeConnection { body in
+            body["type"]?.stringValue == "dm" ? ["room": "@alice+bob"] : [:]
+        }
+        let (runtime, backend, _) = makeRuntime(connection)
+        async let finished = runtime.run()
+        connection.emit(.connected(user: "alice", token: nil))
+        backend.send(.text("/msg bob hi 日本"), .key(.enter))
+        let frame = await backend.waitForFrame { $0.text.contains("[@bob]") && $0.text.contains("│ hi 日本") }
+        #expect(frame?.text.contains("Direct messages") == true, "\(backend.frames.last?.text ?? "")")
+        backend.send(.key(.ctrl("c")))
+        _ = await finished
+        #expect(connection.requests.contains("dm"))
+        #expect(connection.joins == ["@alice+bob"])
+        #expect(connection.sends == ["hi 日本"])
+    }
+
+    @Test("/create ROOM private creates and follows it; /invite says so; a refused /kick shows the server's words")
+    func createInviteKick() async throws {
+        let connection = FakeConnection { body in
+            switch body["type"]?.stringValue {
+            case "create": return ["room": body["room"] ?? "", "head": 0, "epoch": "e1"]
+            case "kick": throw ProtocolError(.forbidden, "only the owner removes members")
+            default: return [:]
+            }
+        }
+        let (runtime, backend, _) = makeRuntime(connection)
+        async let finished = runtime.run()
+        connection.emit(.connected(user: "alice", token: nil))
+        backend.send(.text("/create ops private"), .key(.enter))
+        let created = await backend.waitForFrame { $0.text.contains("🔒ops") && status($0).contains("created private") }
+        #expect(created != nil, "\(backend.frames.last?.text ?? "")")
+        backend.send(.text("/invite bob"), .key(.enter))
+        let invited = await backend.waitForFrame { status($0).contains("bob is now a member of ops") }
+        #expect(invited != nil, "\(backend.frames.last?.text ?? "")")
+        backend.send(.text("/kick bob"), .key(.enter))
+        let refused = await backend.waitForFrame { status($0).contains("only the owner removes members") }
+        #expect(refused != nil, "\(backend.frames.last?.text ?? "")")
+        backend.send(.key(.ctrl("c")))
+        _ = await finished
+        #expect(
+            connection.requests.filter { ["create", "invite", "kick"].contains($0) } == ["create", "invite", "kick"]
+        )
+        #expect(connection.joins == ["ops"])
     }
 }
