@@ -23,7 +23,8 @@ struct Chat: AsyncParsableCommand {
             Keys: Enter send, Alt-Enter newline, Tab complete, Ctrl-A/E/B/F/W/U/K edit, Alt-B/F word, \
             Up/Down history, Alt-1..9 / Ctrl-N / Ctrl-P rooms, Alt-A next activity, PgUp/PgDn scroll \
             (older history loads from the server), Ctrl-C quit. Commands: /join ROOM, /part [ROOM], \
-            /rooms, /members, /topic TEXT, /me TEXT, /logout, /quit, /help.
+            /rooms, /members, /topic TEXT, /me TEXT, /msg NAME [TEXT], /query NAME, \
+            /create ROOM [private], /invite NAME, /kick NAME, /logout, /quit, /help.
             """,
         subcommands: [Interactive.self, Login.self, Send.self, Tail.self, Search.self],
         defaultSubcommand: Interactive.self
@@ -48,7 +49,7 @@ struct Interactive: AsyncParsableCommand {
     @Flag(help: "No colours (also when NO_COLOR is set).")
     var noColor = false
 
-    @Flag(help: "No terminal bell on mentions.")
+    @Flag(help: "No terminal bell on mentions and direct messages.")
     var noBell = false
 
     @Flag(help: "Create the account first.")
