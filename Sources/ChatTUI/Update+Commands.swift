@@ -20,6 +20,11 @@ func runCommand(_ state: inout AppState, _ line: String) -> [AppEffect] {
             return []
         }
         let name = state.rooms[i].name
+        if state.rooms[i].isDirect {
+            // The server refuses `leave` there: dropping it here would hide a room that stays.
+            state.notice = "direct messages cannot be left"
+            return []
+        }
         removeRoom(&state, at: i)
         return [.leave(name)]
     case "/rooms": return [.listRooms]

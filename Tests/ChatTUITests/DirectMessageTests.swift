@@ -143,6 +143,16 @@ struct DirectMessageTests {
         #expect(render(state, size: Size(width: 80, height: 24)).text.contains("2 ○ alice"))
     }
 
+    @Test("/part in a DM says it cannot be left and keeps it (the server refuses leave there)")
+    func partDirect() {
+        var state = withDirect()
+        state.active = 1
+        #expect(submit(&state, "/part") == [])
+        #expect(state.notice == "direct messages cannot be left")
+        #expect(state.rooms.count == 2)
+        #expect(submit(&state, "/part general") == [.leave("general")])
+    }
+
     @Test("/join @… points to /msg")
     func joinDirect() {
         var state = makeState()
