@@ -172,7 +172,7 @@ struct RequestParsingTests {
         #expect(
             names == [
                 "hello", "register", "login", "resume", "logout", "join", "leave", "rooms", "members", "topic",
-                "history", "mark_read", "send", "typing", "ping",
+                "history", "mark_read", "send", "typing", "ping", "create", "invite", "kick", "dm",
             ]
         )
         let beforeAuth = RequestType.allCases.filter(\.allowedBeforeAuth)

@@ -49,6 +49,11 @@ enum FuzzSeeds {
         ),
         ("typing", #"{"type":"typing","id":"13","room":"general"}"#),
         ("ping", #"{"type":"ping","id":"14"}"#),
+        ("create", #"{"type":"create","id":"20","room":"ops","visibility":"private","topic":"on call"}"#),
+        ("invite", #"{"type":"invite","id":"21","room":"ops","user":"健"}"#),
+        ("kick", #"{"type":"kick","id":"22","room":"ops","user":"健"}"#),
+        ("dm", #"{"type":"dm","id":"23","user":"健"}"#),
+        ("send-dm", #"{"type":"send","id":"24","room":"@Hana+健","text":"psst"}"#),
     ])
 
     /// What §1.4 and §3 of docs/PROTOCOL.md say about bad frames.
@@ -160,6 +165,8 @@ enum FuzzSeeds {
                 )
             ),
             ("read-marked", .readMarked(room: "general", user: "hana", seq: 42)),
+            ("room-access", .roomAccess(room: "ops", visibility: .private, owner: "hana")),
+            ("room-access-dm", .roomAccess(room: "@hana+健", visibility: .dm, owner: nil)),
         ]
         var seeds: [(name: String, bytes: [UInt8])] = records.map { name, record in
             var bytes: [UInt8] = []

@@ -67,6 +67,8 @@ struct PrivateRoomRestartTests {
         let dataDir = NSTemporaryDirectory() + "chat-private-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dataDir) }
         var server = try await CrashTests.start(dataDir)
+        // Whichever server runs when the test ends, also when a check throws.
+        defer { server.process.terminate() }
         let ctx = ConformanceContext(url: server.url, limits: Limits())
         let alice = try await ctx.newUser("alice")
         let bob = try await ctx.newUser("bob")
