@@ -22,4 +22,7 @@ package enum LogRecord: Sendable, Equatable {
     case inviteUsed(codeHash: String)
     /// An invite was withdrawn (or its last use spent).
     case inviteRevoked(codeHash: String)
+    /// A token was used (`resume`) at `ts` (ms); stored at most once per token and UTC day,
+    /// for the idle expiry (`--token-idle-days`).
+    case tokenUsed(tokenHash: String, ts: Int64)
 }

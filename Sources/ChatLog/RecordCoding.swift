@@ -100,6 +100,7 @@ extension LogRecord {
         case passwordChanged, tokenIssued, tokenRevoked, roomCreated, epochChanged
         case memberAdded, memberRemoved, topicSet, messageAppended, readMarked
         case userDisabled, inviteCreated, inviteUsed, inviteRevoked
+        case tokenUsed
     }
 
     /// Appends the binary payload of this record.
@@ -182,6 +183,10 @@ extension LogRecord {
         case .inviteRevoked(let codeHash):
             w.u8(Tag.inviteRevoked.rawValue)
             w.string(codeHash)
+        case .tokenUsed(let tokenHash, let ts):
+            w.u8(Tag.tokenUsed.rawValue)
+            w.string(tokenHash)
+            w.int(ts)
         }
     }
 
@@ -243,6 +248,8 @@ extension LogRecord {
             record = .inviteUsed(codeHash: try r.string())
         case .inviteRevoked:
             record = .inviteRevoked(codeHash: try r.string())
+        case .tokenUsed:
+            record = .tokenUsed(tokenHash: try r.string(), ts: try r.int())
         }
         guard r.remaining == 0 else { throw RecordDecodingError.malformed("trailing bytes in record") }
         return record

@@ -53,6 +53,8 @@ struct StorageCodingTests {
         .inviteCreated(codeHash: "", uses: Int64.max, expiresAt: Int64.min, ts: Int64.max),
         .inviteUsed(codeHash: "c0ffee"),
         .inviteRevoked(codeHash: ""),
+        .tokenUsed(tokenHash: String(repeating: "ab", count: 32), ts: 1_700_000_000_000),
+        .tokenUsed(tokenHash: "", ts: Int64.min),
     ]
 
     static func caseName(_ record: LogRecord) -> String {
@@ -72,6 +74,7 @@ struct StorageCodingTests {
         case .inviteCreated: "inviteCreated"
         case .inviteUsed: "inviteUsed"
         case .inviteRevoked: "inviteRevoked"
+        case .tokenUsed: "tokenUsed"
         }
     }
 
@@ -87,7 +90,7 @@ struct StorageCodingTests {
 
     @Test("the samples cover every record type")
     func samplesCoverEveryCase() {
-        #expect(Set(Self.samples.map(Self.caseName)).count == 15)
+        #expect(Set(Self.samples.map(Self.caseName)).count == 16)
     }
 
     @Test("a record round-trips through encode, decode and framing", arguments: samples)
@@ -185,7 +188,7 @@ struct StorageCodingTests {
     @Test("damaged payloads are rejected with a decoding error, not a crash")
     func malformedPayloads() {
         #expect(Self.decode([]) == .failure(.truncated))
-        for tag: UInt8 in [0, 16, 200, 255] {
+        for tag: UInt8 in [0, 17, 200, 255] {
             #expect(Self.decode([tag, 0, 0]) == .failure(.malformed("unknown record type")), "tag \(tag)")
         }
         // tokenRevoked with a string claiming 5 bytes but holding 2.

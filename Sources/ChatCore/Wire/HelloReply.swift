@@ -19,7 +19,8 @@ package struct HelloReply: WireReply {
         self.limits = limits
     }
 
-    /// Decodes a hello reply; each of the five limits is required.
+    /// Decodes a hello reply; each of the five limits of the contract is required, the read
+    /// bucket's (`read_per_sec`, `read_burst`, an extension) are optional.
     ///
     /// - Parameters:
     ///   - json: the `ok` object.
@@ -32,6 +33,7 @@ package struct HelloReply: WireReply {
         case .double(let d): rate = d
         default: throw .wrongType(l.at("rate_per_sec"), expected: "a number")
         }
+        let read = Limits(json: l.object)
         self.init(
             server: try f.string("server"),
             version: try f.int("version"),
@@ -40,7 +42,9 @@ package struct HelloReply: WireReply {
                 maxText: Int(try l.int("max_text")),
                 historyLimit: Int(try l.int("history_limit")),
                 ratePerSec: rate,
-                rateBurst: Int(try l.int("rate_burst"))
+                rateBurst: Int(try l.int("rate_burst")),
+                readPerSec: read.readPerSec,
+                readBurst: read.readBurst
             )
         )
     }

@@ -21,16 +21,13 @@ extension HubCore {
                 "you are in \(configuration.maxRoomsPerUser) rooms, the most this server allows; leave one first"
             )
         }
+        // Every join answers with a backlog (a read); a new member is stored and announced, a
+        // new room too. All buckets are checked before any token is taken.
+        var costs: [(Bucket, Int)] = [(.read, 1)]
+        if newMember { costs.append((.membership, 1)) }
+        if state.rooms[room.key] == nil { costs.append((.roomCreation, 1)) }
+        try take(costs, user: user, at: now)
         if state.rooms[room.key] == nil {
-            let perMinute = configuration.roomCreationPerMinute
-            var bucket =
-                roomCreation[user]
-                ?? TokenBucket(rate: perMinute / 60, burst: max(1, Int(perMinute)), now: now.monotonic)
-            let wait = bucket.take(now: now.monotonic)
-            roomCreation[user] = bucket
-            if let wait {
-                throw ProtocolError(.rateLimited, "too many new rooms; try again later", retryAfterMs: wait)
-            }
             records.append(.roomCreated(name: room.display, epoch: entropy.newEpoch(), ts: now.wallMs))
         }
         if newMember { records.append(.memberAdded(room: room.key, user: user)) }
