@@ -20,7 +20,8 @@ package struct HelloReply: WireReply {
     }
 
     /// Decodes a hello reply; each of the five limits of the contract is required, the read
-    /// bucket's (`read_per_sec`, `read_burst`, an extension) are optional.
+    /// bucket's (`read_per_sec`, `read_burst`, an extension) are optional: 0 when the server
+    /// does not advertise them.
     ///
     /// - Parameters:
     ///   - json: the `ok` object.
@@ -33,7 +34,11 @@ package struct HelloReply: WireReply {
         case .double(let d): rate = d
         default: throw .wrongType(l.at("rate_per_sec"), expected: "a number")
         }
-        let read = Limits(json: l.object)
+        var read = Limits(json: l.object)
+        if l.value("read_per_sec") == nil || l.value("read_burst") == nil {
+            read.readPerSec = 0
+            read.readBurst = 0
+        }
         self.init(
             server: try f.string("server"),
             version: try f.int("version"),
