@@ -77,6 +77,12 @@ struct StorageWorkload {
                 expiresAt: chance(2) ? 0 : timestamp(),
                 ts: timestamp()
             )
+        case 38..<40 where !state.tokens.isEmpty:
+            let token = pick(state.tokens.keys.sorted())
+            let used = state.tokenUsedAt[token] ?? 0
+            guard used < Int64.max else { return .tokenRevoked(tokenHash: token) }
+            let later = Int64.random(in: 1...86_400_000, using: &rng)
+            return .tokenUsed(tokenHash: token, ts: used > Int64.max - later ? Int64.max : used + later)
         case 36..<38 where !state.invites.isEmpty:
             let code = pick(state.invites.keys.sorted())
             return chance(4) ? .inviteRevoked(codeHash: code) : .inviteUsed(codeHash: code)
