@@ -85,5 +85,48 @@ extension ConformanceSuite {
             let reply = try await c2.request("register", ["user": .string(five), "password": "pw-long-enough"])
             try expectLimit(reply, 4, "register a name with 5 marks on one letter")
         },
+        ConformanceCase(
+            "limits.read-rate",
+            section: "Messages",
+            requires: Requirement("read_per_sec and read_burst advertised, read_burst + 10 × read_per_sec <= 900") {
+                $0.readBurst > 0 && $0.readPerSec > 0 && Double($0.readBurst) + 10 * $0.readPerSec <= 900
+            }
+        ) { ctx in
+            let alice = try await ctx.newUser()
+            let room = ctx.unique("rd")
+            try await ctx.join(alice.client, room)
+            let name = try Request.room(room)
+            // Pipelined in one write: more than the burst plus ten seconds of refill.
+            let count = ctx.limits.readBurst + Int(10 * ctx.limits.readPerSec) + 50
+            try await alice.client.sendAll(
+                (0..<count).map { Request.members(room: name).json(id: "rd\($0)") }
+            )
+            var limited: ProtocolError?
+            var answered = 0
+            for i in 0..<count {
+                let reply = try await alice.client.reply(to: "rd\(i)")
+                if case .error(_, let error)? = try? ServerFrame(json: reply) {
+                    try checkEqual(error.code, .rateLimited, "members over the read rate")
+                    if limited == nil { limited = error }
+                } else if limited == nil {
+                    answered += 1
+                }
+            }
+            guard let limited else {
+                throw ConformanceFailure("\(count) pipelined members requests: never rate limited")
+            }
+            try check((limited.retryAfterMs ?? 0) > 0, "rate_limited carries a positive retry_after_ms")
+            try check(
+                answered >= ctx.limits.readBurst - 1,
+                "limited after \(answered) reads, before the burst of \(ctx.limits.readBurst) (the join took one)"
+            )
+            // The connection survives, and the bucket refills.
+            let wait = max(
+                limited.retryAfterMs ?? 0,
+                Int64((1000 * Double(Limits.searchReadCost) / ctx.limits.readPerSec).rounded(.up))
+            )
+            try await Task.sleep(for: .milliseconds(min(wait, 10_000) + 50))
+            _ = try await alice.client.call(Request.members(room: name), as: MembersReply.self, "members after waiting")
+        },
     ]
 }

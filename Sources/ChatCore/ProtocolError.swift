@@ -68,6 +68,11 @@ package struct Limits: Sendable, Equatable {
     package var historyLimit: Int
     package var ratePerSec: Double
     package var rateBurst: Int
+    /// Refill rate of the per-user bucket for read requests (`history`, `rooms`, `members`,
+    /// `join`, `search`).
+    package var readPerSec: Double
+    /// Size of the read bucket.
+    package var readBurst: Int
 
     /// Creates limits; defaults are the server's defaults.
     ///
@@ -77,28 +82,43 @@ package struct Limits: Sendable, Equatable {
     ///   - historyLimit: most messages one reply carries.
     ///   - ratePerSec: token bucket refill rate for `send`/`typing`.
     ///   - rateBurst: token bucket size.
+    ///   - readPerSec: refill rate of the read bucket.
+    ///   - readBurst: read bucket size.
     package init(
         maxFrame: Int = 65536,
         maxText: Int = 4000,
         historyLimit: Int = 500,
         ratePerSec: Double = 10,
-        rateBurst: Int = 20
+        rateBurst: Int = 20,
+        readPerSec: Double = 20,
+        readBurst: Int = 250
     ) {
         self.maxFrame = maxFrame
         self.maxText = maxText
         self.historyLimit = historyLimit
         self.ratePerSec = ratePerSec
         self.rateBurst = rateBurst
+        self.readPerSec = readPerSec
+        self.readBurst = readBurst
     }
+
+    /// What one `search` takes from the read bucket (a `history`, `rooms`, `members` or `join`
+    /// takes one token).
+    package static let searchReadCost = 5
 
     /// The wire form.
     package var json: JSONValue {
-        let rate: JSONValue =
-            ratePerSec.rounded() == ratePerSec && abs(ratePerSec) < 1e15 ? .int(Int64(ratePerSec)) : .double(ratePerSec)
-        return .object([
+        .object([
             "max_frame": .int(Int64(maxFrame)), "max_text": .int(Int64(maxText)),
-            "history_limit": .int(Int64(historyLimit)), "rate_per_sec": rate, "rate_burst": .int(Int64(rateBurst)),
+            "history_limit": .int(Int64(historyLimit)), "rate_per_sec": Self.number(ratePerSec),
+            "rate_burst": .int(Int64(rateBurst)), "read_per_sec": Self.number(readPerSec),
+            "read_burst": .int(Int64(readBurst)),
         ])
+    }
+
+    /// A whole rate as a JSON integer, a fractional one as a JSON number with a fraction.
+    private static func number(_ value: Double) -> JSONValue {
+        value.rounded() == value && abs(value) < 1e15 ? .int(Int64(value)) : .double(value)
     }
 
     /// Reads limits from a `hello` reply; missing fields keep defaults.
@@ -113,5 +133,8 @@ package struct Limits: Sendable, Equatable {
         if case .double(let d) = json["rate_per_sec"] { ratePerSec = d }
         if let v = json["rate_per_sec"]?.intValue { ratePerSec = Double(v) }
         if let v = json["rate_burst"]?.intValue { rateBurst = Int(v) }
+        if case .double(let d) = json["read_per_sec"] { readPerSec = d }
+        if let v = json["read_per_sec"]?.intValue { readPerSec = Double(v) }
+        if let v = json["read_burst"]?.intValue { readBurst = Int(v) }
     }
 }

@@ -77,18 +77,36 @@ package struct SearchSnippet: Sendable, Equatable {
         return SearchSnippet(text: String(out), ranges: ranges)
     }
 
-    /// Where the query's terms occur in a text, as merged scalar ranges.
+    /// Token comparisons one snippet may make: a text of `max_text` scalars matched against
+    /// a long phrase (`"a a a … b"` over `a a a a …`) would otherwise cost positions × phrase
+    /// tokens for every result, on the pool that answers everyone's searches.
+    package static let maxComparisons = 20_000
+
+    /// Where the query's terms occur in a text, as merged scalar ranges; the search for them
+    /// stops after `maxComparisons` token comparisons (the ranges found so far are kept).
     ///
     /// - Parameters:
     ///   - text: the message text.
     ///   - query: the parsed query.
     package static func matchRanges(text: String, query: SearchQuery) -> [Range<Int>] {
+        var comparisons = 0
+        return matchRanges(text: text, query: query, comparisons: &comparisons)
+    }
+
+    /// `matchRanges(text:query:)`, counting the token comparisons it made.
+    ///
+    /// - Parameters:
+    ///   - text: the message text.
+    ///   - query: the parsed query.
+    ///   - comparisons: incremented by the comparisons made (at most `maxComparisons`).
+    package static func matchRanges(text: String, query: SearchQuery, comparisons: inout Int) -> [Range<Int>] {
         let tokens = SearchTokenizer.tokens(text, mode: .document)
         guard let lastPosition = tokens.last?.position else { return [] }
         var byPosition = [[SearchToken]](repeating: [], count: lastPosition + 1)
         for token in tokens { byPosition[token.position].append(token) }
         var found: [Range<Int>] = []
-        for term in query.terms {
+        var budget = maxComparisons
+        search: for term in query.terms {
             let k = term.tokens.count
             guard k > 0, byPosition.count >= k else { continue }
             for p in 0...(byPosition.count - k) {
@@ -96,6 +114,9 @@ package struct SearchSnippet: Sendable, Equatable {
                 var upper = 0
                 var ok = true
                 for (i, wanted) in term.tokens.enumerated() {
+                    guard budget > 0 else { break search }
+                    budget -= 1
+                    comparisons += 1
                     let prefix = term.prefixLast && i == k - 1
                     let hit = byPosition[p + i].first { prefix ? $0.text.hasPrefix(wanted) : $0.text == wanted }
                     guard let hit else {

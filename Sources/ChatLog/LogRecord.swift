@@ -25,4 +25,7 @@ package enum LogRecord: Sendable, Equatable {
     /// Who may see a room and who owns it (user fold key; nil: nobody). A room without this
     /// record (every room of a data directory older than private rooms) is public, unowned.
     case roomAccess(room: String, visibility: RoomVisibility, owner: String?)
+    /// A token was used (`resume`) at `ts` (ms); stored at most once per token and UTC day,
+    /// for the idle expiry (`--token-idle-days`).
+    case tokenUsed(tokenHash: String, ts: Int64)
 }

@@ -101,6 +101,7 @@ extension LogRecord {
         case memberAdded, memberRemoved, topicSet, messageAppended, readMarked
         case userDisabled, inviteCreated, inviteUsed, inviteRevoked
         case roomAccess
+        case tokenUsed
     }
 
     /// The byte of a visibility in a `roomAccess` record.
@@ -202,6 +203,10 @@ extension LogRecord {
             } else {
                 w.u8(0)
             }
+        case .tokenUsed(let tokenHash, let ts):
+            w.u8(Tag.tokenUsed.rawValue)
+            w.string(tokenHash)
+            w.int(ts)
         }
     }
 
@@ -279,6 +284,8 @@ extension LogRecord {
             default: throw RecordDecodingError.malformed("bad flag")
             }
             record = .roomAccess(room: room, visibility: visibility, owner: owner)
+        case .tokenUsed:
+            record = .tokenUsed(tokenHash: try r.string(), ts: try r.int())
         }
         guard r.remaining == 0 else { throw RecordDecodingError.malformed("trailing bytes in record") }
         return record

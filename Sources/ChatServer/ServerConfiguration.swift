@@ -51,6 +51,11 @@ package struct ServerConfiguration: Sendable {
     package var maxRoomsPerUser: Int
     /// Rooms one user may create per minute (also the burst).
     package var roomCreationPerMinute: Double
+    /// Membership changes (a `join` that makes the user a member, a `leave`) one user may make
+    /// per minute (also the burst): each is stored and announced to the room.
+    package var membershipChangesPerMinute: Double
+    /// Days a token may go unused before `resume` refuses it (and it is dropped).
+    package var tokenIdleDays: Int
     /// Failed logins per user name before delays start (4× that per source address).
     package var loginFreeAttempts: Int
     /// Live tokens one user may have; a login beyond it revokes the oldest (its sessions end).
@@ -105,6 +110,8 @@ package struct ServerConfiguration: Sendable {
         self.maxConnectionsPerAddress = 64
         self.maxRoomsPerUser = 200
         self.roomCreationPerMinute = 10
+        self.membershipChangesPerMinute = 60
+        self.tokenIdleDays = 90
         self.loginFreeAttempts = 5
         self.maxTokensPerUser = 100
         self.loginBaseDelay = 1

@@ -12,7 +12,7 @@ struct ChatSearchBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat-search-bench",
         abstract: "Search benchmarks for chat-server. Every loop is bounded in count and time; use loopback only.",
-        subcommands: [SearchData.self, SearchQueries.self, SearchLag.self]
+        subcommands: [SearchData.self, SearchQueries.self, SearchLag.self, SearchNarrow.self]
     )
 
     static func seconds(_ d: Duration) -> Double {

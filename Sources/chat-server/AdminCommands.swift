@@ -215,10 +215,10 @@ struct TokenCommand: ParsableCommand {
             let rows = (result["tokens"]?.arrayValue ?? []).compactMap(\.objectValue).map { token in
                 [
                     token["id"]?.stringValue ?? "?", formatTime(token["issued"]?.intValue ?? 0),
-                    "\(token["connections"]?.intValue ?? 0)",
+                    formatTime(token["last_used"]?.intValue ?? 0), "\(token["connections"]?.intValue ?? 0)",
                 ]
             }
-            printTable(["ID", "ISSUED", "CONNECTIONS"], rows)
+            printTable(["ID", "ISSUED", "LAST USED", "CONNECTIONS"], rows)
         }
     }
 

@@ -62,6 +62,20 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Messages each user may send in a burst before the per-second rate applies.")
     var rateBurst = 20
 
+    @Option(
+        help: """
+            Read requests per second each user may make, sustained (history, rooms, members and join \
+            take 1, search takes 5); over it they get rate_limited.
+            """
+    )
+    var readRatePerSec: Double = 20
+
+    @Option(
+        help:
+            "Read requests each user may make in a burst (keep it above --max-rooms-per-user: a client rejoins every room on reconnect)."
+    )
+    var readRateBurst = 250
+
     @Option(help: "Longest message text, in Unicode scalars.")
     var maxText = 4000
 
@@ -118,6 +132,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "New rooms one user may create per minute (also the burst).")
     var roomCreationPerMin: Double = 10
 
+    @Option(help: "Joins that make the user a member, and leaves, one user may make per minute (also the burst).")
+    var membershipChangesPerMin: Double = 60
+
+    @Option(help: "Days a session token may go unused before resume refuses it (and it is dropped).")
+    var tokenIdleDays = 90
+
     @Option(
         help: """
             Failed logins per user name (4× that per source address) before each further attempt \
@@ -139,6 +159,12 @@ struct ServeCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard ratePerSec > 0 else { throw ValidationError("--rate-per-sec must be positive") }
         guard rateBurst >= 1 else { throw ValidationError("--rate-burst must be at least 1") }
+        guard readRatePerSec > 0 else { throw ValidationError("--read-rate-per-sec must be positive") }
+        guard readRateBurst >= 1 else { throw ValidationError("--read-rate-burst must be at least 1") }
+        guard membershipChangesPerMin > 0 else {
+            throw ValidationError("--membership-changes-per-min must be positive")
+        }
+        guard tokenIdleDays >= 1 else { throw ValidationError("--token-idle-days must be at least 1") }
         guard maxText >= 1 else { throw ValidationError("--max-text must be at least 1") }
         guard historyLimit >= 1 else { throw ValidationError("--history-limit must be at least 1") }
         guard maxFrame >= 1024 else { throw ValidationError("--max-frame must be at least 1024") }
@@ -192,7 +218,9 @@ struct ServeCommand: AsyncParsableCommand {
                 maxText: maxText,
                 historyLimit: historyLimit,
                 ratePerSec: ratePerSec,
-                rateBurst: rateBurst
+                rateBurst: rateBurst,
+                readPerSec: readRatePerSec,
+                readBurst: readRateBurst
             )
         )
         configuration.registration =
@@ -204,6 +232,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.outboundQueueBytes = maxQueueMib << 20
         configuration.outboundTotalBytes = maxTotalQueueMib << 20
         configuration.roomCreationPerMinute = roomCreationPerMin
+        configuration.membershipChangesPerMinute = membershipChangesPerMin
+        configuration.tokenIdleDays = tokenIdleDays
         configuration.loginFreeAttempts = loginFreeAttempts
         configuration.maxTokensPerUser = maxTokensPerUser
         configuration.tls = tlsCert.flatMap { cert in

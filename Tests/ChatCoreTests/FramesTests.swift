@@ -225,14 +225,24 @@ struct FramesTests {
     func limitsJSON() {
         #expect(
             Limits().json.jsonString
-                == #"{"max_frame":65536,"max_text":4000,"history_limit":500,"rate_per_sec":10,"rate_burst":20}"#
+                == #"{"max_frame":65536,"max_text":4000,"history_limit":500,"rate_per_sec":10,"rate_burst":20,"#
+                + #""read_per_sec":20,"read_burst":250}"#
         )
         #expect(Limits(ratePerSec: 2.5).json.objectValue?["rate_per_sec"] == .double(2.5))
+        #expect(Limits(readPerSec: 0.5).json.objectValue?["read_per_sec"] == .double(0.5))
     }
 
     @Test("limits read back from a hello reply")
     func limitsParse() throws {
-        let custom = Limits(maxFrame: 1024, maxText: 100, historyLimit: 20, ratePerSec: 0.5, rateBurst: 3)
+        let custom = Limits(
+            maxFrame: 1024,
+            maxText: 100,
+            historyLimit: 20,
+            ratePerSec: 0.5,
+            rateBurst: 3,
+            readPerSec: 1.5,
+            readBurst: 7
+        )
         #expect(Limits(json: try #require(custom.json.objectValue)) == custom)
         #expect(Limits(json: ["max_text": 7]) == Limits(maxText: 7))
         #expect(Limits(json: [:]) == Limits())

@@ -119,4 +119,25 @@ struct SearchQueryTests {
         #expect(snippet.ranges == [9..<16])
         #expect(SearchSnippet(json: snippet.json) == snippet)
     }
+
+    @Test("snippet ranges cost a bounded number of token comparisons, whatever the text and phrase")
+    func matchRangesAreBounded() throws {
+        // 2,000 positions of "a" and a phrase of 200 × "a" then "b": every position matches
+        // 200 tokens before failing, 360,000 comparisons without a bound.
+        let text = String(repeating: "a ", count: 2000)
+        let phrase = "\"" + String(repeating: "a ", count: 200) + "b\""
+        var comparisons = 0
+        let ranges = SearchSnippet.matchRanges(text: text, query: try Self.parse(phrase), comparisons: &comparisons)
+        #expect(ranges.isEmpty)
+        #expect(comparisons <= 20_000, "\(comparisons) token comparisons for one snippet")
+        // An ordinary text is matched in full.
+        var few = 0
+        let normal = SearchSnippet.matchRanges(
+            text: "see you next week, next time",
+            query: try Self.parse(#""next week""#),
+            comparisons: &few
+        )
+        #expect(normal == [8..<17])
+        #expect(few < 20)
+    }
 }

@@ -33,12 +33,12 @@ private let replies: [(any WireReply, String)] = [
     (
         HelloReply(server: "chat-server/0.1.0", limits: Limits()),
         #"{"server":"chat-server/0.1.0","version":1,"limits":{"max_frame":65536,"max_text":4000,"#
-            + #""history_limit":500,"rate_per_sec":10,"rate_burst":20},"features":[]}"#
+            + #""history_limit":500,"rate_per_sec":10,"rate_burst":20,"read_per_sec":20,"read_burst":250},"features":[]}"#
     ),
     (
         HelloReply(server: "s/1", limits: Limits(ratePerSec: 0.5)),
         #"{"server":"s/1","version":1,"limits":{"max_frame":65536,"max_text":4000,"#
-            + #""history_limit":500,"rate_per_sec":0.5,"rate_burst":20},"features":[]}"#
+            + #""history_limit":500,"rate_per_sec":0.5,"rate_burst":20,"read_per_sec":20,"read_burst":250},"features":[]}"#
     ),
     (
         HelloReply(
@@ -47,7 +47,7 @@ private let replies: [(any WireReply, String)] = [
             features: [ServerFeature.privateRooms, ServerFeature.directMessages]
         ),
         #"{"server":"s/1","version":1,"limits":{"max_frame":65536,"max_text":4000,"#
-            + #""history_limit":500,"rate_per_sec":10,"rate_burst":20},"features":["private_rooms","dm"]}"#
+            + #""history_limit":500,"rate_per_sec":10,"rate_burst":20,"read_per_sec":20,"read_burst":250},"features":["private_rooms","dm"]}"#
     ),
     (AuthReply(user: "Hana", token: "tok", rooms: []), #"{"user":"Hana","token":"tok","rooms":[]}"#),
     (

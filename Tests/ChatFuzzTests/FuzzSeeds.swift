@@ -147,6 +147,7 @@ enum FuzzSeeds {
             ("password-changed", .passwordChanged(user: "hana", passwordHash: "$argon2id$v=19$x")),
             ("token-issued", .tokenIssued(user: "hana", tokenHash: String(repeating: "ab", count: 32), ts: 1)),
             ("token-revoked", .tokenRevoked(tokenHash: String(repeating: "cd", count: 32))),
+            ("token-used", .tokenUsed(tokenHash: String(repeating: "ab", count: 32), ts: 86_400_000)),
             ("room-created", .roomCreated(name: "Café ☕️", epoch: "8da805d0f63bd590", ts: -1)),
             ("epoch-changed", .epochChanged(room: "café ☕️", epoch: "0123abcd")),
             ("member-added", .memberAdded(room: "general", user: "hana")),

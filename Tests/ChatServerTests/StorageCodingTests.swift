@@ -56,6 +56,8 @@ struct StorageCodingTests {
         .roomAccess(room: "ops", visibility: .private, owner: "ünï"),
         .roomAccess(room: "@a+b", visibility: .dm, owner: nil),
         .roomAccess(room: "", visibility: .public, owner: ""),
+        .tokenUsed(tokenHash: String(repeating: "ab", count: 32), ts: 1_700_000_000_000),
+        .tokenUsed(tokenHash: "", ts: Int64.min),
     ]
 
     static func caseName(_ record: LogRecord) -> String {
@@ -76,6 +78,7 @@ struct StorageCodingTests {
         case .inviteUsed: "inviteUsed"
         case .inviteRevoked: "inviteRevoked"
         case .roomAccess: "roomAccess"
+        case .tokenUsed: "tokenUsed"
         }
     }
 

@@ -26,6 +26,7 @@ struct StorageSupportTests {
         mutations.append(("token", { $0.tokens["t1"] = "bücher" }))
         mutations.append(("extra token", { $0.tokens["t2"] = "alice" }))
         mutations.append(("token issued", { $0.tokenIssuedAt["t1"] = 12345 }))
+        mutations.append(("token used", { $0.tokenUsedAt["t1"] = 12345 }))
         mutations.append(("disabled", { $0.users["alice"]?.disabled = true }))
         mutations.append(("invite", { $0.invites["i1"] = .init(usesLeft: 1, expiresAt: 0, createdAt: 0) }))
         mutations.append(("room name", { $0.rooms["lobby"]?.name = "LOBBY" }))

@@ -23,7 +23,9 @@ package struct HelloReply: WireReply {
         self.features = features
     }
 
-    /// Decodes a hello reply; each of the five limits is required, `features` is not.
+    /// Decodes a hello reply; each of the five limits of the contract is required, the read
+    /// bucket's (`read_per_sec`, `read_burst`, an extension) are optional: 0 when the server
+    /// does not advertise them. `features` is optional too (none).
     ///
     /// - Parameters:
     ///   - json: the `ok` object.
@@ -36,6 +38,11 @@ package struct HelloReply: WireReply {
         case .double(let d): rate = d
         default: throw .wrongType(l.at("rate_per_sec"), expected: "a number")
         }
+        var read = Limits(json: l.object)
+        if l.value("read_per_sec") == nil || l.value("read_burst") == nil {
+            read.readPerSec = 0
+            read.readBurst = 0
+        }
         self.init(
             server: try f.string("server"),
             version: try f.int("version"),
@@ -44,7 +51,9 @@ package struct HelloReply: WireReply {
                 maxText: Int(try l.int("max_text")),
                 historyLimit: Int(try l.int("history_limit")),
                 ratePerSec: rate,
-                rateBurst: Int(try l.int("rate_burst"))
+                rateBurst: Int(try l.int("rate_burst")),
+                readPerSec: read.readPerSec,
+                readBurst: read.readBurst
             ),
             features: try Self.features(f)
         )

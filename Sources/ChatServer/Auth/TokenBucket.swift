@@ -23,16 +23,36 @@ package struct TokenBucket: Sendable, Equatable {
     /// - Parameters:
     ///   - now: current time in seconds (monotonic).
     package mutating func take(now: Double) -> Int64? {
+        take(cost: 1, now: now)
+    }
+
+    /// Takes `cost` tokens (at most `burst`, so any cost can be paid once the bucket is full),
+    /// or returns how many milliseconds until they are available and takes none.
+    ///
+    /// - Parameters:
+    ///   - cost: tokens to take.
+    ///   - now: current time in seconds (monotonic).
+    package mutating func take(cost: Double, now: Double) -> Int64? {
         if now > updated {
             tokens = min(burst, tokens + (now - updated) * rate)
             updated = now
         }
-        if tokens >= 1 {
-            tokens -= 1
-            return nil
-        }
+        if let wait = wait(cost: cost, now: now) { return wait }
+        tokens -= min(cost, burst)
+        return nil
+    }
+
+    /// How many milliseconds until `cost` tokens are available (nil: now), taking none.
+    ///
+    /// - Parameters:
+    ///   - cost: tokens wanted (at most `burst` counts).
+    ///   - now: current time in seconds (monotonic).
+    package func wait(cost: Double, now: Double) -> Int64? {
+        let available = now > updated ? min(burst, tokens + (now - updated) * rate) : tokens
+        let cost = min(cost, burst)
+        if available >= cost { return nil }
         guard rate > 0 else { return 60_000 }
-        return max(1, Int64(((1 - tokens) / rate * 1000).rounded(.up)))
+        return max(1, Int64(((cost - available) / rate * 1000).rounded(.up)))
     }
 }
 

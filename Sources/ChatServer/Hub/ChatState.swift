@@ -62,6 +62,8 @@ package struct ChatState: Sendable {
     package var tokens: [String: String] = [:]
     /// SHA-256 of a token (hex) → when it was issued (ms).
     package var tokenIssuedAt: [String: Int64] = [:]
+    /// SHA-256 of a token (hex) → its last use (issue, or a `resume` on a later UTC day) in ms.
+    package var tokenUsedAt: [String: Int64] = [:]
     /// SHA-256 of an invite code (hex) → the invite.
     package var invites: [String: Invite] = [:]
     /// Display name → fold key, so replaying a message does not fold its names again.
@@ -91,9 +93,14 @@ package struct ChatState: Sendable {
         case .tokenIssued(let user, let tokenHash, let ts):
             tokens[tokenHash] = user
             tokenIssuedAt[tokenHash] = ts
+            tokenUsedAt[tokenHash] = ts
         case .tokenRevoked(let tokenHash):
             tokens[tokenHash] = nil
             tokenIssuedAt[tokenHash] = nil
+            tokenUsedAt[tokenHash] = nil
+        case .tokenUsed(let tokenHash, let ts):
+            guard tokens[tokenHash] != nil else { return }
+            tokenUsedAt[tokenHash] = max(tokenUsedAt[tokenHash] ?? ts, ts)
         case .roomCreated(let name, let epoch, let ts):
             let key = TextRules.foldKey(name)
             if rooms[key] == nil {

@@ -110,7 +110,8 @@ extension HubCore {
                 .map { hash in
                     JSONValue.object([
                         "id": .string(String(hash.prefix(Self.shownIDLength))),
-                        "issued": .int(state.tokenIssuedAt[hash] ?? 0), "connections": .int(live[hash] ?? 0),
+                        "issued": .int(state.tokenIssuedAt[hash] ?? 0), "last_used": .int(lastUse(of: hash)),
+                        "connections": .int(live[hash] ?? 0),
                     ])
                 }
             return AdminPlan(

@@ -141,24 +141,26 @@ extension HubCore {
     }
 
     /// Ends a login once the password was checked: a token is issued and, once stored, the
-    /// connection is authenticated.
+    /// connection is authenticated. The password must have matched the hash the user has
+    /// now: one verified against a hash that `user passwd` replaced meanwhile gets no token.
     ///
     /// - Parameters:
     ///   - conn: the connection.
     ///   - id: request id.
     ///   - userKey: user fold key.
-    ///   - verified: whether the password matched the user's stored hash.
+    ///   - verifiedHash: the stored hash the password matched (from `beginLogin`); nil when
+    ///     it did not match or the user does not exist.
     ///   - now: the time.
     package mutating func finishLogin(
         _ conn: ConnID,
         id: String,
         userKey: String,
-        verified: Bool,
+        verifiedHash: String?,
         at now: HubTime
     ) -> HubStep {
         var step = HubStep()
         let address = sessions[conn]?.address ?? "unknown"
-        guard verified, let account = state.users[userKey] else {
+        guard let verifiedHash, let account = state.users[userKey], account.passwordHash == verifiedHash else {
             loginThrottle.confirmFailure(user: userKey, address: address, now: now.monotonic)
             step.append(.reject(conn, id: id, ProtocolError(.unauthorized, "wrong user name or password")))
             return step
@@ -171,10 +173,13 @@ extension HubCore {
         guard sessions[conn] != nil else { return step }
         let token = entropy.newToken()
         let tokenHash = PasswordHasher.tokenHash(token)
-        // At most `maxTokensPerUser` live tokens: the oldest make room (their sessions end).
+        // Tokens unused for `tokenIdleDays` are dropped; of the rest, at most `maxTokensPerUser`
+        // stay live: the oldest make room (their sessions end).
         let owned = state.tokens.compactMap { $0.value == userKey ? $0.key : nil }
             .sorted { (state.tokenIssuedAt[$0] ?? 0, $0) < (state.tokenIssuedAt[$1] ?? 0, $1) }
-        let revoked = Array(owned.prefix(max(0, owned.count - configuration.maxTokensPerUser + 1)))
+        let idle = owned.filter { tokenIsIdle($0, at: now) }
+        let live = owned.filter { !tokenIsIdle($0, at: now) }
+        let revoked = idle + live.prefix(max(0, live.count - configuration.maxTokensPerUser + 1))
         var work: [AfterCommit] = [.authenticate(conn, id: id, user: userKey, token: token, tokenHash: tokenHash)]
         if !revoked.isEmpty { work.insert(.endSessions(user: nil, tokenHashes: Set(revoked)), at: 0) }
         commitOrRefuse(
@@ -189,14 +194,47 @@ extension HubCore {
         return step
     }
 
-    mutating func resume(_ conn: ConnID, id: String, token: String, into step: inout HubStep) {
+    /// Resumes a session with a token. A token unused for more than `tokenIdleDays` is refused
+    /// like a revoked one, and dropped. A use on a later UTC day than the last one stored is
+    /// stored (`tokenUsed`, at most one record per token and day); the reply does not wait
+    /// for it.
+    mutating func resume(_ conn: ConnID, id: String, token: String, at now: HubTime, into step: inout HubStep) {
         let tokenHash = PasswordHasher.tokenHash(token)
+        let refusal = ProtocolError(.unauthorized, "token is not valid")
         guard let userKey = state.tokens[tokenHash], let user = state.users[userKey], !user.disabled else {
-            step.append(.reject(conn, id: id, ProtocolError(.unauthorized, "token is not valid")))
+            step.append(.reject(conn, id: id, refusal))
             return
+        }
+        if tokenIsIdle(tokenHash, at: now) {
+            let work: [AfterCommit] = [
+                .endSessions(user: nil, tokenHashes: [tokenHash]), .reject(conn, id: id, refusal),
+            ]
+            if !commit([.tokenRevoked(tokenHash: tokenHash)], holder: conn, work: work, into: &step) {
+                step.append(.reject(conn, id: id, refusal))
+            }
+            return
+        }
+        if Self.day(ofMs: now.wallMs) != Self.day(ofMs: lastUse(of: tokenHash)) {
+            _ = commit([.tokenUsed(tokenHash: tokenHash, ts: now.wallMs)], holder: nil, work: [], into: &step)
         }
         authenticate(conn, userKey: userKey, tokenHash: tokenHash, into: &step)
         step.append(.reply(conn, id: id, .authenticated(user: user.name, token: nil, rooms: roomList(of: userKey))))
+    }
+
+    /// The UTC day of a time in ms since the epoch.
+    static func day(ofMs ms: Int64) -> Int64 {
+        ms >= 0 ? ms / 86_400_000 : (ms + 1) / 86_400_000 - 1
+    }
+
+    /// When a token was last used as stored: its issue, or a `resume` (the first of its day).
+    func lastUse(of tokenHash: String) -> Int64 {
+        state.tokenUsedAt[tokenHash] ?? state.tokenIssuedAt[tokenHash] ?? 0
+    }
+
+    /// Whether a token went unused for more than `tokenIdleDays` whole UTC days: one last used
+    /// on day D is refused from day D + `tokenIdleDays` + 1 on.
+    func tokenIsIdle(_ tokenHash: String, at now: HubTime) -> Bool {
+        Self.day(ofMs: now.wallMs) - Self.day(ofMs: lastUse(of: tokenHash)) > Int64(configuration.tokenIdleDays)
     }
 
     mutating func logout(_ conn: ConnID, id: String, into step: inout HubStep) {

@@ -23,7 +23,7 @@ extension HubCore {
         guard visibility != .dm else { throw ProtocolError.badRequest("'visibility' must be public or private") }
         guard state.rooms[room.key] == nil else { throw ProtocolError(.conflict, "the room exists") }
         try checkRoomCount(user)
-        try takeRoomCreation(user, at: now)
+        try take([(.membership, 1), (.roomCreation, 1)], user: user, at: now)
         var records: [LogRecord] = [
             .roomCreated(name: room.display, epoch: entropy.newEpoch(), ts: now.wallMs),
             .roomAccess(room: room.key, visibility: visibility, owner: user),
@@ -61,6 +61,7 @@ extension HubCore {
         userKey: String,
         room: ValidName,
         invitee: ValidName,
+        at now: HubTime,
         into step: inout HubStep
     ) throws(ProtocolError) {
         let key = try memberRoom(room, user: userKey)
@@ -74,6 +75,8 @@ extension HubCore {
             return
         }
         try checkRoomCount(invitee.key, subject: "\(invited.name) is")
+        // An invitation changes a membership: it takes from the inviter's bucket.
+        try take([(.membership, 1)], user: userKey, at: now)
         commitOrRefuse(
             [.memberAdded(room: key, user: invitee.key)],
             conn: conn,
@@ -98,6 +101,7 @@ extension HubCore {
         userKey: String,
         room: ValidName,
         target: ValidName,
+        at now: HubTime,
         into step: inout HubStep
     ) throws(ProtocolError) {
         let key = try memberRoom(room, user: userKey)
@@ -112,6 +116,7 @@ extension HubCore {
         guard roomState.members[target.key] != nil else {
             throw ProtocolError(.notFound, "no such member of this room")
         }
+        try take([(.membership, 1)], user: userKey, at: now)
         commitOrRefuse(
             [.memberRemoved(room: key, user: target.key)],
             conn: conn,
@@ -143,7 +148,6 @@ extension HubCore {
         var records: [LogRecord] = []
         var added: [String] = []
         if existing == nil {
-            try takeRoomCreation(userKey, at: now)
             records.append(.roomCreated(name: room.display, epoch: entropy.newEpoch(), ts: now.wallMs))
             records.append(.roomAccess(room: room.key, visibility: .dm, owner: nil))
         }
@@ -152,6 +156,7 @@ extension HubCore {
             records.append(.memberAdded(room: room.key, user: member))
             added.append(member)
         }
+        if existing == nil { try takeRoomCreation(userKey, at: now) }
         guard !records.isEmpty else {
             // Made already (perhaps by a commit not yet durable): answer after it.
             replyAfterPending(conn, id: id, .directRoom(existing?.name ?? room.display), into: &step)

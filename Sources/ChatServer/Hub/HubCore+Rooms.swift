@@ -21,8 +21,13 @@ extension HubCore {
             throw Self.privateRoom
         }
         if newMember { try checkRoomCount(user) }
+        // Every join answers with a backlog (a read); a new member is stored and announced, a
+        // new room too. All buckets are checked before any token is taken.
+        var costs: [(Bucket, Int)] = [(.read, 1)]
+        if newMember { costs.append((.membership, 1)) }
+        if existing == nil { costs.append((.roomCreation, 1)) }
+        try take(costs, user: user, at: now)
         if existing == nil {
-            try takeRoomCreation(user, at: now)
             records.append(.roomCreated(name: room.display, epoch: entropy.newEpoch(), ts: now.wallMs))
         }
         if newMember { records.append(.memberAdded(room: room.key, user: user)) }
@@ -99,15 +104,7 @@ extension HubCore {
 
     /// Takes a token from the user's room-creation bucket, or refuses with `rate_limited`.
     mutating func takeRoomCreation(_ user: String, at now: HubTime) throws(ProtocolError) {
-        let perMinute = configuration.roomCreationPerMinute
-        var bucket =
-            roomCreation[user]
-            ?? TokenBucket(rate: perMinute / 60, burst: max(1, Int(perMinute)), now: now.monotonic)
-        let wait = bucket.take(now: now.monotonic)
-        roomCreation[user] = bucket
-        if let wait {
-            throw ProtocolError(.rateLimited, "too many new rooms; try again later", retryAfterMs: wait)
-        }
+        try take([(.roomCreation, 1)], user: user, at: now)
     }
 
     mutating func leave(

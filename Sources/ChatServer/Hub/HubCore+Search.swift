@@ -45,12 +45,32 @@ extension HubCore {
     }
 
     /// The rooms a connection's user may search: one room (which must exist and
-    /// have the user as a member) or all of the user's rooms.
+    /// have the user as a member) or all of the user's rooms. A search takes
+    /// `Limits.searchReadCost` tokens from the user's read bucket.
     ///
     /// - Parameters:
     ///   - conn: the connection.
     ///   - room: the room the request names, if any.
-    package func searchScope(_ conn: ConnID, room: ValidName?) -> Result<SearchScope, ProtocolError> {
+    ///   - now: the time.
+    package mutating func searchScope(
+        _ conn: ConnID,
+        room: ValidName?,
+        at now: HubTime
+    ) -> Result<SearchScope, ProtocolError> {
+        switch searchRooms(conn, room: room) {
+        case .failure(let error): return .failure(error)
+        case .success(let scope):
+            guard let userKey = sessions[conn]?.userKey else { return .success(scope) }
+            do throws(ProtocolError) {
+                try take([(.read, Limits.searchReadCost)], user: userKey, at: now)
+            } catch {
+                return .failure(error)
+            }
+            return .success(scope)
+        }
+    }
+
+    private func searchRooms(_ conn: ConnID, room: ValidName?) -> Result<SearchScope, ProtocolError> {
         guard let userKey = sessions[conn]?.userKey, let user = state.users[userKey] else {
             return .failure(ProtocolError(.unauthorized, "authenticate first"))
         }

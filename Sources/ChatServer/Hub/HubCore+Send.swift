@@ -3,20 +3,6 @@ import ChatLog
 
 /// Messages: the rate limit, sends (with nonce retries) and their ordered publication.
 extension HubCore {
-    /// Takes a token from the user's message bucket (sends and typing).
-    mutating func takeMessageToken(_ user: String, at now: HubTime) throws(ProtocolError) {
-        var bucket =
-            messageBuckets[user]
-            ?? TokenBucket(
-                rate: configuration.limits.ratePerSec,
-                burst: configuration.limits.rateBurst,
-                now: now.monotonic
-            )
-        let wait = bucket.take(now: now.monotonic)
-        messageBuckets[user] = bucket
-        if let wait { throw ProtocolError(.rateLimited, "too many messages; slow down", retryAfterMs: wait) }
-    }
-
     /// Stores a message; once durable it is published in seq order, then acknowledged. A
     /// nonce the user already sent to the room is acknowledged with the original's seq once
     /// everything stored so far is durable (the original may still be on its way to disk).

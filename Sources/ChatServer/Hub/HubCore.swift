@@ -38,8 +38,8 @@ package struct HubCore: Sendable {
     let entropy: Entropy
     package internal(set) var state: ChatState
     package internal(set) var sessions = SessionRegistry()
-    var messageBuckets: [String: TokenBucket] = [:]
-    var roomCreation: [String: TokenBucket] = [:]
+    /// Each user's token buckets, by kind (see `HubCore+Limits.swift`).
+    var buckets: [Bucket: [String: TokenBucket]] = [:]
     var loginThrottle: LoginThrottle
     /// Look-alike key (Unicode TR39 skeleton, case-insensitive) → user fold key: a new name
     /// that looks like an existing one is refused.
@@ -179,7 +179,7 @@ package struct HubCore: Sendable {
         into step: inout HubStep
     ) {
         if case .resume(let token) = request {
-            resume(conn, id: id, token: token, into: &step)
+            resume(conn, id: id, token: token, at: now, into: &step)
             return
         }
         guard let userKey = sessions[conn]?.userKey, let user = state.users[userKey] else {
@@ -193,11 +193,16 @@ package struct HubCore: Sendable {
             case .join(let room, let since, let epoch):
                 try join(conn, id: id, user: userKey, room: room, since: since, epoch: epoch, at: now, into: &step)
             case .leave(let room):
-                try leave(conn, id: id, user: userKey, room: memberRoom(room, user: userKey), into: &step)
+                let key = try memberRoom(room, user: userKey)
+                try take([(.membership, 1)], user: userKey, at: now)
+                leave(conn, id: id, user: userKey, room: key, into: &step)
             case .rooms:
+                try takeReadToken(userKey, at: now)
                 step.append(.reply(conn, id: id, .rooms(visibleRooms(to: userKey))))
             case .members(let room):
-                step.append(.reply(conn, id: id, .members(members(of: try memberRoom(room, user: userKey)))))
+                let key = try memberRoom(room, user: userKey)
+                try takeReadToken(userKey, at: now)
+                step.append(.reply(conn, id: id, .members(members(of: key))))
             case .topic(let room, let topic):
                 try setTopic(
                     conn,
@@ -211,6 +216,7 @@ package struct HubCore: Sendable {
                 )
             case .history(let room, let before, let after, let limit):
                 let key = try memberRoom(room, user: userKey)
+                try takeReadToken(userKey, at: now)
                 let limit = limit ?? min(50, configuration.limits.historyLimit)
                 step.append(.reply(conn, id: id, history(key, before: before, after: after, limit: limit)))
             case .markRead(let room, let seq):
@@ -250,9 +256,18 @@ package struct HubCore: Sendable {
                     into: &step
                 )
             case .invite(let room, let invitee):
-                try invite(conn, id: id, user: user, userKey: userKey, room: room, invitee: invitee, into: &step)
+                try invite(
+                    conn,
+                    id: id,
+                    user: user,
+                    userKey: userKey,
+                    room: room,
+                    invitee: invitee,
+                    at: now,
+                    into: &step
+                )
             case .kick(let room, let target):
-                try kick(conn, id: id, user: user, userKey: userKey, room: room, target: target, into: &step)
+                try kick(conn, id: id, user: user, userKey: userKey, room: room, target: target, at: now, into: &step)
             case .dm(let peer):
                 try directRoom(conn, id: id, user: user, userKey: userKey, peer: peer, at: now, into: &step)
             }

@@ -269,9 +269,11 @@ package actor RoomHub: Service {
     ///   - conn: the connection.
     ///   - id: request id.
     ///   - userKey: user fold key.
-    ///   - verified: whether the password matched.
-    package func finishLogin(_ conn: Connection, id: String, userKey: String, verified: Bool) async -> Bool {
-        perform(core.finishLogin(conn.subscriberID, id: id, userKey: userKey, verified: verified, at: clock.now()))
+    ///   - verifiedHash: the stored hash the password matched; nil: it did not match.
+    package func finishLogin(_ conn: Connection, id: String, userKey: String, verifiedHash: String?) async -> Bool {
+        perform(
+            core.finishLogin(conn.subscriberID, id: id, userKey: userKey, verifiedHash: verifiedHash, at: clock.now())
+        )
         await settle(conn.subscriberID, holding: conn)
         return core.isAuthenticated(conn.subscriberID)
     }
@@ -290,13 +292,13 @@ package actor RoomHub: Service {
         return plan.result
     }
 
-    /// The rooms a connection's user may search.
+    /// The rooms a connection's user may search (the search takes from the read bucket).
     ///
     /// - Parameters:
     ///   - conn: the connection.
     ///   - room: the room the request names, if any.
     package func searchScope(_ conn: Connection, room: ValidName?) -> Result<SearchScope, ProtocolError> {
-        core.searchScope(conn.subscriberID, room: room)
+        core.searchScope(conn.subscriberID, room: room, at: clock.now())
     }
 
     /// The next indexing batch (see `HubCore.indexBatch`): one short actor turn.

@@ -141,9 +141,11 @@ struct ConnectionHandler: Sendable {
                 (try? await NIOThreadPool.singleton.runIfActive {
                     hasher.verify(password, against: stored ?? dummyHash)
                 }) ?? false
-            let verified = ok && stored != nil
+            // The hub checks that the hash verified against is still the user's (`user passwd`).
+            let verifiedHash = ok ? stored : nil
             session.authenticated =
-                await hub.finishLogin(conn, id: id, userKey: user.key, verified: verified) || session.authenticated
+                await hub.finishLogin(conn, id: id, userKey: user.key, verifiedHash: verifiedHash)
+                || session.authenticated
         default:
             session.authenticated = await hub.handle(conn, id: id, request: request)
         }

@@ -9,10 +9,14 @@ import Synchronization
 ///
 /// Row ids encode time and room: `ts << 21 | roomID << 5 | slot` (a 16-bit room number
 /// from the `room` table, 32 slots per room and millisecond). "Newest first" is FTS5's
-/// native descending row id order, `before` is a row id bound, and the room filter is
-/// arithmetic on row ids, so a search never reads rows of rooms the user cannot see.
-/// Rooms beyond the 65 535th share room number 0 and are checked against the stored
-/// room key instead.
+/// native descending row id order and `before` is a row id bound.
+///
+/// The room filter is part of the full-text query: every row's `tags` column holds a
+/// token for its room (`r` + hash of the room key), and a search that may not see every
+/// room ANDs its terms with those tokens, so FTS5 walks the posting lists of the user's
+/// rooms, not the whole posting list of a common word. Row ids are checked as well
+/// (arithmetic on the room number; rooms beyond the 65 535th share room number 0 and are
+/// checked against the stored room key), which keeps the filter exact.
 package final class SearchIndex: SearchIndexWriting {
     private let writer: any DatabaseWriter
     /// Room fold key → room number, as committed.
@@ -28,7 +32,7 @@ package final class SearchIndex: SearchIndexWriting {
     /// The highest room number handed out (0xFFFF; lower in tests of the overflow path).
     let maxRoomID: Int64
     /// Bump when the table layout changes: stored indexes are rebuilt.
-    static let schemaVersion = 3
+    static let schemaVersion = 4
 
     /// Opens (or creates) an index. A file that cannot be opened or that was built
     /// by another tokenizer version is deleted and the index starts empty: it is
@@ -180,8 +184,8 @@ package final class SearchIndex: SearchIndexWriting {
             }
             try insert.execute(
                 arguments: [
-                    rowid, message.text, Self.senderTag(message.fromKey), message.room, message.seq, message.from,
-                    message.ts,
+                    rowid, message.text, Self.senderTag(message.fromKey) + " " + Self.roomTag(message.room),
+                    message.room, message.seq, message.from, message.ts,
                 ]
             )
         }
@@ -227,6 +231,9 @@ package final class SearchIndex: SearchIndexWriting {
     /// The `tags` token of a sender (for `from:`).
     static func senderTag(_ userKey: String) -> String { "u" + hash(userKey) }
 
+    /// The `tags` token of a room (the room filter inside the full-text query).
+    static func roomTag(_ roomKey: String) -> String { "r" + hash(roomKey) }
+
     /// FNV-1a, 64 bits, as 16 hex digits.
     static func hash(_ key: String) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -251,11 +258,36 @@ package final class SearchIndex: SearchIndexWriting {
         return parts.isEmpty ? "0" : "(" + parts.joined(separator: " OR ") + ")"
     }
 
-    /// The MATCH expression of a search: the query's terms in `text`, the sender in `tags`.
-    static func matchExpression(_ query: SearchQuery) -> String {
+    /// The MATCH expression of a search: the query's terms in `text`, the sender and, unless
+    /// the user may see every room, one of the rooms in `tags`.
+    ///
+    /// - Parameters:
+    ///   - query: the query.
+    ///   - rooms: the room fold keys the user may see.
+    ///   - everyRoom: whether those are all the rooms (then no room filter).
+    static func matchExpression(_ query: SearchQuery, rooms: [String], everyRoom: Bool) -> String {
         var expression = "(" + query.matchExpression(column: "text") + ")"
         if let from = query.from { expression += " AND tags : \"" + senderTag(from.key) + "\"" }
+        if !everyRoom {
+            expression +=
+                " AND (" + rooms.sorted().map { "tags : \"" + roomTag($0) + "\"" }.joined(separator: " OR ") + ")"
+        }
         return expression
+    }
+
+    /// How many rows the full-text part of a search yields, before row ids are checked: the
+    /// rows FTS5 walks for it (tests and benchmarks).
+    ///
+    /// - Parameters:
+    ///   - request: the validated request.
+    ///   - rooms: the room fold keys the user may see.
+    ///   - others: the fold keys of every other room (nil when `rooms` is one named room).
+    package func matchedRows(_ request: SearchRequest, rooms: [String], others: [String]? = nil) async throws -> Int {
+        guard !rooms.isEmpty else { return 0 }
+        let match = Self.matchExpression(request.query, rooms: rooms, everyRoom: others?.isEmpty == true)
+        return try await writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM msg WHERE msg MATCH ?", arguments: [match]) ?? 0
+        }
     }
 
     /// Runs a search.
@@ -270,8 +302,9 @@ package final class SearchIndex: SearchIndexWriting {
         others: [String]? = nil
     ) async throws -> (hits: [IndexHit], more: Bool) {
         guard !rooms.isEmpty else { return ([], false) }
-        let match = Self.matchExpression(request.query)
-        let filter = roomCondition(rooms: rooms, everyRoom: others?.isEmpty == true).map { " AND " + $0 } ?? ""
+        let everyRoom = others?.isEmpty == true
+        let match = Self.matchExpression(request.query, rooms: rooms, everyRoom: everyRoom)
+        let filter = roomCondition(rooms: rooms, everyRoom: everyRoom).map { " AND " + $0 } ?? ""
         let before = request.before.map { $0 << Self.timeShift } ?? Int64.max
         let limit = request.limit
         let order = request.order

@@ -22,7 +22,9 @@ package enum SnapshotFile {
         }
         for (key, user) in state.users where user.disabled { try visit(.userDisabled(user: key, disabled: true)) }
         for (hash, user) in state.tokens {
-            try visit(.tokenIssued(user: user, tokenHash: hash, ts: state.tokenIssuedAt[hash] ?? 0))
+            let issued = state.tokenIssuedAt[hash] ?? 0
+            try visit(.tokenIssued(user: user, tokenHash: hash, ts: issued))
+            if let used = state.tokenUsedAt[hash], used > issued { try visit(.tokenUsed(tokenHash: hash, ts: used)) }
         }
         for (hash, invite) in state.invites {
             try visit(

@@ -211,6 +211,7 @@ enum StorageTestSupport {
         for key in keys(expected.tokens, actual.tokens, "token") {
             compare("token \(key) user", expected.tokens[key], actual.tokens[key])
             compare("token \(key) issued", expected.tokenIssuedAt[key], actual.tokenIssuedAt[key])
+            compare("token \(key) used", expected.tokenUsedAt[key], actual.tokenUsedAt[key])
         }
         for key in keys(expected.invites, actual.invites, "invite") {
             compare("invite \(key)", expected.invites[key], actual.invites[key])

@@ -80,6 +80,12 @@ struct StorageWorkload {
         case 38..<40:
             let visibility = pick(RoomVisibility.allCases.filter { $0 != room.visibility })
             return .roomAccess(room: roomKey, visibility: visibility, owner: chance(50) ? nil : pick(users))
+        case 40..<42 where !state.tokens.isEmpty:
+            let token = pick(state.tokens.keys.sorted())
+            let used = state.tokenUsedAt[token] ?? 0
+            guard used < Int64.max else { return .tokenRevoked(tokenHash: token) }
+            let later = Int64.random(in: 1...86_400_000, using: &rng)
+            return .tokenUsed(tokenHash: token, ts: used > Int64.max - later ? Int64.max : used + later)
         case 36..<38 where !state.invites.isEmpty:
             let code = pick(state.invites.keys.sorted())
             return chance(4) ? .inviteRevoked(codeHash: code) : .inviteUsed(codeHash: code)

@@ -63,7 +63,7 @@ struct HubCoreTests {
         #expect(verified == 5)
         #expect(refused == 35)
         for conn in ConnID(100)..<105 {
-            hub.perform(hub.core.finishLogin(conn, id: "l", userKey: "alice", verified: false, at: hub.now))
+            hub.perform(hub.core.finishLogin(conn, id: "l", userKey: "alice", verifiedHash: nil, at: hub.now))
             #expect(hub.received[conn] == [.error(id: "l", .unauthorized)])
         }
     }
@@ -83,7 +83,7 @@ struct HubCoreTests {
                 Issue.record("free attempt refused")
                 return
             }
-            hub.perform(hub.core.finishLogin(2, id: "l", userKey: "alice", verified: false, at: hub.now))
+            hub.perform(hub.core.finishLogin(2, id: "l", userKey: "alice", verifiedHash: nil, at: hub.now))
         }
         guard case .refused = hub.core.beginLogin(2, id: "l", userKey: "alice", at: hub.now) else {
             Issue.record("third attempt not throttled")
@@ -94,7 +94,7 @@ struct HubCoreTests {
             Issue.record("attempt after the delay refused")
             return
         }
-        hub.perform(hub.core.finishLogin(2, id: "l", userKey: "alice", verified: true, at: hub.now))
+        hub.perform(hub.core.finishLogin(2, id: "l", userKey: "alice", verifiedHash: "hash", at: hub.now))
         hub.flush()
         guard case .reply(_, .authenticated(let user, let token, _))? = hub.received[2]?.last else {
             Issue.record("no login reply: \(hub.received[2] ?? [])")
@@ -143,7 +143,7 @@ struct HubCoreTests {
                 return
             }
             hub.advance(1)
-            hub.perform(hub.core.finishLogin(conn, id: "l", userKey: "alice", verified: true, at: hub.now))
+            hub.perform(hub.core.finishLogin(conn, id: "l", userKey: "alice", verifiedHash: "hash", at: hub.now))
             hub.flush()
         }
         #expect(hub.core.state.tokens.values.filter { $0 == "alice" }.count == 2)

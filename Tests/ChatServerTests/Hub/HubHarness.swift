@@ -15,6 +15,8 @@ struct HubHarness {
     var received: [ConnID: [Received]] = [:]
     /// Commits appended and not yet reported durable.
     var appended: [CommitID] = []
+    /// Every record the core handed out, in order (what the store would hold).
+    var records: [LogRecord] = []
     var connUsers: [ConnID: String] = [:]
 
     enum Received: Equatable {
@@ -64,7 +66,9 @@ struct HubHarness {
             case .subscribe(let conn, let room): subscriptions[conn, default: []].insert(room)
             case .unsubscribe(let conn, let room): subscriptions[conn]?.remove(room)
             case .identify(let conn, let user): connUsers[conn] = user
-            case .append(_, let commit): appended.append(commit)
+            case .append(let new, let commit):
+                appended.append(commit)
+                records.append(contentsOf: new)
             case .close(let conn, let code, _): received[conn, default: []].append(.closed(code))
             }
         }
