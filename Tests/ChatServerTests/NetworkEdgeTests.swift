@@ -226,6 +226,15 @@ struct NetworkEdgeTests {
             #expect(await server.hub.connectionCount == 0, "no session exists")
             let native = try await server.context.helloClient()
             try expectOK(try await native.request("ping"), "a client without Origin is unaffected")
+            // swift-websocket (the `chat` client's library) sends its ws:// URL as Origin: no page has that origin.
+            for origin in ["ws://127.0.0.1", "wss://chat.example.org"] {
+                let (client, status, _) = try Self.exchange(
+                    port: server.port,
+                    Self.upgradeRequest(["Origin: \(origin)"])
+                )
+                client.close()
+                #expect(status == 101, "Origin: \(origin)")
+            }
         }
     }
 

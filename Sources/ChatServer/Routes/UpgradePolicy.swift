@@ -33,14 +33,23 @@ package struct UpgradePolicy: Sendable {
     ///   - origins: the request's `Origin` field values (none from native clients).
     ///   - forwardedFor: the request's `X-Forwarded-For` field values.
     package func decide(peer: String, origins: [String], forwardedFor: [String]) -> Decision {
-        // Browsers always send Origin on a WebSocket upgrade; native clients need not.
-        for origin in origins where !allowedOrigins.contains(Self.normalize(origin)) {
+        // Browsers always send Origin on a WebSocket upgrade: the page's origin, which a script
+        // cannot set. Native clients send none, or (as swift-websocket, which `chat` uses) the
+        // ws:// or wss:// URL they connect to: no browser page has such an origin.
+        for origin in origins {
+            let normalized = Self.normalize(origin)
+            if Self.isNativeClientOrigin(normalized) || allowedOrigins.contains(normalized) { continue }
             return .forbiddenOrigin
         }
         switch resolver.resolve(peer: peer, forwardedFor: forwardedFor) {
         case .client(let client): return .accept(client: client)
         case .malformed: return .malformedForwardedFor
         }
+    }
+
+    /// Whether an (normalized) `Origin` names a WebSocket URL, which only a native client sends.
+    static func isNativeClientOrigin(_ origin: String) -> Bool {
+        origin.hasPrefix("ws://") || origin.hasPrefix("wss://")
     }
 
     /// An origin as compared: ASCII lower case (scheme and host are case-insensitive), no
