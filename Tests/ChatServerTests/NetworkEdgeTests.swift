@@ -326,6 +326,23 @@ struct NetworkEdgeTests {
         }
     }
 
+    @Test("a flood of refused connections is logged once per interval, with the count of the unlogged ones")
+    func refusalLogThrottle() {
+        let lines = LineCollector()
+        var logger = Logger(label: "edge") { _ in lines }
+        logger.logLevel = .notice
+        let gate = ConnectionGate(maxTotal: 1, maxPerAddress: 1, resolver: ClientAddressResolver(trustedProxies: []))
+        for _ in 0..<1000 {
+            gate.logRefusal(
+                "connection refused: connection limit",
+                metadata: ["chat.peer": "192.0.2.1"],
+                logger: logger
+            )
+        }
+        #expect(lines.messages.count == 1, "one line for 1,000 refusals")
+        #expect(lines.messages.first == "connection refused: connection limit")
+    }
+
     @Test("IP addresses and CIDR ranges parse; loopback is 127/8 and ::1 only")
     func addressParsing() {
         #expect(IPAddress("127.0.0.1")?.isLoopback == true)
@@ -381,5 +398,25 @@ extension HostileClientTests.RawSocket {
             }
         }
         return nil
+    }
+}
+
+/// A log handler that keeps the messages (for assertions on what is logged).
+final class LineCollector: LogHandler, @unchecked Sendable {
+    // @unchecked: `lines` is guarded by `lock`; the handler's own settings are set before use.
+    private let lock = NSLock()
+    private var lines: [String] = []
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    var messages: [String] { lock.withLock { lines } }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        lock.withLock { lines.append(event.message.description) }
     }
 }

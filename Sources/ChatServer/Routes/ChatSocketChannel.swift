@@ -144,27 +144,41 @@ extension ChatUpgradeChannel {
         guard requested == path else { return .failure(Refused(status: .badRequest)) }
         let slot = try? channel.pipeline.syncOperations.handler(type: ConnectionSlot.self)
         let peer = slot?.peer ?? channel.remoteAddress?.ipAddress ?? "unknown"
-        switch policy.decide(peer: peer, origins: head.headers["Origin"], forwardedFor: head.headers["X-Forwarded-For"])
-        {
+        // Refusals are logged through the gate: at most one line per interval, whatever the flood.
+        func refuse(
+            _ status: HTTPResponse.Status,
+            _ message: Logger.Message,
+            _ metadata: Logger.Metadata
+        ) -> Result<String, Refused> {
+            if let gate = slot?.gate {
+                gate.logRefusal(message, metadata: metadata, logger: logger)
+            } else {
+                logger.notice(message, metadata: metadata)
+            }
+            return .failure(Refused(status: status))
+        }
+        let origins = head.headers["Origin"]
+        switch policy.decide(peer: peer, origins: origins, forwardedFor: head.headers["X-Forwarded-For"]) {
         case .forbiddenOrigin:
-            logger.notice(
+            let origin = origins.joined(separator: ", ").prefix(200)
+            return refuse(
+                .forbidden,
                 "upgrade refused: Origin not allowed",
-                metadata: [
-                    "chat.peer": "\(peer)",
-                    "chat.origin": "\(head.headers["Origin"].joined(separator: ", ").prefix(200))",
-                ]
+                ["chat.peer": "\(peer)", "chat.origin": "\(origin)"]
             )
-            return .failure(Refused(status: .forbidden))
         case .malformedForwardedFor:
-            logger.notice(
+            return refuse(
+                .badRequest,
                 "upgrade refused: malformed X-Forwarded-For from a trusted proxy",
-                metadata: ["chat.peer": "\(peer)"]
+                ["chat.peer": "\(peer)"]
             )
-            return .failure(Refused(status: .badRequest))
         case .accept(let client):
             if let slot, !slot.assign(client) {
-                logger.notice("connection refused: too many from one address", metadata: ["chat.peer": "\(client)"])
-                return .failure(Refused(status: .serviceUnavailable))
+                return refuse(
+                    .serviceUnavailable,
+                    "connection refused: too many from one address",
+                    ["chat.peer": "\(client)"]
+                )
             }
             return .success(client)
         }

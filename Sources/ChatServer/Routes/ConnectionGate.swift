@@ -66,6 +66,10 @@ package struct ConnectionCounts: Sendable {
 package final class ConnectionGate: Sendable {
     private let counts: Mutex<ConnectionCounts>
     let resolver: ClientAddressResolver
+    /// When a refusal was last logged, and how many were not logged since.
+    private let refusals = Mutex<(last: NIODeadline?, unlogged: Int)>((nil, 0))
+    /// Refusals are logged at most once per this interval (a flood of them is not a log storm).
+    static let refusalLogInterval = TimeAmount.seconds(10)
 
     /// Creates a gate.
     ///
@@ -96,6 +100,29 @@ package final class ConnectionGate: Sendable {
         return ConnectionSlot(gate: self, peer: peer, address: address)
     }
 
+    /// Logs a refused connection or upgrade at notice, at most once per `refusalLogInterval`;
+    /// the line counts the refusals that were not logged before it (`chat.refused_unlogged`).
+    ///
+    /// - Parameters:
+    ///   - message: what was refused.
+    ///   - metadata: who and why.
+    ///   - logger: logger.
+    package func logRefusal(_ message: Logger.Message, metadata: Logger.Metadata, logger: Logger) {
+        let now = NIODeadline.now()
+        let unlogged = refusals.withLock { state -> Int? in
+            if let last = state.last, now - last < Self.refusalLogInterval {
+                state.unlogged += 1
+                return nil
+            }
+            defer { state = (now, 0) }
+            return state.unlogged
+        }
+        guard let unlogged else { return }
+        var metadata = metadata
+        if unlogged > 0 { metadata["chat.refused_unlogged"] = "\(unlogged)" }
+        logger.notice(message, metadata: metadata)
+    }
+
     fileprivate func assign(_ address: String) -> Bool {
         counts.withLock { $0.assign(address) }
     }
@@ -110,7 +137,7 @@ package final class ConnectionGate: Sendable {
 final class ConnectionSlot: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
-    private let gate: ConnectionGate
+    let gate: ConnectionGate
     /// The TCP peer's address.
     let peer: String
     /// The address the connection counts for (nil: a trusted proxy's, not yet assigned).
@@ -160,7 +187,7 @@ struct ConnectionLimitChannel<Base: ServerChildChannel>: ServerChildChannel {
         let peer = channel.remoteAddress?.ipAddress ?? "unknown"
         guard let slot = gate.admit(peer: peer) else {
             // Failing the setup would reach the listening channel as an error; close in `handle`.
-            logger.notice("connection refused: connection limit", metadata: ["chat.peer": "\(peer)"])
+            gate.logRefusal("connection refused: connection limit", metadata: ["chat.peer": "\(peer)"], logger: logger)
             return channel.eventLoop.makeSucceededFuture(Value(base: nil, channel: channel))
         }
         return channel.eventLoop.makeCompletedFuture {
