@@ -52,7 +52,13 @@ package final class WireClient {
     ///   - host: server host.
     ///   - port: server port.
     ///   - path: request path.
-    package static func connect(host: String, port: Int, path: String = "/v1/ws") async throws -> WireClient {
+    ///   - headers: further request header lines (`Origin`, `X-Forwarded-For`).
+    package static func connect(
+        host: String,
+        port: Int,
+        path: String = "/v1/ws",
+        headers: [(name: String, value: String)] = []
+    ) async throws -> WireClient {
         let (stream, continuation) = AsyncStream.makeStream(of: WireFrame.self)
         let handshake = Handshake()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -68,7 +74,9 @@ package final class WireClient {
             .get()
         var request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUpgrade: websocket\r\n"
         request += "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        request += "Sec-WebSocket-Version: 13\r\n\r\n"
+        request += "Sec-WebSocket-Version: 13\r\n"
+        for header in headers { request += "\(header.name): \(header.value)\r\n" }
+        request += "\r\n"
         try await channel.writeAndFlush(ByteBuffer(string: request)).get()
         let status = try await handshake.status.futureResult(on: channel.eventLoop).get()
         guard status == 101 else {

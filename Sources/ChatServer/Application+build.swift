@@ -1,6 +1,7 @@
 import ChatCore
 import Crypto
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -29,13 +30,15 @@ package struct ChatServerApp: Sendable {
 ///   - broker: pub/sub fan-out.
 ///   - metrics: the registry `/metrics` serves (nil: no `/metrics` route).
 ///   - onServerRunning: called with the listening channel (tests read the port from it).
+///   - onMetricsRunning: called with the `--metrics-listen` channel, when there is one.
 package func buildApplication(
     _ configuration: ServerConfiguration,
     logger: Logger,
     store: (any ChatStore)? = nil,
     broker: any MessageBroker = InMemoryBroker(),
     metrics: PrometheusCollectorRegistry? = nil,
-    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
+    onMetricsRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> ChatServerApp {
     let store: any ChatStore =
         store ?? configuration.storage.map { FileChatStore(configuration: $0, logger: logger) } ?? MemoryChatStore()
@@ -76,15 +79,17 @@ package func buildApplication(
             body: .init(byteBuffer: ByteBuffer(string: healthy ? "ok\n" : "storage failed\n"))
         )
     }
-    if let metrics {
-        router.get("/metrics") { _, _ -> Response in
-            var text: [UInt8] = []
-            metrics.emit(into: &text)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: text))
-            )
+    let resolver = ClientAddressResolver(trustedProxies: configuration.trustedProxies)
+    if let metrics, configuration.metricsListen == nil {
+        // Only for clients on this machine (behind a trusted proxy: the client it names).
+        let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+        router.get("/metrics") { request, context -> Response in
+            let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
+            let forwarded = request.headers[values: forwardedFor]
+            guard MetricsServer.mayScrapeOnChatPort(peer: peer, forwardedFor: forwarded, resolver: resolver) else {
+                return Response(status: .notFound)
+            }
+            return MetricsServer.response(metrics)
         }
     }
 
@@ -98,18 +103,37 @@ package func buildApplication(
     let deadline = TimeAmount.nanoseconds(configuration.handshakeTimeout.nanoseconds)
     // Every connection gets the handshake deadline (behind TLS when TLS is on); an upgraded
     // one is run by a ChatSocketHandler in its pipeline (see ChatUpgradeChannel).
+    // Every accepted connection takes its place under the connection limits first (before TLS).
+    let gate = ConnectionGate(
+        maxTotal: configuration.maxConnections,
+        maxPerAddress: configuration.maxConnectionsPerAddress,
+        resolver: resolver
+    )
+    let policy = UpgradePolicy(resolver: resolver, allowedOrigins: configuration.allowedOrigins)
     let server = HTTPServerBuilder { responder -> any ServerChildChannel in
         let base = ChatUpgradeChannel(
             responder: responder,
             path: "/v1/ws",
             connections: handler,
-            idleTimeout: .seconds(60)
+            idleTimeout: configuration.httpIdleTimeout,
+            policy: policy
         )
         let guarded = HandshakeDeadlineChannel(base: base, deadline: deadline)
-        if let tls { return try TLSChannel(guarded, tlsConfiguration: tls) }
-        return guarded
+        if let tls { return ConnectionLimitChannel(base: try TLSChannel(guarded, tlsConfiguration: tls), gate: gate) }
+        return ConnectionLimitChannel(base: guarded, gate: gate)
     }
     var services: [any Service] = [store, broker, indexer]
+    if let metrics, let address = configuration.metricsListen {
+        services.append(
+            MetricsServer.application(
+                metrics,
+                address: address,
+                idleTimeout: configuration.httpIdleTimeout,
+                logger: logger,
+                onRunning: onMetricsRunning
+            )
+        )
+    }
     if let path = configuration.adminSocket {
         // sun_path holds 108 bytes: a deeper data directory gets no admin socket rather than no server.
         if path.utf8.count < 104 {

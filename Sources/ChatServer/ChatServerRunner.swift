@@ -20,16 +20,29 @@ package enum ChatServerRunner {
         logger: Logger,
         metrics: PrometheusCollectorRegistry? = nil
     ) async throws {
-        let server = try await buildApplication(configuration, logger: logger, metrics: metrics) { channel in
-            logger.info(
-                "chat-server listening",
-                metadata: [
-                    "chat.address": "\(channel.localAddress?.description ?? "?")",
-                    "chat.registration": "\(configuration.registration.rawValue)",
-                    "chat.tls": "\(configuration.tls != nil)",
-                ]
-            )
-        }
+        let server = try await buildApplication(
+            configuration,
+            logger: logger,
+            metrics: metrics,
+            onServerRunning: { channel in
+                logger.info(
+                    "chat-server listening",
+                    metadata: [
+                        "chat.address": "\(channel.localAddress?.description ?? "?")",
+                        "chat.registration": "\(configuration.registration.rawValue)",
+                        "chat.tls": "\(configuration.tls != nil)",
+                        "chat.trusted_proxies":
+                            "\(configuration.trustedProxies.map(\.description).joined(separator: ","))",
+                    ]
+                )
+            },
+            onMetricsRunning: { channel in
+                logger.info(
+                    "metrics listening",
+                    metadata: ["chat.address": "\(channel.localAddress?.description ?? "?")"]
+                )
+            }
+        )
         // SIGTERM/SIGINT shut the group down gracefully, in reverse order: the hub first (it
         // closes every client with 1001 and asks for a last snapshot), then the application
         // (the HTTP server, then the indexer, the broker and the store, which writes it).

@@ -21,6 +21,35 @@ package struct ServerConfiguration: Sendable {
         }
     }
 
+    /// A host and port to listen on.
+    package struct ListenAddress: Sendable, Equatable {
+        package var host: String
+        package var port: Int
+
+        package init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        /// Parses `HOST:PORT` or `[IPv6]:PORT`; nil when it is neither.
+        ///
+        /// - Parameters:
+        ///   - text: the address.
+        package init?(_ text: String) {
+            guard let colon = text.lastIndex(of: ":"),
+                let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+            else { return nil }
+            var host = text[..<colon]
+            if host.hasPrefix("[") && host.hasSuffix("]") {
+                host = host.dropFirst().dropLast()
+            } else if host.contains(":") {
+                return nil
+            }
+            guard !host.isEmpty else { return nil }
+            self.init(host: String(host), port: port)
+        }
+    }
+
     package var host: String
     package var port: Int
     package var dataDirectory: String
@@ -43,10 +72,19 @@ package struct ServerConfiguration: Sendable {
     package var serverName: String
     /// Persistence; nil keeps state in memory only (tests).
     package var storage: StorageConfiguration?
-    /// Open WebSocket connections accepted in total.
+    /// Open TCP connections on the chat port (HTTP and WebSocket) accepted in total.
     package var maxConnections: Int
-    /// Open WebSocket connections accepted from one source address.
+    /// Open TCP connections on the chat port accepted from one client address.
     package var maxConnectionsPerAddress: Int
+    /// How long a plain HTTP keep-alive connection may sit idle before it is closed.
+    package var httpIdleTimeout: Duration
+    /// Peers whose `X-Forwarded-For` names the client (TLS proxies in front of the server).
+    package var trustedProxies: [CIDR]
+    /// `Origin` values whose pages may open a WebSocket; an upgrade with any other is refused (403).
+    package var allowedOrigins: [String]
+    /// A separate listener for `/metrics` (then the chat port serves none); nil: `/metrics` on
+    /// the chat port, for loopback clients only.
+    package var metricsListen: ListenAddress?
     /// Rooms one user may be a member of.
     package var maxRoomsPerUser: Int
     /// Rooms one user may create per minute (also the burst).
@@ -108,6 +146,10 @@ package struct ServerConfiguration: Sendable {
         self.storage = nil
         self.maxConnections = 10000
         self.maxConnectionsPerAddress = 64
+        self.httpIdleTimeout = .seconds(15)
+        self.trustedProxies = []
+        self.allowedOrigins = []
+        self.metricsListen = nil
         self.maxRoomsPerUser = 200
         self.roomCreationPerMinute = 10
         self.membershipChangesPerMinute = 60

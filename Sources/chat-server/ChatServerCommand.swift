@@ -109,11 +109,50 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Do not open the admin socket (data-dir/admin.sock) that 'user', 'invite' and 'token' use.")
     var noAdminSocket = false
 
-    @Option(help: "Open WebSocket connections accepted in total (beyond: closed with 1008).")
+    @Option(
+        help: """
+            Open connections on the chat port (HTTP and WebSocket alike) in total; a connection beyond \
+            it is closed as soon as it is accepted.
+            """
+    )
     var maxConnections = 10000
 
-    @Option(help: "Open WebSocket connections accepted from one source address (beyond: closed with 1008).")
+    @Option(
+        help: """
+            Open connections on the chat port from one client address (behind a --trusted-proxy: the \
+            forwarded client's); beyond it a connection is closed when accepted (a proxied upgrade: HTTP 503).
+            """
+    )
     var maxConnectionsPerAddress = 64
+
+    @Option(help: "Seconds a plain HTTP keep-alive connection (/healthz, /metrics) may sit idle before it is closed.")
+    var httpIdleTimeout: Double = 15
+
+    @Option(
+        help: """
+            Address range (CIDR, e.g. 10.0.0.5/32 or fd00::/8) of a TLS proxy in front of the server; from \
+            these peers only, the client address is taken from X-Forwarded-For (the right-most entry that \
+            is not itself a trusted proxy) for limits, the login throttle and logs. Repeatable.
+            """
+    )
+    var trustedProxy: [String] = []
+
+    @Option(
+        help: """
+            Origin (e.g. https://chat.example.org) whose web pages may open a WebSocket. Repeatable. An \
+            upgrade with any other Origin header is refused with HTTP 403; clients that send none (native \
+            clients) are unaffected. Default: no browser origin.
+            """
+    )
+    var allowedOrigin: [String] = []
+
+    @Option(
+        help: """
+            Serve /metrics on this separate HOST:PORT (e.g. 127.0.0.1:9100) and not on the chat port. \
+            Without it, /metrics on the chat port answers loopback clients only.
+            """
+    )
+    var metricsListen: String?
 
     @Option(
         help: """
@@ -172,6 +211,18 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxConnectionsPerAddress >= 1 else {
             throw ValidationError("--max-connections-per-address must be at least 1")
         }
+        guard httpIdleTimeout > 0, httpIdleTimeout <= 3600 else {
+            throw ValidationError("--http-idle-timeout must be between 0 and 3600 seconds")
+        }
+        for range in trustedProxy where CIDR(range) == nil {
+            throw ValidationError("--trusted-proxy '\(range)' is not an address or CIDR range (10.0.0.0/8, fd00::/8)")
+        }
+        for origin in allowedOrigin where !origin.contains("://") || origin.contains(where: \.isWhitespace) {
+            throw ValidationError("--allowed-origin '\(origin)' is not an origin (scheme://host[:port])")
+        }
+        if let metricsListen, ServerConfiguration.ListenAddress(metricsListen) == nil {
+            throw ValidationError("--metrics-listen must be HOST:PORT or [IPv6]:PORT")
+        }
         guard maxQueueMib >= 1 else { throw ValidationError("--max-queue-mib must be at least 1") }
         guard maxTotalQueueMib >= maxQueueMib else {
             throw ValidationError("--max-total-queue-mib must be at least --max-queue-mib")
@@ -228,6 +279,10 @@ struct ServeCommand: AsyncParsableCommand {
             ?? (ServerConfiguration.isLoopback(host) ? .open : .invite)
         configuration.maxConnections = maxConnections
         configuration.maxConnectionsPerAddress = maxConnectionsPerAddress
+        configuration.httpIdleTimeout = .milliseconds(Int64(httpIdleTimeout * 1000))
+        configuration.trustedProxies = trustedProxy.compactMap(CIDR.init)
+        configuration.allowedOrigins = allowedOrigin
+        configuration.metricsListen = metricsListen.flatMap(ServerConfiguration.ListenAddress.init)
         configuration.maxRoomsPerUser = maxRoomsPerUser
         configuration.outboundQueueBytes = maxQueueMib << 20
         configuration.outboundTotalBytes = maxTotalQueueMib << 20

@@ -76,19 +76,16 @@ package struct HubCore: Sendable {
 
     // MARK: Connections
 
-    /// Registers a connection, unless shutting down or a connection limit is reached.
+    /// Registers a connection, unless shutting down. (The connection limits were applied when
+    /// the connection was accepted.)
     ///
     /// - Parameters:
     ///   - conn: the connection.
-    ///   - address: its source address.
+    ///   - address: its client address.
     package mutating func connect(_ conn: ConnID, address: String) -> ConnectRefusal? {
         guard !shuttingDown else { return .shuttingDown }
-        return sessions.add(
-            conn,
-            address: address,
-            maxTotal: configuration.maxConnections,
-            maxPerAddress: configuration.maxConnectionsPerAddress
-        )
+        sessions.add(conn, address: address)
+        return nil
     }
 
     /// Forgets a connection: it leaves its rooms, and its user may go offline.

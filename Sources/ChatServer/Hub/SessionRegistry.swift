@@ -1,14 +1,13 @@
 import ChatCore
 
-/// Why a connection was not accepted.
+/// Why a connection was not accepted. (Connection limits are applied when a connection is
+/// accepted, before its upgrade: see `ConnectionGate`.)
 package enum ConnectRefusal: Error, Equatable, Sendable {
     case shuttingDown
-    case tooManyConnections
-    case tooManyFromAddress
 }
 
 /// The live connections as the hub core sees them: who each one is, which rooms it
-/// follows, how many come from each address, and which connections each user has.
+/// follows, and which connections each user has.
 package struct SessionRegistry: Sendable {
     /// One connection's session.
     package struct Session: Sendable {
@@ -24,8 +23,6 @@ package struct SessionRegistry: Sendable {
     }
 
     package private(set) var sessions: [ConnID: Session] = [:]
-    /// Open connections per source address.
-    private var perAddress: [String: Int] = [:]
     /// User fold key → that user's authenticated connections.
     package private(set) var userConnections: [String: Set<ConnID>] = [:]
 
@@ -37,19 +34,13 @@ package struct SessionRegistry: Sendable {
         _modify { yield &sessions[id] }
     }
 
-    /// Registers a connection within the limits.
+    /// Registers a connection.
     ///
     /// - Parameters:
     ///   - id: the connection.
-    ///   - address: its source address.
-    ///   - maxTotal: most connections in all.
-    ///   - maxPerAddress: most connections from one address.
-    mutating func add(_ id: ConnID, address: String, maxTotal: Int, maxPerAddress: Int) -> ConnectRefusal? {
-        guard sessions.count < maxTotal else { return .tooManyConnections }
-        guard perAddress[address, default: 0] < maxPerAddress else { return .tooManyFromAddress }
-        perAddress[address, default: 0] += 1
+    ///   - address: its client address (for the login throttle).
+    mutating func add(_ id: ConnID, address: String) {
         sessions[id] = Session(address: address)
-        return nil
     }
 
     /// Forgets a connection; returns its session.
@@ -58,8 +49,6 @@ package struct SessionRegistry: Sendable {
     ///   - id: the connection.
     mutating func remove(_ id: ConnID) -> Session? {
         guard let session = sessions.removeValue(forKey: id) else { return nil }
-        perAddress[session.address, default: 1] -= 1
-        if perAddress[session.address] == 0 { perAddress[session.address] = nil }
         if let user = session.userKey { _ = removeUserConnection(user, id) }
         return session
     }

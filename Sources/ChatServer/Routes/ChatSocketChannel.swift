@@ -22,8 +22,10 @@ struct ChatUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
         /// The chat handler is in the pipeline and runs the connection.
         case websocket
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
-        /// An upgrade was asked for a path that has none (answered 400).
-        case failedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// An upgrade that is refused: a path that has none (400), an `Origin` not allowed (403), a
+        /// malformed `X-Forwarded-For` from a trusted proxy (400), a forwarded client at its
+        /// connection limit (503). Answered with the status and closed.
+        case failedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPResponse.Status)
     }
 
     struct Value: ServerChildChannelValue {
@@ -37,24 +39,33 @@ struct ChatUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
     let connections: ConnectionHandler
     /// Idle time after which a plain HTTP connection is closed.
     let idleTimeout: Duration
+    /// The `Origin` check and the client address behind trusted proxies.
+    let policy: UpgradePolicy
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            let attempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            // Set when an upgrade was asked for and refused: the status to answer.
+            let refusal = NIOLoopBoundBox(HTTPResponse.Status?.none, eventLoop: channel.eventLoop)
+            let client = NIOLoopBoundBox(String?.none, eventLoop: channel.eventLoop)
             let path = self.path
             let connections = self.connections
+            let policy = self.policy
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: connections.configuration.limits.maxFrame,
                 enableAutomaticErrorHandling: true,
                 shouldUpgrade: { channel, head in
-                    attempted.value = true
-                    let requested = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-                    return channel.eventLoop.makeSucceededFuture(requested == path ? HTTPHeaders() : nil)
+                    let status = Self.decide(channel, head: head, path: path, policy: policy, logger: logger)
+                    switch status {
+                    case .success(let address): client.value = address
+                    case .failure(let refused): refusal.value = refused.status
+                    }
+                    return channel.eventLoop.makeSucceededFuture(refusal.value == nil ? HTTPHeaders() : nil)
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
+                        let address = client.value ?? channel.remoteAddress?.ipAddress ?? "unknown"
                         try channel.pipeline.syncOperations.addHandler(
-                            ChatSocketHandler(connections: connections, logger: logger)
+                            ChatSocketHandler(connections: connections, address: address, logger: logger)
                         )
                         return UpgradeResult.websocket
                     }
@@ -72,7 +83,7 @@ struct ChatUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
-                        return attempted.value ? .failedUpgrade(asyncChannel) : .notUpgraded(asyncChannel)
+                        return refusal.value.map { .failedUpgrade(asyncChannel, $0) } ?? .notUpgraded(asyncChannel)
                     }
                 }
             )
@@ -97,10 +108,10 @@ struct ChatUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                 break
             case .notUpgraded(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
-            case .failedUpgrade(let http):
+            case .failedUpgrade(let http, let status):
                 try await http.executeThenClose { _, outbound in
                     let head = HTTPResponse(
-                        status: .badRequest,
+                        status: status,
                         headerFields: [.connection: "close", .contentLength: "0"]
                     )
                     try await outbound.write(contentsOf: [.head(head), .end(nil)])
@@ -108,6 +119,68 @@ struct ChatUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             }
         } catch {
             logger.trace("connection ended during the upgrade", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension ChatUpgradeChannel {
+    struct Refused: Error {
+        let status: HTTPResponse.Status
+    }
+
+    /// Decides an upgrade request (on the event loop): the path, the `Origin`, the client
+    /// address (behind a trusted proxy, from `X-Forwarded-For`) and — for a trusted proxy's
+    /// connection — the per-address limit of the forwarded client.
+    ///
+    /// - Returns: the client's address, or the status that refuses the upgrade.
+    static func decide(
+        _ channel: any Channel,
+        head: HTTPRequestHead,
+        path: String,
+        policy: UpgradePolicy,
+        logger: Logger
+    ) -> Result<String, Refused> {
+        let requested = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        guard requested == path else { return .failure(Refused(status: .badRequest)) }
+        let slot = try? channel.pipeline.syncOperations.handler(type: ConnectionSlot.self)
+        let peer = slot?.peer ?? channel.remoteAddress?.ipAddress ?? "unknown"
+        // Refusals are logged through the gate: at most one line per interval, whatever the flood.
+        func refuse(
+            _ status: HTTPResponse.Status,
+            _ message: Logger.Message,
+            _ metadata: Logger.Metadata
+        ) -> Result<String, Refused> {
+            if let gate = slot?.gate {
+                gate.logRefusal(message, metadata: metadata, logger: logger)
+            } else {
+                logger.notice(message, metadata: metadata)
+            }
+            return .failure(Refused(status: status))
+        }
+        let origins = head.headers["Origin"]
+        switch policy.decide(peer: peer, origins: origins, forwardedFor: head.headers["X-Forwarded-For"]) {
+        case .forbiddenOrigin:
+            let origin = origins.joined(separator: ", ").prefix(200)
+            return refuse(
+                .forbidden,
+                "upgrade refused: Origin not allowed",
+                ["chat.peer": "\(peer)", "chat.origin": "\(origin)"]
+            )
+        case .malformedForwardedFor:
+            return refuse(
+                .badRequest,
+                "upgrade refused: malformed X-Forwarded-For from a trusted proxy",
+                ["chat.peer": "\(peer)"]
+            )
+        case .accept(let client):
+            if let slot, !slot.assign(client) {
+                return refuse(
+                    .serviceUnavailable,
+                    "connection refused: too many from one address",
+                    ["chat.peer": "\(client)"]
+                )
+            }
+            return .success(client)
         }
     }
 }

@@ -42,8 +42,12 @@ final class ChatSocketHandler: ChannelDuplexHandler {
     /// A `read` was held back while the pump had a backlog.
     private var readHeld = false
 
-    init(connections: ConnectionHandler, logger: Logger) {
+    /// The client's address (behind a trusted proxy, the one it forwarded).
+    private let address: String
+
+    init(connections: ConnectionHandler, address: String, logger: Logger) {
         self.connections = connections
+        self.address = address
         self.logger = logger
     }
 
@@ -53,6 +57,7 @@ final class ChatSocketHandler: ChannelDuplexHandler {
         let conn = Connection(
             id: ConnectionHandler.nextID.add(1, ordering: .relaxed).oldValue,
             channel: context.channel,
+            address: address,
             queueLimit: configuration.outboundQueueLimit,
             closeTimeout: .nanoseconds(configuration.closeTimeout.nanoseconds),
             budget: connections.budget

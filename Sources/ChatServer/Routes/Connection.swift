@@ -66,18 +66,21 @@ package final class Connection: BrokerSubscriber {
     /// - Parameters:
     ///   - id: process-unique id.
     ///   - channel: the NIO channel (its pipeline encodes `WebSocketFrame`s).
+    ///   - address: the client's address (nil: the channel's peer).
     ///   - queueLimit: most frames queued before the client counts as slow.
     ///   - closeTimeout: how long a closing client has to answer before the socket is closed.
     ///   - budget: byte budgets for what is queued.
     package init(
         id: UInt64,
         channel: any Channel,
+        address: String? = nil,
         queueLimit: Int,
         closeTimeout: TimeAmount = .seconds(10),
         budget: OutboundBudget = OutboundBudget(perConnection: .max / 4, total: .max / 4)
     ) {
         self.subscriberID = id
         self.channel = channel
+        self.address = address ?? channel.remoteAddress?.ipAddress ?? "unknown"
         self.queueLimit = queueLimit
         self.budget = budget
         self.closeTimeout = closeTimeout
@@ -91,8 +94,9 @@ package final class Connection: BrokerSubscriber {
 
     package var userKey: String? { state.withLock { $0.userKey } }
 
-    /// The peer's IP address (for per-address limits), or "unknown".
-    package var address: String { channel.remoteAddress?.ipAddress ?? "unknown" }
+    /// The client's IP address (for the login throttle and logs), or "unknown": the TCP peer's,
+    /// or behind a trusted proxy the one it forwarded.
+    package let address: String
 
     func setUser(_ key: String?) { state.withLock { $0.userKey = key } }
 

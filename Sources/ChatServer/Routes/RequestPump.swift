@@ -163,12 +163,6 @@ final class RequestPump: @unchecked Sendable {
             return true
         case .shuttingDown?:
             conn.close(.goingAway, reason: "server shutting down")
-        case .tooManyConnections?:
-            logger.notice("connection refused: server full")
-            conn.close(.policy, reason: "too many connections")
-        case .tooManyFromAddress?:
-            logger.notice("connection refused: too many from one address", metadata: ["chat.peer": "\(conn.address)"])
-            conn.close(.policy, reason: "too many connections from your address")
         }
         return false
     }
