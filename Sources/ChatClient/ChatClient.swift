@@ -71,9 +71,9 @@ package actor ChatClient {
                     url: configuration.url,
                     configuration: .init(
                         maxFrameSize: 1 << 24,
-                        sniHostname: TLSTrust.sniHostname(for: configuration.url)
+                        sniHostname: configuration.tls?.serverName ?? TLSTrust.sniHostname(for: configuration.url)
                     ),
-                    tlsConfiguration: configuration.tls,
+                    tlsConfiguration: configuration.tls?.tls,
                     logger: logger
                 ) { inbound, outbound, _ in
                     try await self.serve(inbound: inbound, outbound: outbound)

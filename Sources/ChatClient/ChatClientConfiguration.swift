@@ -1,8 +1,24 @@
 import ChatCore
 import NIOSSL
 
-/// TLS settings for `wss://` (see `TLSTrust`).
-package typealias ClientTLSConfiguration = TLSConfiguration
+/// TLS settings for `wss://` (see `TLSTrust`): how to verify the server, and the TLS server
+/// name to send and check.
+package struct ClientTLSConfiguration: Sendable {
+    /// The verification settings (trust roots, whether names are checked).
+    package var tls: TLSConfiguration
+    /// The name sent (SNI) and checked; nil: the URL's host, or a placeholder for an IP address.
+    package var serverName: String?
+
+    /// Creates TLS settings.
+    ///
+    /// - Parameters:
+    ///   - tls: the verification settings.
+    ///   - serverName: the TLS server name; nil derives it from the URL.
+    package init(_ tls: TLSConfiguration, serverName: String? = nil) {
+        self.tls = tls
+        self.serverName = serverName
+    }
+}
 
 /// How a client proves who it is.
 package enum ChatCredentials: Sendable, Equatable {

@@ -7,39 +7,63 @@ import NIOTLS
 
 /// How the client decides to trust a `wss://` server:
 ///
-/// 1. `--ca FILE`: only certificates issued by that CA (with hostname check);
-/// 2. a certificate the system trust store accepts for the host name;
-/// 3. trust on first use: a self-signed certificate whose SHA-256 fingerprint the
-///    user accepted once is remembered in `known_servers`; a different certificate
-///    for the same host:port later is refused with a warning.
+/// 1. `--ca FILE`: only certificates issued by that CA, for the URL's host name or, when the
+///    URL names an IP address, with that address in the certificate (IP subjectAltName);
+/// 2. a fingerprint remembered in `known_servers` for `host:port`: exactly that certificate
+///    (pinned); any other, even one the system trusts, is refused as changed;
+/// 3. a certificate the system trust store accepts for the host name, or for an IP address
+///    only when it names that address;
+/// 4. trust on first use: any other certificate is shown with its SHA-256 fingerprint and
+///    accepted only when the user (or `--accept-fingerprint`) confirms it; it is then
+///    remembered in `known_servers`.
 package enum TLSTrust {
+    /// The TLS server name sent for an IP address (SNI cannot carry one; chat-server ignores SNI).
+    /// No public CA issues certificates under `.invalid`, so a certificate matches it only
+    /// through an IP subjectAltName equal to the address connected to.
+    static let ipPlaceholderName = "chat-server.invalid"
+
     /// The TLS configuration to connect with (nil: plain `ws://`).
     ///
     /// - Parameters:
     ///   - url: the normalised server URL.
     ///   - caFile: a PEM CA bundle to trust instead of the system store.
     ///   - knownServers: the remembered fingerprints.
-    ///   - confirm: asked once for an unknown certificate (gets the fingerprint); true remembers it.
+    ///   - systemTrustStore: a PEM file that stands in for the system trust store (tests); nil: the system's.
+    ///   - confirm: asked once for a certificate nothing else vouches for; true remembers it.
     package static func configuration(
         for url: String,
         caFile: String?,
         knownServers: KnownServers,
-        confirm: (String) async -> Bool
-    ) async throws -> TLSConfiguration? {
+        systemTrustStore: String? = nil,
+        confirm: (UnverifiedCertificate) async -> Bool
+    ) async throws -> ClientTLSConfiguration? {
         guard url.hasPrefix("wss://") else { return nil }
         let (host, port) = try endpoint(url)
-        // With an IP address there is no name to check (and no SNI): the chain is still verified.
+        // Full verification checks the name, and for an IP address (sent as the placeholder
+        // name) the certificate's IP subjectAltName against the address connected to.
         var verified = TLSConfiguration.makeClientConfiguration()
-        if isIPLiteral(host) { verified.certificateVerification = .noHostnameVerification }
         if let caFile {
             guard FileManager.default.isReadableFile(atPath: caFile) else {
                 throw TLSTrustError("cannot read the CA file \(caFile)")
             }
             verified.trustRoots = .file(caFile)
-            return verified
+            return ClientTLSConfiguration(verified)
         }
-        if (try? await probe(host: host, port: port, verified)) != nil {
-            return verified
+        verified.trustRoots = systemTrustStore.map { .file($0) } ?? .default
+        let key = "\(host):\(port)"
+        let remembered = knownServers.fingerprint(for: key)
+        var reason = "is not signed by an authority this system trusts"
+        var trustedChain = false
+        if remembered == nil {
+            do {
+                if try await probe(host: host, port: port, verified) != nil { return ClientTLSConfiguration(verified) }
+            } catch let error as NIOSSLExtraError where error == .failedToValidateHostname {
+                trustedChain = true
+                reason =
+                    isIPLiteral(host)
+                    ? "is signed by an authority this system trusts, but does not name the address \(host)"
+                    : "is signed by an authority this system trusts, but for another name than \(host)"
+            } catch {}
         }
         var anyCertificate = TLSConfiguration.makeClientConfiguration()
         anyCertificate.certificateVerification = .none
@@ -55,8 +79,17 @@ package enum TLSTrust {
             throw TLSTrustError("cannot reach \(host):\(port) over TLS: \(ConnectionFailure(error))")
         }
         let fingerprint = try Self.fingerprint(leaf)
-        let key = "\(host):\(port)"
-        switch knownServers.fingerprint(for: key) {
+        let selfSigned = leaf.subjectName == leaf.issuerName
+        if remembered == nil, !selfSigned, !trustedChain {
+            // Only a self-signed certificate can be the one trust root of a pinned connection.
+            throw TLSTrustError(
+                """
+                the certificate of \(key) (\(fingerprint)) is issued by an authority this system does not \
+                trust; pass that authority's certificate with --ca FILE
+                """
+            )
+        }
+        switch remembered {
         case fingerprint?:
             break
         case let remembered?:
@@ -71,17 +104,39 @@ package enum TLSTrust {
                 """
             )
         case nil:
-            guard await confirm(fingerprint) else {
+            guard await confirm(UnverifiedCertificate(host: key, fingerprint: fingerprint, reason: reason)) else {
                 throw TLSTrustError(
-                    "the certificate of \(key) (\(fingerprint)) is not trusted; use --ca FILE or accept it when asked"
+                    "the certificate of \(key) (\(fingerprint)) \(reason); use --ca FILE or accept it when asked"
                 )
             }
             try knownServers.remember(fingerprint, for: key)
         }
+        if selfSigned { return pinned(leaf) }
+        // A certificate from a trusted authority for another name: the connection checks it as
+        // if that name had been given (the chain and the name), as the fingerprint was above.
+        guard let name = dnsName(in: leaf) else {
+            throw TLSTrustError("the certificate of \(key) (\(fingerprint)) names no host; use --ca FILE")
+        }
+        return ClientTLSConfiguration(verified, serverName: name)
+    }
+
+    /// A configuration that accepts exactly the self-signed `leaf`: it is the only trust root,
+    /// and no name is checked (the fingerprint stands for the server).
+    static func pinned(_ leaf: NIOSSLCertificate) -> ClientTLSConfiguration {
         var pinned = TLSConfiguration.makeClientConfiguration()
         pinned.trustRoots = .certificates([leaf])
         pinned.certificateVerification = .noHostnameVerification
-        return pinned
+        return ClientTLSConfiguration(pinned)
+    }
+
+    /// The first DNS name in the certificate's subjectAltName (a wildcard's `*` filled in).
+    static func dnsName(in certificate: NIOSSLCertificate) -> String? {
+        for name in certificate._subjectAlternativeNames() where name.nameType == .dnsName {
+            let text = String(decoding: Array(name.contents), as: UTF8.self)
+            guard !text.isEmpty, text.allSatisfy({ $0.isASCII }) else { continue }
+            return text.hasPrefix("*.") ? "pinned" + text.dropFirst() : text
+        }
+        return nil
     }
 
     /// `SHA256:` and the hex SHA-256 of the certificate's DER encoding.
@@ -100,7 +155,7 @@ package enum TLSTrust {
     ///   - url: the server URL.
     package static func sniHostname(for url: String) -> String? {
         guard let host = try? endpoint(url).host, isIPLiteral(host) else { return nil }
-        return "chat-server.invalid"
+        return ipPlaceholderName
     }
 
     static func isIPLiteral(_ host: String) -> Bool {
@@ -125,7 +180,10 @@ package enum TLSTrust {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
-                            NIOSSLClientHandler(context: context, serverHostname: isIPLiteral(host) ? nil : host)
+                            NIOSSLClientHandler(
+                                context: context,
+                                serverHostname: isIPLiteral(host) ? ipPlaceholderName : host
+                            )
                         )
                         try channel.pipeline.syncOperations.addHandler(HandshakeWatcher(promise: handshake))
                     }
@@ -161,6 +219,28 @@ private final class HandshakeWatcher: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         promise.fail(TLSTrustError("the connection closed during the TLS handshake"))
         context.fireChannelInactive()
+    }
+}
+
+/// A certificate nothing vouches for, shown to the user before it is trusted on first use.
+package struct UnverifiedCertificate: Sendable, Equatable {
+    /// `host:port` as written in `known_servers`.
+    package var host: String
+    /// `SHA256:` and the hex SHA-256 of the certificate.
+    package var fingerprint: String
+    /// Why it needs the user's word, e.g. "is not signed by an authority this system trusts".
+    package var reason: String
+
+    /// Creates a question.
+    ///
+    /// - Parameters:
+    ///   - host: `host:port`.
+    ///   - fingerprint: `SHA256:…`.
+    ///   - reason: a phrase that follows "The server's certificate".
+    package init(host: String, fingerprint: String, reason: String) {
+        self.host = host
+        self.fingerprint = fingerprint
+        self.reason = reason
     }
 }
 

@@ -55,7 +55,7 @@ package struct ServerConfiguration: Sendable {
     package var dataDirectory: String
     package var limits: Limits
     package var registration: Registration
-    /// scrypt N for new password hashes.
+    /// scrypt N for new password hashes (stored hashes keep the N they were made with).
     package var passwordRounds: Int
     /// Frames queued for one connection before it counts as a slow consumer.
     package var outboundQueueLimit: Int
@@ -125,7 +125,7 @@ package struct ServerConfiguration: Sendable {
         dataDirectory: String = "./chat-data",
         limits: Limits = Limits(),
         registration: Registration = .open,
-        passwordRounds: Int = 16384,
+        passwordRounds: Int = PasswordHasher.defaultRounds,
         outboundQueueLimit: Int = 1024,
         pingInterval: Duration = .seconds(30),
         closeTimeout: Duration = .seconds(10)

@@ -191,6 +191,14 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var maxTokensPerUser = 100
 
+    @Option(
+        help: """
+            scrypt cost N for new password hashes (a power of two, 1024…262144; r=8, p=1). Each hash \
+            takes N KiB of memory while it runs; stored hashes keep the cost they were made with.
+            """
+    )
+    var scryptN = PasswordHasher.defaultRounds
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -231,6 +239,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard roomCreationPerMin > 0 else { throw ValidationError("--room-creation-per-min must be positive") }
         guard loginFreeAttempts >= 1 else { throw ValidationError("--login-free-attempts must be at least 1") }
         guard maxTokensPerUser >= 1 else { throw ValidationError("--max-tokens-per-user must be at least 1") }
+        guard scryptN.nonzeroBitCount == 1, (1024...262_144).contains(scryptN) else {
+            throw ValidationError("--scrypt-n must be a power of two from 1024 to 262144")
+        }
         guard FsyncPolicy(rawValue: fsync) != nil else {
             throw ValidationError("--fsync must be always, everysec or no")
         }
@@ -291,6 +302,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.tokenIdleDays = tokenIdleDays
         configuration.loginFreeAttempts = loginFreeAttempts
         configuration.maxTokensPerUser = maxTokensPerUser
+        configuration.passwordRounds = scryptN
         configuration.tls = tlsCert.flatMap { cert in
             tlsKey.map { ServerConfiguration.TLSFiles(certificateChain: cert, privateKey: $0) }
         }

@@ -140,8 +140,9 @@ struct TrustOptions: ParsableArguments {
 
     @Option(
         help: """
-            For wss:// with a self-signed certificate: accept it if its fingerprint is this (SHA256:…), \
-            without asking; it is remembered in known_servers.
+            For wss:// with a certificate nothing vouches for (self-signed, or for another name than \
+            the URL's): accept it if its fingerprint is this (SHA256:…), without asking; it is \
+            remembered in known_servers.
             """
     )
     var acceptFingerprint: String?
@@ -149,11 +150,11 @@ struct TrustOptions: ParsableArguments {
     func tls(url: String) async throws -> ClientTLSConfiguration? {
         let accept = acceptFingerprint
         do {
-            return try await TLSTrust.configuration(for: url, caFile: ca, knownServers: .standard) { fingerprint in
-                if let accept { return accept.lowercased() == fingerprint.lowercased() }
+            return try await TLSTrust.configuration(for: url, caFile: ca, knownServers: .standard) { certificate in
+                if let accept { return accept.lowercased() == certificate.fingerprint.lowercased() }
                 let notice = """
-                    The server's certificate is not signed by an authority this system trusts.
-                      fingerprint: \(fingerprint)
+                    The certificate of \(certificate.host) \(certificate.reason).
+                      fingerprint: \(certificate.fingerprint)
                     Compare it with the fingerprint chat-server printed at start (ask its operator).
 
                     """

@@ -71,7 +71,9 @@ struct ProcessTests {
             let logHandle = try FileHandle(forReadingFrom: URL(fileURLWithPath: logPath))
             let process = Process()
             process.executableURL = try executable("chat-server")
-            process.arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDir] + extra
+            // The lowest scrypt cost keeps the debug build's logins fast (the default is 2^16).
+            process.arguments =
+                ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDir, "--scrypt-n", "1024"] + extra
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             process.standardOutput = FileHandle.nullDevice
             try process.run()
@@ -166,7 +168,7 @@ struct ProcessTests {
         for flag in [
             "--host", "--port", "--data-dir", "--rate-per-sec", "--rate-burst", "--max-text", "--history-limit",
             "--max-frame", "--log-level", "--registration", "--tls-cert", "--tls-key", "--handshake-timeout",
-            "--ping-interval", "--no-admin-socket",
+            "--ping-interval", "--no-admin-socket", "--scrypt-n",
         ] {
             #expect(text.contains(flag), "help mentions \(flag)")
         }

@@ -138,8 +138,8 @@ struct TLSTests {
         try await TestServer.with(Self.configuration(fixture.selfSigned)) { server in
             let url = "wss://127.0.0.1:\(server.port)/v1/ws"
             let asked = Mutex<[String]>([])
-            let tls = try await TLSTrust.configuration(for: url, caFile: nil, knownServers: known) { fingerprint in
-                asked.withLock { $0.append(fingerprint) }
+            let tls = try await TLSTrust.configuration(for: url, caFile: nil, knownServers: known) { certificate in
+                asked.withLock { $0.append(certificate.fingerprint) }
                 return true
             }
             #expect(asked.withLock { $0 } == [expected], "asked with the certificate's SHA-256 fingerprint")

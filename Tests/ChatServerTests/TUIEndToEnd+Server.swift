@@ -66,7 +66,8 @@ final class E2EServer {
             let process = Process()
             process.executableURL = try ProcessTests.executable("chat-server")
             process.arguments =
-                ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", directory + "/data"] + extra
+                ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", directory + "/data", "--scrypt-n", "1024"]
+                + extra
             process.standardError = handle
             process.standardOutput = FileHandle.nullDevice
             try process.run()

@@ -10,11 +10,15 @@ package struct PasswordHasher: Sendable {
     package var blockSize: Int = 8
     package var parallelism: Int = 1
 
+    /// The default scrypt N for new hashes (N KiB of memory per hash with r=8); docs/SECURITY.md,
+    /// "Password hashing cost", has the measurement it was chosen from.
+    package static let defaultRounds = 65536
+
     /// Creates a hasher.
     ///
     /// - Parameters:
-    ///   - rounds: scrypt N; 16384 (16 MiB, tens of ms) by default.
-    package init(rounds: Int = 16384) {
+    ///   - rounds: scrypt N for new hashes (`verify` uses the N stored in the hash).
+    package init(rounds: Int = PasswordHasher.defaultRounds) {
         self.rounds = rounds
     }
 
