@@ -112,11 +112,13 @@ extension HubCore {
         id: String,
         user: String,
         room: String,
+        at now: HubTime,
         into step: inout HubStep
     ) throws(ProtocolError) {
         if state.rooms[room]?.visibility == .dm {
             throw ProtocolError(.forbidden, "a direct-message room cannot be left")
         }
+        try take([(.membership, 1)], user: user, at: now)
         commitOrRefuse(
             [.memberRemoved(room: room, user: user)],
             conn: conn,

@@ -190,9 +190,7 @@ package struct HubCore: Sendable {
             case .join(let room, let since, let epoch):
                 try join(conn, id: id, user: userKey, room: room, since: since, epoch: epoch, at: now, into: &step)
             case .leave(let room):
-                let key = try memberRoom(room, user: userKey)
-                try take([(.membership, 1)], user: userKey, at: now)
-                leave(conn, id: id, user: userKey, room: key, into: &step)
+                try leave(conn, id: id, user: userKey, room: memberRoom(room, user: userKey), at: now, into: &step)
             case .rooms:
                 try takeReadToken(userKey, at: now)
                 step.append(.reply(conn, id: id, .rooms(visibleRooms(to: userKey))))

@@ -77,12 +77,12 @@ struct PrivateRoomHubTests {
         hub.request(3, "mb-public", .members(room: Self.room("lobby")))
         hub.request(2, "mb-public", .members(room: Self.room("lobby")))
         #expect(Self.errors(hub, 2)["mb-public"] == .forbidden)
-        guard case .success(let scope) = hub.core.searchScope(3, room: nil) else {
+        guard case .success(let scope) = hub.core.searchScope(3, room: nil, at: hub.now) else {
             Issue.record("no search scope")
             return
         }
         #expect(scope.rooms.keys.sorted() == ["lobby"])
-        #expect(hub.core.searchScope(3, room: Self.room("ops")).failure?.code == .forbidden)
+        #expect(hub.core.searchScope(3, room: Self.room("ops"), at: hub.now).failure?.code == .forbidden)
     }
 
     @Test("join of a private room by a non-member answers forbidden with the contract's message")
@@ -147,7 +147,7 @@ struct PrivateRoomHubTests {
         hub.flush()
         #expect(hub.received[2] == [])
         #expect(Self.listed(&hub, 2)["ops"] == nil)
-        #expect(hub.core.searchScope(2, room: nil).success?.rooms["ops"] == nil)
+        #expect(hub.core.searchScope(2, room: nil, at: hub.now).success?.rooms["ops"] == nil)
         #expect(hub.core.roomList(of: "bob").isEmpty)
         hub.request(2, "j", .join(room: Self.room("ops"), since: nil, epoch: nil))
         hub.request(1, "k2", .kick(room: Self.room("ops"), user: Self.user("bob")))
