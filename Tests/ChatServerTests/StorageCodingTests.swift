@@ -94,7 +94,7 @@ struct StorageCodingTests {
 
     @Test("the samples cover every record type")
     func samplesCoverEveryCase() {
-        #expect(Set(Self.samples.map(Self.caseName)).count == 16)
+        #expect(Set(Self.samples.map(Self.caseName)).count == 17)
     }
 
     @Test("a record round-trips through encode, decode and framing", arguments: samples)
@@ -194,7 +194,7 @@ struct StorageCodingTests {
     @Test("damaged payloads are rejected with a decoding error, not a crash")
     func malformedPayloads() {
         #expect(Self.decode([]) == .failure(.truncated))
-        for tag: UInt8 in [0, 17, 200, 255] {
+        for tag: UInt8 in [0, 18, 200, 255] {
             #expect(Self.decode([tag, 0, 0]) == .failure(.malformed("unknown record type")), "tag \(tag)")
         }
         // tokenRevoked with a string claiming 5 bytes but holding 2.
