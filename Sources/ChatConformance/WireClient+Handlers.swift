@@ -28,6 +28,12 @@ final class Handshake: Sendable {
     }
 }
 
+/// Whether the reader answers pings itself, on the event loop, the moment they arrive (as a
+/// real client does), instead of handing them to whoever reads the frames next.
+final class PingPolicy: Sendable {
+    let answersAtOnce = Atomic<Bool>(false)
+}
+
 /// Parses the HTTP upgrade response, then server frames, into an AsyncStream.
 final class FrameReader: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked: used only on its channel's event loop.
@@ -35,14 +41,16 @@ final class FrameReader: ChannelInboundHandler, @unchecked Sendable {
 
     let continuation: AsyncStream<WireFrame>.Continuation
     let handshake: Handshake
+    let pings: PingPolicy
     var buffer = ByteBuffer()
     var upgraded = false
     var fragments: [UInt8] = []
     var fragmentOpcode: UInt8 = 0
 
-    init(continuation: AsyncStream<WireFrame>.Continuation, handshake: Handshake) {
+    init(continuation: AsyncStream<WireFrame>.Continuation, handshake: Handshake, pings: PingPolicy) {
         self.continuation = continuation
         self.handshake = handshake
+        self.pings = pings
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -58,7 +66,15 @@ final class FrameReader: ChannelInboundHandler, @unchecked Sendable {
             handshake.complete(status)
             if status != 101 { return }
         }
-        while let frame = parseFrame() { continuation.yield(frame) }
+        while let frame = parseFrame() {
+            if case .ping(let payload) = frame, pings.answersAtOnce.load(ordering: .relaxed) {
+                var pong = context.channel.allocator.buffer(capacity: payload.count + 6)
+                WireClient.appendFrame(to: &pong, opcode: 0xA, payload: payload)
+                context.writeAndFlush(NIOAny(pong), promise: nil)
+                continue
+            }
+            continuation.yield(frame)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

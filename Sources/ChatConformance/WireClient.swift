@@ -37,9 +37,19 @@ package final class WireClient {
     /// Request types sent, per id, oldest first: what each `ok` answers.
     private var pendingTypes: [String: [String]] = [:]
 
-    private init(channel: any Channel, frames: AsyncStream<WireFrame>) {
+    private let pings: PingPolicy
+
+    /// When set, pings are answered on the event loop as they arrive, whether or not anyone is
+    /// reading frames (a live client); when not (the default), only while frames are read.
+    package var answersPingsAtOnce: Bool {
+        get { pings.answersAtOnce.load(ordering: .relaxed) }
+        set { pings.answersAtOnce.store(newValue, ordering: .relaxed) }
+    }
+
+    private init(channel: any Channel, frames: AsyncStream<WireFrame>, pings: PingPolicy) {
         self.channel = channel
         self.frames = frames.makeAsyncIterator()
+        self.pings = pings
     }
 
     deinit {
@@ -53,20 +63,30 @@ package final class WireClient {
     ///   - port: server port.
     ///   - path: request path.
     ///   - headers: further request header lines (`Origin`, `X-Forwarded-For`).
+    ///   - receiveBuffer: the socket's receive buffer in bytes (nil: the kernel's, which grows on
+    ///     its own — up to tens of megabytes — so a client that stops reading is not slow until
+    ///     the server has sent that much).
     package static func connect(
         host: String,
         port: Int,
         path: String = "/v1/ws",
-        headers: [(name: String, value: String)] = []
+        headers: [(name: String, value: String)] = [],
+        receiveBuffer: Int? = nil
     ) async throws -> WireClient {
         let (stream, continuation) = AsyncStream.makeStream(of: WireFrame.self)
         let handshake = Handshake()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let pings = PingPolicy()
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        if let receiveBuffer {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
+        }
+        let channel =
+            try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        FrameReader(continuation: continuation, handshake: handshake)
+                        FrameReader(continuation: continuation, handshake: handshake, pings: pings)
                     )
                 }
             }
@@ -83,16 +103,17 @@ package final class WireClient {
             channel.close(promise: nil)
             throw WireError("WebSocket upgrade refused with HTTP \(status)")
         }
-        return WireClient(channel: channel, frames: stream)
+        return WireClient(channel: channel, frames: stream, pings: pings)
     }
 
     /// Opens a connection to a `ws://host:port/path` URL.
     ///
     /// - Parameters:
     ///   - url: the server URL.
-    package static func connect(url: String) async throws -> WireClient {
+    ///   - receiveBuffer: the socket's receive buffer in bytes (nil: the kernel's).
+    package static func connect(url: String, receiveBuffer: Int? = nil) async throws -> WireClient {
         let (host, port, path) = try parse(url: url)
-        return try await connect(host: host, port: port, path: path)
+        return try await connect(host: host, port: port, path: path, receiveBuffer: receiveBuffer)
     }
 
     static func parse(url: String) throws -> (String, Int, String) {

@@ -91,11 +91,13 @@ struct HostileClientTests {
 
     @Test("a client that does not answer WebSocket pings is closed; one that answers stays")
     func pingTimeout() async throws {
-        // 1 s: a loaded machine may leave the answering client unscheduled for a few hundred ms.
         try await TestServer.with(.conformance { $0.pingInterval = .seconds(1) }) { server in
             let silent = try await server.context.helloClient()
             let lively = try await server.context.helloClient()
-            // WireClient answers pings only while it reads: `silent` is not read for 3.6 s.
+            // `lively` answers on its event loop as pings arrive, as a real client does, so a
+            // loaded machine that leaves this task unscheduled for a second does not fail it.
+            // `silent` answers only while it is read, and it is not read for 3.6 s.
+            lively.answersPingsAtOnce = true
             for _ in 0..<18 {
                 try await Task.sleep(for: .milliseconds(200))
                 try expectOK(try await lively.request("ping"), "the answering client is served")
@@ -133,20 +135,25 @@ struct HostileClientTests {
         try await TestServer.with { server in
             let ctx = server.context
             let alice = try await ctx.newUser("pipe")
-            let greedy = try await ctx.newUser("greedy")
-            try await greedy.client.setReading(false)
+            let user = try await ctx.newUser("greedy")
+            // A small fixed receive buffer: left to itself the kernel grows it to tens of megabytes
+            // here (tcp_rmem), enough to swallow every reply, and the client would never be slow.
+            let greedy = try await WireClient.connect(url: ctx.url, receiveBuffer: 16 << 10)
+            _ = try await greedy.call(ConformanceContext.hello, as: HelloReply.self, "hello")
+            _ = try await greedy.call(Request.resume(token: user.token), as: AuthReply.self, "resume")
+            try await greedy.setReading(false)
             var cutOff = false
             for i in 0..<60_000 where !cutOff {
                 // 64-character ids (the most allowed) make each reply about 100 bytes.
                 let id = String("\(i)-".padding(toLength: 64, withPad: "p", startingAt: 0))
                 do {
-                    try await greedy.client.send(["type": "ping", "id": .string(id)])
+                    try await greedy.send(["type": "ping", "id": .string(id)])
                 } catch {
                     cutOff = true
                 }
             }
-            try? await greedy.client.setReading(true)  // the channel may be closed already
-            let code = try await greedy.client.waitForClose()
+            try? await greedy.setReading(true)  // the channel may be closed already
+            let code = try await greedy.waitForClose()
             #expect(code == 4001, "closed as a slow consumer, not served without bound")
             try expectOK(try await alice.client.request("ping"), "others are still served")
         }
