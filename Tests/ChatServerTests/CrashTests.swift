@@ -110,7 +110,12 @@ struct CrashTests {
                         }
                     }
                 }
-                try await Task.sleep(for: .milliseconds(Int.random(in: 150...600)))
+                // Kill while the senders are busy: after the first new acknowledgement (a loaded
+                // machine can take longer than the random delay to get there), then at a random point.
+                for _ in 0..<400 where acks.all.count == before {
+                    try await Task.sleep(for: .milliseconds(25))
+                }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...450)))
                 kill(server.process.processIdentifier, SIGKILL)
                 try await group.waitForAll()
             }

@@ -194,7 +194,9 @@ struct TUIEndToEndTests {
             early.append(text)
             let online = try await Self.isOnline(me.name, client: client)
             sentWhileAway = !online
-            let screen = try await tui.waitForScreen("\(text) after the reconnect") {
+            // Up to two more backoffs: on a loaded machine the restart can outlast the countdown, and
+            // the attempt it ends with is refused (the next delay is 6.4–12.8 s, the one after twice that).
+            let screen = try await tui.waitForScreen("\(text) after the reconnect", timeout: .seconds(45)) {
                 $0.status.hasPrefix(" ●") && $0.messageRows.contains { $0.text == text }
             }
             #expect(
