@@ -146,6 +146,7 @@ let package = Package(
             name: "chat-conformance",
             dependencies: [
                 "ChatConformance",
+                "ChatCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -85,7 +85,8 @@ extension ChatClient {
         }
         let signIn: Request =
             registerFirst
-            ? .register(user: user, password: password, invite: nil) : .login(user: user, password: password)
+            ? .register(user: user, password: password, invite: configuration.invite)
+            : .login(user: user, password: password)
         let reply = try await request(signIn, as: AuthReply.self)
         registerFirst = false
         token = reply.token

@@ -41,6 +41,8 @@ package struct ChatClientConfiguration: Sendable {
     package var maxBackoff: Duration
     /// For `wss://`: how to verify the server (nil: the system trust store).
     package var tls: ClientTLSConfiguration?
+    /// The invite code sent with `register` (servers with `--registration invite`).
+    package var invite: String?
 
     /// Creates a configuration.
     ///
@@ -69,6 +71,7 @@ package struct ChatClientConfiguration: Sendable {
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
         self.tls = nil
+        self.invite = nil
     }
 }
 

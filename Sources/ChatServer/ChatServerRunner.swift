@@ -1,8 +1,10 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// Runs the server until SIGINT/SIGTERM: the first signal shuts the service group down
@@ -20,6 +22,8 @@ package enum ChatServerRunner {
         logger: Logger,
         metrics: PrometheusCollectorRegistry? = nil
     ) async throws {
+        // Set once the application is built, read when the listener is up (the first-start hint).
+        let builtHub = BuiltHub()
         let server = try await buildApplication(
             configuration,
             logger: logger,
@@ -35,6 +39,12 @@ package enum ChatServerRunner {
                             "\(configuration.trustedProxies.map(\.description).joined(separator: ","))",
                     ]
                 )
+                guard let hub = builtHub.hub.withLock({ $0 }) else { return }
+                let address = channel.localAddress
+                Task {
+                    guard await hub.userCount == 0 else { return }
+                    logger.notice("\(firstStartHint(configuration, address: address))")
+                }
             },
             onMetricsRunning: { channel in
                 logger.info(
@@ -43,6 +53,7 @@ package enum ChatServerRunner {
                 )
             }
         )
+        builtHub.hub.withLock { $0 = server.hub }
         // SIGTERM/SIGINT shut the group down gracefully, in reverse order: the hub first (it
         // closes every client with 1001 and asks for a last snapshot), then the application
         // (the HTTP server, then the indexer, the broker and the store, which writes it).
@@ -75,4 +86,41 @@ package enum ChatServerRunner {
         }
         logger.info("chat-server stopped")
     }
+
+    /// What an operator does next on a server without accounts, in one line: how the first
+    /// account comes to be under the registration policy.
+    ///
+    /// - Parameters:
+    ///   - configuration: the server's configuration.
+    ///   - address: the listening address.
+    package static func firstStartHint(_ configuration: ServerConfiguration, address: SocketAddress?) -> String {
+        let scheme = configuration.tls == nil ? "ws" : "wss"
+        let port = address?.port.map { ":\($0)" } ?? ""
+        // Listening everywhere: the clients use this machine's name; otherwise the address given.
+        let host =
+            ServerConfiguration.isLoopback(configuration.host)
+            ? "127.0.0.1"
+            : ["0.0.0.0", "::", ""].contains(configuration.host)
+                ? ProcessInfo.processInfo.hostName
+                : configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+        let url = "\(scheme)://\(host)\(port)"
+        let dataDir = configuration.dataDirectory
+        switch configuration.registration {
+        case .open:
+            return "first start: no accounts yet; sign-up is open to anyone who reaches \(url): "
+                + "chat --server \(url) --user NAME --register"
+        case .invite:
+            return "first start: no accounts yet; sign-up is by invite. Create the first invite code with "
+                + "'chat-server invite create --data-dir \(dataDir)', then 'chat login --server \(url) "
+                + "--user NAME --register --invite CODE'"
+        case .closed:
+            return "first start: no accounts yet; sign-up is closed. Add the first account with "
+                + "'chat-server user add NAME --data-dir \(dataDir)'"
+        }
+    }
+}
+
+/// The hub, once built: the listener's callback is made before it exists.
+private final class BuiltHub: Sendable {
+    let hub = Mutex<RoomHub?>(nil)
 }

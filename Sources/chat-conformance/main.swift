@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChatConformance
+import ChatCore
 import Foundation
 
 @main
@@ -12,7 +13,8 @@ struct ChatConformanceCommand: AsyncParsableCommand {
             everything else alone. Prints one line per case and a closing 'N passed, N failed, N skipped' \
             line; exits 1 when a case fails. Cases that need particular server limits are skipped, with \
             the reason, when the server's advertised limits do not fit.
-            """
+            """,
+        version: BuildInfo.description
     )
 
     @Option(help: "The server's WebSocket URL, e.g. ws://127.0.0.1:7878 (path /v1/ws implied).")

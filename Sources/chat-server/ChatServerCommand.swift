@@ -15,6 +15,7 @@ struct ChatServerCommand: AsyncParsableCommand {
             append-only log of every change plus periodic snapshots. SIGINT/SIGTERM close clients with \
             1001, write a snapshot and exit 0; a second signal exits at once.
             """,
+        version: BuildInfo.description,
         subcommands: [
             ServeCommand.self, BackupCommand.self, RestoreCommand.self, UserCommand.self, InviteCommand.self,
             TokenCommand.self, ReindexCommand.self,

@@ -155,6 +155,50 @@ struct ProcessTests {
         #expect(text.contains("Error"), "stderr: \(text)")
     }
 
+    @Test("on a fresh data directory the server says how the first account comes to be; not once there is one")
+    func firstStartHint() async throws {
+        let dataDir = NSTemporaryDirectory() + "chat-test-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        var server = try await Self.startServer(dataDir: dataDir, extra: ["--registration", "invite"])
+        let hint = "create the first invite code with 'chat-server invite create --data-dir \(dataDir)'"
+        var logged = false
+        for _ in 0..<100 where !logged {
+            logged = server.log.lowercased().contains(hint.lowercased())
+            if !logged { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(logged, "the log:\n\(server.log)")
+        server.process.terminate()
+        _ = try await Self.waitForExit(server.process)
+
+        server = try await Self.startServer(dataDir: dataDir)  // loopback: sign-up is open
+        #expect(server.log.contains("sign-up is open to anyone who reaches ws://127.0.0.1:\(server.port)"))
+        let user = try await ConformanceContext(url: server.url, limits: Limits()).newUser("first")
+        await user.client.disconnect()
+        server.process.terminate()
+        _ = try await Self.waitForExit(server.process)
+
+        server = try await Self.startServer(dataDir: dataDir)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!server.log.contains("first start"), "an account exists:\n\(server.log)")
+        server.process.terminate()
+        _ = try await Self.waitForExit(server.process)
+    }
+
+    @Test("--version prints the version and commit", arguments: ["chat-server", "chat", "chat-conformance"])
+    func version(_ binary: String) async throws {
+        let process = Process()
+        process.executableURL = try Self.executable(binary)
+        process.arguments = ["--version"]
+        process.environment = [:]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        #expect(try await Self.waitForExit(process) == 0)
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text == "\(BuildInfo.description)\n")
+        #expect(text.hasPrefix("dev (commit "), "a build from a checkout: \(text)")
+    }
+
     @Test("--help explains every flag")
     func help() async throws {
         let process = Process()
@@ -219,6 +263,44 @@ struct ProcessTests {
         #expect(lines.count == 2)
         #expect(lines.first?.contains("日本語 ✓") == true)
         #expect(lines.last?.contains(#""seq":2"#) == true)
+    }
+
+    @Test("chat login --register --invite signs up on a server where sign-up is by invite", .timeLimit(.minutes(1)))
+    func cliInvite() async throws {
+        let server = try await Self.startServer(extra: ["--registration", "invite"])
+        defer { server.process.terminate() }
+        let config = NSTemporaryDirectory() + "chat-cli-\(UUID().uuidString)"
+        func run(_ binary: String, _ arguments: [String]) async throws -> (Int32, String) {
+            let (process, out) =
+                binary == "chat"
+                ? try Self.chatProcess(arguments, config: config, password: "cli-password")
+                : (Process(), Pipe())
+            if binary != "chat" {
+                process.executableURL = try Self.executable(binary)
+                process.arguments = arguments
+                process.standardOutput = out
+                process.standardError = FileHandle.nullDevice
+            }
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            let status = try await Self.waitForExit(process)
+            return (status, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }
+        let user = "inv\(Int.random(in: 1000...9999))"
+        let refused = try await run("chat", ["login", "--server", server.url, "--user", user, "--register"])
+        #expect(refused.0 != 0, "no invite, no account")
+        let created = try await run("chat-server", ["invite", "create", "--data-dir", server.dataDir])
+        #expect(created.0 == 0)
+        let code = created.1.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!code.isEmpty)
+        let login = try await run(
+            "chat",
+            ["login", "--server", server.url, "--user", user, "--register", "--invite", code]
+        )
+        #expect(login.0 == 0, "\(login.1)")
+        #expect(login.1.contains("logged in as \(user)"))
+        let misuse = try await run("chat", ["login", "--server", server.url, "--user", user, "--invite", code])
+        #expect(misuse.0 != 0, "--invite without --register is refused")
     }
 
     @Test("chat send --to sends a direct message; chat tail --dm follows it", .timeLimit(.minutes(1)))

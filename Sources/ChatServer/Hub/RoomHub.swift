@@ -131,6 +131,9 @@ package actor RoomHub: Service {
     /// Number of live connections.
     package var connectionCount: Int { connections.count }
 
+    /// Accounts on the server (0 on a fresh data directory).
+    package var userCount: Int { core.state.users.count }
+
     /// Watches a failed store for recovery (once a second) until graceful shutdown, then closes
     /// the connections and asks for a last snapshot.
     package func run() async throws {
