@@ -18,6 +18,9 @@ package enum ServerURL {
         let schemeEnd = url.range(of: "://")!.upperBound
         let rest = url[schemeEnd...]
         guard let first = rest.first, first != "/" else { throw ServerURLError(raw: raw) }
+        // No spaces or control characters anywhere (a URL has them percent-encoded, if at all).
+        guard !url.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F })
+        else { throw ServerURLError(raw: raw) }
         if let slash = rest.firstIndex(of: "/") {
             let path = rest[slash...]
             if path == "/" { return String(url.dropLast()) + "/v1/ws" }

@@ -15,6 +15,33 @@ package struct Settings: Sendable, Equatable {
 
     package init() {}
 
+    /// The file `chat` writes on its first start, from the two answers: the server and the user.
+    ///
+    /// - Parameters:
+    ///   - server: normalised server URL.
+    ///   - user: user name.
+    package static func firstRunFile(server: String, user: String) -> String {
+        func quoted(_ s: String) -> String {
+            var out = "\""
+            for c in s {
+                switch c {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                default: out.append(c)
+                }
+            }
+            return out + "\""
+        }
+        return """
+            # Written by chat on its first start; flags override it. Other keys: bell, color,
+            # time_format ("24h" or "12h"), log_file, rooms (an array of room names to join).
+            server = \(quoted(server))
+            user = \(quoted(user))
+
+            """
+    }
+
     /// Keys the file may hold.
     package static let keys = ["server", "user", "bell", "color", "time_format", "log_file", "rooms"]
 

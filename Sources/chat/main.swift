@@ -16,7 +16,9 @@ struct Chat: AsyncParsableCommand {
         commandName: "chat",
         abstract: "Terminal client for chat-server (protocol v1).",
         discussion: """
-            Without a subcommand, opens the interactive client. The password comes from CHAT_PASSWORD, \
+            Without a subcommand, opens the interactive client. Its first start without --server, \
+            --user and a config.toml asks for the server and the user name once and writes them to \
+            $XDG_CONFIG_HOME/chat/config.toml. The password comes from CHAT_PASSWORD, \
             or is asked for without echo; the session token is kept (mode 0600) under \
             $XDG_CONFIG_HOME/chat/ so the next start resumes without a password.
 
@@ -26,6 +28,7 @@ struct Chat: AsyncParsableCommand {
             /rooms, /members, /topic TEXT, /me TEXT, /msg NAME [TEXT], /query NAME, \
             /create ROOM [private], /invite NAME, /kick NAME, /logout, /quit, /help.
             """,
+        version: BuildInfo.description,
         subcommands: [Interactive.self, Login.self, Send.self, Tail.self, Search.self],
         defaultSubcommand: Interactive.self
     )
@@ -58,7 +61,10 @@ struct Interactive: AsyncParsableCommand {
     @OptionGroup var trust: TrustOptions
 
     func run() async throws {
-        let settings = try Secrets.settings()
+        var settings = try Secrets.settings()
+        if server == nil, user == nil, !Secrets.hasSettingsFile, isatty(0) == 1, isatty(1) == 1 {
+            settings = try Secrets.firstRun()
+        }
         let url: String
         do {
             url = try ServerURL.normalize(server ?? settings.server ?? ServerURL.defaultURL)
@@ -177,13 +183,64 @@ enum Secrets {
 
     /// Settings from $XDG_CONFIG_HOME/chat/config.toml (none when the file is missing).
     static func settings() throws -> Settings {
-        let path = tokens.directory + "/config.toml"
+        let path = settingsPath
         guard let data = FileManager.default.contents(atPath: path) else { return Settings() }
         do {
             return try Settings.parse(String(decoding: data, as: UTF8.self))
         } catch {
             throw CLIError("\(path): \(error)")
         }
+    }
+
+    static var settingsPath: String { tokens.directory + "/config.toml" }
+
+    static var hasSettingsFile: Bool { FileManager.default.fileExists(atPath: settingsPath) }
+
+    /// The first start without a configuration: asks for the server and the user on the terminal
+    /// (Enter takes the default), writes them to config.toml (0600) and returns them.
+    static func firstRun() throws -> Settings {
+        let environment = ProcessInfo.processInfo.environment
+        print("chat: no configuration yet. Two questions, asked once (answers go to \(settingsPath)).")
+        func ask<T>(_ question: String, default fallback: String, _ check: (String) -> Result<T, CLIError>) throws -> T
+        {
+            for _ in 0..<3 {
+                print("\(question) [\(fallback)]: ", terminator: "")
+                guard let line = readLine() else { throw CLIError("no answer (end of input)") }
+                let answer = line.trimmingCharacters(in: .whitespaces)
+                switch check(answer.isEmpty ? fallback : answer) {
+                case .success(let value): return value
+                case .failure(let error): print("  \(error.description)")
+                }
+            }
+            throw CLIError("no valid answer to '\(question)'")
+        }
+        let server = try ask("Server", default: ServerURL.defaultURL) { text in
+            Result { try ServerURL.normalize(text) }.mapError { CLIError("\($0)") }
+        }
+        let user: String = try ask("User name", default: environment["USER"] ?? "") { text in
+            switch TextRules.userName(text) {
+            case .success: return .success(text)
+            case .failure(let error): return .failure(CLIError(error.message))
+            }
+        }
+        try FileManager.default.createDirectory(
+            atPath: tokens.directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        let text = Settings.firstRunFile(server: server, user: user)
+        guard
+            FileManager.default.createFile(
+                atPath: settingsPath,
+                contents: Data(text.utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else { throw CLIError("cannot write \(settingsPath)") }
+        print("chat: saved; edit \(settingsPath) or pass --server/--user to change them.")
+        var settings = Settings()
+        settings.server = server
+        settings.user = user
+        return settings
     }
 
     /// CHAT_PASSWORD, else a prompt without echo on the terminal.
@@ -261,15 +318,23 @@ struct Login: AsyncParsableCommand {
     @Flag(help: "Create the account first.")
     var register = false
 
+    @Option(help: "With --register: the invite code, on a server where sign-up is by invite.")
+    var invite: String?
+
+    func validate() throws {
+        if invite != nil, !register { throw ValidationError("--invite needs --register") }
+    }
+
     func run() async throws {
         let url = try connection.url()
         let user = connection.user
         let password = try Secrets.password(prompt: "Password for \(user): ")
-        let configuration = try await connection.client(
+        var configuration = try await connection.client(
             register ? .register(password) : .password(password),
             url: url,
             reconnect: false
         )
+        configuration.invite = invite
         let token: String? = try await withClient(configuration) { client in
             try await waitReady(client)
             for await event in client.events {

@@ -177,7 +177,10 @@ struct ChatClientTests {
         #expect(try ServerURL.normalize(raw) == expected)
     }
 
-    @Test("bad server URLs are refused", arguments: ["http://h:1", "", "ws:///path"])
+    @Test(
+        "bad server URLs are refused",
+        arguments: ["http://h:1", "", "ws:///path", "ws://bad host:1", "chat.lan:78\u{7F}", "ws://h:1/a\tb"]
+    )
     func badServerURL(_ raw: String) {
         #expect(throws: ServerURLError.self) { try ServerURL.normalize(raw) }
     }

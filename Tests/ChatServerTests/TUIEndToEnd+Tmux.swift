@@ -64,6 +64,35 @@ final class TmuxChat {
         }
     }
 
+    /// Starts `chat` with no flags and no configuration, as on a first start: it asks for the
+    /// server and the user on the terminal.
+    ///
+    /// - Parameters:
+    ///   - configHome: XDG_CONFIG_HOME (an empty folder).
+    ///   - login: $USER (the default user name offered).
+    static func startFirstRun(configHome: String, login: String) async throws -> TmuxChat {
+        let tmux = try findTmux()
+        let directory = try makeTemporaryDirectory("chat-e2e-tmux")
+        let socket = "chat-e2e-\(getpid())-\(UUID().uuidString.prefix(8))"
+        let session = TmuxChat(tmux: tmux, socket: socket, directory: directory, columns: 100, rows: 24)
+        do {
+            let config = directory + "/tmux.conf"
+            try "set -g status off\nset -g remain-on-exit on\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let command = [
+                "env", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=xterm-256color", "XDG_CONFIG_HOME=\(configHome)",
+                "USER=\(login)", try ProcessTests.executable("chat").path,
+            ].map(shellQuoted).joined(separator: " ")
+            try await session.run([
+                "-f", config, "-u", "new-session", "-d", "-s", "chat", "-x", "100", "-y", "24", command,
+            ])
+            try await session.waitForScreen("the first question") { $0.text.contains("Server [ws://localhost:7878]:") }
+            return session
+        } catch {
+            session.kill()
+            throw error
+        }
+    }
+
     /// tmux, or a failure saying it is missing.
     static func findTmux() throws -> String {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""

@@ -281,3 +281,31 @@ struct TUIEndToEndTests {
         #expect(event["text"]?.stringValue?.unicodeScalars.count == 4000)
     }
 }
+
+extension TUIEndToEndTests {
+    @Test("the first start without a configuration asks for the server and the user once", .timeLimit(.minutes(1)))
+    func firstRunAsks() async throws {
+        let server = try await E2EServer.start()
+        defer { server.stop() }
+        let configHome = try makeTemporaryDirectory("chat-e2e-first-run")
+        defer { try? FileManager.default.removeItem(atPath: configHome) }
+        let tui = try await TmuxChat.startFirstRun(configHome: configHome, login: "carol")
+        defer { tui.kill() }
+        try await tui.type("ws://not a host")
+        try await tui.press("Enter")
+        try await tui.waitForScreen(containing: "not a server URL: 'ws://not a host'")
+        try await tui.type(server.url)
+        try await tui.press("Enter")
+        try await tui.waitForScreen(containing: "User name [carol]:")
+        try await tui.press("Enter")  // the default: $USER
+        try await tui.waitForScreen("the login form for carol on that server") {
+            $0.text.contains("Log in to \(server.url)/v1/ws") && $0.text.contains("carol")
+        }
+        let path = configHome + "/chat/config.toml"
+        let saved = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(saved.contains("server = \"\(server.url)/v1/ws\""), "\(saved)")
+        #expect(saved.contains("user = \"carol\""), "\(saved)")
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+}

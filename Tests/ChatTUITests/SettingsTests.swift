@@ -26,6 +26,19 @@ struct SettingsTests {
         #expect(settings.rooms == ["lobby", "dev, ops", "日本語"])
     }
 
+    @Test(
+        "the file written on the first start reads back as the two answers",
+        arguments: [
+            ("ws://chat.lan:7878/v1/ws", "アリス"), ("wss://[::1]:7878/v1/ws", "a\"b\\c"),
+        ]
+    )
+    func firstRunFile(_ server: String, _ user: String) throws {
+        var expected = Settings()
+        expected.server = server
+        expected.user = user
+        #expect(try Settings.parse(Settings.firstRunFile(server: server, user: user)) == expected)
+    }
+
     @Test("an empty file sets nothing")
     func empty() throws {
         #expect(try Settings.parse("") == Settings())
