@@ -103,17 +103,24 @@ curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$work/server.log
 server=$(pgrep -u chat -x chat-server) || fail "no chat-server process of the user chat"
 ok "chat-server runs as user $(ps -o user= -p "$server" | tr -d ' ') with the packaged flags, port $port"
 
-invite=$(runuser -u chat -- chat-server invite create --data-dir /var/lib/chat-server 2>/dev/null)
 home=$work/home
 mkdir -p "$home"
 export HOME=$home XDG_CONFIG_HOME=$home/.config
 url=ws://127.0.0.1:$port
-CHAT_PASSWORD=correct-horse-battery chat login --register --invite "$invite" --server "$url" --user alice >/dev/null
+# Two people, each with an invite, through the installed client: alice writes, bob reads and
+# answers, alice reads the answer.
+for who in alice bob; do
+    invite=$(runuser -u chat -- chat-server invite create --data-dir /var/lib/chat-server 2>/dev/null)
+    CHAT_PASSWORD=correct-horse-battery-$who chat login --register --invite "$invite" --server "$url" --user "$who" >/dev/null
+done
 chat send --server "$url" --user alice --room lobby "hello from the package" >/dev/null
 # tail follows until interrupted: give it 5 s.
+got=$(timeout 5 chat tail --server "$url" --user bob --room lobby --since 0 2>/dev/null || true)
+grep -q '"hello from the package"' <<<"$got" || fail "bob did not get alice's message: $got"
+chat send --server "$url" --user bob --room lobby "hello back" >/dev/null
 got=$(timeout 5 chat tail --server "$url" --user alice --room lobby --since 0 2>/dev/null || true)
-grep -q "hello from the package" <<<"$got" || fail "the message did not come back: $got"
-ok "registered with an invite through the installed chat; sent and read back a message"
+grep -q '"hello back"' <<<"$got" || fail "alice did not get bob's answer: $got"
+ok "alice and bob signed up with invites through the installed chat and exchanged messages"
 kill "$server"
 wait "$server_pid" 2>/dev/null || true
 server_pid=
@@ -122,8 +129,9 @@ apt-get remove -y -qq chat-server chat >/dev/null
 [[ -f /etc/default/chat-server ]] || fail "remove deleted the conffile"
 [[ ! -e /usr/bin/chat-server && ! -e /usr/bin/chat ]] || fail "remove left the binaries"
 ok "removed: binaries gone, conffile kept"
-dpkg --purge chat-server >/dev/null
+# chat has no conffiles: remove took all of it, and apt no longer knows the name.
 dpkg -s chat >/dev/null 2>&1 && fail "the chat package is still known to dpkg after remove"
+apt-get purge -y -qq chat-server >/dev/null
 after=$(mktemp)
 find / -xdev \( -path /proc -o -path /sys -o -path /tmp -o -path /var/tmp -o -path /work -o -path /root -o -path /var/cache -o -path /var/log -o -path /var/lib/apt -o -path /var/lib/dpkg -o -path /run \) -prune -o -print 2>/dev/null | sort >"$after"
 left=$(comm -13 "$before" "$after" | grep -v -e '^/etc/\(passwd\|group\|shadow\|gshadow\|subuid\|subgid\)-\?$' -e '^/var/lib/systemd/deb-systemd-helper-\(enabled\|masked\)$' || true)

@@ -82,6 +82,9 @@ for product in chat-server chat chat-conformance; do
 done
 install -m 0644 docs/chat-server.service "$tree/systemd/chat-server.service"
 install -m 0644 README.md "$tree/README.md"
+for licence in LICENSE LICENSE.md LICENSE.txt COPYING; do
+    if [[ -f $licence ]]; then install -m 0644 "$licence" "$tree/$licence"; fi
+done
 install -m 0644 docs/PROTOCOL.md docs/OPERATIONS.md docs/SECURITY.md "$tree/docs/"
 tar -C "$stage" --owner=0 --group=0 --numeric-owner -czf "$out/$name.tar.gz" "$name"
 
