@@ -136,6 +136,45 @@ extension ChatClient {
         try await request(Request.dm(user: try Self.validUser(user)), as: DMReply.self)
     }
 
+    /// Replaces the text of one of the user's messages; returns the edit event's seq and time.
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    ///   - seq: the message's seq.
+    ///   - text: the new text.
+    package func edit(_ room: String, seq: Int64, text: String) async throws -> SendReply {
+        try await request(Request.edit(room: try Self.validRoom(room), seq: seq, text: text), as: SendReply.self)
+    }
+
+    /// Deletes a message (the user's own, or any in a room the user owns).
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    ///   - seq: the message's seq.
+    package func delete(_ room: String, seq: Int64) async throws -> SendReply {
+        try await request(Request.delete(room: try Self.validRoom(room), seq: seq), as: SendReply.self)
+    }
+
+    /// Reacts to a message (again with the same emoji: answered with the first reaction's seq).
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    ///   - seq: the message's seq.
+    ///   - emoji: one emoji.
+    package func react(_ room: String, seq: Int64, emoji: String) async throws -> SendReply {
+        try await request(Request.react(room: try Self.validRoom(room), seq: seq, emoji: emoji), as: SendReply.self)
+    }
+
+    /// Takes the user's reaction back.
+    ///
+    /// - Parameters:
+    ///   - room: room name.
+    ///   - seq: the message's seq.
+    ///   - emoji: the emoji.
+    package func unreact(_ room: String, seq: Int64, emoji: String) async throws -> SendReply {
+        try await request(Request.unreact(room: try Self.validRoom(room), seq: seq, emoji: emoji), as: SendReply.self)
+    }
+
     /// A user name checked with the server's rules; a bad one is refused before sending.
     static func validUser(_ user: String) throws(ChatClientError) -> ValidName {
         do {

@@ -172,7 +172,8 @@ package actor ChatClient {
         _ room: String,
         text: String,
         kind: MessageKind = .text,
-        nonce: String? = nil
+        nonce: String? = nil,
+        replyTo: Int64? = nil
     ) async throws -> (seq: Int64, ts: Int64) {
         let nonce = nonce ?? Self.makeNonce()
         do {
@@ -182,7 +183,7 @@ package actor ChatClient {
             if case .server(let refusal) = error.code { continuation.yield(.sendFailed(nonce: nonce, refusal)) }
             throw error
         }
-        session.queueSend(room: room, text: text, kind: kind, nonce: nonce)
+        session.queueSend(room: room, text: text, kind: kind, nonce: nonce, replyTo: replyTo)
         return try await withCheckedThrowingContinuation { cont in
             sendWaiters[nonce] = cont
             if ready, let pending = session.pending.last(where: { $0.nonce == nonce }),

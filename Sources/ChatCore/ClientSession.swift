@@ -28,6 +28,8 @@ package struct ClientSession: Sendable, Equatable {
         package var room: String
         package var text: String
         package var kind: MessageKind
+        /// The seq of the message this one answers.
+        package var replyTo: Int64? = nil
     }
 
     /// What to do with an incoming `message` event.
@@ -240,8 +242,14 @@ package struct ClientSession: Sendable, Equatable {
     ///   - text: message text.
     ///   - kind: text or action.
     ///   - nonce: a fresh idempotency nonce.
-    package mutating func queueSend(room: String, text: String, kind: MessageKind, nonce: String) {
-        pending.append(PendingSend(nonce: nonce, room: room, text: text, kind: kind))
+    package mutating func queueSend(
+        room: String,
+        text: String,
+        kind: MessageKind,
+        nonce: String,
+        replyTo: Int64? = nil
+    ) {
+        pending.append(PendingSend(nonce: nonce, room: room, text: text, kind: kind, replyTo: replyTo))
     }
 
     /// The `send` request for a pending send; nil when its room is not a valid room name.
@@ -250,7 +258,7 @@ package struct ClientSession: Sendable, Equatable {
     ///   - send: the pending send.
     package static func sendRequest(_ send: PendingSend) -> Request? {
         guard let room = try? Request.room(send.room) else { return nil }
-        return .send(room: room, text: send.text, kind: send.kind, nonce: send.nonce)
+        return .send(room: room, text: send.text, kind: send.kind, nonce: send.nonce, replyTo: send.replyTo)
     }
 
     /// Removes a pending send once the server acknowledged (or definitively refused) it.

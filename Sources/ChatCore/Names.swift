@@ -192,6 +192,34 @@ package enum TextRules {
         return nil
     }
 
+    /// Most bytes of a reaction's emoji.
+    package static let maxEmojiBytes = 32
+    /// Most distinct emoji on one message.
+    package static let maxReactionsPerMessage = 20
+
+    /// Validates a reaction: one grapheme cluster of at most 32 UTF-8 bytes that is an
+    /// emoji — it holds a scalar with the Emoji property outside ASCII, or an ASCII one
+    /// (a keycap's digit, `#`, `*`) made an emoji by U+FE0F or U+20E3.
+    ///
+    /// - Parameters:
+    ///   - emoji: the `emoji` field.
+    package static func emoji(_ emoji: String) -> ProtocolError? {
+        let bytes = emoji.utf8.count
+        guard bytes > 0 else { return .badRequest("'emoji' must not be empty") }
+        guard bytes <= maxEmojiBytes else {
+            return ProtocolError(.tooLarge, "'emoji' is longer than \(maxEmojiBytes) bytes")
+        }
+        if let bad = forbiddenScalar(in: emoji) { return bad }
+        guard emoji.count == 1 else { return .badRequest("'emoji' must be one emoji (one grapheme cluster)") }
+        let scalars = emoji.unicodeScalars
+        let presented = scalars.contains { $0.value == 0xFE0F || $0.value == 0x20E3 }
+        let isEmoji = scalars.contains { s in
+            s.properties.isEmojiPresentation || (s.properties.isEmoji && (s.value > 0x7F || presented))
+        }
+        guard isEmoji else { return .badRequest("'emoji' must be an emoji") }
+        return nil
+    }
+
     /// Validates a topic: 0…512 scalars, no forbidden characters.
     ///
     /// - Parameters:

@@ -4,6 +4,7 @@ package enum RequestType: String, Sendable, CaseIterable {
     case markRead = "mark_read"
     case send, typing, ping
     case create, invite, kick, dm
+    case edit, delete, react, unreact
 
     /// Whether the request may be sent before authentication.
     package var allowedBeforeAuth: Bool {
@@ -14,10 +15,28 @@ package enum RequestType: String, Sendable, CaseIterable {
     }
 }
 
-/// The kind of a message.
+/// The kind of a message: one people wrote (`text`, `action`) or a change to one.
 package enum MessageKind: String, Sendable, Equatable {
     case text
     case action
+    /// New text for `target`.
+    case edit
+    /// `target` was deleted.
+    case delete
+    /// `from` reacted to `target` with `emoji`.
+    case react
+    /// `from` took back their `emoji` on `target`.
+    case unreact
+    /// A kind this build does not know (a newer server's): clients ignore it.
+    case unknown
+
+    /// The kind named on the wire; an unknown name gives `.unknown`.
+    ///
+    /// - Parameters:
+    ///   - wire: the `kind` field.
+    package init(wire: String) {
+        self = MessageKind(rawValue: wire) ?? .unknown
+    }
 }
 
 /// A parsed, validated request.
@@ -34,7 +53,7 @@ package enum Request: Sendable, Equatable {
     case topic(room: ValidName, topic: String)
     case history(room: ValidName, before: Int64?, after: Int64?, limit: Int?)
     case markRead(room: ValidName, seq: Int64)
-    case send(room: ValidName, text: String, kind: MessageKind, nonce: String?)
+    case send(room: ValidName, text: String, kind: MessageKind, nonce: String?, replyTo: Int64? = nil)
     case typing(room: ValidName)
     case ping
     /// Creates a room (`visibility` is `public` or `private`); the caller owns it.
@@ -45,6 +64,14 @@ package enum Request: Sendable, Equatable {
     case kick(room: ValidName, user: ValidName)
     /// Opens the direct-message room of the caller and `user`.
     case dm(user: ValidName)
+    /// Replaces the text of one of the caller's messages.
+    case edit(room: ValidName, seq: Int64, text: String)
+    /// Deletes a message (its author, the room's owner).
+    case delete(room: ValidName, seq: Int64)
+    /// Adds the caller's reaction to a message.
+    case react(room: ValidName, seq: Int64, emoji: String)
+    /// Takes the caller's reaction back.
+    case unreact(room: ValidName, seq: Int64, emoji: String)
 }
 
 /// The outer shape of a request frame: `{"type": T, "id": ID, ...}`.
@@ -168,7 +195,7 @@ extension Request {
                     }
                     throw f.invalid("text", "a string")
                 }
-                if let error = TextRules.messageText(text, maxText: limits.maxText) { throw error }
+                try f.checkText(text, limits: limits)
                 let kind: MessageKind
                 switch try f.optionalString("kind", maxLength: 16) {
                 case nil, "text": kind = .text
@@ -177,7 +204,9 @@ extension Request {
                 }
                 let nonce = try f.optionalString("nonce", maxLength: 64)
                 if let nonce, nonce.isEmpty { throw ProtocolError.badRequest("'nonce' must be 1 to 64 scalars") }
-                return .success(.send(room: room, text: text, kind: kind, nonce: nonce))
+                let replyTo = try f.optionalInt("reply_to")
+                if let replyTo, replyTo < 1 { throw ProtocolError.badRequest("'reply_to' must be at least 1") }
+                return .success(.send(room: room, text: text, kind: kind, nonce: nonce, replyTo: replyTo))
             case .typing:
                 return .success(.typing(room: try f.roomName("room")))
             case .ping:
@@ -205,6 +234,25 @@ extension Request {
                 return .success(.kick(room: try f.roomName("room"), user: try f.userName("user")))
             case .dm:
                 return .success(.dm(user: try f.userName("user")))
+            case .edit:
+                let room = try f.roomName("room")
+                let seq = try f.seq()
+                guard let textValue = body["text"], case .string(let text) = textValue else {
+                    throw f.invalid("text", "a string")
+                }
+                try f.checkText(text, limits: limits)
+                return .success(.edit(room: room, seq: seq, text: text))
+            case .delete:
+                return .success(.delete(room: try f.roomName("room"), seq: try f.seq()))
+            case .react, .unreact:
+                let room = try f.roomName("room")
+                let seq = try f.seq()
+                let emoji = try f.anyString("emoji")
+                if let error = TextRules.emoji(emoji) { throw error }
+                return .success(
+                    type == .react
+                        ? .react(room: room, seq: seq, emoji: emoji) : .unreact(room: room, seq: seq, emoji: emoji)
+                )
             }
         } catch let error as ProtocolError {
             return .failure(error)
@@ -260,6 +308,18 @@ private struct Fields {
 
     func roomName(_ key: String) throws -> ValidName {
         try TextRules.roomName(try anyString(key)).get()
+    }
+
+    /// The `seq` a change names: an integer, at least 1.
+    func seq() throws -> Int64 {
+        guard let seq = try optionalInt("seq") else { throw invalid("seq", "an integer") }
+        guard seq >= 1 else { throw ProtocolError.badRequest("'seq' must be at least 1") }
+        return seq
+    }
+
+    /// The rules of `send`'s text.
+    func checkText(_ text: String, limits: Limits) throws {
+        if let error = TextRules.messageText(text, maxText: limits.maxText) { throw error }
     }
 
     func password() throws -> String {

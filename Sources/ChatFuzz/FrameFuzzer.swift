@@ -65,7 +65,7 @@ package enum FrameFuzzer {
             fatalError("request does not round-trip through its encoder: \(JSONValue.object(encoded).jsonString)")
         }
         switch request {
-        case .send(let room, let text, let kind, let nonce):
+        case .send(let room, let text, let kind, let nonce, let replyTo):
             let message = ChatMessage(
                 room: room.display,
                 seq: 1,
@@ -73,7 +73,8 @@ package enum FrameFuzzer {
                 text: text,
                 kind: kind,
                 ts: 0,
-                nonce: nonce
+                nonce: nonce,
+                details: MessageDetails(replyTo: replyTo)
             )
             let event = Frames.message(message).jsonString
             guard case .event(.message(let parsed))? = ServerFrame.parse(event), parsed == message else {

@@ -102,7 +102,23 @@ extension LogRecord {
         case userDisabled, inviteCreated, inviteUsed, inviteRevoked
         case roomAccess
         case tokenUsed
+        /// A message with a reply, a target or a state (tag 10 holds the plain ones).
+        case messageDetailed
     }
+
+    /// The byte of a message kind in a `messageDetailed` record.
+    static func kindByte(_ kind: MessageKind) -> UInt8 {
+        switch kind {
+        case .text, .unknown: 0
+        case .action: 1
+        case .edit: 2
+        case .delete: 3
+        case .react: 4
+        case .unreact: 5
+        }
+    }
+
+    static let kinds: [MessageKind] = [.text, .action, .edit, .delete, .react, .unreact]
 
     /// The byte of a visibility in a `roomAccess` record.
     static func visibilityByte(_ visibility: RoomVisibility) -> UInt8 {
@@ -158,6 +174,28 @@ extension LogRecord {
             w.string(room)
             w.string(topic)
             w.string(by)
+        case .messageAppended(let m) where !m.isContent || m.replyTo != nil || m.editedTs != nil || m.deleted:
+            // Reactions are not stored: replaying the room's react/unreact events rebuilds them.
+            w.u8(Tag.messageDetailed.rawValue)
+            w.string(m.room)
+            w.int(m.seq)
+            w.string(m.from)
+            w.string(m.text)
+            w.u8(Self.kindByte(m.kind))
+            w.int(m.ts)
+            var flags: UInt8 = 0
+            if m.nonce != nil { flags |= 1 }
+            if m.replyTo != nil { flags |= 2 }
+            if m.target != nil { flags |= 4 }
+            if m.emoji != nil { flags |= 8 }
+            if m.editedTs != nil { flags |= 16 }
+            if m.deleted { flags |= 32 }
+            w.u8(flags)
+            if let nonce = m.nonce { w.string(nonce) }
+            if let replyTo = m.replyTo { w.int(replyTo) }
+            if let target = m.target { w.int(target) }
+            if let emoji = m.emoji { w.string(emoji) }
+            if let editedTs = m.editedTs { w.int(editedTs) }
         case .messageAppended(let m):
             w.u8(Tag.messageAppended.rawValue)
             w.string(m.room)
@@ -286,6 +324,35 @@ extension LogRecord {
             record = .roomAccess(room: room, visibility: visibility, owner: owner)
         case .tokenUsed:
             record = .tokenUsed(tokenHash: try r.string(), ts: try r.int())
+        case .messageDetailed:
+            let room = try r.string()
+            let seq = try r.int()
+            let from = try r.string()
+            let text = try r.string()
+            let kindByte = Int(try r.u8())
+            guard kindByte < Self.kinds.count else { throw RecordDecodingError.malformed("bad message kind") }
+            let ts = try r.int()
+            let flags = try r.u8()
+            guard flags & 0xC0 == 0 else { throw RecordDecodingError.malformed("bad message flags") }
+            let nonce: String? = flags & 1 != 0 ? try r.string() : nil
+            var details = MessageDetails()
+            if flags & 2 != 0 { details.replyTo = try r.int() }
+            if flags & 4 != 0 { details.target = try r.int() }
+            if flags & 8 != 0 { details.emoji = try r.string() }
+            if flags & 16 != 0 { details.editedTs = try r.int() }
+            details.deleted = flags & 32 != 0
+            record = .messageAppended(
+                ChatMessage(
+                    room: room,
+                    seq: seq,
+                    from: from,
+                    text: text,
+                    kind: Self.kinds[kindByte],
+                    ts: ts,
+                    nonce: nonce,
+                    details: details
+                )
+            )
         }
         guard r.remaining == 0 else { throw RecordDecodingError.malformed("trailing bytes in record") }
         return record

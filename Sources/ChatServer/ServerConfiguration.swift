@@ -94,6 +94,8 @@ package struct ServerConfiguration: Sendable {
     package var membershipChangesPerMinute: Double
     /// Days a token may go unused before `resume` refuses it (and it is dropped).
     package var tokenIdleDays: Int
+    /// Seconds after sending during which a message may be edited; nil: always.
+    package var editWindow: Double?
     /// Failed logins per user name before delays start (4× that per source address).
     package var loginFreeAttempts: Int
     /// Live tokens one user may have; a login beyond it revokes the oldest (its sessions end).
@@ -154,6 +156,7 @@ package struct ServerConfiguration: Sendable {
         self.roomCreationPerMinute = 10
         self.membershipChangesPerMinute = 60
         self.tokenIdleDays = 90
+        self.editWindow = nil
         self.loginFreeAttempts = 5
         self.maxTokensPerUser = 100
         self.loginBaseDelay = 1

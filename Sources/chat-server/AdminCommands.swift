@@ -307,3 +307,31 @@ func hashedPassword(_ password: String) throws -> String {
     guard (8...1024).contains(password.utf8.count) else { throw CLIError("the password must be 8 to 1024 bytes") }
     return try PasswordHasher(rounds: ServerConfiguration().passwordRounds).hash(password)
 }
+
+struct MessageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "message",
+        abstract: "Moderate messages.",
+        discussion: """
+            Deleting removes the text from memory and the search index at once and from disk at the \
+            next snapshot; members see a delete event from 'server'.
+            """,
+        subcommands: [Delete.self]
+    )
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete one message by room and seq.")
+        @OptionGroup var options: AdminOptions
+        @Argument(help: "The room name.") var room: String
+        @Argument(help: "The message's seq.") var seq: Int64
+
+        func run() async throws {
+            let result = try await options.run(.deleteMessage(room: room, seq: seq))
+            if !options.json {
+                print(
+                    "message \(seq) of \(result["room"]?.stringValue ?? room) deleted (event \(result["event_seq"]?.intValue ?? 0))"
+                )
+            }
+        }
+    }
+}

@@ -18,7 +18,7 @@ struct ChatServerCommand: AsyncParsableCommand {
         version: BuildInfo.description,
         subcommands: [
             ServeCommand.self, BackupCommand.self, RestoreCommand.self, UserCommand.self, InviteCommand.self,
-            TokenCommand.self, ReindexCommand.self,
+            TokenCommand.self, MessageCommand.self, ReindexCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )
@@ -178,6 +178,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Days a session token may go unused before resume refuses it (and it is dropped).")
     var tokenIdleDays = 90
 
+    @Option(help: "Seconds after sending during which its author may edit a message (default: no limit).")
+    var editWindow: Double?
+
     @Option(
         help: """
             Failed logins per user name (4× that per source address) before each further attempt \
@@ -213,6 +216,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--membership-changes-per-min must be positive")
         }
         guard tokenIdleDays >= 1 else { throw ValidationError("--token-idle-days must be at least 1") }
+        if let editWindow, !(editWindow > 0 && editWindow <= 10 * 365 * 86400) {
+            throw ValidationError("--edit-window must be between 0 and 315360000 seconds (exclusive of 0)")
+        }
         guard maxText >= 1 else { throw ValidationError("--max-text must be at least 1") }
         guard historyLimit >= 1 else { throw ValidationError("--history-limit must be at least 1") }
         guard maxFrame >= 1024 else { throw ValidationError("--max-frame must be at least 1024") }
@@ -301,6 +307,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.roomCreationPerMinute = roomCreationPerMin
         configuration.membershipChangesPerMinute = membershipChangesPerMin
         configuration.tokenIdleDays = tokenIdleDays
+        configuration.editWindow = editWindow
         configuration.loginFreeAttempts = loginFreeAttempts
         configuration.maxTokensPerUser = maxTokensPerUser
         configuration.passwordRounds = scryptN

@@ -190,13 +190,16 @@ struct FramesTests {
         #expect(ChatMessage(json: json, room: "lobby")?.room == "own")
     }
 
-    @Test("ChatMessage kind defaults to text")
+    @Test("ChatMessage kind defaults to text; an unknown kind reads as unknown, not as text")
     func messageKindDefault() {
         var json = actionMessage.json
         json["kind"] = nil
         #expect(ChatMessage(json: json)?.kind == .text)
         json["kind"] = "shout"
-        #expect(ChatMessage(json: json)?.kind == .text)
+        #expect(ChatMessage(json: json)?.kind == .unknown)
+        json["text"] = nil
+        #expect(ChatMessage(json: json)?.kind == .unknown, "an unknown kind need not carry text")
+        json["text"] = "waves"
         json["kind"] = "action"
         #expect(ChatMessage(json: json)?.kind == .action)
     }

@@ -172,7 +172,8 @@ struct RequestParsingTests {
         #expect(
             names == [
                 "hello", "register", "login", "resume", "logout", "join", "leave", "rooms", "members", "topic",
-                "history", "mark_read", "send", "typing", "ping", "create", "invite", "kick", "dm",
+                "history", "mark_read", "send", "typing", "ping", "create", "invite", "kick", "dm", "edit", "delete",
+                "react", "unreact",
             ]
         )
         let beforeAuth = RequestType.allCases.filter(\.allowedBeforeAuth)

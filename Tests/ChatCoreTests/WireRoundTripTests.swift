@@ -206,6 +206,23 @@ private func requests() throws -> [(Request, String)] {
             .send(room: try room("@Hana+健"), text: "hi", kind: .text, nonce: nil),
             #"{"type":"send","id":"7","room":"@Hana+健","text":"hi"}"#
         ),
+        (
+            .send(room: try room("general"), text: "yes", kind: .text, nonce: "n", replyTo: 3),
+            #"{"type":"send","id":"7","room":"general","text":"yes","nonce":"n","reply_to":3}"#
+        ),
+        (
+            .edit(room: try room("general"), seq: 3, text: "fixed"),
+            #"{"type":"edit","id":"7","room":"general","seq":3,"text":"fixed"}"#
+        ),
+        (.delete(room: try room("general"), seq: 3), #"{"type":"delete","id":"7","room":"general","seq":3}"#),
+        (
+            .react(room: try room("general"), seq: 3, emoji: "👍🏽"),
+            #"{"type":"react","id":"7","room":"general","seq":3,"emoji":"👍🏽"}"#
+        ),
+        (
+            .unreact(room: try room("general"), seq: 3, emoji: "🎉"),
+            #"{"type":"unreact","id":"7","room":"general","seq":3,"emoji":"🎉"}"#
+        ),
     ]
 }
 
@@ -347,7 +364,7 @@ struct WireRoundTripTests {
             #expect(envelope.id == "7")
             #expect(Request.parse(type, body: envelope.body, limits: Limits()) == .success(request))
         }
-        #expect(try requests().count == RequestType.allCases.count + 6)
+        #expect(try requests().count == RequestType.allCases.count + 7)
     }
 
     @Test("names are sent in NFC, as the server would store them")

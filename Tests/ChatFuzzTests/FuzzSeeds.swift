@@ -54,6 +54,11 @@ enum FuzzSeeds {
         ("kick", #"{"type":"kick","id":"22","room":"ops","user":"健"}"#),
         ("dm", #"{"type":"dm","id":"23","user":"健"}"#),
         ("send-dm", #"{"type":"send","id":"24","room":"@Hana+健","text":"psst"}"#),
+        ("send-reply", #"{"type":"send","id":"25","room":"general","text":"yes","reply_to":3}"#),
+        ("edit", #"{"type":"edit","id":"26","room":"general","seq":3,"text":"fixed"}"#),
+        ("delete", #"{"type":"delete","id":"27","room":"general","seq":3}"#),
+        ("react", #"{"type":"react","id":"28","room":"general","seq":3,"emoji":"👍🏽"}"#),
+        ("unreact", #"{"type":"unreact","id":"29","room":"general","seq":3,"emoji":"🎉"}"#),
     ])
 
     /// What §1.4 and §3 of docs/PROTOCOL.md say about bad frames.
@@ -163,6 +168,34 @@ enum FuzzSeeds {
                 "message-action",
                 .messageAppended(
                     ChatMessage(room: "r", seq: Int64.max, from: "健", text: "waves", kind: .action, ts: Int64.min)
+                )
+            ),
+            (
+                "message-edit",
+                .messageAppended(
+                    ChatMessage(
+                        room: "general",
+                        seq: 5,
+                        from: "Hana",
+                        text: "こんばんは",
+                        kind: .edit,
+                        ts: 2,
+                        details: MessageDetails(target: 1)
+                    )
+                )
+            ),
+            (
+                "message-react",
+                .messageAppended(
+                    ChatMessage(
+                        room: "general",
+                        seq: 6,
+                        from: "健",
+                        text: "",
+                        kind: .react,
+                        ts: 3,
+                        details: MessageDetails(target: 1, emoji: "👍🏽")
+                    )
                 )
             ),
             ("read-marked", .readMarked(room: "general", user: "hana", seq: 42)),

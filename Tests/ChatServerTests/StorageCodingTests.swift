@@ -44,6 +44,73 @@ struct StorageCodingTests {
         ),
         .messageAppended(ChatMessage(room: "", seq: 0, from: "", text: "", kind: .text, ts: 0)),
         .messageAppended(ChatMessage(room: "x", seq: -1, from: "y", text: "👍🏽", kind: .text, ts: Int64.max)),
+        .messageAppended(
+            ChatMessage(
+                room: "r",
+                seq: 4,
+                from: "b",
+                text: "yes",
+                kind: .text,
+                ts: 5,
+                details: MessageDetails(replyTo: 1)
+            )
+        ),
+        .messageAppended(
+            ChatMessage(
+                room: "r",
+                seq: 5,
+                from: "b",
+                text: "fixed",
+                kind: .edit,
+                ts: 6,
+                nonce: "n",
+                details: MessageDetails(target: 4)
+            )
+        ),
+        .messageAppended(
+            ChatMessage(
+                room: "r",
+                seq: 6,
+                from: "a",
+                text: "",
+                kind: .delete,
+                ts: 7,
+                details: MessageDetails(target: 4)
+            )
+        ),
+        .messageAppended(
+            ChatMessage(
+                room: "部屋",
+                seq: 7,
+                from: "ü",
+                text: "",
+                kind: .react,
+                ts: 8,
+                details: MessageDetails(target: 2, emoji: "👍🏽")
+            )
+        ),
+        .messageAppended(
+            ChatMessage(
+                room: "r",
+                seq: 8,
+                from: "b",
+                text: "",
+                kind: .unreact,
+                ts: 9,
+                details: MessageDetails(target: 2, emoji: "🎉")
+            )
+        ),
+        .messageAppended(
+            ChatMessage(
+                room: "r",
+                seq: 2,
+                from: "b",
+                text: "",
+                kind: .action,
+                ts: 3,
+                details: MessageDetails(replyTo: 1, editedTs: 4, deleted: true)
+            )
+        ),
         .readMarked(room: "r", user: "u", seq: 42),
         .readMarked(room: "", user: "", seq: Int64.min),
         .readMarked(room: "x", user: "y", seq: Int64.max),
@@ -194,7 +261,7 @@ struct StorageCodingTests {
     @Test("damaged payloads are rejected with a decoding error, not a crash")
     func malformedPayloads() {
         #expect(Self.decode([]) == .failure(.truncated))
-        for tag: UInt8 in [0, 18, 200, 255] {
+        for tag: UInt8 in [0, 19, 200, 255] {
             #expect(Self.decode([tag, 0, 0]) == .failure(.malformed("unknown record type")), "tag \(tag)")
         }
         // tokenRevoked with a string claiming 5 bytes but holding 2.

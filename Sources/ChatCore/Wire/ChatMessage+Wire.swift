@@ -1,11 +1,13 @@
 /// The one decoder of message objects, as they come in `message` events and in the
 /// `messages` of `join` and `history` replies.
 extension ChatMessage {
-    /// Decodes a message object: `{room, seq, from, text, kind, ts, nonce?}`.
+    /// Decodes a message object: `{room, seq, from, text?, kind, ts, nonce?, reply_to?,
+    /// target?, emoji?, edited_ts?, deleted?, reactions?}`.
     ///
-    /// `seq`, `from`, `text`, `ts` and `room` are required (`room` may come from the
-    /// caller when the object has none); a missing `kind`, or one this client does not
-    /// know, reads as `text`.
+    /// `seq`, `from`, `ts` and `room` are required (`room` may come from the caller when
+    /// the object has none); `text` is required of `text` and `action` messages that are
+    /// not deleted. A missing `kind` reads as `text`; one this client does not know reads
+    /// as `.unknown` (clients ignore those, but still count their seq).
     ///
     /// - Parameters:
     ///   - json: the message object.
@@ -17,10 +19,34 @@ extension ChatMessage {
     init(fields f: WireFields, room: String?) throws(WireDecodingError) {
         let seq = try f.int("seq")
         let from = try f.string("from")
-        let text = try f.string("text")
         let ts = try f.int("ts")
         guard let room = try f.optionalString("room") ?? room else { throw .missing(f.at("room")) }
-        let kind = try f.optionalString("kind").flatMap(MessageKind.init(rawValue:)) ?? .text
+        let kind = try f.optionalString("kind").map(MessageKind.init(wire:)) ?? .text
+        var details = MessageDetails()
+        details.deleted = try f.value("deleted").map { _ throws(WireDecodingError) in try f.bool("deleted") } ?? false
+        let text: String
+        if (kind == .text || kind == .action) && !details.deleted {
+            text = try f.string("text")
+        } else {
+            text = try f.optionalString("text") ?? ""
+        }
+        details.replyTo = try f.optionalInt("reply_to")
+        details.target = try f.optionalInt("target")
+        details.emoji = try f.optionalString("emoji")
+        details.editedTs = try f.optionalInt("edited_ts")
+        if f.value("reactions") != nil {
+            details.reactions = try f.objects("reactions") { r throws(WireDecodingError) in
+                guard let users = try r.required("users").arrayValue else {
+                    throw .wrongType(r.at("users"), expected: "an array")
+                }
+                var names: [String] = []
+                for (i, u) in users.enumerated() {
+                    guard let name = u.stringValue else { throw .wrongType(r.at("users[\(i)]"), expected: "a string") }
+                    names.append(name)
+                }
+                return Reaction(emoji: try r.string("emoji"), users: names)
+            }
+        }
         self.init(
             room: room,
             seq: seq,
@@ -28,7 +54,8 @@ extension ChatMessage {
             text: text,
             kind: kind,
             ts: ts,
-            nonce: try f.optionalString("nonce")
+            nonce: try f.optionalString("nonce"),
+            details: details
         )
     }
 

@@ -26,6 +26,10 @@ extension Request: WireRequest {
         case .invite: return .invite
         case .kick: return .kick
         case .dm: return .dm
+        case .edit: return .edit
+        case .delete: return .delete
+        case .react: return .react
+        case .unreact: return .unreact
         }
     }
 
@@ -62,10 +66,11 @@ extension Request: WireRequest {
             return o
         case .markRead(let room, let seq):
             return ["room": .string(room.display), "seq": .int(seq)]
-        case .send(let room, let text, let kind, let nonce):
+        case .send(let room, let text, let kind, let nonce, let replyTo):
             var o: JSONObject = ["room": .string(room.display), "text": .string(text)]
             if kind != .text { o["kind"] = .string(kind.rawValue) }
             if let nonce { o["nonce"] = .string(nonce) }
+            if let replyTo { o["reply_to"] = .int(replyTo) }
             return o
         case .create(let room, let visibility, let topic):
             var o: JSONObject = ["room": .string(room.display), "visibility": .string(visibility.rawValue)]
@@ -75,6 +80,12 @@ extension Request: WireRequest {
             return ["room": .string(room.display), "user": .string(user.display)]
         case .dm(let user):
             return ["user": .string(user.display)]
+        case .edit(let room, let seq, let text):
+            return ["room": .string(room.display), "seq": .int(seq), "text": .string(text)]
+        case .delete(let room, let seq):
+            return ["room": .string(room.display), "seq": .int(seq)]
+        case .react(let room, let seq, let emoji), .unreact(let room, let seq, let emoji):
+            return ["room": .string(room.display), "seq": .int(seq), "emoji": .string(emoji)]
         }
     }
 

@@ -29,4 +29,12 @@ package enum ServerFeature {
     package static let privateRooms = "private_rooms"
     /// `dm` and direct-message rooms (`@alice+bob`).
     package static let directMessages = "dm"
+    /// `send {reply_to}` and `reply_to` on messages.
+    package static let replies = "replies"
+    /// `edit` and `kind: "edit"` events.
+    package static let edits = "edits"
+    /// `delete` and `kind: "delete"` events; deleted messages as tombstones.
+    package static let deletes = "deletes"
+    /// `react`/`unreact` and their events; `reactions` on messages.
+    package static let reactions = "reactions"
 }

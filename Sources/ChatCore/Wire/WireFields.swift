@@ -38,6 +38,11 @@ struct WireFields {
         return i
     }
 
+    func optionalInt(_ key: String) throws(WireDecodingError) -> Int64? {
+        guard value(key) != nil else { return nil }
+        return try int(key)
+    }
+
     func bool(_ key: String) throws(WireDecodingError) -> Bool {
         guard let b = try required(key).boolValue else { throw .wrongType(at(key), expected: "a boolean") }
         return b

@@ -39,7 +39,9 @@ package enum WireReplies {
         case RequestType.history.rawValue: return HistoryReply.self
         case RequestType.rooms.rawValue: return RoomsReply.self
         case RequestType.members.rawValue: return MembersReply.self
-        case RequestType.send.rawValue: return SendReply.self
+        case RequestType.send.rawValue, RequestType.edit.rawValue, RequestType.delete.rawValue,
+            RequestType.react.rawValue, RequestType.unreact.rawValue:
+            return SendReply.self
         case RequestType.ping.rawValue: return PingReply.self
         case RequestType.create.rawValue: return CreateReply.self
         case RequestType.dm.rawValue: return DMReply.self

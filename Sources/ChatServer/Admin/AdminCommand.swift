@@ -20,6 +20,8 @@ package enum AdminCommand: Sendable, Equatable {
     case listTokens(name: String)
     /// `id`: a token id (a prefix of its hash, as `listTokens` shows); nil: every token of the user.
     case revokeTokens(name: String, id: String?)
+    /// Deletes a message (its text is gone; a `delete` event from `server` is published).
+    case deleteMessage(room: String, seq: Int64)
 
     /// The wire form on the admin socket.
     package var json: JSONObject {
@@ -42,6 +44,8 @@ package enum AdminCommand: Sendable, Equatable {
             ["op": "token.list", "name": .string(name)]
         case .revokeTokens(let name, let id):
             ["op": "token.revoke", "name": .string(name), "id": id.map { .string($0) } ?? .null]
+        case .deleteMessage(let room, let seq):
+            ["op": "message.delete", "room": .string(room), "seq": .int(seq)]
         }
     }
 
@@ -72,6 +76,7 @@ package enum AdminCommand: Sendable, Equatable {
         case "token.revoke":
             let id: String? = object["id"] == nil || object["id"] == .null ? nil : try string("id")
             self = .revokeTokens(name: try string("name"), id: id)
+        case "message.delete": self = .deleteMessage(room: try string("room"), seq: try int("seq"))
         case let op?: throw AdminError("unknown admin operation '\(op)'")
         case nil: throw AdminError("'op' is required")
         }

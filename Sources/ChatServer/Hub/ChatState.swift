@@ -122,7 +122,17 @@ package struct ChatState: Sendable {
             let key = roomKeys[message.room] ?? TextRules.foldKey(message.room)
             guard var room = rooms[key], message.seq == room.head + 1 else { return }
             rooms[key] = nil  // keep the array uniquely referenced while appending
-            room.messages.append(message)
+            if message.reactions.isEmpty {
+                room.messages.append(message)
+            } else {
+                var stored = message
+                var details = stored.details
+                details.reactions = []  // rebuilt by the room's react events
+                details.reactionSeqs = []
+                stored.details = details
+                room.messages.append(stored)
+            }
+            if message.target != nil { MessageChanges.apply(message, toRoom: &room.messages) }
             if let nonce = message.nonce {
                 let user = userKeys[message.from] ?? TextRules.foldKey(message.from)
                 room.nonces[Self.nonceKey(user: user, nonce: nonce)] = message.seq

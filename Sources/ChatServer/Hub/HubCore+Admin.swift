@@ -131,6 +131,23 @@ extension HubCore {
                 result: ["user": .string(state.users[key]?.name ?? name), "revoked": .int(Int64(revoked.count))],
                 step: step
             )
+        case .deleteMessage(let room, let seq):
+            let key: String
+            switch TextRules.roomName(room) {
+            case .success(let name): key = name.key
+            case .failure(let error): throw AdminError(error.message)
+            }
+            let event: ChatMessage
+            do throws(ProtocolError) {
+                event = try deleteEvent(room: key, seq: seq, at: now)
+            } catch {
+                throw AdminError(error.message)
+            }
+            let step = try store([.messageAppended(event)], then: [.message(event, room: key)])
+            return AdminPlan(
+                result: ["room": .string(event.room), "seq": .int(seq), "event_seq": .int(event.seq)],
+                step: step
+            )
         }
     }
 

@@ -15,6 +15,7 @@ extension HubCore {
         text: String,
         kind: MessageKind,
         nonce: String?,
+        replyTo: Int64? = nil,
         at now: HubTime,
         into step: inout HubStep
     ) throws(ProtocolError) {
@@ -26,7 +27,8 @@ extension HubCore {
         }
         try takeMessageToken(userKey, at: now)
         guard let roomState = state.rooms[room] else { throw ProtocolError(.notFound, "no such room") }
-        let message = ChatMessage(
+        if let replyTo { _ = try roomState.content(replyTo) }
+        var message = ChatMessage(
             room: roomState.name,
             seq: roomState.head + 1,
             from: user.name,
@@ -35,6 +37,7 @@ extension HubCore {
             ts: now.wallMs,
             nonce: nonce
         )
+        if let replyTo { message.replyTo = replyTo }
         commitSend(message, room: room, conn: conn, id: id, into: &step)
     }
 }

@@ -216,7 +216,7 @@ package struct HubCore: Sendable {
                 step.append(.reply(conn, id: id, history(key, before: before, after: after, limit: limit)))
             case .markRead(let room, let seq):
                 try markRead(conn, id: id, user: userKey, room: memberRoom(room, user: userKey), seq: seq, into: &step)
-            case .send(let room, let text, let kind, let nonce):
+            case .send(let room, let text, let kind, let nonce, let replyTo):
                 try send(
                     conn,
                     id: id,
@@ -226,6 +226,46 @@ package struct HubCore: Sendable {
                     text: text,
                     kind: kind,
                     nonce: nonce,
+                    replyTo: replyTo,
+                    at: now,
+                    into: &step
+                )
+            case .edit(let room, let seq, let text):
+                let key = try memberRoom(room, user: userKey)
+                try change(
+                    conn,
+                    id: id,
+                    user: user,
+                    userKey: userKey,
+                    room: key,
+                    .edit(seq, text),
+                    at: now,
+                    into: &step
+                )
+            case .delete(let room, let seq):
+                let key = try memberRoom(room, user: userKey)
+                try change(conn, id: id, user: user, userKey: userKey, room: key, .delete(seq), at: now, into: &step)
+            case .react(let room, let seq, let emoji):
+                let key = try memberRoom(room, user: userKey)
+                try change(
+                    conn,
+                    id: id,
+                    user: user,
+                    userKey: userKey,
+                    room: key,
+                    .react(seq, emoji),
+                    at: now,
+                    into: &step
+                )
+            case .unreact(let room, let seq, let emoji):
+                let key = try memberRoom(room, user: userKey)
+                try change(
+                    conn,
+                    id: id,
+                    user: user,
+                    userKey: userKey,
+                    room: key,
+                    .unreact(seq, emoji),
                     at: now,
                     into: &step
                 )

@@ -154,7 +154,10 @@ struct ConnectionHandler: Sendable {
 
 extension ConnectionHandler {
     /// The optional features this server names in its `hello` reply.
-    static let features = [ServerFeature.privateRooms, ServerFeature.directMessages]
+    static let features = [
+        ServerFeature.privateRooms, ServerFeature.directMessages, ServerFeature.replies, ServerFeature.edits,
+        ServerFeature.deletes, ServerFeature.reactions,
+    ]
 }
 
 /// What the request pump keeps per connection.
