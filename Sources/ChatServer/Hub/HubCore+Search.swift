@@ -34,14 +34,40 @@ extension HubCore {
             batch.lag += head - from
             let take = min(head - from, Int64(limit - batch.messages.count))
             guard take > 0 else { continue }
+            // Messages go in with their current text (a deleted one not at all); an edit or a
+            // delete of a message indexed in an earlier batch replaces or removes its row.
+            var added: Set<Int64> = []
             for message in roomState.messages[Int(from)..<Int(from + take)] {
-                batch.messages.append(
-                    IndexedMessage(message, room: key, in: state)
-                )
+                if message.isContent {
+                    guard !message.deleted else { continue }
+                    batch.messages.append(IndexedMessage(message, room: key, in: state))
+                    added.insert(message.seq)
+                    continue
+                }
+                guard message.kind == .edit || message.kind == .delete, let target = message.target,
+                    target >= 1, target <= head, !added.contains(target)
+                else { continue }
+                let original = roomState.messages[Int(target - 1)]
+                batch.removals.append(IndexRemoval(room: key, seq: target, ts: original.ts))
+                if original.isContent, !original.deleted {
+                    batch.messages.append(IndexedMessage(original, room: key, in: state))
+                    added.insert(target)
+                }
             }
             batch.cursors[key] = IndexCursor(epoch: roomState.epoch, seq: from + take)
         }
         return batch
+    }
+
+    /// The current text of a `text`/`action` message; nil when it was deleted or is unknown.
+    ///
+    /// - Parameters:
+    ///   - room: room fold key.
+    ///   - seq: the message's seq.
+    package func currentText(room: String, seq: Int64) -> String? {
+        guard let roomState = state.rooms[room], seq >= 1, seq <= roomState.head else { return nil }
+        let message = roomState.messages[Int(seq - 1)]
+        return message.isContent && !message.deleted ? message.text : nil
     }
 
     /// The rooms a connection's user may search: one room (which must exist and

@@ -313,4 +313,13 @@ package actor RoomHub: Service {
         core.indexBatch(after: cursors, limit: limit)
     }
 
+    /// The current text of search hits (nil: deleted, or gone), so results never show an
+    /// edited message's old text or a deleted one while the index catches up.
+    ///
+    /// - Parameters:
+    ///   - hits: room fold key and seq of each hit.
+    package func currentTexts(_ hits: [(room: String, seq: Int64)]) -> [String?] {
+        hits.map { core.currentText(room: $0.room, seq: $0.seq) }
+    }
+
 }

@@ -65,10 +65,34 @@ package struct IndexedMessage: Sendable, Equatable {
     }
 }
 
+/// A message whose row leaves the index (it was deleted, or edited: then `messages` holds
+/// its new text).
+package struct IndexRemoval: Sendable, Equatable {
+    /// Room fold key.
+    package var room: String
+    package var seq: Int64
+    /// The message's `ts` (its row is found by time).
+    package var ts: Int64
+
+    /// Creates a removal.
+    ///
+    /// - Parameters:
+    ///   - room: room fold key.
+    ///   - seq: the message's seq.
+    ///   - ts: the message's time.
+    package init(room: String, seq: Int64, ts: Int64) {
+        self.room = room
+        self.seq = seq
+        self.ts = ts
+    }
+}
+
 /// One unit of indexing work, committed in one transaction together with the cursors.
 package struct IndexBatch: Sendable {
     /// Rooms whose indexed messages must be dropped first (their epoch changed).
     package var resets: [String] = []
+    /// Rows to drop before `messages` go in (edited and deleted messages).
+    package var removals: [IndexRemoval] = []
     /// New messages, in any order.
     package var messages: [IndexedMessage] = []
     /// The cursor of every room this batch touches, as it is once the batch is stored.
@@ -80,7 +104,7 @@ package struct IndexBatch: Sendable {
     package init() {}
 
     /// Whether there is nothing to store.
-    package var isEmpty: Bool { resets.isEmpty && messages.isEmpty && cursors.isEmpty }
+    package var isEmpty: Bool { resets.isEmpty && removals.isEmpty && messages.isEmpty && cursors.isEmpty }
 }
 
 /// Where the indexer writes: the SQLite index, or a wrapper in tests.

@@ -40,14 +40,18 @@ package struct SearchEngine: Sendable {
         do {
             let page = try await index.search(request, rooms: Array(scope.rooms.keys), others: scope.others)
             metrics.query.recordInterval(since: start)
-            let results = page.hits.map { hit -> SearchResult in
-                SearchResult(
+            // The index may lag behind an edit or a delete: results show the current text, and
+            // a deleted message is never shown.
+            let current = await hub.currentTexts(page.hits.map { ($0.room, $0.seq) })
+            let results = zip(page.hits, current).compactMap { hit, text -> SearchResult? in
+                guard let text else { return nil }
+                return SearchResult(
                     room: scope.rooms[hit.room] ?? hit.room,
                     seq: hit.seq,
                     from: hit.from,
-                    text: hit.text,
+                    text: text,
                     ts: hit.ts,
-                    snippet: SearchSnippet.make(text: hit.text, query: request.query)
+                    snippet: SearchSnippet.make(text: text, query: request.query)
                 )
             }
             return .success(SearchReply(results: results, more: page.more).json)

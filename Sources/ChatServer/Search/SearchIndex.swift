@@ -156,6 +156,18 @@ package final class SearchIndex: SearchIndexWriting {
             try db.execute(sql: "DELETE FROM msg WHERE room = ?", arguments: [room])
             try db.execute(sql: "DELETE FROM cursor WHERE room = ?", arguments: [room])
         }
+        if !batch.removals.isEmpty {
+            // A row's rowid starts with its time, and a row is stored at its millisecond or, when
+            // that one's slots are full, a later one: look one second ahead.
+            let remove = try db.cachedStatement(
+                sql: "DELETE FROM msg WHERE rowid >= ? AND rowid < ? AND room = ? AND seq = ?"
+            )
+            for removal in batch.removals {
+                let start = max(0, removal.ts) << Self.timeShift
+                let end = (max(0, removal.ts) + 1000) << Self.timeShift
+                try remove.execute(arguments: [start, end, removal.room, removal.seq])
+            }
+        }
         let insert = try db.cachedStatement(
             sql: "INSERT INTO msg(rowid, text, tags, room, seq, sender, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
         )

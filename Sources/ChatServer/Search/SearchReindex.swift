@@ -75,10 +75,11 @@ extension SearchIndex {
         var batch = IndexBatch()
         for (key, room) in state.rooms {
             for message in room.messages {
+                batch.cursors[key] = IndexCursor(epoch: room.epoch, seq: message.seq)
+                guard message.isContent, !message.deleted else { continue }
                 batch.messages.append(
                     IndexedMessage(message, room: key, in: state)
                 )
-                batch.cursors[key] = IndexCursor(epoch: room.epoch, seq: message.seq)
                 if batch.messages.count >= batchSize {
                     try writeNow(batch)
                     total += batch.messages.count
