@@ -117,6 +117,14 @@ package protocol SearchIndexWriting: Sendable {
     /// - Parameters:
     ///   - batch: the batch.
     func write(_ batch: IndexBatch) async throws
+
+    /// Rewrites the index so removed rows leave no trace in its files (deleted text must not
+    /// stay on disk).
+    func purge() async throws
+}
+
+extension SearchIndexWriting {
+    package func purge() async throws {}
 }
 
 /// A search hit before the snippet is made.

@@ -84,6 +84,8 @@ package final class SearchIndex: SearchIndexWriting {
         configuration.prepareDatabase { db in
             db.add(tokenizer: ChatFTS5Tokenizer.self)
             try db.execute(sql: "PRAGMA cache_size = -4096")
+            // Freed pages are zeroed: a deleted message's text must not linger in the file.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         if let path {
             let pool = try DatabasePool(path: path, configuration: configuration)
@@ -223,6 +225,17 @@ package final class SearchIndex: SearchIndexWriting {
     package func optimize() throws {
         try writer.write { db in try db.execute(sql: "INSERT INTO msg(msg) VALUES ('optimize')") }
         try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
+    /// Merges the full-text index into one segment (FTS5 keeps a removed row's words in older
+    /// segments until a merge reaches them) and truncates the WAL, so removed rows leave nothing
+    /// in the files (freed pages are zeroed: `secure_delete`). Costs one pass over the index;
+    /// the indexer runs it only after removals, at most every `purgeSpacing`, and at shutdown.
+    package func purge() async throws {
+        try await writer.write { db in try db.execute(sql: "INSERT INTO msg(msg) VALUES ('optimize')") }
+        if path != nil {
+            try await writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        }
     }
 
     /// Number of indexed messages.

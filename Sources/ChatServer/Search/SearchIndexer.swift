@@ -15,6 +15,8 @@ package struct SearchIndexerConfiguration: Sendable {
     package var retryBase: Duration
     /// Longest pause between retries.
     package var retryMax: Duration
+    /// Shortest time between two purges of removed rows (see `SearchIndex.purge()`).
+    package var purgeSpacing: Duration
 
     /// Creates a configuration with the defaults.
     ///
@@ -27,12 +29,14 @@ package struct SearchIndexerConfiguration: Sendable {
         batchSize: Int = 2000,
         idlePoll: Duration = .milliseconds(25),
         retryBase: Duration = .milliseconds(100),
-        retryMax: Duration = .seconds(5)
+        retryMax: Duration = .seconds(5),
+        purgeSpacing: Duration = .seconds(10)
     ) {
         self.batchSize = batchSize
         self.idlePoll = idlePoll
         self.retryBase = retryBase
         self.retryMax = retryMax
+        self.purgeSpacing = purgeSpacing
     }
 }
 
@@ -44,6 +48,8 @@ package struct SearchIndexerProgress: Sendable, Equatable {
     package var batches: Int64 = 0
     /// Failed write attempts (each one retried).
     package var failures: Int64 = 0
+    /// Purges of removed rows done (`SearchIndex.purge()`).
+    package var purges: Int64 = 0
     /// Messages not yet searchable, as of the last batch.
     package var lag: Int64 = 0
 }
@@ -110,8 +116,20 @@ package final class SearchIndexer: Service {
         await cancelWhenGracefulShutdown { await self.loop() }
     }
 
-    /// The indexing loop; returns when the task is cancelled.
+    /// The indexing loop; returns when the task is cancelled (after a purge still due).
     package func loop() async {
+        var purgeDue = false
+        await indexLoop(purgeDue: &purgeDue)
+        if purgeDue {
+            // Not cancelled with the loop: deleted text must leave the files before the exit.
+            let index = self.index
+            let done = await Task.detached { (try? await index.purge()) != nil }.value
+            if done { state.withLock { $0.purges += 1 } }
+        }
+    }
+
+    private func indexLoop(purgeDue: inout Bool) async {
+        var lastPurge: ContinuousClock.Instant?
         // Ends when activated (the stream finishes) or when the task is cancelled.
         for await _ in activation {}
         guard !Task.isCancelled else { return }
@@ -132,6 +150,18 @@ package final class SearchIndexer: Service {
             metrics.lag.record(batch.lag)
             state.withLock { $0.lag = batch.lag }
             if batch.isEmpty {
+                if purgeDue, lastPurge.map({ $0.duration(to: .now) >= configuration.purgeSpacing }) ?? true {
+                    do {
+                        try await index.purge()
+                        purgeDue = false
+                        lastPurge = .now
+                        state.withLock { $0.purges += 1 }
+                    } catch {
+                        if Task.isCancelled { return }
+                        lastPurge = .now  // tried: try again after the spacing
+                        logger.warning("purging removed rows from the search index failed", metadata: ["error": "\(error)"])
+                    }
+                }
                 guard await pause(configuration.idlePoll) else { return }
                 continue
             }
@@ -168,6 +198,7 @@ package final class SearchIndexer: Service {
                 }
             }
             cursors.merge(batch.cursors) { $1 }
+            if !batch.removals.isEmpty { purgeDue = true }
             let indexed = Int64(batch.messages.count)
             metrics.indexed.increment(by: indexed)
             metrics.lag.record(batch.lag - indexed)

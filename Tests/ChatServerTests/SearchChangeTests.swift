@@ -1,0 +1,92 @@
+import ChatCore
+import ChatLog
+import ChatServer
+import Foundation
+import Logging
+import Testing
+
+/// Edits and deletes reach the search index through the asynchronous indexer, also when the
+/// server stops between the change and its indexing; deleted words leave the index files.
+@Suite("Search: edits and deletes")
+struct SearchChangeTests {
+    static func change(_ kind: MessageKind, _ state: inout ChatState, target: Int64, text: String = "") {
+        let room = state.rooms["alpha"]!
+        let event = ChatMessage(
+            room: "alpha",
+            seq: room.head + 1,
+            from: "Alice",
+            text: text,
+            kind: kind,
+            ts: 1_800_000_000_000 + room.head,
+            details: MessageDetails(target: target)
+        )
+        state.apply(.messageAppended(event))
+    }
+
+    static func seqs(_ index: SearchIndex, _ query: String) async throws -> [Int64] {
+        let request = try SearchRequest.parse(["query": .string(query), "order": "newest"]).get()
+        return try await index.search(request, rooms: ["alpha"]).hits.map(\.seq)
+    }
+
+    /// Whether any file under `directory` holds `needle`.
+    static func filesHold(_ needle: String, under directory: String) throws -> Bool {
+        let bytes = Data(needle.utf8)
+        let files = FileManager.default.enumerator(atPath: directory)?.compactMap { $0 as? String } ?? []
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: directory + "/" + file) else { continue }
+            if data.range(of: bytes) != nil { return true }
+        }
+        return false
+    }
+
+    @Test("an edit reindexes, a delete removes; a stop between the change and its indexing loses neither")
+    func editAndDeleteAcrossRestart() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("chat-search-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let directory = root.path
+        var state = SearchIndexerTests.state(rooms: ["alpha": 10])
+        // Messages 3 and 4 get distinctive words.
+        for seq in [3, 4] {
+            state.rooms["alpha"]!.messages[seq - 1].text = seq == 3 ? "quokka original wording" : "zebrafinch private"
+        }
+        do {
+            let index = try SearchIndex.open(directory: directory, logger: SearchIndexerTests.logger)
+            let indexer = SearchIndexerTests.indexer(state, into: index)
+            try await SearchIndexerTests.runIndexer(indexer) { try await index.count() >= 10 }
+            #expect(try await Self.seqs(index, "quokka") == [3])
+            #expect(try await Self.seqs(index, "zebrafinch") == [4])
+        }
+        // Stored and acknowledged, then the server stops before the indexer sees them.
+        Self.change(.edit, &state, target: 3, text: "wombat replacement")
+        Self.change(.delete, &state, target: 4)
+        Self.change(.react, &state, target: 3)
+        do {
+            let index = try SearchIndex.open(directory: directory, logger: SearchIndexerTests.logger)
+            #expect(try await index.cursors()["alpha"]?.seq == 10)
+            let indexer = SearchIndexerTests.indexer(state, into: index)
+            try await SearchIndexerTests.runIndexer(indexer) { try await index.cursors()["alpha"]?.seq == 13 }
+            #expect(try await Self.seqs(index, "quokka").isEmpty, "the old words no longer match")
+            #expect(try await Self.seqs(index, "wombat") == [3])
+            #expect(try await Self.seqs(index, "zebrafinch").isEmpty)
+            #expect(try await index.indexedSeqs(room: "alpha") == [1, 2, 3, 5, 6, 7, 8, 9, 10])
+            #expect(indexer.progress.purges == 1, "the loop's end purged what was removed")
+        }
+        #expect(try !Self.filesHold("zebrafinch", under: directory), "the deleted word is gone from the index files")
+        #expect(try !Self.filesHold("quokka", under: directory), "the edited-away word is gone too")
+        #expect(try Self.filesHold("wombat", under: directory), "the check can find words that are there")
+    }
+
+    @Test("a batch that holds a message and its edit indexes it once, with the current text")
+    func editInSameBatch() async throws {
+        var state = SearchIndexerTests.state(rooms: ["alpha": 3])
+        Self.change(.edit, &state, target: 2, text: "platypus now")
+        Self.change(.edit, &state, target: 2, text: "platypus again")
+        Self.change(.delete, &state, target: 1)
+        let index = try SearchIndex(path: nil)
+        let indexer = SearchIndexerTests.indexer(state, into: index)
+        try await SearchIndexerTests.runIndexer(indexer) { try await index.cursors()["alpha"]?.seq == 6 }
+        #expect(try await index.indexedSeqs(room: "alpha") == [2, 3])
+        #expect(try await Self.seqs(index, "platypus") == [2])
+        #expect(try await Self.seqs(index, "now").isEmpty)
+    }
+}
