@@ -119,16 +119,33 @@ package final class SearchIndexer: Service {
     /// The indexing loop; returns when the task is cancelled (after a purge still due).
     package func loop() async {
         var purgeDue = false
-        await indexLoop(purgeDue: &purgeDue)
-        if purgeDue {
-            // Not cancelled with the loop: deleted text must leave the files before the exit.
-            let index = self.index
-            let done = await Task.detached { (try? await index.purge()) != nil }.value
-            if done { state.withLock { $0.purges += 1 } }
+        var cursors: [String: IndexCursor]?
+        await indexLoop(purgeDue: &purgeDue, cursors: &cursors)
+        guard let cursors else { return }
+        // Not cancelled with the loop: what was deleted before the stop must leave the index
+        // files before the exit, so the last changes are indexed (a few batches at most) and
+        // removed rows purged.
+        let (hub, index, limit) = (self.hub, self.index, configuration.batchSize)
+        let outcome = await Task.detached { () -> (indexed: Int64, purged: Bool) in
+            var cursors = cursors
+            var indexed: Int64 = 0
+            for _ in 0..<8 {
+                let batch = await hub.indexBatch(after: cursors, limit: limit)
+                guard !batch.isEmpty, (try? await index.write(batch)) != nil else { break }
+                cursors.merge(batch.cursors) { $1 }
+                indexed += Int64(batch.messages.count)
+                if !batch.removals.isEmpty { purgeDue = true }
+            }
+            guard purgeDue else { return (indexed, false) }
+            return (indexed, (try? await index.purge()) != nil)
+        }.value
+        state.withLock {
+            $0.indexed += outcome.indexed
+            if outcome.purged { $0.purges += 1 }
         }
     }
 
-    private func indexLoop(purgeDue: inout Bool) async {
+    private func indexLoop(purgeDue: inout Bool, cursors stored: inout [String: IndexCursor]?) async {
         var lastPurge: ContinuousClock.Instant?
         // Ends when activated (the stream finishes) or when the task is cancelled.
         for await _ in activation {}
@@ -145,6 +162,8 @@ package final class SearchIndexer: Service {
                 guard await pause(backoff(attempt)) else { return }
             }
         }
+        stored = cursors
+        defer { stored = cursors }
         while !Task.isCancelled {
             let batch = await hub.indexBatch(after: cursors, limit: configuration.batchSize)
             metrics.lag.record(batch.lag)
@@ -159,7 +178,10 @@ package final class SearchIndexer: Service {
                     } catch {
                         if Task.isCancelled { return }
                         lastPurge = .now  // tried: try again after the spacing
-                        logger.warning("purging removed rows from the search index failed", metadata: ["error": "\(error)"])
+                        logger.warning(
+                            "purging removed rows from the search index failed",
+                            metadata: ["error": "\(error)"]
+                        )
                     }
                 }
                 guard await pause(configuration.idlePoll) else { return }
