@@ -226,7 +226,8 @@ enum StorageTestSupport {
             compare("\(room) visibility", e.visibility, a.visibility)
             compare("\(room) owner", e.owner, a.owner)
             compare("\(room) message count", e.messages.count, a.messages.count)
-            for (index, (em, am)) in zip(e.messages, a.messages).enumerated() where em != am {
+            for (index, (em, am)) in zip(e.messages, a.messages).enumerated()
+            where em != am || em.details.reactionSeqs != am.details.reactionSeqs {
                 out.append("\(room) message at index \(index): expected \(em), got \(am)")
             }
             for user in keys(e.members, a.members, "\(room) member") {

@@ -111,6 +111,7 @@ struct StorageWorkload {
                 return .memberAdded(room: roomKey, user: pick(outsiders))
             }
             let from = state.users[pick(members)]?.name ?? "?"
+            if chance(35), let change = change(in: room, from: from) { return .messageAppended(change) }
             let nonce: String? = chance(40) ? (chance(10) ? "ñ-\(counter)" : "n\(counter)") : nil
             let message = ChatMessage(
                 room: room.name,
@@ -124,6 +125,46 @@ struct StorageWorkload {
             return .messageAppended(message)
         }
     }
+
+    /// A reply, edit, delete, reaction or unreaction by `from` to a live message of the room,
+    /// as the hub would store it (edits by the author only); nil when there is none to change.
+    private mutating func change(in room: ChatState.Room, from: String) -> ChatMessage? {
+        let live = room.messages.filter { $0.isContent && !$0.deleted }
+        guard !live.isEmpty else { return nil }
+        let target = pick(live)
+        var event = ChatMessage(
+            room: room.name,
+            seq: room.head + 1,
+            from: from,
+            text: "",
+            kind: .react,
+            ts: timestamp()
+        )
+        switch Int.random(in: 0..<10, using: &rng) {
+        case 0..<2:
+            event.kind = chance(20) ? .action : .text
+            event.text = text()
+            event.replyTo = target.seq
+            return event
+        case 2..<4:
+            event.kind = .edit
+            event.from = target.from
+            event.text = text()
+        case 4:
+            event.kind = .delete
+        case 5..<8:
+            event.emoji = pick(Self.emoji)
+        default:
+            guard let reaction = target.reactions.first else { return nil }
+            event.kind = .unreact
+            event.emoji = reaction.emoji
+            event.from = pick(reaction.users)
+        }
+        event.target = target.seq
+        return event
+    }
+
+    static let emoji = ["👍", "🎉", "👍🏽", "❤️", "😂"]
 
     /// `count` records, each valid after the previous ones (applied to a copy of `state`).
     mutating func batch(_ count: Int, after state: ChatState) -> [LogRecord] {
