@@ -46,7 +46,9 @@ struct StorageRecoveryTests {
         let messages = state.rooms.values.reduce(0) { $0 + $1.messages.count }
         #expect(messages > 50, "seed \(seed): the workload produced only \(messages) messages")
         let all = state.rooms.values.flatMap(\.messages)
-        #expect(all.contains { $0.deleted } && all.contains { !$0.reactions.isEmpty } && all.contains { $0.editedTs != nil })
+        #expect(
+            all.contains { $0.deleted } && all.contains { !$0.reactions.isEmpty } && all.contains { $0.editedTs != nil }
+        )
 
         // The image a crash (kill -9) would leave, taken while the store is open and idle.
         try await Support.waitUntil("seed \(seed): snapshot idle") { store.snapshotDue }
