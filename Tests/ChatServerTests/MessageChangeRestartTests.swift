@@ -38,9 +38,14 @@ struct MessageChangeRestartTests {
 
     /// Whether any file under `directory` holds `needle`.
     static func filesHold(_ needle: String, under directory: String) -> Bool {
+        !files(holding: needle, under: directory).isEmpty
+    }
+
+    /// The files under `directory` that hold `needle`.
+    static func files(holding needle: String, under directory: String) -> [String] {
         let bytes = Data(needle.utf8)
         let files = FileManager.default.enumerator(atPath: directory)?.compactMap { $0 as? String } ?? []
-        return files.contains { file in
+        return files.filter { file in
             FileManager.default.contents(atPath: directory + "/" + file)?.range(of: bytes) != nil
         }
     }
@@ -98,7 +103,10 @@ struct MessageChangeRestartTests {
         // A clean stop writes a snapshot and drops the log that held the text.
         server.process.terminate()
         #expect(try await ProcessTests.waitForExit(server.process) == 0)
-        #expect(!Self.filesHold(secret, under: dataDir), "the deleted text is gone from the data directory")
+        #expect(
+            Self.files(holding: secret, under: dataDir) == [],
+            "the deleted text is gone from the data directory"
+        )
         #expect(Self.filesHold("second, edited", under: dataDir), "the check finds text that is there")
         server = try await CrashTests.start(dataDir)
         Self.verify(

@@ -76,6 +76,33 @@ struct SearchChangeTests {
         #expect(try Self.filesHold("wombat", under: directory), "the check can find words that are there")
     }
 
+    @Test("a purge cut short by a stop is done after the restart")
+    func purgeAfterRestart() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("chat-search-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var state = SearchIndexerTests.state(rooms: ["alpha": 3])
+        state.rooms["alpha"]!.messages[1].text = "capybara secret"
+        let index = try SearchIndex.open(directory: root.path, logger: SearchIndexerTests.logger)
+        var batch = IndexBatch()
+        batch.messages = state.rooms["alpha"]!.messages.map { IndexedMessage($0, room: "alpha", in: state) }
+        try await index.write(batch)
+        #expect(try await !index.purgePending())
+        // The delete is indexed, then the process dies before the purge.
+        var removal = IndexBatch()
+        removal.removals = [IndexRemoval(room: "alpha", seq: 2, ts: state.rooms["alpha"]!.messages[1].ts)]
+        removal.cursors["alpha"] = IndexCursor(epoch: "e1", seq: 4)
+        try await index.write(removal)
+        #expect(try await index.purgePending())
+        #expect(try Self.filesHold("capybara", under: root.path), "the words are still in the files")
+
+        Self.change(.delete, &state, target: 2)
+        let restarted = try SearchIndex.open(directory: root.path, logger: SearchIndexerTests.logger)
+        let indexer = SearchIndexerTests.indexer(state, into: restarted)
+        try await SearchIndexerTests.runIndexer(indexer) { indexer.progress.purges >= 1 }
+        #expect(try await !restarted.purgePending())
+        #expect(try !Self.filesHold("capybara", under: root.path))
+    }
+
     @Test("a batch that holds a message and its edit indexes it once, with the current text")
     func editInSameBatch() async throws {
         var state = SearchIndexerTests.state(rooms: ["alpha": 3])

@@ -25,6 +25,10 @@ final class FlakyIndexWriter: SearchIndexWriting {
 
     func cursors() async throws -> [String: IndexCursor] { try await index.cursors() }
 
+    func purge() async throws { try await index.purge() }
+
+    func purgePending() async throws -> Bool { try await index.purgePending() }
+
     func write(_ batch: IndexBatch) async throws {
         attempts.withLock { $0.append(batch) }
         let fail = failuresLeft.withLock { left -> Bool in

@@ -121,10 +121,14 @@ package protocol SearchIndexWriting: Sendable {
     /// Rewrites the index so removed rows leave no trace in its files (deleted text must not
     /// stay on disk).
     func purge() async throws
+
+    /// Whether removed rows still wait for `purge()` (also after a restart).
+    func purgePending() async throws -> Bool
 }
 
 extension SearchIndexWriting {
     package func purge() async throws {}
+    package func purgePending() async throws -> Bool { false }
 }
 
 /// A search hit before the snippet is made.

@@ -203,6 +203,9 @@ package final class SearchIndex: SearchIndexWriting {
                 ]
             )
         }
+        if !batch.removals.isEmpty || !batch.resets.isEmpty {
+            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('purge_due', 1)")
+        }
         let upsert = try db.cachedStatement(
             sql: """
                 INSERT INTO cursor(room, epoch, seq) VALUES (?, ?, ?)
@@ -232,9 +235,31 @@ package final class SearchIndex: SearchIndexWriting {
     /// in the files (freed pages are zeroed: `secure_delete`). Costs one pass over the index;
     /// the indexer runs it only after removals, at most every `purgeSpacing`, and at shutdown.
     package func purge() async throws {
-        try await writer.write { db in try db.execute(sql: "INSERT INTO msg(msg) VALUES ('optimize')") }
-        if path != nil {
-            try await writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try await writer.write { db in
+            try db.execute(sql: "INSERT INTO msg(msg) VALUES ('optimize')")
+            try db.execute(sql: "DELETE FROM meta WHERE key = 'purge_due'")
+        }
+        guard path != nil else { return }
+        // The merged pages replace the old ones in the main file only once the WAL is
+        // checkpointed; a reader in the middle of a search can hold that back for a moment.
+        for attempt in 0..<50 {
+            let busy = try await writer.writeWithoutTransaction { db in
+                try Int.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") ?? 1
+            }
+            if busy == 0 { return }
+            if attempt < 49 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        throw PurgeIncomplete()
+    }
+
+    /// The WAL could not be checkpointed: readers kept it busy.
+    struct PurgeIncomplete: Error {}
+
+    /// Whether rows were removed and not yet purged (stored with the batch that removed them,
+    /// so a purge cut short by a crash is done after the restart).
+    package func purgePending() async throws -> Bool {
+        try await writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'purge_due'") != nil
         }
     }
 

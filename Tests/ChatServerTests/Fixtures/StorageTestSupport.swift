@@ -276,6 +276,50 @@ enum StorageTestSupport {
                 ChatMessage(room: "Lobby", seq: 2, from: "Bücher", text: "waves", kind: .action, ts: 21, nonce: "n1")
             ),
             .messageAppended(ChatMessage(room: "Café", seq: 1, from: "Alice", text: "☕️", kind: .text, ts: 22)),
+            .messageAppended(
+                ChatMessage(
+                    room: "Lobby",
+                    seq: 3,
+                    from: "Alice",
+                    text: "hi again",
+                    kind: .edit,
+                    ts: 23,
+                    details: MessageDetails(target: 1)
+                )
+            ),
+            .messageAppended(
+                ChatMessage(
+                    room: "Lobby",
+                    seq: 4,
+                    from: "Bücher",
+                    text: "",
+                    kind: .react,
+                    ts: 24,
+                    details: MessageDetails(target: 1, emoji: "👍🏽")
+                )
+            ),
+            .messageAppended(
+                ChatMessage(
+                    room: "Lobby",
+                    seq: 5,
+                    from: "Alice",
+                    text: "replying",
+                    kind: .text,
+                    ts: 25,
+                    details: MessageDetails(replyTo: 2)
+                )
+            ),
+            .messageAppended(
+                ChatMessage(
+                    room: "Lobby",
+                    seq: 6,
+                    from: "Bücher",
+                    text: "",
+                    kind: .delete,
+                    ts: 26,
+                    details: MessageDetails(target: 2)
+                )
+            ),
             .readMarked(room: "lobby", user: "alice", seq: 2),
         ]
     }
