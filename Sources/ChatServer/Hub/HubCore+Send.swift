@@ -25,9 +25,10 @@ extension HubCore {
             replyAfterPending(conn, id: id, .sent(seq: original.seq, ts: original.ts), into: &step)
             return
         }
-        try takeMessageToken(userKey, at: now)
         guard let roomState = state.rooms[room] else { throw ProtocolError(.notFound, "no such room") }
+        // A refused reply costs no token, as a refused edit or reaction does not.
         if let replyTo { _ = try roomState.content(replyTo) }
+        try takeMessageToken(userKey, at: now)
         var message = ChatMessage(
             room: roomState.name,
             seq: roomState.head + 1,

@@ -99,6 +99,24 @@ struct MessageChangeHubTests {
         #expect(Self.error(hub, 1, "p3") == .notFound)
     }
 
+    @Test("refused replies, edits and reactions take no rate token")
+    func refusalsAreFree() {
+        var hub = HubHarness()  // 2 per second, burst 3
+        hub.user(1, "alice")
+        hub.join(1, "lobby")
+        for i in 0..<10 {
+            hub.request(1, "p\(i)", .send(room: Self.lobby, text: "re", kind: .text, nonce: nil, replyTo: 9))
+            hub.request(1, "e\(i)", .edit(room: Self.lobby, seq: 9, text: "x"))
+            hub.request(1, "r\(i)", .react(room: Self.lobby, seq: 9, emoji: "👍"))
+        }
+        hub.flush()
+        #expect((0..<10).allSatisfy { Self.error(hub, 1, "p\($0)") == .notFound })
+        #expect((0..<10).allSatisfy { Self.error(hub, 1, "r\($0)") == .notFound })
+        hub.request(1, "s", .send(room: Self.lobby, text: "still allowed", kind: .text, nonce: nil))
+        hub.flush()
+        #expect(Self.sent(hub, 1, "s") == 1)
+    }
+
     @Test("a reply carries reply_to to an earlier message of the room")
     func reply() {
         var hub = Self.twoUsers()
