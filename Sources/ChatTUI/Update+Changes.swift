@@ -85,29 +85,33 @@ func startSelection(_ state: inout AppState) {
     state.scroll = 0
 }
 
-/// Keys while a message is selected.
+/// Keys while a message is selected. If it was deleted meanwhile, ↑/↓ move from where it was and the
+/// actions say it is gone.
 func handleSelectionKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
     let messages = selectable(state)
-    guard let seq = state.selection, let at = messages.firstIndex(where: { $0.seq == seq }) else {
-        state.selection = nil
-        return []
-    }
-    let message = messages[at]
+    guard let seq = state.selection else { return [] }
+    let older = messages.lastIndex { $0.seq < seq }
+    let newer = messages.firstIndex { $0.seq > seq }
+    let message = messages.first { $0.seq == seq }
     switch key {
     case .up, .character("k"), .alt("s"):
-        if at > 0 { state.selection = messages[at - 1].seq }
+        if let older { state.selection = messages[older].seq } else if message == nil { state.selection = nil }
     case .down, .character("j"):
-        state.selection = at + 1 < messages.count ? messages[at + 1].seq : nil
+        state.selection = newer.map { messages[$0].seq }
     case .escape:
         state.selection = nil
-    case .character("e"):
-        startEdit(&state, message)
-    case .character("d"):
-        askDelete(&state, message)
-    case .character("r"), .enter:
-        startReply(&state, message)
-    case .character("+"):
-        startReaction(&state, message)
+    case .character("e"), .character("d"), .character("r"), .enter, .character("+"):
+        guard let message else {
+            state.selection = nil
+            state.notice = "that message was deleted"
+            return []
+        }
+        switch key {
+        case .character("e"): startEdit(&state, message)
+        case .character("d"): askDelete(&state, message)
+        case .character("+"): startReaction(&state, message)
+        default: startReply(&state, message)
+        }
     case .ctrl("c"):
         state.quitting = true
         return [.quit]

@@ -268,3 +268,22 @@ struct ChangeTests {
 }
 
 extension ChangeTests: UpdateTestSupport {}
+
+extension ChangeTests {
+    @Test("a selected message deleted meanwhile: ↑ moves from where it was, e says it is gone")
+    func selectedMessageDeleted() {
+        var state = roomWithMessages()
+        press(&state, .alt("s"))
+        receive(&state, .message(change(3, "alice", .delete, target: 2)))
+        press(&state, .up)
+        #expect(state.selection == 1)
+        press(&state, .down)
+        #expect(state.selection == nil)
+        press(&state, .alt("s"))
+        #expect(state.selection == 1)
+        receive(&state, .message(change(4, "bob", .delete, target: 1)))
+        #expect(press(&state, .character("e")).isEmpty)
+        #expect(state.notice == "that message was deleted")
+        #expect(state.selection == nil)
+    }
+}
