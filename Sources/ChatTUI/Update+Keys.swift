@@ -35,15 +35,26 @@ func handleKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
     case .ctrl("u"): state.input.deleteToStart()
     case .ctrl("k"): state.input.deleteToEnd()
     case .up:
-        // As in Slack: ↑ in an empty input edits the user's last message (history is ↑ after that).
-        if state.input.isEmpty, state.compose == .message, state.historyIndex == nil,
+        // As in Slack: ↑ in an empty input edits the user's last message; ↑ again, before changing it, goes on
+        // to the input history. An edit or a reaction being written is never replaced by history.
+        if case .edit(let seq) = state.compose {
+            guard state.input.text == state.activeRoom?.message(seq: seq)?.text else { break }
+            cancelCompose(&state)
+            recall(&state, older: true)
+        } else if case .react = state.compose {
+            break
+        } else if state.input.isEmpty, state.compose == .message, state.historyIndex == nil,
             let last = lastOwnMessage(state)
         {
             startEdit(&state, last)
         } else {
             recall(&state, older: true)
         }
-    case .down: recall(&state, older: false)
+    case .down:
+        switch state.compose {
+        case .edit, .react: break
+        case .message, .reply: recall(&state, older: false)
+        }
     case .pageUp: return scroll(&state, by: max(1, state.pageHeight - 2))
     case .pageDown: return scroll(&state, by: -max(1, state.pageHeight - 2))
     case .tab:

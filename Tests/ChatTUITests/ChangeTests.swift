@@ -154,11 +154,24 @@ struct ChangeTests {
         press(&state, .up)
         #expect(state.compose == .edit(seq: 2))
         #expect(state.input.text == "mine to change")
-        press(&state, .escape)
+        press(&state, .up)
+        #expect(state.compose == .message, "↑ again, before changing the text, goes on to the history")
+        #expect(state.input.text == "earlier line")
+        press(&state, .down)
+        #expect(state.input.text.isEmpty)
         state.input = InputLine("draft")
         press(&state, .up)
         #expect(state.compose == .message)
         #expect(state.input.text == "earlier line")
+    }
+
+    @Test("↑ and ↓ never replace an edit that was changed with a history line")
+    func upKeepsChangedEdit() {
+        var state = roomWithMessages()
+        state.inputHistory = ["earlier line"]
+        press(&state, .up, .character("!"), .up, .down)
+        #expect(state.compose == .edit(seq: 2))
+        #expect(state.input.text == "mine to change!")
     }
 
     @Test("d asks first: y deletes, anything else keeps the message")

@@ -9,7 +9,7 @@ package let helpLines = [
     "PgUp/PgDn scroll (older history loads from the server)",
     "Alt-S select a message: ↑/↓ move · e edit · d delete · r reply",
     "  + react (Tab: other emoji) · Esc leaves selection",
-    "↑ in an empty input edits your last message",
+    "↑ in an empty input edits your last message (↑ again: history)",
     "/edit TEXT · /delete · /react EMOJI (your last message)",
     "/join ROOM · /part [ROOM] · /rooms · /members · /topic TEXT",
     "/msg NAME [TEXT] · /query NAME (direct messages)",
