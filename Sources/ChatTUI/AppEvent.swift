@@ -89,7 +89,15 @@ package enum AppEvent: Sendable, Equatable {
 
 /// What `update` asks the run loop to do.
 package enum AppEffect: Sendable, Equatable {
-    case send(room: String, text: String, kind: MessageKind, nonce: String)
+    case send(room: String, text: String, kind: MessageKind, nonce: String, replyTo: Int64? = nil)
+    /// Replace the text of the user's message `seq` (`edit`).
+    case edit(room: String, seq: Int64, text: String)
+    /// Delete message `seq` (`delete`).
+    case delete(room: String, seq: Int64)
+    /// React to message `seq` (`react`).
+    case react(room: String, seq: Int64, emoji: String)
+    /// Take back a reaction (`unreact`).
+    case unreact(room: String, seq: Int64, emoji: String)
     case join(String)
     case leave(String)
     case markRead(room: String, seq: Int64)

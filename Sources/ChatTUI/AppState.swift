@@ -140,6 +140,26 @@ package struct AppState: Sendable {
     /// Counter for nonces of sends made in the TUI.
     package var nonceCounter: UInt64 = 0
     package var noncePrefix: String = "t"
+    /// Selection mode: the seq of the selected message in the active room (nil: not selecting).
+    package var selection: Int64?
+    /// What the input line writes: a message, a reply, an edit or a reaction.
+    package var compose: Compose = .message
+    /// A message waiting for "y" to be deleted.
+    package var confirmDelete: Int64?
+    /// Emoji reacted with, the last used first.
+    package var recentEmoji: [String] = []
+
+    /// What Enter does with the input line.
+    package enum Compose: Sendable, Equatable {
+        /// Sends a message (or runs a command).
+        case message
+        /// Sends a message answering `seq`; `quote` is "NAME: first words…".
+        case reply(seq: Int64, quote: String)
+        /// Sends the input as the new text of the user's message `seq`.
+        case edit(seq: Int64)
+        /// Reacts to `seq` with the emoji in the input line.
+        case react(seq: Int64)
+    }
 
     /// A user the client has seen.
     package struct Person: Sendable, Equatable {

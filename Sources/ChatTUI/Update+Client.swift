@@ -67,9 +67,12 @@ func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [AppEffect] 
         if message.from == state.user, let nonce = message.nonce {
             state.rooms[i].pending.removeAll { $0.nonce == nonce }
         }
-        state.rooms[i].typing[message.from] = nil
+        if message.isContent { state.rooms[i].typing[message.from] = nil }
         state.see(message.from, online: nil)
-        guard isNew, message.from != state.user else { return i == state.active ? markActiveRead(&state) : [] }
+        // Edits, deletes and reactions change what is shown; they neither ring nor count as new below.
+        guard isNew, message.isContent, message.from != state.user else {
+            return i == state.active ? markActiveRead(&state) : []
+        }
         let visible = i == state.active && state.scroll == 0
         if i == state.active, state.scroll > 0 { state.newBelow += 1 }
         var effects: [AppEffect] = []

@@ -7,6 +7,8 @@ func handleKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
     if key != .tab { state.completion = nil }
     if state.picker != nil { return handlePickerKey(&state, key) }
     if state.search != nil { return handleSearchKey(&state, key) }
+    if state.confirmDelete != nil { return handleConfirmDeleteKey(&state, key) }
+    if state.selection != nil, !state.showHelp { return handleSelectionKey(&state, key) }
     if key == .pageUp || key == .pageDown || key == .escape, state.rooms.indices.contains(state.active) {
         state.rooms[state.active].focus = nil
     }
@@ -32,11 +34,32 @@ func handleKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
     case .ctrl("w"): state.input.deleteWordBackward()
     case .ctrl("u"): state.input.deleteToStart()
     case .ctrl("k"): state.input.deleteToEnd()
-    case .up: recall(&state, older: true)
-    case .down: recall(&state, older: false)
+    case .up:
+        // As in Slack: ↑ in an empty input edits the user's last message; ↑ again, before changing it, goes on
+        // to the input history. An edit or a reaction being written is never replaced by history.
+        if case .edit(let seq) = state.compose {
+            guard state.input.text == state.activeRoom?.message(seq: seq)?.text else { break }
+            cancelCompose(&state)
+            recall(&state, older: true)
+        } else if case .react = state.compose {
+            break
+        } else if state.input.isEmpty, state.compose == .message, state.historyIndex == nil,
+            let last = lastOwnMessage(state)
+        {
+            startEdit(&state, last)
+        } else {
+            recall(&state, older: true)
+        }
+    case .down:
+        switch state.compose {
+        case .edit, .react: break
+        case .message, .reply: recall(&state, older: false)
+        }
     case .pageUp: return scroll(&state, by: max(1, state.pageHeight - 2))
     case .pageDown: return scroll(&state, by: -max(1, state.pageHeight - 2))
-    case .tab: complete(&state)
+    case .tab:
+        if case .react = state.compose { nextReactionChoice(&state) } else { complete(&state) }
+    case .alt("s"): startSelection(&state)
     case .ctrl("n"): return switchRoom(&state, to: state.active + 1)
     case .ctrl("p"): return switchRoom(&state, to: state.active - 1)
     case .alt("a"): return jumpToActivity(&state)
@@ -49,7 +72,7 @@ func handleKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
         state.quitting = true
         return [.quit]
     case .escape:
-        state.notice = nil
+        if state.compose != .message { cancelCompose(&state) } else { state.notice = nil }
     default: break
     }
     return []
@@ -155,6 +178,7 @@ private func recall(_ state: inout AppState, older: Bool) {
 }
 
 private func submit(_ state: inout AppState) -> [AppEffect] {
+    if let effects = submitChange(&state) { return effects }
     let text = state.input.text
     guard !text.trimmingSpaces.isEmpty else { return [] }
     // Over the server's limit: say so and keep the text in the input line, to shorten or split.
@@ -231,5 +255,10 @@ func sendMessage(_ state: inout AppState, _ text: String, kind: MessageKind) -> 
     state.rooms[state.active].pending.append(AppState.Pending(nonce: nonce, text: text, kind: kind, ts: state.now))
     state.scroll = 0
     state.newBelow = 0
-    return [.send(room: state.rooms[state.active].name, text: text, kind: kind, nonce: nonce)]
+    var replyTo: Int64?
+    if case .reply(let seq, _) = state.compose {
+        replyTo = seq
+        state.compose = .message
+    }
+    return [.send(room: state.rooms[state.active].name, text: text, kind: kind, nonce: nonce, replyTo: replyTo)]
 }

@@ -13,6 +13,9 @@ func switchRoom(_ state: inout AppState, to index: Int, wrap: Bool = true) -> [A
     if target != state.active {
         state.rooms[state.active].marker = nil
         state.rooms[state.active].focus = nil
+        state.selection = nil
+        state.confirmDelete = nil
+        state.compose = .message
     }
     state.active = target
     state.scroll = 0

@@ -2,8 +2,8 @@ import ChatCore
 
 /// The commands `/help` lists, for completion.
 package let chatCommands = [
-    "/create", "/help", "/invite", "/join", "/kick", "/logout", "/me", "/members", "/msg", "/part", "/query",
-    "/quit", "/rooms", "/search", "/topic",
+    "/create", "/delete", "/edit", "/help", "/invite", "/join", "/kick", "/logout", "/me", "/members", "/msg",
+    "/part", "/query", "/quit", "/react", "/rooms", "/search", "/topic",
 ]
 
 /// Applies one event to the state and returns what the run loop must do. Synchronous and pure.
@@ -85,7 +85,8 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
     }
 }
 
-/// Inserts messages into a room, keeping seq order and dropping duplicates.
+/// Inserts messages into a room, keeping seq order and dropping duplicates, and applies the change events
+/// among them to their targets.
 func merge(_ messages: [ChatMessage], into room: inout AppState.Room) {
     guard !messages.isEmpty else { return }
     var bySeq: [Int64: ChatMessage] = [:]
@@ -101,6 +102,7 @@ func merge(_ messages: [ChatMessage], into room: inout AppState.Room) {
         room.messages = bySeq.values.sorted { $0.seq < $1.seq }
     }
     room.head = max(room.head, room.messages.last?.seq ?? 0)
+    applyChanges(of: messages, to: &room)
 }
 
 /// Whether text mentions a user name (case-insensitive, as a whole word).

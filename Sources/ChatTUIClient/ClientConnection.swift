@@ -22,8 +22,24 @@ struct ClientConnection: ChatConnection {
         _ = try await refusals { try await client.join(room) }
     }
 
-    func send(room: String, text: String, kind: MessageKind, nonce: String) async throws {
-        _ = try await refusals { try await client.send(room, text: text, kind: kind, nonce: nonce) }
+    func send(room: String, text: String, kind: MessageKind, nonce: String, replyTo: Int64?) async throws {
+        _ = try await refusals { try await client.send(room, text: text, kind: kind, nonce: nonce, replyTo: replyTo) }
+    }
+
+    func edit(room: String, seq: Int64, text: String) async throws {
+        _ = try await refusals { try await client.edit(room, seq: seq, text: text) }
+    }
+
+    func delete(room: String, seq: Int64) async throws {
+        _ = try await refusals { try await client.delete(room, seq: seq) }
+    }
+
+    func react(room: String, seq: Int64, emoji: String, add: Bool) async throws {
+        _ = try await refusals {
+            add
+                ? try await client.react(room, seq: seq, emoji: emoji)
+                : try await client.unreact(room, seq: seq, emoji: emoji)
+        }
     }
 
     func create(_ room: String, visibility: RoomVisibility) async throws {

@@ -40,7 +40,7 @@ private final class FakeConnection: ChatConnection {
     func waitUntilReady() async throws {}
     func join(_ room: String) async throws { recorded.withLock { $0.joins.append(room) } }
 
-    func send(room: String, text: String, kind: MessageKind, nonce: String) async throws {
+    func send(room: String, text: String, kind: MessageKind, nonce: String, replyTo: Int64?) async throws {
         recorded.withLock { $0.sends.append(text) }
         if let sendError { throw sendError }
     }
@@ -289,5 +289,32 @@ struct TUIRuntimeTests {
             connection.requests.filter { ["create", "invite", "kick"].contains($0) } == ["create", "invite", "kick"]
         )
         #expect(connection.joins == ["ops"])
+    }
+
+    @Test("/edit and /react go to the server as edit and react; a refusal is shown in plain words")
+    func editAndReactRequests() async throws {
+        let connection = FakeConnection { body in
+            switch body["type"]?.stringValue {
+            case "edit": throw ProtocolError(.forbidden, "only the author can edit a message")
+            case "react": return ["seq": 3, "ts": 1]
+            default: return [:]
+            }
+        }
+        let (runtime, backend, _) = makeRuntime(connection)
+        async let finished = runtime.run()
+        connection.emit(.connected(user: "alice", token: nil))
+        connection.emit(
+            .message(
+                ChatMessage(room: "general", seq: 1, from: "alice", text: "mine", kind: .text, ts: 1_795_944_600_000)
+            )
+        )
+        _ = await backend.waitForFrame { $0.text.contains("│ mine") }
+        backend.send(.text("/react 🎉"), .key(.enter))
+        backend.send(.text("/edit other words"), .key(.enter))
+        let refused = await backend.waitForFrame { status($0).contains("not edited: only the author can edit") }
+        #expect(refused != nil, "\(backend.frames.last?.text ?? "")")
+        backend.send(.key(.ctrl("c")))
+        _ = await finished
+        #expect(connection.requests.filter { ["edit", "react"].contains($0) }.sorted() == ["edit", "react"])
     }
 }

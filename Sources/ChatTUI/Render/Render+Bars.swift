@@ -42,6 +42,15 @@ func drawStatus(_ screen: inout ScreenBuffer, _ state: AppState, _ theme: Theme,
             )
         }
     }
+    if state.selection != nil, state.confirmDelete == nil {
+        parts.append("↑/↓ select · e edit · d delete · r reply · + react · Esc")
+    }
+    switch state.compose {
+    case .message: break
+    case .reply: parts.append("Enter sends the reply · Esc cancels")
+    case .edit: parts.append("Enter saves the edit · Esc cancels")
+    case .react: parts.append("Enter reacts · Tab other emoji · Esc cancels")
+    }
     if let notice = state.notice { parts.append(notice.replacingNewlines) }
     // Too long for the line: the notice (an error, say) matters more than the server's address and the lag.
     if case .connected = state.connection,
@@ -53,8 +62,14 @@ func drawStatus(_ screen: inout ScreenBuffer, _ state: AppState, _ theme: Theme,
 }
 
 func drawInput(_ screen: inout ScreenBuffer, _ state: AppState, _ theme: Theme, row: Int) {
-    let prompt = "[\(state.activeRoom.map(state.title(of:)) ?? "no room")] "
-    let promptWidth = min(DisplayWidth.of(prompt), screen.size.width / 3)
+    var prompt = "[\(state.activeRoom.map(state.title(of:)) ?? "no room")] "
+    switch state.compose {
+    case .message: break
+    case .reply(_, let quote): prompt = "replying to \(quote.replacingNewlines) › "
+    case .edit: prompt = "editing › "
+    case .react: prompt = "react with › "
+    }
+    let promptWidth = min(DisplayWidth.of(prompt), screen.size.width / (state.compose == .message ? 3 : 2))
     screen.put(DisplayWidth.truncate(prompt, columns: promptWidth), row: row, column: 0, style: theme.dim)
     let available = screen.size.width - promptWidth - 1
     let shown = state.input.characters.map { $0 == "\n" ? "↵" : $0 }

@@ -35,14 +35,25 @@ func drawMessages(
             pending: true
         ).reversed()
     }
-    var index = room.messages.count - 1
+    // Change events (edits, reactions…) are applied to their targets, never shown as lines.
+    let shown = room.messages.indices.filter { room.messages[$0].isContent }
+    let highlighted = state.selection ?? state.confirmDelete ?? composeTarget(state) ?? room.focus
+    // The "new messages" line goes above the first message after the read marker, if everything after it is loaded.
+    let markerSeq = room.marker.flatMap { marker -> Int64? in
+        guard let first = room.messages.firstIndex(where: { $0.seq > marker }), room.messages[first].seq == marker + 1
+        else { return nil }
+        return room.messages[first...].first(where: \.isContent)?.seq
+    }
+    var position = shown.count - 1
+    var index = shown.last ?? -1
     // An opened search result: lay out until it is in view, then centre it.
     var focusTop: Int?
-    while index >= 0,
-        lines.count < needed || (room.focus != nil && (focusTop.map { lines.count < $0 + height } ?? true))
+    while position >= 0,
+        lines.count < needed || (highlighted != nil && (focusTop.map { lines.count < $0 + height } ?? true))
     {
+        index = shown[position]
         let message = room.messages[index]
-        let focused = message.seq == room.focus
+        let focused = message.seq == highlighted
         lines += messageLines(
             time: clock(message.ts, offset: state.utcOffset, twelveHour: state.twelveHour),
             nick: message.from,
@@ -53,23 +64,32 @@ func drawMessages(
             theme: theme,
             pending: false,
             mention: message.from != state.user && mentions(message.text, user: state.user),
-            focused: focused
+            focused: focused,
+            parts: MessageParts(message, in: room, user: state.user, textWidth: textWidth)
         ).reversed()
         if focused { focusTop = lines.count }
-        if let marker = room.marker, message.seq == marker + 1 {
+        if message.seq == markerSeq {
             lines.append(separator("new messages", width: width, style: theme.marker))
         }
         let day = dayNumber(message.ts, offset: state.utcOffset)
-        if index > 0, room.messages[index - 1].seq < message.seq - 1 {
-            let missing = message.seq - 1 - room.messages[index - 1].seq
+        let previous = position > 0 ? room.messages[shown[position - 1]] : nil
+        // Seqs between the previous shown message and this one that are not loaded (loaded change events are not
+        // missing, only not shown).
+        let before = position > 0 ? shown[position - 1] : -1
+        let firstSeq = room.messages.first?.seq ?? message.seq
+        let missing =
+            previous.map { message.seq - 1 - $0.seq - Int64(index - before - 1) }
+            ?? (index > 0 ? message.seq - firstSeq - Int64(index) : 0)
+        if index > 0, missing > 0 {
             lines.append(separator("\(Wording.count(missing, "message")) not loaded", width: width, style: theme.dim))
         }
-        let previousDay = index > 0 ? dayNumber(room.messages[index - 1].ts, offset: state.utcOffset) : nil
+        let previousDay = previous.map { dayNumber($0.ts, offset: state.utcOffset) }
         if previousDay != day {
             lines.append(separator(dateLabel(day), width: width, style: theme.dim))
         }
-        index -= 1
+        position -= 1
     }
+    if position < 0 { index = -1 }
     if index < 0 {
         if room.loadingOlder {
             lines.append(separator("loading older messages…", width: width, style: theme.dim))
@@ -108,34 +128,49 @@ private func messageLines(
     theme: Theme,
     pending: Bool,
     mention: Bool = false,
-    focused: Bool = false
+    focused: Bool = false,
+    parts: MessageParts = MessageParts()
 ) -> [PaneLine] {
-    let body = kind == .action ? "\(nick) \(text)" : text
-    let wrapped = TextWrap.wrap(body, width: textWidth)
-    let nickText = kind == .action ? "*" : DisplayWidth.truncate(nick, columns: nickWidth)
+    let edited = " (edited)"
+    var body = parts.deleted ? "message deleted" : kind == .action ? "\(nick) \(text)" : text
+    if parts.edited { body += edited }
+    var wrapped = TextWrap.wrap(body, width: textWidth)
+    let nickText = kind == .action && !parts.deleted ? "*" : DisplayWidth.truncate(nick, columns: nickWidth)
     let nickPadded = String(repeating: " ", count: max(0, nickWidth - DisplayWidth.of(nickText))) + nickText
     var textStyle = CellStyle.plain
-    if pending { textStyle = theme.dim }
-    if kind == .action { textStyle.bold = !pending }
-    if mention { textStyle = theme.mention }
+    if pending || parts.deleted { textStyle = theme.dim }
+    if kind == .action { textStyle.bold = !pending && !parts.deleted }
+    if mention, !parts.deleted { textStyle = theme.mention }
     if focused { textStyle.reverse = true }
+    // "(edited)" is dimmed: split it off the last line (it may have wrapped onto a line of its own).
+    var editedTail: String?
+    if parts.edited, let last = wrapped.last, last.hasSuffix(edited.trimmingSpaces) {
+        let kept = String(last.dropLast(edited.trimmingSpaces.count))
+        wrapped[wrapped.count - 1] = kept
+        editedTail = edited.trimmingSpaces
+    }
+    let gutter = String(repeating: " ", count: DisplayWidth.of(time) + 1 + nickWidth)
     var result: [PaneLine] = []
+    if let quote = parts.quote {
+        result.append(PaneLine(segments: [(gutter, .plain), (" │ ", theme.frame), (quote, theme.dim)]))
+    }
     for (i, line) in wrapped.enumerated() {
+        var segments: [(String, CellStyle)]
         if i == 0 {
-            result.append(
-                PaneLine(segments: [
-                    (time + " ", theme.time), (nickPadded, pending ? theme.dim : theme.nick(nick)),
-                    (" │ ", theme.frame), (line, textStyle),
-                ])
-            )
+            segments = [
+                (time + " ", theme.time), (nickPadded, pending ? theme.dim : theme.nick(nick)), (" │ ", theme.frame),
+                (line, textStyle),
+            ]
         } else {
-            result.append(
-                PaneLine(segments: [
-                    (String(repeating: " ", count: DisplayWidth.of(time) + 1 + nickWidth), .plain),
-                    (" │ ", theme.frame), (line, textStyle),
-                ])
-            )
+            segments = [(gutter, .plain), (" │ ", theme.frame), (line, textStyle)]
         }
+        if i == wrapped.count - 1, let editedTail { segments.append((editedTail, theme.dim)) }
+        result.append(PaneLine(segments: segments))
+    }
+    for line in parts.reactionLines(width: textWidth) {
+        var segments: [(String, CellStyle)] = [(gutter, .plain), (" │ ", theme.frame)]
+        for piece in line { segments.append((piece.text, piece.own ? theme.ownReaction : .plain)) }
+        result.append(PaneLine(segments: segments))
     }
     return result
 }

@@ -14,6 +14,8 @@ struct Theme {
     var marker: CellStyle { CellStyle(fg: color ? .basic(1) : .default, bold: true) }
     var mention: CellStyle { CellStyle(fg: color ? .basic(3) : .default, bold: true) }
     var selected: CellStyle { CellStyle(reverse: true) }
+    /// The user's own reactions under a message.
+    var ownReaction: CellStyle { CellStyle(fg: color ? .basic(6) : .default, bold: true, underline: !color) }
     var unread: CellStyle { CellStyle(bold: true) }
     /// Before a private room's name: a padlock, or `*` without colours (the emoji is drawn in colour).
     var privateMarker: String { color ? "🔒" : "*" }

@@ -26,7 +26,29 @@ package protocol ChatConnection: Sendable {
     ///   - text: the text.
     ///   - kind: text or action.
     ///   - nonce: the nonce the TUI shows the pending message under.
-    func send(room: String, text: String, kind: MessageKind, nonce: String) async throws
+    ///   - replyTo: the seq of the message it answers, if any.
+    func send(room: String, text: String, kind: MessageKind, nonce: String, replyTo: Int64?) async throws
+    /// Replaces the text of one of the user's messages (`edit`); a refusal is thrown as its `ProtocolError`.
+    ///
+    /// - Parameters:
+    ///   - room: the room's name.
+    ///   - seq: the message's seq.
+    ///   - text: the new text.
+    func edit(room: String, seq: Int64, text: String) async throws
+    /// Deletes a message (`delete`); a refusal is thrown as its `ProtocolError`.
+    ///
+    /// - Parameters:
+    ///   - room: the room's name.
+    ///   - seq: the message's seq.
+    func delete(room: String, seq: Int64) async throws
+    /// Reacts to a message with an emoji (`react`), or takes the reaction back (`unreact`).
+    ///
+    /// - Parameters:
+    ///   - room: the room's name.
+    ///   - seq: the message's seq.
+    ///   - emoji: the emoji.
+    ///   - add: react (true) or unreact (false).
+    func react(room: String, seq: Int64, emoji: String, add: Bool) async throws
     /// Sends a typed request and returns its typed reply; a refusal by the server is thrown as
     /// the `ProtocolError` it carries.
     func request<Reply: WireReply>(_ request: some WireRequest, as reply: Reply.Type) async throws -> Reply
@@ -39,6 +61,40 @@ package protocol ChatConnection: Sendable {
 }
 
 extension ChatConnection {
+    /// `edit` as a plain request (for connections without a client of their own).
+    ///
+    /// - Parameters:
+    ///   - room: the room's name.
+    ///   - seq: the message's seq.
+    ///   - text: the new text.
+    package func edit(room: String, seq: Int64, text: String) async throws {
+        _ = try await request(Request.edit(room: try Request.room(room), seq: seq, text: text), as: SendReply.self)
+    }
+
+    /// `delete` as a plain request.
+    ///
+    /// - Parameters:
+    ///   - room: the room's name.
+    ///   - seq: the message's seq.
+    package func delete(room: String, seq: Int64) async throws {
+        _ = try await request(Request.delete(room: try Request.room(room), seq: seq), as: SendReply.self)
+    }
+
+    /// `react` or `unreact` as a plain request.
+    ///
+    /// - Parameters:
+    ///   - room: the room's name.
+    ///   - seq: the message's seq.
+    ///   - emoji: the emoji.
+    ///   - add: react (true) or unreact (false).
+    package func react(room: String, seq: Int64, emoji: String, add: Bool) async throws {
+        let name = try Request.room(room)
+        let request =
+            add
+            ? Request.react(room: name, seq: seq, emoji: emoji) : Request.unreact(room: name, seq: seq, emoji: emoji)
+        _ = try await self.request(request, as: SendReply.self)
+    }
+
     /// `create`, then `join` so the connection follows the room (for connections that cannot do both in one).
     ///
     /// - Parameters:

@@ -211,10 +211,10 @@ package struct TUIRuntime<Backend: TerminalBackend>: Sendable {
                 continue
             }
             switch effect {
-            case .send(let room, let text, let kind, let nonce):
+            case .send(let room, let text, let kind, let nonce, let replyTo):
                 group.addTask {
                     do {
-                        try await connection.send(room: room, text: text, kind: kind, nonce: nonce)
+                        try await connection.send(room: room, text: text, kind: kind, nonce: nonce, replyTo: replyTo)
                     } catch is ProtocolError {
                         // Refused by the server: `ClientEvent.sendFailed` says so (and gives the text back).
                     } catch {
@@ -305,12 +305,33 @@ package struct TUIRuntime<Backend: TerminalBackend>: Sendable {
                 let request = Request.kick(room: try Request.room(room), user: try Request.user(user))
                 _ = try await connection.request(request, as: EmptyReply.self)
                 inbox.post(.notice("\(user) was removed from \(room)"))
+            case .edit(let room, let seq, let text):
+                try await connection.edit(room: room, seq: seq, text: text)
+            case .delete(let room, let seq):
+                try await connection.delete(room: room, seq: seq)
+            case .react(let room, let seq, let emoji):
+                try await connection.react(room: room, seq: seq, emoji: emoji, add: true)
+            case .unreact(let room, let seq, let emoji):
+                try await connection.react(room: room, seq: seq, emoji: emoji, add: false)
             default:
                 break
             }
         } catch {
             logger.debug("request failed", metadata: ["chat.error": "\(error)"])
-            inbox.post(.notice(plainWords(error)))
+            inbox.post(.notice(Self.failed(effect) + plainWords(error)))
+        }
+    }
+}
+
+extension TUIRuntime {
+    /// What did not happen, before the reason a request failed ("not edited: …").
+    static func failed(_ effect: AppEffect) -> String {
+        switch effect {
+        case .edit: "not edited: "
+        case .delete: "not deleted: "
+        case .react: "no reaction: "
+        case .unreact: "reaction not taken back: "
+        default: ""
         }
     }
 }
