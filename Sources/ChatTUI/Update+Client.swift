@@ -71,7 +71,13 @@ func handleClient(_ state: inout AppState, _ event: ClientEvent) -> [AppEffect] 
         state.see(message.from, online: nil)
         // Edits, deletes and reactions change what is shown; they neither ring nor count as new below.
         guard isNew, message.isContent, message.from != state.user else {
-            return i == state.active ? markActiveRead(&state) : []
+            if i == state.active { return markActiveRead(&state) }
+            // A change in a room read to the end is no unread message: its marker moves past it.
+            if isNew, !message.isContent, state.rooms[i].read == message.seq - 1, case .connected = state.connection {
+                state.rooms[i].read = message.seq
+                return [.markRead(room: state.rooms[i].name, seq: message.seq)]
+            }
+            return []
         }
         let visible = i == state.active && state.scroll == 0
         if i == state.active, state.scroll > 0 { state.newBelow += 1 }

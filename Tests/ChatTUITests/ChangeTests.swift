@@ -102,6 +102,24 @@ struct ChangeTests {
         #expect(state.newBelow == 0)
     }
 
+    @Test(
+        "a change in another room read to the end leaves it read (its marker moves past it); after unread messages it does not"
+    )
+    func changesInReadRoomsAreNotUnread() {
+        var state = makeState(["general", "random"])
+        state.rooms[1].head = 4
+        state.rooms[1].read = 4
+        receive(&state, .message(message("random", 4, "bob", "seen")))
+        let effects = receive(&state, .message(change(5, "bob", .react, target: 4, emoji: "🎉", room: "random")))
+        #expect(state.rooms[1].unread == 0)
+        #expect(effects == [.markRead(room: "random", seq: 5)])
+        receive(&state, .message(message("random", 6, "bob", "new one")))
+        #expect(state.rooms[1].unread == 1)
+        let later = receive(&state, .message(change(7, "bob", .edit, target: 6, text: "new one!", room: "random")))
+        #expect(later.isEmpty, "the marker stays before the unread message")
+        #expect(state.rooms[1].unread == 2)
+    }
+
     // MARK: Selection
 
     @Test("Alt-S selects the newest message; ↑/↓ move over text messages and skip deleted ones; Esc leaves")
