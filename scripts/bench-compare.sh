@@ -26,7 +26,8 @@ start() { # binary, label, flags...
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
     rm -rf "$work/data"
     "${SRV[@]}" "$bin" --host 127.0.0.1 --port "$port" --data-dir "$work/data" --log-level warning \
-        --rate-per-sec 1000000 --rate-burst 1000000 --max-connections 100000 \
+        --rate-per-sec 1000000 --rate-burst 1000000 --read-rate-per-sec 1000000 --read-rate-burst 1000000 \
+        --membership-changes-per-min 1000000 --max-connections 100000 \
         --max-connections-per-address 100000 --room-creation-per-min 100000 "$@" 2>"$work/server.log" &
     server=$!
     for _ in $(seq 1 400); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return; sleep 0.05; done
