@@ -1,6 +1,6 @@
-// Over 400 lines on purpose: the `chat` command and its subcommands (login, send, tail, search)
-// as one file of flag definitions and thin calls into ChatClient and ChatTUIClient; splitting it
-// would scatter the CLI's help text.
+// Over 400 lines on purpose: the `chat` command and its subcommands (login, send, edit, delete, react,
+// unreact, tail, search) as one file of flag definitions and thin calls into ChatClient and ChatTUIClient;
+// splitting it would scatter the CLI's help text.
 
 import ArgumentParser
 import ChatClient
@@ -29,7 +29,10 @@ struct Chat: AsyncParsableCommand {
             /create ROOM [private], /invite NAME, /kick NAME, /logout, /quit, /help.
             """,
         version: BuildInfo.description,
-        subcommands: [Interactive.self, Login.self, Send.self, Tail.self, Search.self],
+        subcommands: [
+            Interactive.self, Login.self, Send.self, Edit.self, Delete.self, React.self, Unreact.self, Tail.self,
+            Search.self,
+        ],
         defaultSubcommand: Interactive.self
     )
 }
@@ -364,6 +367,9 @@ struct Send: AsyncParsableCommand {
     @Flag(help: "Send as an action (/me).")
     var action = false
 
+    @Option(help: "Send as a reply to the message with this seq.")
+    var replyTo: Int64?
+
     @Argument(help: "The message text.")
     var text: String
 
@@ -372,11 +378,12 @@ struct Send: AsyncParsableCommand {
         let credentials = try Secrets.credentials(url: url, user: connection.user)
         let configuration = try await connection.client(credentials, url: url)
         let (target, text, kind) = (try RoomTarget(room: room, dm: to), text, action ? MessageKind.action : .text)
+        let replyTo = replyTo
         let (room, ack) = try await withClient(configuration) { client in
             try await waitReady(client)
             let room = try await target.open(client)
             _ = try await client.join(room)
-            return (room, try await client.send(room, text: text, kind: kind))
+            return (room, try await client.send(room, text: text, kind: kind, replyTo: replyTo))
         }
         print(
             JSONValue.object(["room": .string(room), "seq": .int(ack.seq), "ts": .int(ack.ts)]).terminalSafeJSONString
@@ -557,4 +564,131 @@ struct Search: AsyncParsableCommand {
         }
         for result in reply.results { print(result.json.terminalSafeJSONString) }
     }
+}
+
+/// `chat edit`, `chat delete`, `chat react` and `chat unreact`: one change to a message, for
+/// scripts. Each prints `{"room","seq","ts"}` with the seq of the change's own event.
+
+struct Edit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replace the text of one of your messages; prints the edit event's seq."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "Room name.")
+    var room: String
+
+    @Argument(help: "The seq of the message to edit.")
+    var seq: Int64
+
+    @Argument(help: "The new text.")
+    var text: String
+
+    func run() async throws {
+        let (room, seq, text) = (room, seq, text)
+        try await runChange(connection, room: room, what: "edit") { client in
+            try await client.edit(room, seq: seq, text: text)
+        }
+    }
+}
+
+struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete a message (yours, or any in a room you own); prints the delete event's seq."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "Room name.")
+    var room: String
+
+    @Argument(help: "The seq of the message to delete.")
+    var seq: Int64
+
+    func run() async throws {
+        let (room, seq) = (room, seq)
+        try await runChange(connection, room: room, what: "delete") { client in
+            try await client.delete(room, seq: seq)
+        }
+    }
+}
+
+struct React: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "React to a message with an emoji (or take it back with --remove); prints the event's seq.",
+        discussion: """
+            Reacting again with the same emoji changes nothing and prints the seq of the first reaction.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Flag(help: "Take your reaction back (as chat unreact).")
+    var remove = false
+
+    @Argument(help: "Room name.")
+    var room: String
+
+    @Argument(help: "The seq of the message.")
+    var seq: Int64
+
+    @Argument(help: "One emoji.")
+    var emoji: String
+
+    func run() async throws {
+        try await runReaction(connection, room: room, seq: seq, emoji: emoji, remove: remove)
+    }
+}
+
+struct Unreact: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Take back your reaction to a message; prints the event's seq."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "Room name.")
+    var room: String
+
+    @Argument(help: "The seq of the message.")
+    var seq: Int64
+
+    @Argument(help: "The emoji you reacted with.")
+    var emoji: String
+
+    func run() async throws {
+        try await runReaction(connection, room: room, seq: seq, emoji: emoji, remove: true)
+    }
+}
+
+/// `react` or `unreact`.
+func runReaction(_ connection: ConnectionOptions, room: String, seq: Int64, emoji: String, remove: Bool) async throws {
+    try await runChange(connection, room: room, what: remove ? "unreact" : "react") { client in
+        remove
+            ? try await client.unreact(room, seq: seq, emoji: emoji)
+            : try await client.react(room, seq: seq, emoji: emoji)
+    }
+}
+
+/// Connects, sends one change and prints `{"room","seq","ts"}`; a refusal becomes
+/// "Error: <what> failed: …" and a non-zero exit.
+func runChange(
+    _ connection: ConnectionOptions,
+    room: String,
+    what: String,
+    _ change: @Sendable @escaping (ChatClient) async throws -> SendReply
+) async throws {
+    let url = try connection.url()
+    let credentials = try Secrets.credentials(url: url, user: connection.user)
+    let configuration = try await connection.client(credentials, url: url)
+    let ack = try await withClient(configuration) { client in
+        try await waitReady(client)
+        do {
+            return try await change(client)
+        } catch let error as ChatClientError {
+            throw CLIError("\(what) failed: \(error)")
+        }
+    }
+    print(JSONValue.object(["room": .string(room), "seq": .int(ack.seq), "ts": .int(ack.ts)]).terminalSafeJSONString)
 }

@@ -78,7 +78,10 @@ struct TestServer {
         var context = ConformanceContext(
             url: url,
             limits: configuration.limits,
-            features: [ServerFeature.privateRooms, ServerFeature.directMessages]
+            features: [
+                ServerFeature.privateRooms, ServerFeature.directMessages, ServerFeature.replies, ServerFeature.edits,
+                ServerFeature.deletes, ServerFeature.reactions,
+            ]
         )
         context.checksWireEncoding = true
         return context
