@@ -105,7 +105,11 @@ package struct ChatMessage: Sendable, Equatable {
     package var json: JSONObject {
         var o: JSONObject = ["room": .string(room), "seq": .int(seq), "from": .string(from)]
         if carriesText { o["text"] = .string(text) }
-        o["kind"] = .string(kind.rawValue)
+        if case .some(let d) = extras, let name = d.unknownKind {
+            o["kind"] = .string(name)
+        } else {
+            o["kind"] = .string(kind.rawValue)
+        }
         o["ts"] = .int(ts)
         if let nonce { o["nonce"] = .string(nonce) }
         guard case .some(let d) = extras else { return o }
@@ -148,6 +152,9 @@ package struct MessageDetails: Sendable, Equatable {
     package var editedTs: Int64?
     package var deleted = false
     package var reactions: [Reaction] = []
+    /// The wire name of a kind this build does not know (`kind` is then `.unknown`), so it is
+    /// passed on as it came.
+    package var unknownKind: String?
     /// Server side only: the seq of each user's reaction event, parallel to `reactions`
     /// (so reacting twice answers the first event's seq). Not on the wire.
     package var reactionSeqs: [[Int64]] = []
@@ -172,12 +179,13 @@ package struct MessageDetails: Sendable, Equatable {
     /// Whether nothing is set.
     package var isEmpty: Bool {
         replyTo == nil && target == nil && emoji == nil && editedTs == nil && !deleted && reactions.isEmpty
+            && unknownKind == nil
     }
 
     /// Equal on what the wire carries (`reactionSeqs` is the server's bookkeeping).
     package static func == (a: MessageDetails, b: MessageDetails) -> Bool {
         a.replyTo == b.replyTo && a.target == b.target && a.emoji == b.emoji && a.editedTs == b.editedTs
-            && a.deleted == b.deleted && a.reactions == b.reactions
+            && a.deleted == b.deleted && a.reactions == b.reactions && a.unknownKind == b.unknownKind
     }
 }
 

@@ -199,6 +199,7 @@ struct FramesTests {
         #expect(ChatMessage(json: json)?.kind == .unknown)
         json["text"] = nil
         #expect(ChatMessage(json: json)?.kind == .unknown, "an unknown kind need not carry text")
+        #expect(ChatMessage(json: json)?.json["kind"] == "shout", "and it is passed on by its name")
         json["text"] = "waves"
         json["kind"] = "action"
         #expect(ChatMessage(json: json)?.kind == .action)

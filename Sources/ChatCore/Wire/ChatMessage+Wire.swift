@@ -21,8 +21,10 @@ extension ChatMessage {
         let from = try f.string("from")
         let ts = try f.int("ts")
         guard let room = try f.optionalString("room") ?? room else { throw .missing(f.at("room")) }
-        let kind = try f.optionalString("kind").map(MessageKind.init(wire:)) ?? .text
+        let kindName = try f.optionalString("kind")
+        let kind = kindName.map(MessageKind.init(wire:)) ?? .text
         var details = MessageDetails()
+        if kind == .unknown { details.unknownKind = kindName }
         details.deleted = try f.value("deleted").map { _ throws(WireDecodingError) in try f.bool("deleted") } ?? false
         let text: String
         if (kind == .text || kind == .action) && !details.deleted {
