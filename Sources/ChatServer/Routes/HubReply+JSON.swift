@@ -67,6 +67,9 @@ extension HubReply {
         func size(_ messages: ArraySlice<ChatMessage>) -> Int {
             messages.reduce(128) { total, m in
                 total + m.text.utf8.count + m.from.utf8.count + m.room.utf8.count + (m.nonce?.utf8.count ?? 0) + 96
+                    + m.reactions.reduce(0) { sum, r in
+                        sum + r.emoji.utf8.count + 24 + r.users.reduce(0) { $0 + $1.utf8.count + 3 }
+                    } + (m.emoji?.utf8.count ?? 0)
             }
         }
         switch self {
