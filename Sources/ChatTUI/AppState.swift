@@ -49,12 +49,15 @@ package struct AppState: Sendable {
         package var text: String
         package var kind: MessageKind
         package var ts: Int64
+        /// The reply it is (`Compose.reply`), so a refused one comes back as a reply.
+        package var reply: Compose?
 
-        package init(nonce: String, text: String, kind: MessageKind, ts: Int64) {
+        package init(nonce: String, text: String, kind: MessageKind, ts: Int64, reply: Compose? = nil) {
             self.nonce = nonce
             self.text = text
             self.kind = kind
             self.ts = ts
+            self.reply = reply
         }
     }
 

@@ -214,9 +214,11 @@ private func messageText(of line: String) -> String? {
 /// A composed message that was not sent comes back: into the input line if it is empty, else under ↑.
 func giveBack(_ state: inout AppState, nonce: String, reason: String) {
     var lost: AppState.Pending?
+    var lostRoom: Int?
     for i in state.rooms.indices {
         if let j = state.rooms[i].pending.firstIndex(where: { $0.nonce == nonce }) {
             lost = state.rooms[i].pending.remove(at: j)
+            lostRoom = i
         }
     }
     guard let lost else {
@@ -229,6 +231,8 @@ func giveBack(_ state: inout AppState, nonce: String, reason: String) {
         state.input = InputLine(line)
         state.historyIndex = nil
         state.draft = nil
+        // A refused reply comes back as a reply, in its own room.
+        if let reply = lost.reply, lostRoom == state.active, state.compose == .message { state.compose = reply }
         state.notice = "not sent: \(reason)"
     } else {
         state.inputHistory.removeAll { $0 == line }
@@ -252,13 +256,17 @@ func sendMessage(_ state: inout AppState, _ text: String, kind: MessageKind) -> 
     }
     state.nonceCounter += 1
     let nonce = "\(state.noncePrefix)-\(state.nonceCounter)"
-    state.rooms[state.active].pending.append(AppState.Pending(nonce: nonce, text: text, kind: kind, ts: state.now))
-    state.scroll = 0
-    state.newBelow = 0
     var replyTo: Int64?
+    var reply: AppState.Compose?
     if case .reply(let seq, _) = state.compose {
         replyTo = seq
+        reply = state.compose
         state.compose = .message
     }
+    state.rooms[state.active].pending.append(
+        AppState.Pending(nonce: nonce, text: text, kind: kind, ts: state.now, reply: reply)
+    )
+    state.scroll = 0
+    state.newBelow = 0
     return [.send(room: state.rooms[state.active].name, text: text, kind: kind, nonce: nonce, replyTo: replyTo)]
 }

@@ -219,6 +219,18 @@ struct ChangeTests {
         #expect(submit(&state, "next") == [.send(room: "general", text: "next", kind: .text, nonce: "t-2")])
     }
 
+    @Test("a refused reply comes back into the input as a reply to the same message")
+    func refusedReplyComesBack() {
+        var state = roomWithMessages()
+        press(&state, .alt("s"), .up, .character("r"))
+        submit(&state, "agreed")
+        #expect(state.compose == .message)
+        receive(&state, .sendFailed(nonce: "t-1", ProtocolError(.notFound, "message 1 was deleted")))
+        #expect(state.input.text == "agreed")
+        #expect(state.compose == .reply(seq: 1, quote: "bob: first from bob"))
+        #expect(state.notice == "not sent: message 1 was deleted")
+    }
+
     @Test("a long first line is cut with an ellipsis in the reply prompt, CJK by columns")
     func replyQuoteTruncated() {
         var state = makeState()
