@@ -36,20 +36,6 @@ struct MessageChangeRestartTests {
         #expect(!all.contains(secret), "\(what): the deleted text is not served")
     }
 
-    /// Whether any file under `directory` holds `needle`.
-    static func filesHold(_ needle: String, under directory: String) -> Bool {
-        !files(holding: needle, under: directory).isEmpty
-    }
-
-    /// The files under `directory` that hold `needle`.
-    static func files(holding needle: String, under directory: String) -> [String] {
-        let bytes = Data(needle.utf8)
-        let files = FileManager.default.enumerator(atPath: directory)?.compactMap { $0 as? String } ?? []
-        return files.filter { file in
-            FileManager.default.contents(atPath: directory + "/" + file)?.range(of: bytes) != nil
-        }
-    }
-
     @Test(
         "changes replay after kill -9 and a clean restart; the deleted text is gone from disk after a snapshot",
         .timeLimit(.minutes(3))
@@ -104,10 +90,10 @@ struct MessageChangeRestartTests {
         server.process.terminate()
         #expect(try await ProcessTests.waitForExit(server.process) == 0)
         #expect(
-            Self.files(holding: secret, under: dataDir) == [],
+            SearchChangeTests.files(holding: secret, under: dataDir) == [],
             "the deleted text is gone from the data directory"
         )
-        #expect(Self.filesHold("second, edited", under: dataDir), "the check finds text that is there")
+        #expect(SearchChangeTests.filesHold("second, edited", under: dataDir), "the check finds text that is there")
         server = try await CrashTests.start(dataDir)
         Self.verify(
             try await Self.history(server.url, token: alice.token, room: room),

@@ -7,6 +7,20 @@ enum MessageChange: Equatable {
     case delete(Int64)
     case react(Int64, String)
     case unreact(Int64, String)
+
+    /// The change an `edit`, `delete`, `react` or `unreact` request asks for; nil for others.
+    ///
+    /// - Parameters:
+    ///   - request: the request.
+    init?(_ request: Request) {
+        switch request {
+        case .edit(_, let seq, let text): self = .edit(seq, text)
+        case .delete(_, let seq): self = .delete(seq)
+        case .react(_, let seq, let emoji): self = .react(seq, emoji)
+        case .unreact(_, let seq, let emoji): self = .unreact(seq, emoji)
+        default: return nil
+        }
+    }
 }
 
 extension ChatState.Room {

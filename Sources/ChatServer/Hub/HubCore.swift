@@ -230,45 +230,10 @@ package struct HubCore: Sendable {
                     at: now,
                     into: &step
                 )
-            case .edit(let room, let seq, let text):
+            case .edit(let room, _, _), .delete(let room, _), .react(let room, _, _), .unreact(let room, _, _):
+                guard let change = MessageChange(request) else { return }
                 let key = try memberRoom(room, user: userKey)
-                try change(
-                    conn,
-                    id: id,
-                    user: user,
-                    userKey: userKey,
-                    room: key,
-                    .edit(seq, text),
-                    at: now,
-                    into: &step
-                )
-            case .delete(let room, let seq):
-                let key = try memberRoom(room, user: userKey)
-                try change(conn, id: id, user: user, userKey: userKey, room: key, .delete(seq), at: now, into: &step)
-            case .react(let room, let seq, let emoji):
-                let key = try memberRoom(room, user: userKey)
-                try change(
-                    conn,
-                    id: id,
-                    user: user,
-                    userKey: userKey,
-                    room: key,
-                    .react(seq, emoji),
-                    at: now,
-                    into: &step
-                )
-            case .unreact(let room, let seq, let emoji):
-                let key = try memberRoom(room, user: userKey)
-                try change(
-                    conn,
-                    id: id,
-                    user: user,
-                    userKey: userKey,
-                    room: key,
-                    .unreact(seq, emoji),
-                    at: now,
-                    into: &step
-                )
+                try self.change(conn, id: id, user: user, userKey: userKey, room: key, change, at: now, into: &step)
             case .typing(let room):
                 let key = try memberRoom(room, user: userKey)
                 try takeMessageToken(userKey, at: now)
