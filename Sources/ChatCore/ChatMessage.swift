@@ -92,12 +92,13 @@ package struct ChatMessage: Sendable, Equatable {
     package var isContent: Bool { kind == .text || kind == .action }
 
     /// Whether the wire object carries a `text` field: not for deletes, reactions and
-    /// deleted messages, whose text is gone or never was.
+    /// deleted messages, whose text is gone or never was; a kind this build does not know
+    /// passes on the text it came with.
     package var carriesText: Bool {
         switch kind {
         case .text, .action: return !deleted
-        case .edit: return !text.isEmpty
-        case .delete, .react, .unreact, .unknown: return false
+        case .edit, .unknown: return !text.isEmpty
+        case .delete, .react, .unreact: return false
         }
     }
 

@@ -200,6 +200,8 @@ struct FramesTests {
         json["text"] = nil
         #expect(ChatMessage(json: json)?.kind == .unknown, "an unknown kind need not carry text")
         #expect(ChatMessage(json: json)?.json["kind"] == "shout", "and it is passed on by its name")
+        json["text"] = "loud"
+        #expect(ChatMessage(json: json)?.json["text"] == "loud", "with its text (found by fuzz-frames)")
         json["text"] = "waves"
         json["kind"] = "action"
         #expect(ChatMessage(json: json)?.kind == .action)

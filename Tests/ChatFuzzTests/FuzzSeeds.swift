@@ -19,7 +19,12 @@ enum FuzzSeeds {
             {"type":"ok","id":"3","room":{"name":"r","head":9223372036854775807},"messages":[]}
             {"type":"ok","id":"4","messages":[{"room":"r","seq":5,"from":"a","text":"b","ts":1}]}
             """
-        )
+        ),
+        // A message of a kind this build does not know, with text: its encoding dropped the text.
+        (
+            "regress-unknown-kind-text",
+            #"{"type":"ok","id":"3","room":{"name":"r","head":1},"messages":[{"room":"r","seq":1,"from":"a","text":"b","kind":"aCtion","ts":1}]}"#
+        ),
     ])
 
     /// One valid request of every type, as in docs/PROTOCOL.md.
