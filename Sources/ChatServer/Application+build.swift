@@ -43,7 +43,16 @@ package func buildApplication(
     let store: any ChatStore =
         store ?? configuration.storage.map { FileChatStore(configuration: $0, logger: logger) } ?? MemoryChatStore()
     let state = try await store.recover()
-    let hub = RoomHub(configuration: configuration, state: state, store: store, broker: broker, logger: logger)
+    let observer = RequestObserver.ifNeeded(logger: logger, tracing: configuration.tracing)
+    let hub = RoomHub(
+        configuration: configuration,
+        state: state,
+        store: store,
+        broker: broker,
+        logger: logger,
+        observer: observer
+    )
+    ServerMetrics.setConnectionLimit(configuration.maxConnections)
     let hasher = PasswordHasher(rounds: configuration.passwordRounds)
     // The search index is derived from the log: missing files are rebuilt by the indexer.
     let searchIndex = try SearchIndex.open(
@@ -55,7 +64,8 @@ package func buildApplication(
         hub: hub,
         index: searchIndex,
         logger: logger,
-        waitForFirstSearch: configuration.storage == nil
+        waitForFirstSearch: configuration.storage == nil,
+        tracing: configuration.tracing
     )
     let handler = ConnectionHandler(
         hub: hub,
@@ -67,7 +77,8 @@ package func buildApplication(
         budget: OutboundBudget(
             perConnection: configuration.outboundQueueBytes,
             total: configuration.outboundTotalBytes
-        )
+        ),
+        observer: observer
     )
 
     let router = Router(context: ChatRequestContext.self)

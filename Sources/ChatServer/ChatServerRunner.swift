@@ -17,10 +17,13 @@ package enum ChatServerRunner {
     ///   - configuration: server configuration.
     ///   - logger: the server's logger.
     ///   - metrics: the registry to serve on `/metrics`.
+    ///   - services: more services to run (OTLP exporters): started first, stopped last, so
+    ///     the last spans of a shutdown are still exported.
     package static func run(
         _ configuration: ServerConfiguration,
         logger: Logger,
-        metrics: PrometheusCollectorRegistry? = nil
+        metrics: PrometheusCollectorRegistry? = nil,
+        services: [any Service] = []
     ) async throws {
         // Set once the application is built, read when the listener is up (the first-start hint).
         let builtHub = BuiltHub()
@@ -59,7 +62,7 @@ package enum ChatServerRunner {
         // (the HTTP server, then the indexer, the broker and the store, which writes it).
         let group = ServiceGroup(
             configuration: .init(
-                services: [server.application, server.hub],
+                services: services + [server.application, server.hub],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [],
                 logger: logger

@@ -96,6 +96,9 @@ package struct ServerConfiguration: Sendable {
     package var tokenIdleDays: Int
     /// Seconds after sending during which a message may be edited; nil: always.
     package var editWindow: Double?
+    /// Whether requests, durable waits, fan-outs and index batches make trace spans (with the
+    /// tracer `chat-server` bootstraps for `--otlp-endpoint`).
+    package var tracing = false
     /// Failed logins per user name before delays start (4× that per source address).
     package var loginFreeAttempts: Int
     /// Live tokens one user may have; a login beyond it revokes the oldest (its sessions end).

@@ -9,6 +9,10 @@ package struct ServerMetrics: Sendable {
     let messagesIn = Counter(label: "chat_messages_in_total")
     let messagesOut = Counter(label: "chat_messages_out_total")
     let deliveries = Counter(label: "chat_fanout_deliveries_total")
+    let slowConsumerCloses = Counter(label: "chat_slow_consumer_closes_total")
+    /// From a message's acceptance to its hand-off to the subscribers' queues (the durable
+    /// wait included).
+    let fanoutLag = CoreMetrics.Timer(label: "chat_fanout_lag_seconds")
 
     package init() {}
 
@@ -17,4 +21,16 @@ package struct ServerMetrics: Sendable {
     }
 
     func setConnections(_ count: Int) { connections.record(count) }
+
+    /// A login that did not authenticate, by reason: `bad_password`, `unknown_user`,
+    /// `throttled` (or another refusal's error code).
+    func loginFailed(_ reason: String) {
+        Counter(label: "chat_login_failures_total", dimensions: [("reason", reason)]).increment()
+    }
+
+    /// Publishes the configured connection limit (`chat_connections_max`), what
+    /// `chat_connections` is compared with.
+    package static func setConnectionLimit(_ limit: Int) {
+        Gauge(label: "chat_connections_max").record(limit)
+    }
 }

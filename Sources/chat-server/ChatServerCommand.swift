@@ -1,9 +1,17 @@
 import ArgumentParser
 import ChatCore
 import ChatServer
+import Foundation
 import Logging
 import Metrics
+import OTel
 import Prometheus
+import ServiceLifecycle
+import Tracing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct ChatServerCommand: AsyncParsableCommand {
@@ -206,6 +214,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(
+        help: """
+            Log line format: text (swift-log's lines), json (one JSON object per line: time, level, \
+            label, message and every metadata key), or auto: text when stderr is a terminal, json otherwise.
+            """
+    )
+    var logFormat: String = "auto"
+
+    @Option(
+        help: """
+            Export traces (a span per request) and metrics over OTLP/HTTP to this collector, e.g. \
+            http://127.0.0.1:4318 (paths /v1/traces and /v1/metrics are added). Off by default; the \
+            standard OTEL_EXPORTER_OTLP_* variables also turn it on and override it \
+            (OTEL_EXPORTER_OTLP_PROTOCOL=http/json for JSON).
+            """
+    )
+    var otlpEndpoint: String?
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard ratePerSec > 0 else { throw ValidationError("--rate-per-sec must be positive") }
@@ -266,6 +292,12 @@ struct ServeCommand: AsyncParsableCommand {
         guard pingInterval >= 1, pingInterval <= 3600 else {
             throw ValidationError("--ping-interval must be between 1 and 3600 seconds")
         }
+        guard ["auto", "text", "json"].contains(logFormat) else {
+            throw ValidationError("--log-format must be auto, text or json")
+        }
+        if let otlpEndpoint, !(otlpEndpoint.hasPrefix("http://") || otlpEndpoint.hasPrefix("https://")) {
+            throw ValidationError("--otlp-endpoint must be an http:// or https:// URL (OTLP over HTTP)")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -273,7 +305,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = logFormat == "json" || (logFormat == "auto" && isatty(2) == 0)
         LoggingSystem.bootstrap { label in
+            if json {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
@@ -337,9 +375,23 @@ struct ServeCommand: AsyncParsableCommand {
             .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
             .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30),
         ]
-        MetricsSystem.bootstrap(factory)
+        var services: [any Service] = []
+        if let otel = try otelConfiguration(logger: logger) {
+            let (tracer, tracing) = try OTel.makeTracingBackend(configuration: otel)
+            InstrumentationSystem.bootstrap(tracer)
+            let (otelMetrics, exporting) = try OTel.makeMetricsBackend(configuration: otel)
+            MetricsSystem.bootstrap(MultiplexMetricsHandler(factories: [factory, otelMetrics]))
+            services = [tracing, exporting]
+            configuration.tracing = true
+            logger.info(
+                "exporting traces and metrics over OTLP",
+                metadata: ["chat.otlp": "\(otel.traces.otlpExporter.endpoint)"]
+            )
+        } else {
+            MetricsSystem.bootstrap(factory)
+        }
         do {
-            try await ChatServerRunner.run(configuration, logger: logger, metrics: registry)
+            try await ChatServerRunner.run(configuration, logger: logger, metrics: registry, services: services)
         } catch let error as StorageError {
             logger.critical("cannot start: \(error)")
             throw ExitCode(2)
@@ -347,6 +399,34 @@ struct ServeCommand: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(2)
         }
+    }
+}
+
+extension ServeCommand {
+    /// The OTLP configuration when traces are wanted (`--otlp-endpoint`, or an
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`/`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` in the environment,
+    /// unless `OTEL_SDK_DISABLED=true`); nil otherwise. OTel logs stay off: logs go to stderr.
+    ///
+    /// - Parameters:
+    ///   - logger: where swift-otel reports its own problems (an unreachable collector).
+    func otelConfiguration(logger: Logger) throws -> OTel.Configuration? {
+        let environment = ProcessInfo.processInfo.environment
+        if environment["OTEL_SDK_DISABLED"]?.lowercased() == "true" { return nil }
+        let fromEnvironment = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].contains {
+            !(environment[$0] ?? "").isEmpty
+        }
+        guard otlpEndpoint != nil || fromEnvironment else { return nil }
+        var otel = OTel.Configuration.default
+        otel.serviceName = "chat-server"
+        otel.logs.enabled = false
+        otel.diagnosticLogger = .custom(logger)
+        otel.diagnosticLogLevel = .warning
+        if let otlpEndpoint {
+            let base = otlpEndpoint.hasSuffix("/") ? String(otlpEndpoint.dropLast()) : otlpEndpoint
+            otel.traces.otlpExporter.endpoint = base + "/v1/traces"
+            otel.metrics.otlpExporter.endpoint = base + "/v1/metrics"
+        }
+        return otel
     }
 }
 

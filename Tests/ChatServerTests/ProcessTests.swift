@@ -60,7 +60,8 @@ struct ProcessTests {
 
     static func startServer(
         dataDir: String = NSTemporaryDirectory() + "chat-test-\(UUID().uuidString)",
-        extra: [String] = []
+        extra: [String] = [],
+        environment: [String: String] = [:]
     ) async throws -> Running {
         // The port is free when probed but another test may take it before this server binds it:
         // a server that does not say it listens on it is retried on another port.
@@ -76,6 +77,9 @@ struct ProcessTests {
                 ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDir, "--scrypt-n", "1024"] + extra
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             process.standardOutput = FileHandle.nullDevice
+            if !environment.isEmpty {
+                process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            }
             try process.run()
             unlink(logPath)
             let running = Running(process: process, port: port, dataDir: dataDir, logHandle: logHandle)

@@ -3,6 +3,7 @@ import ChatLog
 import CoreMetrics
 import Logging
 import NIOCore
+import Tracing
 
 /// The shell's two jobs besides feeding inputs: waiting for the store's durability, and
 /// performing the core's actions on connections, the broker and the store.
@@ -24,9 +25,23 @@ extension RoomHub {
         let lsn = lsns[Int(commit - lsnBase)]
         // Already stored (written in `append` under everysec/no): no suspension, no hop.
         if !store.isDurable(lsn) {
+            let span =
+                tracing
+                ? Spans.start(
+                    "chat.durable_wait",
+                    parent: connection.flatMap { observer?.context(conn: $0.subscriberID) }
+                )
+                : nil
+            span?.attributes["chat.lsn"] = Int64(truncatingIfNeeded: lsn)
             do {
                 try await store.waitDurable(lsn)
+                span?.end()
             } catch {
+                if let span {
+                    span.recordError(error)
+                    span.setStatus(SpanStatus(code: .error))
+                    span.end()
+                }
                 if !loggedStorageFailure {
                     loggedStorageFailure = true
                     logger.critical("storing a change failed; refusing changes", metadata: ["error": "\(error)"])
@@ -43,7 +58,9 @@ extension RoomHub {
         lsnBase += CommitID(released)
         // The caller's messages and acks leave together, in one drain of its connection.
         connection?.hold()
+        if tracing, let connection { currentContext = observer?.context(conn: connection.subscriberID) }
         perform(core.durable(through: commit, at: clock.now()))
+        currentContext = nil
         connection?.release()
         return true
     }
@@ -66,13 +83,27 @@ extension RoomHub {
                     continue
                 }
                 connection.send(Frames.ok(id: id, reply.json))
+                observer?.end(conn: conn, id: id, user: connection.userKey, error: nil)
             case .reject(let conn, let id, let error):
                 connections[conn]?.reject(id: id, error)
             case .publish(let room, let event, let excludingUser):
+                let span = tracing ? Spans.start("chat.fanout", parent: currentContext) : nil
                 let receivers = broker.publish(room, WebSocketText.frame(event.frame), excludingUser: excludingUser)
                 metrics.deliveries.increment(by: Int64(receivers))
+                if let span {
+                    span.attributes["chat.room"] = room
+                    span.attributes["chat.receivers"] = receivers
+                    span.end()
+                }
             case .publishMessages(let room, let messages):
-                publish(messages, room: room)
+                let span = tracing ? Spans.start("chat.fanout", parent: currentContext) : nil
+                let receivers = publish(messages, room: room)
+                if let span {
+                    span.attributes["chat.room"] = room
+                    span.attributes["chat.messages"] = messages.count
+                    span.attributes["chat.receivers"] = receivers
+                    span.end()
+                }
             case .deliver(let event, let targets):
                 let payload = WebSocketText.frame(event.frame)
                 for target in targets { connections[target]?.deliver(payload) }
@@ -96,7 +127,7 @@ extension RoomHub {
 
     /// A room's ready messages, published together: each subscriber takes them in one go and
     /// writes them with one writev.
-    private func publish(_ messages: [ChatMessage], room: String) {
+    private func publish(_ messages: [ChatMessage], room: String) -> Int {
         let receivers: Int
         if messages.count == 1 {
             receivers = broker.publish(
@@ -113,16 +144,8 @@ extension RoomHub {
         metrics.messagesIn.increment(by: Int64(messages.count))
         metrics.messagesOut.increment(by: Int64(receivers * messages.count))
         metrics.deliveries.increment(by: Int64(receivers * messages.count))
-    }
-
-    func logRequest(_ conn: ConnID, _ request: Request) {
-        guard logger.logLevel <= .debug else { return }
-        logger.debug(
-            "request",
-            metadata: [
-                "chat.conn.id": "\(conn)", "chat.user.id": "\(core.sessions[conn]?.userKey ?? "-")",
-                "chat.request.type": "\(request.typeName)", "chat.room.id": "\(request.roomKey ?? "-")",
-            ]
-        )
+        // The oldest message of the batch waited longest.
+        metrics.fanoutLag.recordMilliseconds(max(0, clock.now().wallMs - messages[0].ts))
+        return receivers
     }
 }

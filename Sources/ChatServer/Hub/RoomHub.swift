@@ -4,6 +4,7 @@ import CoreMetrics
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Tracing
 
 /// The shell around `HubCore`: it feeds the core its inputs (connections, requests, the
 /// store's durability, the time) and performs the actions the core returns, in order — sends
@@ -34,6 +35,12 @@ package actor RoomHub: Service {
     private var emptyWaiters: [CheckedContinuation<Void, Never>] = []
     var loggedStorageFailure = false
     let metrics = ServerMetrics()
+    /// Follows requests for the debug log and traces (nil: neither is on).
+    let observer: RequestObserver?
+    /// Whether durable waits and fan-outs make spans.
+    let tracing: Bool
+    /// The trace context of the request whose actions are being performed (tracing only).
+    var currentContext: ServiceContext?
 
     /// Creates a hub over recovered state.
     ///
@@ -45,6 +52,7 @@ package actor RoomHub: Service {
     ///   - logger: logger.
     ///   - clock: where the time comes from.
     ///   - entropy: where tokens and room epochs come from.
+    ///   - observer: follows requests (the debug log and traces).
     package init(
         configuration: ServerConfiguration,
         state: ChatState,
@@ -52,8 +60,11 @@ package actor RoomHub: Service {
         broker: any MessageBroker,
         logger: Logger,
         clock: ServerClock = .system,
-        entropy: HubCore.Entropy = .system
+        entropy: HubCore.Entropy = .system,
+        observer: RequestObserver? = nil
     ) {
+        self.observer = observer
+        self.tracing = configuration.tracing && observer != nil
         self.core = HubCore(configuration: configuration, state: state, entropy: entropy)
         self.store = store
         self.broker = broker
@@ -184,11 +195,12 @@ package actor RoomHub: Service {
         var step = HubStep()  // one buffer of actions for the whole batch
         for (requestID, request) in requests {
             if conn.isClosing { break }
-            logRequest(id, request)
+            if tracing { currentContext = observer?.context(conn: id, id: requestID) }
             core.receive(id, id: requestID, request, at: clock.now(), into: &step)
             perform(step)
             step.actions.removeAll(keepingCapacity: true)
         }
+        currentContext = nil
         conn.release()
         await settle(id, holding: conn)
         return core.isAuthenticated(id)
@@ -258,6 +270,7 @@ package actor RoomHub: Service {
     package func beginLogin(_ conn: Connection, id: String, userKey: String) -> String?? {
         switch core.beginLogin(conn.subscriberID, id: id, userKey: userKey, at: clock.now()) {
         case .refused(let step):
+            metrics.loginFailed("throttled")
             perform(step)
             return nil
         case .verify(let hash):

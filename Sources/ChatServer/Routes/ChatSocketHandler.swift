@@ -60,7 +60,8 @@ final class ChatSocketHandler: ChannelDuplexHandler {
             address: address,
             queueLimit: configuration.outboundQueueLimit,
             closeTimeout: .nanoseconds(configuration.closeTimeout.nanoseconds),
-            budget: connections.budget
+            budget: connections.budget,
+            observer: connections.observer
         )
         var logger = self.logger
         logger[metadataKey: "chat.conn.id"] = "\(conn.subscriberID)"

@@ -1,4 +1,5 @@
 import ChatCore
+import CoreMetrics
 import NIOCore
 import NIOWebSocket
 import Synchronization
@@ -60,6 +61,8 @@ package final class Connection: BrokerSubscriber {
     /// Batches this connection's drains with those of other connections on its event loop.
     private let drains: DrainScheduler
     private let metrics = ServerMetrics()
+    /// Told of each error reply (the request's log line and span).
+    private let observer: RequestObserver?
 
     /// Creates a connection.
     ///
@@ -70,14 +73,17 @@ package final class Connection: BrokerSubscriber {
     ///   - queueLimit: most frames queued before the client counts as slow.
     ///   - closeTimeout: how long a closing client has to answer before the socket is closed.
     ///   - budget: byte budgets for what is queued.
+    ///   - observer: follows requests (nil: no request log lines or spans).
     package init(
         id: UInt64,
         channel: any Channel,
         address: String? = nil,
         queueLimit: Int,
         closeTimeout: TimeAmount = .seconds(10),
-        budget: OutboundBudget = OutboundBudget(perConnection: .max / 4, total: .max / 4)
+        budget: OutboundBudget = OutboundBudget(perConnection: .max / 4, total: .max / 4),
+        observer: RequestObserver? = nil
     ) {
+        self.observer = observer
         self.subscriberID = id
         self.channel = channel
         self.address = address ?? channel.remoteAddress?.ipAddress ?? "unknown"
@@ -131,6 +137,7 @@ package final class Connection: BrokerSubscriber {
     package func reject(id: String?, _ error: ProtocolError) {
         metrics.rejected(error.code)
         send(Frames.error(id: id, error))
+        if let observer, let id { observer.end(conn: subscriberID, id: id, user: userKey, error: error.code) }
     }
 
     /// Encodes and queues a frame.
@@ -302,6 +309,7 @@ package final class Connection: BrokerSubscriber {
     /// The client stopped reading: send 4001 behind what the socket already holds,
     /// drop the queue, and close the socket if the client does not catch up soon.
     private func closeSlowConsumer() {
+        metrics.slowConsumerCloses.increment()
         let (first, reserved) = state.withLock { s -> (Bool, Int) in
             defer {
                 s.closing = true

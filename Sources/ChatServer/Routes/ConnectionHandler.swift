@@ -19,6 +19,9 @@ struct ConnectionHandler: Sendable {
     /// The byte budgets every connection of this server shares.
     var budget = OutboundBudget(perConnection: 16 << 20, total: 256 << 20)
     static let nextID = Atomic<UInt64>(1)
+    /// Follows requests for the debug log and traces (nil: neither is on).
+    var observer: RequestObserver? = nil
+    private let metrics = ServerMetrics()
 
     func protocolError(_ conn: Connection, _ session: inout ReaderState, _ error: ProtocolError) {
         conn.reject(id: nil, error)
@@ -37,6 +40,14 @@ struct ConnectionHandler: Sendable {
         case local(id: String, Request)
         /// Everything else, answered by the hub.
         case hub(id: String, Request)
+
+        /// The request id, when one could be read.
+        var id: String? {
+            switch self {
+            case .reject(let id, _): id
+            case .search(let id, _), .local(let id, _), .hub(let id, _): id
+            }
+        }
     }
 
     /// Parses and checks one text frame against the session.
@@ -143,9 +154,12 @@ struct ConnectionHandler: Sendable {
                 }) ?? false
             // The hub checks that the hash verified against is still the user's (`user passwd`).
             let verifiedHash = ok ? stored : nil
-            session.authenticated =
-                await hub.finishLogin(conn, id: id, userKey: user.key, verifiedHash: verifiedHash)
-                || session.authenticated
+            // Counted before the reply goes out (a client that reads it and then scrapes sees it).
+            if !ok { metrics.loginFailed(stored == nil ? "unknown_user" : "bad_password") }
+            let authenticated = await hub.finishLogin(conn, id: id, userKey: user.key, verifiedHash: verifiedHash)
+            // Verified against a hash that changed meanwhile, or storage failing: rare.
+            if ok && !authenticated { metrics.loginFailed("other") }
+            session.authenticated = authenticated || session.authenticated
         default:
             session.authenticated = await hub.handle(conn, id: id, request: request)
         }

@@ -127,6 +127,7 @@ final class RequestPump: @unchecked Sendable {
                     await flush(&group)
                     prepared = connections.prepare(text, session: session)
                 }
+                observe(prepared, text: text)
                 if case .hub(let id, let request) = prepared {
                     group.append((id, request))
                     continue
@@ -134,6 +135,10 @@ final class RequestPump: @unchecked Sendable {
                 await flush(&group)
                 guard !conn.isClosing else { continue }
                 await connections.execute(prepared, conn: conn, session: &session, logger: logger)
+                if let observer = connections.observer, let id = prepared.id {
+                    // Answered by now; an error reply ended it already (`Connection.reject`).
+                    observer.end(conn: conn.subscriberID, id: id, user: conn.userKey, error: nil)
+                }
             case .binary:
                 await flush(&group)
                 guard open, !conn.isClosing else { continue }
@@ -143,6 +148,7 @@ final class RequestPump: @unchecked Sendable {
                 guard open else { continue }
                 open = false
                 await connections.hub.disconnect(conn)
+                connections.observer?.endAll(conn: conn.subscriberID)
                 logger.debug("connection closed")
             }
         }
@@ -154,6 +160,41 @@ final class RequestPump: @unchecked Sendable {
         let requests = group
         group = []
         session.authenticated = await connections.hub.handle(conn, requests: requests)
+        if let observer = connections.observer {
+            for (id, _) in requests { observer.end(conn: conn.subscriberID, id: id, user: conn.userKey, error: nil) }
+        }
+    }
+
+    /// Tells the observer (if any) that a request arrived.
+    private func observe(_ prepared: ConnectionHandler.Prepared, text: String) {
+        guard let observer = connections.observer else { return }
+        let id: String
+        let type: String
+        var room: String?
+        switch prepared {
+        case .reject(nil, _): return
+        case .reject(let rejectedID?, _):
+            id = rejectedID
+            // The type when it is one the protocol knows; anything else as `invalid` (a
+            // client's string never reaches the log or a span name).
+            type =
+                if case .success(let envelope) = RequestEnvelope.parse(text),
+                    RequestType(rawValue: envelope.type) != nil || envelope.type == SearchRequest.type
+                {
+                    envelope.type
+                } else {
+                    "invalid"
+                }
+        case .search(let searchID, let body):
+            id = searchID
+            type = SearchRequest.type
+            room = body["room"]?.stringValue.flatMap { try? TextRules.roomName($0).get().key }
+        case .local(let localID, let request), .hub(let localID, let request):
+            id = localID
+            type = request.typeName
+            room = request.roomKey
+        }
+        observer.begin(conn: conn.subscriberID, id: id, type: type, room: room, user: conn.userKey)
     }
 
     private func connect() async -> Bool {

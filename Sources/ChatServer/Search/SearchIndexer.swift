@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// Tuning of the background indexer.
 package struct SearchIndexerConfiguration: Sendable {
@@ -67,6 +68,7 @@ package final class SearchIndexer: Service {
     let index: any SearchIndexWriting
     let configuration: SearchIndexerConfiguration
     let logger: Logger
+    let tracing: Bool
     let metrics = SearchMetrics()
     private let state = Mutex(SearchIndexerProgress())
     /// False until `activate()` when the indexer waits for the first search.
@@ -84,13 +86,16 @@ package final class SearchIndexer: Service {
     ///   - logger: logger.
     ///   - waitForFirstSearch: start indexing only at the first search (servers without a
     ///     data directory, i.e. tests, where most servers are never searched).
+    ///   - tracing: whether each batch write makes a `chat.search.index_batch` span.
     package init(
         hub: RoomHub,
         index: any SearchIndexWriting,
         configuration: SearchIndexerConfiguration = SearchIndexerConfiguration(),
         logger: Logger,
-        waitForFirstSearch: Bool = false
+        waitForFirstSearch: Bool = false,
+        tracing: Bool = false
     ) {
+        self.tracing = tracing
         self.hub = hub
         self.index = index
         self.configuration = configuration
@@ -192,11 +197,20 @@ package final class SearchIndexer: Service {
             var lastWarning: (message: String, at: ContinuousClock.Instant)?
             while true {
                 let start = ContinuousClock.now
+                let span = tracing ? Spans.start("chat.search.index_batch", parent: nil) : nil
+                span?.attributes["chat.search.batch"] = batch.messages.count
+                span?.attributes["chat.search.attempt"] = attempt + 1
                 do {
                     try await index.write(batch)
                     metrics.batch.recordInterval(since: start)
+                    span?.end()
                     break
                 } catch {
+                    if let span {
+                        span.recordError(error)
+                        span.setStatus(SpanStatus(code: .error))
+                        span.end()
+                    }
                     // A write cut short by shutdown is not a failure: the cursor simply stays.
                     if Task.isCancelled { return }
                     attempt += 1

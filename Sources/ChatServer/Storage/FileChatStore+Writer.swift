@@ -1,4 +1,5 @@
 import ChatLog
+import CoreMetrics
 import Foundation
 import Logging
 
@@ -215,6 +216,7 @@ extension FileChatStore {
         }
         let pending = waiters
         waiters = []
+        metrics.failing.record(1)
         // One line per distinct failure, then at most one a minute.
         var log = true
         if let last = lastLogged, last.message == error.description, last.at.duration(to: now) < .seconds(60) {
@@ -244,6 +246,7 @@ extension FileChatStore {
         lastLogged = nil
         let acked = ackedLSN
         condition.unlock()
+        metrics.failing.record(0)
         logger.notice("storage works again; changes are accepted", metadata: ["chat.lsn": "\(acked)"])
     }
 }

@@ -1,5 +1,6 @@
 import ChatCore
 import ChatLog
+import CoreMetrics
 import Foundation
 import Logging
 import NIOPosix
@@ -69,7 +70,9 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         self.configuration = configuration
         self.directory = DataDirectory(configuration.directory)
         self.logger = logger
-        self.metrics = StoreMetrics()
+        let metrics = StoreMetrics()
+        metrics.failing.record(0)
+        self.metrics = metrics
     }
 
     // MARK: ChatStore

@@ -6,6 +6,8 @@ struct StoreMetrics: Sendable {
     let fsync = Timer(label: "chat_fsync_seconds")
     let snapshot = Timer(label: "chat_snapshot_seconds")
     let logBytes = Gauge(label: "chat_log_bytes")
+    /// 1 while storage has failed and changes are refused, 0 otherwise.
+    let failing = Gauge(label: "chat_storage_failing")
 
     func setLogBytes(_ bytes: Int) { logBytes.record(bytes) }
 }
