@@ -218,7 +218,10 @@ struct ObservabilityProcessTests {
         defer { receiver.stop() }
         let server = try await ProcessTests.startServer(
             extra: ["--otlp-endpoint", "http://127.0.0.1:\(receiver.port)", "--fsync", "always"],
-            environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_BSP_SCHEDULE_DELAY": "100"]
+            environment: [
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "OTEL_METRIC_EXPORT_INTERVAL": "200",
+            ]
         )
         defer { server.process.terminate() }
         let user = "otel_\(Int.random(in: 0..<1_000_000))"
@@ -247,6 +250,10 @@ struct ObservabilityProcessTests {
         #expect(children.contains { $0.name == "chat.fanout" }, "the fan-out is a child of send")
         #expect(byName["chat.search.index_batch"] != nil, "the indexer's batches have spans")
         for secret in secrets { #expect(!receiver.body.contains(secret), "an exported span holds a secret") }
+        for _ in 0..<100 where !receiver.metrics.contains("chat_messages_in_total") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(receiver.metrics.contains("\"chat_messages_in_total\""), "metrics are exported over OTLP too")
     }
 }
 
@@ -259,7 +266,7 @@ final class OTLPReceiver: Sendable {
         let attributes: [String: String]
     }
 
-    private let received = Mutex<(spans: [Span], body: String)>(([], ""))
+    private let received = Mutex<(spans: [Span], body: String, metrics: String)>(([], "", ""))
     private let group: Mutex<ServiceGroup?> = Mutex(nil)
     let port: Int
 
@@ -267,6 +274,8 @@ final class OTLPReceiver: Sendable {
 
     var spans: [Span] { received.withLock { $0.spans } }
     var body: String { received.withLock { $0.body } }
+    /// The metric export requests received, concatenated.
+    var metrics: String { received.withLock { $0.metrics } }
 
     static func start() async throws -> OTLPReceiver {
         let portStream = AsyncStream<Int>.makeStream()
@@ -279,7 +288,8 @@ final class OTLPReceiver: Sendable {
             return Self.ok
         }
         router.post("/v1/metrics") { request, _ -> Response in
-            _ = try await request.body.collect(upTo: 16 << 20)
+            let text = String(buffer: try await request.body.collect(upTo: 16 << 20))
+            box.withLock { receiver in receiver?.received.withLock { $0.metrics += text } }
             return Self.ok
         }
         let app = Application(
