@@ -20,7 +20,7 @@ extension JSONValue {
         return String(out)
     }
 
-    static func actsOnTerminal(_ scalar: Unicode.Scalar) -> Bool {
+    package static func actsOnTerminal(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x7F, 0x80...0x9F, 0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
         default: false

@@ -22,13 +22,17 @@ struct MetricsTests {
         return registry
     }()
 
-    @Test("/metrics reports connections, messages, deliveries, rejections and storage figures")
-    func metricsEndpoint() async throws {
-        let registry = Self.registry
+    /// The conformance configuration with a fresh data directory (`--fsync always`).
+    static func storedConfiguration() -> ServerConfiguration {
         let dataDir = NSTemporaryDirectoryPath() + "/chat-metrics-\(Int.random(in: 0..<1_000_000_000))"
         var configuration = TestServer.conformanceConfiguration
         configuration.storage = StorageConfiguration(directory: dataDir, fsync: .always)
-        try await TestServer.with(configuration, metrics: registry) { server in
+        return configuration
+    }
+
+    @Test("/metrics reports connections, messages, deliveries, rejections and storage figures")
+    func metricsEndpoint() async throws {
+        try await TestServer.with(Self.storedConfiguration(), metrics: Self.registry) { server in
             let ctx = server.context
             let alice = try await ctx.newUser("alice")
             let bob = try await ctx.newUser("bob")
@@ -86,22 +90,26 @@ extension MetricsTests {
 
     @Test("the shipped dashboard and alert rules name only metrics the server exports")
     func dashboardNamesExportedMetrics() async throws {
-        let registry = Self.registry
-        let dataDir = NSTemporaryDirectoryPath() + "/chat-metrics-\(Int.random(in: 0..<1_000_000_000))"
-        var configuration = TestServer.conformanceConfiguration
-        configuration.storage = StorageConfiguration(directory: dataDir, fsync: .always)
         let shipped = try Self.shippedMetricNames()
         #expect((shipped["dashboard"]?.count ?? 0) >= 10, "the dashboard's expressions were found")
         #expect((shipped["alerts"]?.count ?? 0) >= 6, "the rules' expressions were found")
-        try await TestServer.with(configuration, metrics: registry) { server in
+        try await TestServer.with(Self.storedConfiguration(), metrics: Self.registry) { server in
             let ctx = server.context
             let alice = try await ctx.newUser("alice")
             let room = ctx.unique("dash")
             try await ctx.join(alice.client, room)
             try await ctx.sendMany(alice.client, room, count: 2)
             let other = try await ctx.helloClient()
-            _ = try await other.request("login", ["user": .string(alice.name), "password": "wrong"])
-            _ = try await other.request("login", ["user": "nobody_at_all", "password": "wrong"])
+            try expectError(
+                try await other.request("login", ["user": .string(alice.name), "password": "wrong-password"]),
+                "unauthorized",
+                "bad password"
+            )
+            try expectError(
+                try await other.request("login", ["user": "nobody_at_all", "password": "wrong-password"]),
+                "unauthorized",
+                "unknown user"
+            )
             _ = try await alice.client.request("search", ["query": "hello"])
             let (status, body) = try await httpGet(url: server.url, path: "/metrics")
             #expect(status == 200)

@@ -23,7 +23,7 @@ struct JSONLogLineTests {
             time: (seconds: 1_796_582_401, nanoseconds: 7_000_000),
             level: .notice,
             label: "chat-server",
-            message: "a \"quoted\" message\nwith a newline and \u{1B}[31m",
+            message: "a \"quoted\" message\nwith a newline and \u{1B}[31m, \u{9B}2J and \u{202E}",
             metadata: [
                 "chat.conn.id": "42", "chat.list": .array(["a", "b"]), "chat.map": .dictionary(["k": "v"]),
                 "message": "must not replace the message",
@@ -31,12 +31,16 @@ struct JSONLogLineTests {
         )
         #expect(line.hasSuffix("}\n"))
         #expect(line.dropLast().contains("\n") == false, "one line")
-        #expect(!line.contains("\u{1B}"), "no raw escape character")
+        for raw in ["\u{1B}", "\u{9B}", "\u{202E}"] {
+            #expect(!line.unicodeScalars.contains(raw.unicodeScalars.first!), "no raw \(raw.debugDescription)")
+        }
         let object = try Self.parse(line)
         #expect(object["time"] as? String == "2026-12-06T18:40:01.007Z")
         #expect(object["level"] as? String == "notice")
         #expect(object["label"] as? String == "chat-server")
-        #expect(object["message"] as? String == "a \"quoted\" message\nwith a newline and \u{1B}[31m")
+        #expect(
+            object["message"] as? String == "a \"quoted\" message\nwith a newline and \u{1B}[31m, \u{9B}2J and \u{202E}"
+        )
         #expect(object["chat.conn.id"] as? String == "42")
         #expect(object["chat.list"] as? [String] == ["a", "b"])
         #expect((object["chat.map"] as? [String: String]) == ["k": "v"])

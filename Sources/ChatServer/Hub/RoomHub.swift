@@ -37,7 +37,7 @@ package actor RoomHub: Service {
     let metrics = ServerMetrics()
     /// Follows requests for the debug log and traces (nil: neither is on).
     let observer: RequestObserver?
-    /// Whether durable waits and fan-outs make spans.
+    /// Whether durable waits and fan-outs make spans (the observer's setting, read once).
     let tracing: Bool
     /// The trace context of the request whose actions are being performed (tracing only).
     var currentContext: ServiceContext?
@@ -64,7 +64,7 @@ package actor RoomHub: Service {
         observer: RequestObserver? = nil
     ) {
         self.observer = observer
-        self.tracing = configuration.tracing && observer != nil
+        self.tracing = observer?.tracing == true
         self.core = HubCore(configuration: configuration, state: state, entropy: entropy)
         self.store = store
         self.broker = broker

@@ -21,6 +21,8 @@ private let systemWrite = Darwin.write
 ///
 /// Secrets never reach a line even if a caller passes them: a metadata key whose last
 /// dot-separated part is `password`, `token`, `secret` or `text` is written as `"<redacted>"`.
+/// Lines are terminal-safe JSON (`terminalSafeJSONString`): no control, C1 or bidi scalar is
+/// written raw, so `journalctl` or `tail` on a terminal never acts on one.
 package struct JSONLogHandler: LogHandler {
     package var logLevel: Logger.Level = .info
     package var metadata: Logger.Metadata = [:]
@@ -74,28 +76,17 @@ package struct JSONLogHandler: LogHandler {
         message: String,
         metadata: Logger.Metadata
     ) -> String {
-        var out = "{\"time\":\""
-        out.reserveCapacity(160)
-        appendRFC3339(time, to: &out)
-        out += "\",\"level\":\""
-        out += level.rawValue
-        out += "\",\"label\":"
-        JSONValue.writeString(label, to: &out)
-        out += ",\"message\":"
-        JSONValue.writeString(message, to: &out)
+        var timestamp = ""
+        appendRFC3339(time, to: &timestamp)
+        var fields: [(key: String, value: JSONValue)] = [
+            ("time", .string(timestamp)), ("level", .string(level.rawValue)), ("label", .string(label)),
+            ("message", .string(message)),
+        ]
         for key in metadata.keys.sorted() where !reserved.contains(key) {
-            out += ","
-            JSONValue.writeString(key, to: &out)
-            out += ":"
             let last = key.split(separator: ".").last ?? Substring(key)
-            if secretKeys.contains(last) {
-                out += "\"<redacted>\""
-            } else {
-                json(metadata[key]!).write(to: &out)
-            }
+            fields.append((key, secretKeys.contains(last) ? "<redacted>" : json(metadata[key]!)))
         }
-        out += "}\n"
-        return out
+        return JSONValue.object(JSONObject(fields)).terminalSafeJSONString + "\n"
     }
 
     /// Field names the line itself uses; a metadata key with one of them is left out.

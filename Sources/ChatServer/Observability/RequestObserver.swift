@@ -51,7 +51,7 @@ package final class RequestObserver: Sendable {
     /// - Parameters:
     ///   - conn: connection.
     ///   - id: request id.
-    ///   - type: request type (as sent, for one the server does not know).
+    ///   - type: request type (`invalid` for one the protocol does not know).
     ///   - room: the room it names, if any.
     ///   - user: the connection's user, if authenticated.
     package func begin(conn: ConnID, id: String, type: String, room: String?, user: String?) {
@@ -132,8 +132,9 @@ package final class RequestObserver: Sendable {
         }
     }
 
-    /// A client's request id as logged: control characters (C0, DEL, C1) become `?`, so a text
-    /// log line never carries a terminal escape sequence.
+    /// A client's request id as logged: control characters (C0, and what
+    /// `JSONValue.actsOnTerminal` names: DEL, C1, bidi controls) become `?`, so a text log line
+    /// never carries a terminal escape sequence or a line break.
     ///
     /// - Parameters:
     ///   - id: the id as sent (1 to 64 scalars).
@@ -143,7 +144,7 @@ package final class RequestObserver: Sendable {
     }
 
     private static func isControl(_ s: Unicode.Scalar) -> Bool {
-        s.value < 0x20 || (0x7F...0x9F).contains(s.value)
+        s.value < 0x20 || JSONValue.actsOnTerminal(s)
     }
 
     /// The trace context of a request still open (for its child spans), or of the oldest open
