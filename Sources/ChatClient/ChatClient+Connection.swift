@@ -54,7 +54,7 @@ extension ChatClient {
         continuation.yield(.memberships(auth.rooms))
         for request in session.resumePlan() {
             switch request {
-            case .send(_, _, _, let nonce?, _): transmit(request, handler: .send(nonce: nonce))
+            case .send(_, _, _, let nonce?, _, _): transmit(request, handler: .send(nonce: nonce))
             case .join(let room, _, _): transmit(request, handler: .join(room: room.display, nil))
             default: break
             }

@@ -167,13 +167,17 @@ package actor ChatClient {
     /// - Parameters:
     ///   - room: room name.
     ///   - text: message text.
-    ///   - kind: text or action.
+    ///   - kind: text, action or file.
+    ///   - nonce: the idempotency nonce (a new one when nil).
+    ///   - replyTo: the seq of the message this one answers.
+    ///   - file: for `kind: .file`, the id `upload` returned (`text` is then the caption).
     package func send(
         _ room: String,
         text: String,
         kind: MessageKind = .text,
         nonce: String? = nil,
-        replyTo: Int64? = nil
+        replyTo: Int64? = nil,
+        file: String? = nil
     ) async throws -> (seq: Int64, ts: Int64) {
         let nonce = nonce ?? Self.makeNonce()
         do {
@@ -183,7 +187,7 @@ package actor ChatClient {
             if case .server(let refusal) = error.code { continuation.yield(.sendFailed(nonce: nonce, refusal)) }
             throw error
         }
-        session.queueSend(room: room, text: text, kind: kind, nonce: nonce, replyTo: replyTo)
+        session.queueSend(room: room, text: text, kind: kind, nonce: nonce, replyTo: replyTo, file: file)
         return try await withCheckedThrowingContinuation { cont in
             sendWaiters[nonce] = cont
             if ready, let pending = session.pending.last(where: { $0.nonce == nonce }),
@@ -192,6 +196,12 @@ package actor ChatClient {
                 transmit(request, handler: .send(nonce: nonce))
             }
         }
+    }
+
+    /// A client for the server's file routes with this session's token (after authentication).
+    package func fileTransfer() throws -> FileTransfer {
+        guard let token else { throw ChatClientError.notConnected }
+        return try FileTransfer(serverURL: configuration.url, token: token, tls: configuration.tls)
     }
 
     /// Sends any request and returns its decoded `ok` reply; throws the server's error.

@@ -87,9 +87,14 @@ package struct ChatMessage: Sendable, Equatable {
         get { details.reactions }
         set { details.reactions = newValue }
     }
+    /// The file a `file` message shares (gone once the message is deleted).
+    package var file: FileRef? {
+        get { details.file }
+        set { details.file = newValue }
+    }
 
-    /// Whether the message is one people wrote (`text` or `action`), not a change.
-    package var isContent: Bool { kind == .text || kind == .action }
+    /// Whether the message is one people wrote (`text`, `action` or `file`), not a change.
+    package var isContent: Bool { kind == .text || kind == .action || kind == .file }
 
     /// Whether the wire object carries a `text` field: not for deletes, reactions and
     /// deleted messages, whose text is gone or never was; a kind this build does not know
@@ -97,7 +102,7 @@ package struct ChatMessage: Sendable, Equatable {
     package var carriesText: Bool {
         switch kind {
         case .text, .action: return !deleted
-        case .edit, .unknown: return !text.isEmpty
+        case .file, .edit, .unknown: return !deleted && !text.isEmpty
         case .delete, .react, .unreact: return false
         }
     }
@@ -117,6 +122,7 @@ package struct ChatMessage: Sendable, Equatable {
         if let replyTo = d.replyTo { o["reply_to"] = .int(replyTo) }
         if let target = d.target { o["target"] = .int(target) }
         if let emoji = d.emoji { o["emoji"] = .string(emoji) }
+        if let file = d.file { o["file"] = .object(file.json) }
         if let editedTs = d.editedTs { o["edited_ts"] = .int(editedTs) }
         if d.deleted { o["deleted"] = .bool(true) }
         if !d.reactions.isEmpty {
@@ -153,6 +159,8 @@ package struct MessageDetails: Sendable, Equatable {
     package var editedTs: Int64?
     package var deleted = false
     package var reactions: [Reaction] = []
+    /// The file of a `file` message.
+    package var file: FileRef?
     /// The wire name of a kind this build does not know (`kind` is then `.unknown`), so it is
     /// passed on as it came.
     package var unknownKind: String?
@@ -167,8 +175,10 @@ package struct MessageDetails: Sendable, Equatable {
         emoji: String? = nil,
         editedTs: Int64? = nil,
         deleted: Bool = false,
-        reactions: [Reaction] = []
+        reactions: [Reaction] = [],
+        file: FileRef? = nil
     ) {
+        self.file = file
         self.replyTo = replyTo
         self.target = target
         self.emoji = emoji
@@ -180,13 +190,14 @@ package struct MessageDetails: Sendable, Equatable {
     /// Whether nothing is set.
     package var isEmpty: Bool {
         replyTo == nil && target == nil && emoji == nil && editedTs == nil && !deleted && reactions.isEmpty
-            && unknownKind == nil
+            && unknownKind == nil && file == nil
     }
 
     /// Equal on what the wire carries (`reactionSeqs` is the server's bookkeeping).
     package static func == (a: MessageDetails, b: MessageDetails) -> Bool {
         a.replyTo == b.replyTo && a.target == b.target && a.emoji == b.emoji && a.editedTs == b.editedTs
             && a.deleted == b.deleted && a.reactions == b.reactions && a.unknownKind == b.unknownKind
+            && a.file == b.file
     }
 }
 

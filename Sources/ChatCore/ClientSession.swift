@@ -30,6 +30,8 @@ package struct ClientSession: Sendable, Equatable {
         package var kind: MessageKind
         /// The seq of the message this one answers.
         package var replyTo: Int64? = nil
+        /// The upload a `file` message shares.
+        package var file: String? = nil
     }
 
     /// What to do with an incoming `message` event.
@@ -247,9 +249,10 @@ package struct ClientSession: Sendable, Equatable {
         text: String,
         kind: MessageKind,
         nonce: String,
-        replyTo: Int64? = nil
+        replyTo: Int64? = nil,
+        file: String? = nil
     ) {
-        pending.append(PendingSend(nonce: nonce, room: room, text: text, kind: kind, replyTo: replyTo))
+        pending.append(PendingSend(nonce: nonce, room: room, text: text, kind: kind, replyTo: replyTo, file: file))
     }
 
     /// The `send` request for a pending send; nil when its room is not a valid room name.
@@ -258,7 +261,14 @@ package struct ClientSession: Sendable, Equatable {
     ///   - send: the pending send.
     package static func sendRequest(_ send: PendingSend) -> Request? {
         guard let room = try? Request.room(send.room) else { return nil }
-        return .send(room: room, text: send.text, kind: send.kind, nonce: send.nonce, replyTo: send.replyTo)
+        return .send(
+            room: room,
+            text: send.text,
+            kind: send.kind,
+            nonce: send.nonce,
+            replyTo: send.replyTo,
+            file: send.file
+        )
     }
 
     /// Removes a pending send once the server acknowledged (or definitively refused) it.

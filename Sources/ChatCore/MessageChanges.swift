@@ -27,6 +27,7 @@ package enum MessageChanges {
             var details = message.details
             details.editedTs = nil
             details.deleted = true
+            details.file = nil
             details.reactions = []
             details.reactionSeqs = []
             message.text = ""
@@ -62,7 +63,7 @@ package enum MessageChanges {
             }
             message.details = details
             return true
-        case .text, .action, .unknown:
+        case .text, .action, .file, .unknown:
             return false
         }
     }

@@ -73,6 +73,12 @@ package struct Limits: Sendable, Equatable {
     package var readPerSec: Double
     /// Size of the read bucket.
     package var readBurst: Int
+    /// Largest upload in bytes (`POST /v1/files`); 0: the server takes no files.
+    package var maxFileBytes: Int64 = 0
+    /// Bytes of uploads one user may keep; 0: no quota.
+    package var fileQuotaBytes: Int64 = 0
+    /// Uploads one user may start per minute.
+    package var uploadsPerMinute: Int = 0
 
     /// Creates limits; defaults are the server's defaults.
     ///
@@ -108,12 +114,18 @@ package struct Limits: Sendable, Equatable {
 
     /// The wire form.
     package var json: JSONValue {
-        .object([
+        var o: JSONObject = [
             "max_frame": .int(Int64(maxFrame)), "max_text": .int(Int64(maxText)),
             "history_limit": .int(Int64(historyLimit)), "rate_per_sec": Self.number(ratePerSec),
             "rate_burst": .int(Int64(rateBurst)), "read_per_sec": Self.number(readPerSec),
             "read_burst": .int(Int64(readBurst)),
-        ])
+        ]
+        if maxFileBytes > 0 {
+            o["max_file_bytes"] = .int(maxFileBytes)
+            o["file_quota_bytes"] = .int(fileQuotaBytes)
+            o["uploads_per_min"] = .int(Int64(uploadsPerMinute))
+        }
+        return .object(o)
     }
 
     /// A whole rate as a JSON integer, a fractional one as a JSON number with a fraction.
@@ -136,5 +148,8 @@ package struct Limits: Sendable, Equatable {
         if case .double(let d) = json["read_per_sec"] { readPerSec = d }
         if let v = json["read_per_sec"]?.intValue { readPerSec = Double(v) }
         if let v = json["read_burst"]?.intValue { readBurst = Int(v) }
+        if let v = json["max_file_bytes"]?.intValue { maxFileBytes = v }
+        if let v = json["file_quota_bytes"]?.intValue { fileQuotaBytes = v }
+        if let v = json["uploads_per_min"]?.intValue { uploadsPerMinute = Int(v) }
     }
 }

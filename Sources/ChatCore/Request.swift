@@ -19,6 +19,8 @@ package enum RequestType: String, Sendable, CaseIterable {
 package enum MessageKind: String, Sendable, Equatable {
     case text
     case action
+    /// A shared file (`file`), with an optional caption in `text`.
+    case file
     /// New text for `target`.
     case edit
     /// `target` was deleted.
@@ -53,7 +55,15 @@ package enum Request: Sendable, Equatable {
     case topic(room: ValidName, topic: String)
     case history(room: ValidName, before: Int64?, after: Int64?, limit: Int?)
     case markRead(room: ValidName, seq: Int64)
-    case send(room: ValidName, text: String, kind: MessageKind, nonce: String?, replyTo: Int64? = nil)
+    /// `file`: the upload a `kind: "file"` message shares (nil for text and action).
+    case send(
+        room: ValidName,
+        text: String,
+        kind: MessageKind,
+        nonce: String?,
+        replyTo: Int64? = nil,
+        file: String? = nil
+    )
     case typing(room: ValidName)
     case ping
     /// Creates a room (`visibility` is `public` or `private`); the caller owns it.
@@ -188,25 +198,35 @@ extension Request {
                 return .success(.markRead(room: room, seq: seq))
             case .send:
                 let room = try f.roomName("room")
-                guard let textValue = body["text"] else { throw f.invalid("text", "a string") }
-                guard case .string(let text) = textValue else {
-                    if case .invalidString = textValue {
-                        throw ProtocolError.badRequest("'text' holds an unpaired surrogate")
-                    }
-                    throw f.invalid("text", "a string")
-                }
-                try f.checkText(text, limits: limits)
                 let kind: MessageKind
                 switch try f.optionalString("kind", maxLength: 16) {
                 case nil, "text": kind = .text
                 case "action": kind = .action
-                default: throw ProtocolError.badRequest("'kind' must be \"text\" or \"action\"")
+                case "file": kind = .file
+                default: throw ProtocolError.badRequest("'kind' must be \"text\", \"action\" or \"file\"")
                 }
+                var file: String?
+                if kind == .file {
+                    guard let id = try f.optionalString("file", maxLength: 64), FileRef.isValidID(id) else {
+                        throw ProtocolError.badRequest("'file' must be a file id (32 hex digits) from POST /v1/files")
+                    }
+                    file = id
+                } else if body["file"] != nil {
+                    throw ProtocolError.badRequest("'file' goes with kind \"file\"")
+                }
+                let text: String
+                switch body["text"] {
+                case .string(let value)?: text = value
+                case .invalidString?: throw ProtocolError.badRequest("'text' holds an unpaired surrogate")
+                case nil where kind == .file: text = ""
+                default: throw f.invalid("text", "a string")
+                }
+                if kind != .file || !text.isEmpty { try f.checkText(text, limits: limits) }
                 let nonce = try f.optionalString("nonce", maxLength: 64)
                 if let nonce, nonce.isEmpty { throw ProtocolError.badRequest("'nonce' must be 1 to 64 scalars") }
                 let replyTo = try f.optionalInt("reply_to")
                 if let replyTo, replyTo < 1 { throw ProtocolError.badRequest("'reply_to' must be at least 1") }
-                return .success(.send(room: room, text: text, kind: kind, nonce: nonce, replyTo: replyTo))
+                return .success(.send(room: room, text: text, kind: kind, nonce: nonce, replyTo: replyTo, file: file))
             case .typing:
                 return .success(.typing(room: try f.roomName("room")))
             case .ping:

@@ -28,4 +28,30 @@ package enum LogRecord: Sendable, Equatable {
     /// A token was used (`resume`) at `ts` (ms); stored at most once per token and UTC day,
     /// for the idle expiry (`--token-idle-days`).
     case tokenUsed(tokenHash: String, ts: Int64)
+    /// An upload was stored (`POST /v1/files`); its bytes are in the data directory's file
+    /// store under its SHA-256. A second upload of the same bytes by the same user replaces it.
+    case fileUploaded(FileUpload)
+    /// An upload was removed (never posted for 24 h, its every message deleted, or by an operator).
+    case fileRemoved(id: String)
+}
+
+/// An upload as the server keeps it: the file and who uploaded it when.
+package struct FileUpload: Sendable, Equatable {
+    package var file: FileRef
+    /// The uploader's fold key.
+    package var uploader: String
+    /// When it was stored (ms since the epoch).
+    package var ts: Int64
+
+    /// Creates an upload.
+    ///
+    /// - Parameters:
+    ///   - file: the file.
+    ///   - uploader: the uploader's fold key.
+    ///   - ts: when it was stored (ms).
+    package init(file: FileRef, uploader: String, ts: Int64) {
+        self.file = file
+        self.uploader = uploader
+        self.ts = ts
+    }
 }

@@ -104,6 +104,7 @@ extension LogRecord {
         case tokenUsed
         /// A message with a reply, a target or a state (tag 10 holds the plain ones).
         case messageDetailed
+        case fileUploaded, fileRemoved
     }
 
     /// The byte of a message kind in a `messageDetailed` record.
@@ -115,10 +116,11 @@ extension LogRecord {
         case .delete: 3
         case .react: 4
         case .unreact: 5
+        case .file: 6
         }
     }
 
-    static let kinds: [MessageKind] = [.text, .action, .edit, .delete, .react, .unreact]
+    static let kinds: [MessageKind] = [.text, .action, .edit, .delete, .react, .unreact, .file]
 
     /// The byte of a visibility in a `roomAccess` record.
     static func visibilityByte(_ visibility: RoomVisibility) -> UInt8 {
@@ -174,7 +176,8 @@ extension LogRecord {
             w.string(room)
             w.string(topic)
             w.string(by)
-        case .messageAppended(let m) where !m.isContent || m.replyTo != nil || m.editedTs != nil || m.deleted:
+        case .messageAppended(let m)
+        where m.kind != .text && m.kind != .action || m.replyTo != nil || m.editedTs != nil || m.deleted:
             // Reactions are not stored: replaying the room's react/unreact events rebuilds them.
             w.u8(Tag.messageDetailed.rawValue)
             w.string(m.room)
@@ -190,12 +193,14 @@ extension LogRecord {
             if m.emoji != nil { flags |= 8 }
             if m.editedTs != nil { flags |= 16 }
             if m.deleted { flags |= 32 }
+            if m.file != nil { flags |= 64 }
             w.u8(flags)
             if let nonce = m.nonce { w.string(nonce) }
             if let replyTo = m.replyTo { w.int(replyTo) }
             if let target = m.target { w.int(target) }
             if let emoji = m.emoji { w.string(emoji) }
             if let editedTs = m.editedTs { w.int(editedTs) }
+            if let file = m.file { Self.encode(file, into: &w) }
         case .messageAppended(let m):
             w.u8(Tag.messageAppended.rawValue)
             w.string(m.room)
@@ -245,7 +250,33 @@ extension LogRecord {
             w.u8(Tag.tokenUsed.rawValue)
             w.string(tokenHash)
             w.int(ts)
+        case .fileUploaded(let upload):
+            w.u8(Tag.fileUploaded.rawValue)
+            Self.encode(upload.file, into: &w)
+            w.string(upload.uploader)
+            w.int(upload.ts)
+        case .fileRemoved(let id):
+            w.u8(Tag.fileRemoved.rawValue)
+            w.string(id)
         }
+    }
+
+    static func encode(_ file: FileRef, into w: inout ByteWriter) {
+        w.string(file.id)
+        w.string(file.name)
+        w.string(file.mime)
+        w.int(file.size)
+        w.string(file.sha256)
+    }
+
+    static func decodeFile(_ r: inout ByteReader) throws(RecordDecodingError) -> FileRef {
+        FileRef(
+            id: try r.string(),
+            name: try r.string(),
+            mime: try r.string(),
+            size: try r.int(),
+            sha256: try r.string()
+        )
     }
 
     /// Decodes one record payload (the whole buffer).
@@ -324,6 +355,11 @@ extension LogRecord {
             record = .roomAccess(room: room, visibility: visibility, owner: owner)
         case .tokenUsed:
             record = .tokenUsed(tokenHash: try r.string(), ts: try r.int())
+        case .fileUploaded:
+            let file = try Self.decodeFile(&r)
+            record = .fileUploaded(FileUpload(file: file, uploader: try r.string(), ts: try r.int()))
+        case .fileRemoved:
+            record = .fileRemoved(id: try r.string())
         case .messageDetailed:
             let room = try r.string()
             let seq = try r.int()
@@ -333,7 +369,7 @@ extension LogRecord {
             guard kindByte < Self.kinds.count else { throw RecordDecodingError.malformed("bad message kind") }
             let ts = try r.int()
             let flags = try r.u8()
-            guard flags & 0xC0 == 0 else { throw RecordDecodingError.malformed("bad message flags") }
+            guard flags & 0x80 == 0 else { throw RecordDecodingError.malformed("bad message flags") }
             let nonce: String? = flags & 1 != 0 ? try r.string() : nil
             var details = MessageDetails()
             if flags & 2 != 0 { details.replyTo = try r.int() }
@@ -341,6 +377,7 @@ extension LogRecord {
             if flags & 8 != 0 { details.emoji = try r.string() }
             if flags & 16 != 0 { details.editedTs = try r.int() }
             details.deleted = flags & 32 != 0
+            if flags & 64 != 0 { details.file = try Self.decodeFile(&r) }
             record = .messageAppended(
                 ChatMessage(
                     room: room,

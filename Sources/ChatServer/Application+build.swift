@@ -90,6 +90,9 @@ package func buildApplication(
             body: .init(byteBuffer: ByteBuffer(string: healthy ? "ok\n" : "storage failed\n"))
         )
     }
+    let fileStore = configuration.storage.map { FileStore(root: $0.directory + "/files") } ?? FileStore.temporary()
+    try fileStore.prepare()
+    FileRoutes(hub: hub, store: fileStore, limits: configuration.limits, logger: logger).register(on: router)
     let resolver = ClientAddressResolver(trustedProxies: configuration.trustedProxies)
     if let metrics, configuration.metricsListen == nil {
         // Only for clients on this machine (behind a trusted proxy: the client it names).
@@ -133,7 +136,16 @@ package func buildApplication(
         if let tls { return ConnectionLimitChannel(base: try TLSChannel(guarded, tlsConfiguration: tls), gate: gate) }
         return ConnectionLimitChannel(base: guarded, gate: gate)
     }
-    var services: [any Service] = [store, broker, indexer]
+    var services: [any Service] = [
+        store, broker, indexer,
+        FileSweeper(
+            hub: hub,
+            store: fileStore,
+            logger: logger,
+            interval: .seconds(60),
+            temporary: configuration.storage == nil
+        ),
+    ]
     if let metrics, let address = configuration.metricsListen {
         services.append(
             MetricsServer.application(

@@ -166,6 +166,12 @@ package struct ServerConfiguration: Sendable {
         self.tls = nil
         self.handshakeTimeout = .seconds(10)
         self.adminSocket = nil
+        if self.limits.maxFileBytes == 0 && self.limits.uploadsPerMinute == 0 {
+            // File sharing is on by default: 25 MiB files, 1 GiB per user, 10 uploads a minute.
+            self.limits.maxFileBytes = 25 << 20
+            self.limits.fileQuotaBytes = 1 << 30
+            self.limits.uploadsPerMinute = 10
+        }
     }
 
     /// Whether a bind address only accepts connections from this machine.

@@ -14,7 +14,33 @@ package struct ServerMetrics: Sendable {
     /// wait included).
     let fanoutLag = CoreMetrics.Timer(label: "chat_fanout_lag_seconds")
 
+    /// Uploads stored (`POST /v1/files` answered 201).
+    let uploads = Counter(label: "chat_file_uploads_total")
+
     package init() {}
+
+    /// Bytes on disk in the file store (`chat_file_bytes`) and how many blobs.
+    package static func setFileStore(files: Int, bytes: Int64) {
+        Gauge(label: "chat_file_bytes").record(bytes)
+        Gauge(label: "chat_files").record(files)
+    }
+
+    /// A download answered (200, 206 or 304) and the bytes it sent.
+    package static func downloaded(bytes: Int64) {
+        Counter(label: "chat_file_downloads_total").increment()
+        Counter(label: "chat_file_download_bytes_total").increment(by: bytes)
+    }
+
+    /// An upload's bytes received (stored or not).
+    package static func uploadedBytes(_ bytes: Int64) {
+        Counter(label: "chat_file_upload_bytes_total").increment(by: bytes)
+    }
+
+    /// A file request refused, by reason: `too_large`, `quota`, `rate_limited`, `unauthorized`,
+    /// `not_found`, `bad_request`, `interrupted`, `unavailable`.
+    package static func fileRefused(_ reason: String) {
+        Counter(label: "chat_file_refused_total", dimensions: [("reason", reason)]).increment()
+    }
 
     func rejected(_ code: ErrorCode) {
         Counter(label: "chat_requests_rejected_total", dimensions: [("code", code.rawValue)]).increment()

@@ -335,3 +335,70 @@ struct MessageCommand: ParsableCommand {
         }
     }
 }
+
+struct FileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "file",
+        abstract: "List, remove and count uploaded files.",
+        discussion: """
+            A removed file answers 404 at once; its bytes go at the running server's next file sweep \
+            (within a minute), or at the next start of a stopped one.
+            """,
+        subcommands: [List.self, Remove.self, Usage.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List uploads, oldest first.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Only this user's uploads.") var user: String?
+
+        func run() async throws {
+            let result = try await options.run(.listFiles(user: user))
+            guard !options.json else { return }
+            let rows = (result["files"]?.arrayValue ?? []).compactMap(\.objectValue).map { file in
+                [
+                    file["id"]?.stringValue ?? "?", formatTime(file["ts"]?.intValue ?? 0),
+                    file["uploader"]?.stringValue ?? "?", FileRef.humanSize(file["size"]?.intValue ?? 0),
+                    file["mime"]?.stringValue ?? "?",
+                    (file["rooms"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ","),
+                    String(JSONValue.string(file["name"]?.stringValue ?? "").jsonString),
+                ]
+            }
+            printTable(["ID", "UPLOADED", "BY", "SIZE", "TYPE", "ROOMS", "NAME"], rows)
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an upload (messages keep a dead link).")
+        @OptionGroup var options: AdminOptions
+        @Argument(help: "The file id (32 hex digits, as `file list` shows).") var id: String
+
+        func run() async throws {
+            let result = try await options.run(.removeFile(id: id))
+            if !options.json { print("removed \(id) (\(result["name"]?.stringValue ?? ""))") }
+        }
+    }
+
+    struct Usage: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Bytes and uploads by user.")
+        @OptionGroup var options: AdminOptions
+
+        func run() async throws {
+            let result = try await options.run(.fileUsage)
+            guard !options.json else { return }
+            let rows = (result["users"]?.arrayValue ?? []).compactMap(\.objectValue).map { user in
+                [
+                    user["user"]?.stringValue ?? "?", "\(user["bytes"]?.intValue ?? 0)",
+                    FileRef.humanSize(user["bytes"]?.intValue ?? 0), "\(user["files"]?.intValue ?? 0)",
+                ]
+            }
+            printTable(["USER", "BYTES", "SIZE", "FILES"], rows)
+            let quota = result["quota_bytes"]?.intValue ?? 0
+            print(
+                "total: \(result["files"]?.intValue ?? 0) uploads, \(result["bytes"]?.intValue ?? 0) bytes; "
+                    + "\(result["stored_bytes"]?.intValue ?? 0) bytes on disk (same bytes stored once); "
+                    + "quota per user: \(quota > 0 ? "\(quota) bytes" : "none")"
+            )
+        }
+    }
+}

@@ -26,6 +26,7 @@ struct ChatServerCommand: AsyncParsableCommand {
         version: BuildInfo.description,
         subcommands: [
             ServeCommand.self, BackupCommand.self, RestoreCommand.self, UserCommand.self, InviteCommand.self,
+            FileCommand.self,
             TokenCommand.self, MessageCommand.self, ReindexCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
@@ -177,6 +178,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Rooms one user may be a member of.")
     var maxRoomsPerUser = 200
 
+    @Option(help: "Largest upload in bytes (POST /v1/files; 413 over it). 0 turns file sharing off.")
+    var maxFileBytes: Int64 = 25 << 20
+
+    @Option(help: "Bytes of uploads one user may keep (0: no quota).")
+    var fileQuotaBytes: Int64 = 1 << 30
+
+    @Option(help: "Uploads one user may start per minute (also the burst).")
+    var uploadsPerMin = 10
+
     @Option(help: "New rooms one user may create per minute (also the burst).")
     var roomCreationPerMin: Double = 10
 
@@ -268,6 +278,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxTotalQueueMib >= maxQueueMib else {
             throw ValidationError("--max-total-queue-mib must be at least --max-queue-mib")
         }
+        guard maxFileBytes >= 0, fileQuotaBytes >= 0 else {
+            throw ValidationError("--max-file-bytes and --file-quota-bytes must not be negative")
+        }
+        guard uploadsPerMin >= 1 else { throw ValidationError("--uploads-per-min must be at least 1") }
         guard maxRoomsPerUser >= 1 else { throw ValidationError("--max-rooms-per-user must be at least 1") }
         guard roomCreationPerMin > 0 else { throw ValidationError("--room-creation-per-min must be positive") }
         guard loginFreeAttempts >= 1 else { throw ValidationError("--login-free-attempts must be at least 1") }
@@ -340,6 +354,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.allowedOrigins = allowedOrigin
         configuration.metricsListen = metricsListen.flatMap(ServerConfiguration.ListenAddress.init)
         configuration.maxRoomsPerUser = maxRoomsPerUser
+        configuration.limits.maxFileBytes = maxFileBytes
+        configuration.limits.fileQuotaBytes = fileQuotaBytes
+        configuration.limits.uploadsPerMinute = uploadsPerMin
         configuration.outboundQueueBytes = maxQueueMib << 20
         configuration.outboundTotalBytes = maxTotalQueueMib << 20
         configuration.roomCreationPerMinute = roomCreationPerMin

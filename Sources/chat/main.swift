@@ -33,7 +33,7 @@ struct Chat: AsyncParsableCommand {
         version: BuildInfo.description,
         subcommands: [
             Interactive.self, Login.self, Send.self, Edit.self, Delete.self, React.self, Unreact.self, Tail.self,
-            Search.self,
+            Search.self, Upload.self, Download.self,
         ],
         defaultSubcommand: Interactive.self
     )
@@ -391,6 +391,142 @@ struct Send: AsyncParsableCommand {
             JSONValue.object(["room": .string(room), "seq": .int(ack.seq), "ts": .int(ack.ts)]).terminalSafeJSONString
         )
     }
+}
+
+struct Upload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upload a file and share it in a room (or with --to, in a direct message); prints the message."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Room name.")
+    var room: String?
+
+    @Option(help: "Share it in a direct message with this user instead.")
+    var to: String?
+
+    @Option(help: "A caption for the file.")
+    var caption: String?
+
+    @Flag(help: "No progress on standard error.")
+    var quiet = false
+
+    @Argument(help: "The file to upload.")
+    var file: String
+
+    func run() async throws {
+        guard FileManager.default.isReadableFile(atPath: file) else { throw CLIError("cannot read \(file)") }
+        let url = try connection.url()
+        let credentials = try Secrets.credentials(url: url, user: connection.user)
+        let configuration = try await connection.client(credentials, url: url)
+        let (target, path, caption, quiet) = (try RoomTarget(room: room, dm: to), file, caption ?? "", quiet)
+        let (room, ref, ack) = try await withClient(configuration) { client in
+            try await waitReady(client)
+            let room = try await target.open(client)
+            _ = try await client.join(room)
+            let transfer = try await client.fileTransfer()
+            defer { Task { await transfer.shutdown() } }
+            let ref: FileRef
+            do {
+                ref = try await transfer.upload(path: path) { sent, total in
+                    if !quiet { Progress.show("upload", sent, total) }
+                }
+            } catch let failure as FileTransfer.Failure {
+                throw CLIError("upload failed: \(failure.message)")
+            }
+            if !quiet { Progress.done() }
+            let ack = try await client.send(room, text: caption, kind: .file, file: ref.id)
+            return (room, ref, ack)
+        }
+        print(
+            JSONValue.object([
+                "room": .string(room), "seq": .int(ack.seq), "ts": .int(ack.ts), "file": .object(ref.json),
+            ]).terminalSafeJSONString
+        )
+    }
+}
+
+struct Download: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Download a shared file by id, into $XDG_DOWNLOAD_DIR (or ~/Downloads) unless -o says where.",
+        discussion: """
+            The file's name comes from the message that shared it (--room), made safe: never a path outside \
+            the directory, never an existing file (`name (1).ext`). An interrupted download resumes from its \
+            .part file; the result is checked against the file's SHA-256.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "The room the file was shared in (to find its name and size).")
+    var room: String
+
+    @Option(name: .shortAndLong, help: "Write to this path instead (must not exist).")
+    var output: String?
+
+    @Flag(help: "No progress on standard error.")
+    var quiet = false
+
+    @Argument(help: "The file id (from the message's file.id).")
+    var id: String
+
+    func run() async throws {
+        guard FileRef.isValidID(id) else { throw CLIError("not a file id: \(id)") }
+        let url = try connection.url()
+        let credentials = try Secrets.credentials(url: url, user: connection.user)
+        let configuration = try await connection.client(credentials, url: url)
+        let (room, id, output, quiet) = (room, id, output, quiet)
+        let path = try await withClient(configuration) { client in
+            try await waitReady(client)
+            guard let name = try? Request.room(room) else { throw CLIError("not a room name: \(room)") }
+            var file: FileRef?
+            var before: Int64? = nil
+            while file == nil {
+                let page = try await client.request(
+                    Request.history(room: name, before: before, after: nil, limit: nil),
+                    as: HistoryReply.self
+                ).messages
+                file = page.last(where: { $0.file?.id == id })?.file
+                guard let oldest = page.first?.seq, oldest > 1 else { break }
+                before = oldest
+            }
+            guard let file else { throw CLIError("no file \(id) in \(room)") }
+            let path: String
+            if let output {
+                guard !FileManager.default.fileExists(atPath: output) else { throw CLIError("\(output) exists") }
+                path = output
+            } else {
+                let directory = LocalFiles.downloadDirectory()
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                path = LocalFiles.freePath(for: file.name, in: directory)
+            }
+            let transfer = try await client.fileTransfer()
+            defer { Task { await transfer.shutdown() } }
+            do {
+                try await transfer.download(file, to: path) { got, total in
+                    if !quiet { Progress.show("download", got, total) }
+                }
+            } catch let failure as FileTransfer.Failure {
+                throw CLIError("download failed: \(failure.message)")
+            }
+            if !quiet { Progress.done() }
+            return path
+        }
+        print(JSONValue.object(["id": .string(id), "path": .string(path)]).terminalSafeJSONString)
+    }
+}
+
+/// A progress line on standard error (`upload 12.3 MB of 100.0 MB (12 %)`), redrawn in place.
+enum Progress {
+    static func show(_ what: String, _ done: Int64, _ total: Int64) {
+        guard isatty(2) != 0 else { return }
+        let percent = total > 0 ? done * 100 / total : 100
+        let line = "\r\(what) \(FileRef.humanSize(done)) of \(FileRef.humanSize(total)) (\(percent) %)\u{1B}[K"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    static func done() { if isatty(2) != 0 { FileHandle.standardError.write(Data("\n".utf8)) } }
 }
 
 /// A room named on the command line: `--room NAME`, or the direct-message room with a user.

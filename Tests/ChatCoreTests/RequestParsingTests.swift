@@ -120,9 +120,15 @@ private let requestErrors: [(RequestType, String, ProtocolError)] = [
     (.send, #"{"room":"lobby","text":"\ude00"}"#, .badRequest("'text' holds an unpaired surrogate")),
     (.send, #"{"room":"lobby","text":"\ud83d\u0041"}"#, .badRequest("'text' holds an unpaired surrogate")),
     (.send, #"{"room":"lobby","text":"\u001b[31mred"}"#, .badRequest(forbiddenEscape)),
-    (.send, #"{"room":"lobby","text":"hi","kind":"other"}"#, .badRequest(#"'kind' must be "text" or "action""#)),
-    (.send, #"{"room":"lobby","text":"hi","kind":"ACTION"}"#, .badRequest(#"'kind' must be "text" or "action""#)),
-    (.send, #"{"room":"lobby","text":"hi","kind":""}"#, .badRequest(#"'kind' must be "text" or "action""#)),
+    (
+        .send, #"{"room":"lobby","text":"hi","kind":"other"}"#,
+        .badRequest(#"'kind' must be "text", "action" or "file""#)
+    ),
+    (
+        .send, #"{"room":"lobby","text":"hi","kind":"ACTION"}"#,
+        .badRequest(#"'kind' must be "text", "action" or "file""#)
+    ),
+    (.send, #"{"room":"lobby","text":"hi","kind":""}"#, .badRequest(#"'kind' must be "text", "action" or "file""#)),
     (.send, #"{"room":"lobby","text":"hi","kind":3}"#, .badRequest("'kind' must be a string")),
     (
         .send, #"{"room":"lobby","text":"hi","kind":""# + repeated("k", 17) + #""}"#,

@@ -125,6 +125,49 @@ struct StorageCodingTests {
         .roomAccess(room: "", visibility: .public, owner: ""),
         .tokenUsed(tokenHash: String(repeating: "ab", count: 32), ts: 1_700_000_000_000),
         .tokenUsed(tokenHash: "", ts: Int64.min),
+        .fileUploaded(
+            FileUpload(
+                file: FileRef(
+                    id: String(repeating: "0f", count: 16),
+                    name: "日本語 report (1).pdf",
+                    mime: "application/pdf",
+                    size: 26_214_400,
+                    sha256: String(repeating: "ab", count: 32)
+                ),
+                uploader: "ünï",
+                ts: 1_700_000_000_000
+            )
+        ),
+        .fileUploaded(
+            FileUpload(file: FileRef(id: "", name: "", mime: "", size: 0, sha256: ""), uploader: "", ts: Int64.min)
+        ),
+        .fileRemoved(id: String(repeating: "0f", count: 16)),
+        .messageAppended(
+            ChatMessage(
+                room: "r",
+                seq: 9,
+                from: "a",
+                text: "the logs",
+                kind: .file,
+                ts: 10,
+                nonce: "n-1",
+                details: MessageDetails(
+                    replyTo: 3,
+                    file: FileRef(id: "ab", name: "x.log", mime: "text/plain", size: 12, sha256: "cd")
+                )
+            )
+        ),
+        .messageAppended(
+            ChatMessage(
+                room: "r",
+                seq: 10,
+                from: "a",
+                text: "",
+                kind: .file,
+                ts: 11,
+                details: MessageDetails(deleted: true)
+            )
+        ),
     ]
 
     static func caseName(_ record: LogRecord) -> String {
@@ -146,6 +189,8 @@ struct StorageCodingTests {
         case .inviteRevoked: "inviteRevoked"
         case .roomAccess: "roomAccess"
         case .tokenUsed: "tokenUsed"
+        case .fileUploaded: "fileUploaded"
+        case .fileRemoved: "fileRemoved"
         }
     }
 
@@ -161,7 +206,7 @@ struct StorageCodingTests {
 
     @Test("the samples cover every record type")
     func samplesCoverEveryCase() {
-        #expect(Set(Self.samples.map(Self.caseName)).count == 17)
+        #expect(Set(Self.samples.map(Self.caseName)).count == 19)
     }
 
     @Test("a record round-trips through encode, decode and framing", arguments: samples)
@@ -261,7 +306,7 @@ struct StorageCodingTests {
     @Test("damaged payloads are rejected with a decoding error, not a crash")
     func malformedPayloads() {
         #expect(Self.decode([]) == .failure(.truncated))
-        for tag: UInt8 in [0, 19, 200, 255] {
+        for tag: UInt8 in [0, 21, 200, 255] {
             #expect(Self.decode([tag, 0, 0]) == .failure(.malformed("unknown record type")), "tag \(tag)")
         }
         // tokenRevoked with a string claiming 5 bytes but holding 2.

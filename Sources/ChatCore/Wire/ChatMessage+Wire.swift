@@ -2,7 +2,7 @@
 /// `messages` of `join` and `history` replies.
 extension ChatMessage {
     /// Decodes a message object: `{room, seq, from, text?, kind, ts, nonce?, reply_to?,
-    /// target?, emoji?, edited_ts?, deleted?, reactions?}`.
+    /// target?, emoji?, file?, edited_ts?, deleted?, reactions?}`.
     ///
     /// `seq`, `from`, `ts` and `room` are required (`room` may come from the caller when
     /// the object has none); `text` is required of `text` and `action` messages that are
@@ -36,6 +36,7 @@ extension ChatMessage {
         details.target = try f.optionalInt("target")
         details.emoji = try f.optionalString("emoji")
         details.editedTs = try f.optionalInt("edited_ts")
+        if f.value("file") != nil { details.file = try FileRef(fields: try f.object("file")) }
         if f.value("reactions") != nil {
             details.reactions = try f.objects("reactions") { r throws(WireDecodingError) in
                 guard let users = try r.required("users").arrayValue else {

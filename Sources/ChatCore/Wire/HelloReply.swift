@@ -43,18 +43,22 @@ package struct HelloReply: WireReply {
             read.readPerSec = 0
             read.readBurst = 0
         }
+        var limits = Limits(
+            maxFrame: Int(try l.int("max_frame")),
+            maxText: Int(try l.int("max_text")),
+            historyLimit: Int(try l.int("history_limit")),
+            ratePerSec: rate,
+            rateBurst: Int(try l.int("rate_burst")),
+            readPerSec: read.readPerSec,
+            readBurst: read.readBurst
+        )
+        limits.maxFileBytes = read.maxFileBytes
+        limits.fileQuotaBytes = read.fileQuotaBytes
+        limits.uploadsPerMinute = read.uploadsPerMinute
         self.init(
             server: try f.string("server"),
             version: try f.int("version"),
-            limits: Limits(
-                maxFrame: Int(try l.int("max_frame")),
-                maxText: Int(try l.int("max_text")),
-                historyLimit: Int(try l.int("history_limit")),
-                ratePerSec: rate,
-                rateBurst: Int(try l.int("rate_burst")),
-                readPerSec: read.readPerSec,
-                readBurst: read.readBurst
-            ),
+            limits: limits,
             features: try Self.features(f)
         )
     }

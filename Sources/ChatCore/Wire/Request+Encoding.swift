@@ -66,9 +66,11 @@ extension Request: WireRequest {
             return o
         case .markRead(let room, let seq):
             return ["room": .string(room.display), "seq": .int(seq)]
-        case .send(let room, let text, let kind, let nonce, let replyTo):
-            var o: JSONObject = ["room": .string(room.display), "text": .string(text)]
+        case .send(let room, let text, let kind, let nonce, let replyTo, let file):
+            var o: JSONObject = ["room": .string(room.display)]
+            if kind != .file || !text.isEmpty { o["text"] = .string(text) }
             if kind != .text { o["kind"] = .string(kind.rawValue) }
+            if let file { o["file"] = .string(file) }
             if let nonce { o["nonce"] = .string(nonce) }
             if let replyTo { o["reply_to"] = .int(replyTo) }
             return o

@@ -37,4 +37,6 @@ package enum ServerFeature {
     package static let deletes = "deletes"
     /// `react`/`unreact` and their events; `reactions` on messages.
     package static let reactions = "reactions"
+    /// `POST /v1/files`, `GET /v1/files/ID` and `send {kind: "file"}`.
+    package static let files = "files"
 }

@@ -22,6 +22,12 @@ package enum AdminCommand: Sendable, Equatable {
     case revokeTokens(name: String, id: String?)
     /// Deletes a message (its text is gone; a `delete` event from `server` is published).
     case deleteMessage(room: String, seq: Int64)
+    /// Lists uploads (of one user, or of everyone).
+    case listFiles(user: String?)
+    /// Removes an upload (its bytes go at the running server's next file sweep, or at start).
+    case removeFile(id: String)
+    /// Bytes and uploads by user.
+    case fileUsage
 
     /// The wire form on the admin socket.
     package var json: JSONObject {
@@ -46,6 +52,12 @@ package enum AdminCommand: Sendable, Equatable {
             ["op": "token.revoke", "name": .string(name), "id": id.map { .string($0) } ?? .null]
         case .deleteMessage(let room, let seq):
             ["op": "message.delete", "room": .string(room), "seq": .int(seq)]
+        case .listFiles(let user):
+            ["op": "file.list", "user": user.map { .string($0) } ?? .null]
+        case .removeFile(let id):
+            ["op": "file.remove", "id": .string(id)]
+        case .fileUsage:
+            ["op": "file.usage"]
         }
     }
 
@@ -77,6 +89,11 @@ package enum AdminCommand: Sendable, Equatable {
             let id: String? = object["id"] == nil || object["id"] == .null ? nil : try string("id")
             self = .revokeTokens(name: try string("name"), id: id)
         case "message.delete": self = .deleteMessage(room: try string("room"), seq: try int("seq"))
+        case "file.list":
+            let user: String? = object["user"] == nil || object["user"] == .null ? nil : try string("user")
+            self = .listFiles(user: user)
+        case "file.remove": self = .removeFile(id: try string("id"))
+        case "file.usage": self = .fileUsage
         case let op?: throw AdminError("unknown admin operation '\(op)'")
         case nil: throw AdminError("'op' is required")
         }

@@ -66,6 +66,15 @@ package struct ChatState: Sendable {
     package var tokenUsedAt: [String: Int64] = [:]
     /// SHA-256 of an invite code (hex) → the invite.
     package var invites: [String: Invite] = [:]
+    /// File id → the upload (`POST /v1/files`).
+    package var uploads: [String: FileUpload] = [:]
+    /// File id → room fold key → how many live (not deleted) messages there share it.
+    package var fileRooms: [String: [String: Int]] = [:]
+    /// User fold key → bytes of their uploads (the quota counts each upload once).
+    package var uploadBytes: [String: Int64] = [:]
+    /// Uploads whose last message was deleted since the last file sweep: the sweep removes
+    /// them unless they were posted again meanwhile.
+    package var orphanedFiles: Set<String> = []
     /// Display name → fold key, so replaying a message does not fold its names again.
     private var roomKeys: [String: String] = [:]
     private var userKeys: [String: String] = [:]
@@ -132,7 +141,16 @@ package struct ChatState: Sendable {
                 stored.details = details
                 room.messages.append(stored)
             }
-            if message.target != nil { MessageChanges.apply(message, toRoom: &room.messages) }
+            if let file = message.file, message.kind == .file, !message.deleted {
+                fileRooms[file.id, default: [:]][key, default: 0] += 1
+            }
+            if let target = message.target {
+                let sharedFile: String? =
+                    message.kind == .delete && target >= 1 && target <= room.head
+                    ? room.messages[Int(target - 1)].file?.id : nil
+                MessageChanges.apply(message, toRoom: &room.messages)
+                if let sharedFile, room.messages[Int(target - 1)].deleted { dropFileReference(sharedFile, room: key) }
+            }
             if let nonce = message.nonce {
                 let user = userKeys[message.from] ?? TextRules.foldKey(message.from)
                 room.nonces[Self.nonceKey(user: user, nonce: nonce)] = message.seq
@@ -153,7 +171,43 @@ package struct ChatState: Sendable {
         case .roomAccess(let room, let visibility, let owner):
             rooms[room]?.visibility = visibility
             rooms[room]?.owner = owner
+        case .fileUploaded(let upload):
+            if let old = uploads[upload.file.id] { uploadBytes[old.uploader, default: 0] -= old.file.size }
+            uploads[upload.file.id] = upload
+            uploadBytes[upload.uploader, default: 0] += upload.file.size
+            orphanedFiles.remove(upload.file.id)
+        case .fileRemoved(let id):
+            orphanedFiles.remove(id)
+            guard let old = uploads.removeValue(forKey: id) else { return }
+            let left = (uploadBytes[old.uploader] ?? 0) - old.file.size
+            uploadBytes[old.uploader] = left > 0 ? left : nil
         }
+    }
+
+    private mutating func dropFileReference(_ id: String, room: String) {
+        guard let count = fileRooms[id]?[room] else { return }
+        if count > 1 {
+            fileRooms[id]?[room] = count - 1
+        } else {
+            fileRooms[id]?[room] = nil
+            if fileRooms[id]?.isEmpty == true {
+                fileRooms[id] = nil
+                orphanedFiles.insert(id)
+            }
+        }
+    }
+
+    /// Whether a user may download a file: they uploaded it, or they are a member of a room
+    /// where a message that was not deleted shares it.
+    ///
+    /// - Parameters:
+    ///   - id: the file id.
+    ///   - user: the user's fold key.
+    package func mayDownload(_ id: String, user: String) -> Bool {
+        guard let upload = uploads[id] else { return false }
+        if upload.uploader == user { return true }
+        guard let roomsSharing = fileRooms[id] else { return false }
+        return roomsSharing.keys.contains { rooms[$0]?.members[user] != nil }
     }
 
     /// The fold key of a user's display name.

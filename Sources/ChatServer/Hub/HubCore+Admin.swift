@@ -148,6 +148,46 @@ extension HubCore {
                 result: ["room": .string(event.room), "seq": .int(seq), "event_seq": .int(event.seq)],
                 step: step
             )
+        case .listFiles(let user):
+            let owner = try user.map { name throws(AdminError) in try existingUser(name) }
+            let files = state.uploads.values.filter { owner == nil || $0.uploader == owner }
+                .sorted { ($0.ts, $0.file.id) < ($1.ts, $1.file.id) }
+                .map { upload in
+                    var o = upload.file.json
+                    o["uploader"] = .string(state.users[upload.uploader]?.name ?? upload.uploader)
+                    o["ts"] = .int(upload.ts)
+                    let rooms = (state.fileRooms[upload.file.id] ?? [:]).keys.compactMap { state.rooms[$0]?.name }
+                    o["rooms"] = .array(rooms.sorted(by: codePointLess).map { .string($0) })
+                    return JSONValue.object(o)
+                }
+            return AdminPlan(result: ["files": .array(files)], step: HubStep())
+        case .removeFile(let id):
+            guard let upload = state.uploads[id] else { throw AdminError("no file '\(id)'") }
+            var step = HubStep()
+            guard !storageFailed else {
+                throw AdminError("the server cannot store changes (storage failed earlier; see its log)")
+            }
+            _ = removeUploads([id], into: &step)
+            return AdminPlan(result: ["id": .string(id), "name": .string(upload.file.name)], step: step)
+        case .fileUsage:
+            var counts: [String: Int64] = [:]
+            for upload in state.uploads.values { counts[upload.uploader, default: 0] += 1 }
+            let rows = state.uploadBytes.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { key, bytes in
+                JSONValue.object([
+                    "user": .string(state.users[key]?.name ?? key), "bytes": .int(bytes),
+                    "files": .int(counts[key] ?? 0),
+                ])
+            }
+            let total = state.uploadBytes.values.reduce(0, +)
+            let blobs = Dictionary(state.uploads.values.map { ($0.file.sha256, $0.file.size) }) { a, _ in a }
+            return AdminPlan(
+                result: [
+                    "users": .array(rows), "bytes": .int(total), "files": .int(Int64(state.uploads.count)),
+                    "stored_bytes": .int(blobs.values.reduce(0, +)),
+                    "quota_bytes": .int(configuration.limits.fileQuotaBytes),
+                ],
+                step: HubStep()
+            )
         }
     }
 

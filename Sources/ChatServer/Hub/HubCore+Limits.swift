@@ -13,6 +13,8 @@ extension HubCore {
         case membership
         /// A `join`, `create` or `dm` that makes a room (`--room-creation-per-min`).
         case roomCreation
+        /// `POST /v1/files` (`--uploads-per-min`).
+        case upload
 
         var refusal: String {
             switch self {
@@ -20,6 +22,7 @@ extension HubCore {
             case .read: "too many requests; slow down"
             case .membership: "too many joins and leaves; slow down"
             case .roomCreation: "too many new rooms; try again later"
+            case .upload: "too many uploads; try again later"
             }
         }
     }
@@ -37,6 +40,9 @@ extension HubCore {
             return TokenBucket(rate: perMinute / 60, burst: max(1, Int(perMinute)), now: now.monotonic)
         case .roomCreation:
             let perMinute = configuration.roomCreationPerMinute
+            return TokenBucket(rate: perMinute / 60, burst: max(1, Int(perMinute)), now: now.monotonic)
+        case .upload:
+            let perMinute = Double(limits.uploadsPerMinute)
             return TokenBucket(rate: perMinute / 60, burst: max(1, Int(perMinute)), now: now.monotonic)
         }
     }

@@ -16,6 +16,7 @@ extension HubCore {
         kind: MessageKind,
         nonce: String?,
         replyTo: Int64? = nil,
+        file: String? = nil,
         at now: HubTime,
         into step: inout HubStep
     ) throws(ProtocolError) {
@@ -28,6 +29,14 @@ extension HubCore {
         guard let roomState = state.rooms[room] else { throw ProtocolError(.notFound, "no such room") }
         // A refused reply costs no token, as a refused edit or reaction does not.
         if let replyTo { _ = try roomState.content(replyTo) }
+        // Only the uploader may post an upload; anyone else's id is as unknown as a made-up one.
+        var shared: FileRef?
+        if let file {
+            guard let upload = state.uploads[file], upload.uploader == userKey else {
+                throw ProtocolError(.notFound, "no such file (upload it with POST /v1/files first)")
+            }
+            shared = upload.file
+        }
         try takeMessageToken(userKey, at: now)
         var message = ChatMessage(
             room: roomState.name,
@@ -39,6 +48,7 @@ extension HubCore {
             nonce: nonce
         )
         if let replyTo { message.replyTo = replyTo }
+        if let shared { message.file = shared }
         commitSend(message, room: room, conn: conn, id: id, into: &step)
     }
 }

@@ -216,7 +216,7 @@ package struct HubCore: Sendable {
                 step.append(.reply(conn, id: id, history(key, before: before, after: after, limit: limit)))
             case .markRead(let room, let seq):
                 try markRead(conn, id: id, user: userKey, room: memberRoom(room, user: userKey), seq: seq, into: &step)
-            case .send(let room, let text, let kind, let nonce, let replyTo):
+            case .send(let room, let text, let kind, let nonce, let replyTo, let file):
                 try send(
                     conn,
                     id: id,
@@ -227,6 +227,7 @@ package struct HubCore: Sendable {
                     kind: kind,
                     nonce: nonce,
                     replyTo: replyTo,
+                    file: file,
                     at: now,
                     into: &step
                 )

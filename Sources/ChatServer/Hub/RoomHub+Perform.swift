@@ -123,6 +123,7 @@ extension RoomHub {
             }
         }
         if appended, store.snapshotDue { store.snapshot(core.state) }
+        if appended, !core.state.orphanedFiles.isEmpty { fileSweeps?.yield() }
     }
 
     /// A room's ready messages, published together: each subscriber takes them in one go and

@@ -41,6 +41,8 @@ package actor RoomHub: Service {
     let tracing: Bool
     /// The trace context of the request whose actions are being performed (tracing only).
     var currentContext: ServiceContext?
+    /// Wakes the file sweeper when a delete left an upload without messages.
+    var fileSweeps: AsyncStream<Void>.Continuation?
 
     /// Creates a hub over recovered state.
     ///

@@ -124,8 +124,12 @@ struct ConnectionHandler: Sendable {
             } else {
                 session.helloDone = true
                 conn.send(
-                    HelloReply(server: configuration.serverName, limits: configuration.limits, features: Self.features)
-                        .frame(id: id)
+                    HelloReply(
+                        server: configuration.serverName,
+                        limits: configuration.limits,
+                        features: Self.features(configuration)
+                    )
+                    .frame(id: id)
                 )
             }
         case .ping:
@@ -167,11 +171,14 @@ struct ConnectionHandler: Sendable {
 }
 
 extension ConnectionHandler {
-    /// The optional features this server names in its `hello` reply.
-    static let features = [
-        ServerFeature.privateRooms, ServerFeature.directMessages, ServerFeature.replies, ServerFeature.edits,
-        ServerFeature.deletes, ServerFeature.reactions,
-    ]
+    /// The optional features this server names in its `hello` reply (`files` unless
+    /// `--max-file-bytes 0` turned file sharing off).
+    static func features(_ configuration: ServerConfiguration) -> [String] {
+        [
+            ServerFeature.privateRooms, ServerFeature.directMessages, ServerFeature.replies, ServerFeature.edits,
+            ServerFeature.deletes, ServerFeature.reactions,
+        ] + (configuration.limits.maxFileBytes > 0 ? [ServerFeature.files] : [])
+    }
 }
 
 /// What the request pump keeps per connection.

@@ -1,3 +1,4 @@
+import ChatCore
 import ChatLog
 import Foundation
 
@@ -12,7 +13,9 @@ import Musl
 /// A backup holds the newest snapshot and every log segment after it, each cut at
 /// its last complete record: a prefix of the server's history. Format: `CHATBAK1`,
 /// then entries `[kind u8: 1 snapshot, 2 log][generation u32][length u32 lo][length u32 hi][bytes]`,
-/// then `CHATBEND` and the CRC-32C of everything before it.
+/// then `CHATBEND` and the CRC-32C of everything before it. Kind 3 entries hold the bytes of
+/// one upload: its SHA-256 in 64 hex digits, then the bytes; they are streamed both ways, so
+/// files never sit in memory whole.
 package enum Backup {
     static let magic = Array("CHATBAK1".utf8)
     static let endMagic = Array("CHATBEND".utf8)
@@ -32,7 +35,7 @@ package enum Backup {
     ///
     /// - Parameters:
     ///   - dataDirectory: the data directory.
-    ///   - output: the backup file to write.
+    ///   - output: the backup file to write (written to `output.tmp`, then renamed).
     package static func create(dataDirectory: String, output: String) throws -> Summary {
         let directory = DataDirectory(dataDirectory)
         guard FileManager.default.fileExists(atPath: dataDirectory) else {
@@ -74,7 +77,11 @@ package enum Backup {
             guard fd >= 0 else { throw Retry() }
             opened.append((2, gen, fd, path))
         }
-        var out = magic
+        let parent = (output as NSString).deletingLastPathComponent
+        let temporary = output + ".tmp"
+        let out = try BackupOutput(path: temporary)
+        defer { out.close() }
+        try out.write(magic)
         var state = ChatState()
         var files = 0
         for file in opened {
@@ -88,29 +95,49 @@ package enum Backup {
                 }
                 bytes.removeLast(bytes.count - scan.validLength)
             }
-            var w = ByteWriter()
-            w.u8(file.kind)
-            w.u32le(UInt32(file.generation))
-            w.u32le(UInt32(truncatingIfNeeded: bytes.count))
-            w.u32le(UInt32(truncatingIfNeeded: bytes.count >> 32))
-            out.append(contentsOf: w.bytes)
-            out.append(contentsOf: bytes)
+            try out.write(entryHeader(kind: file.kind, generation: file.generation, length: bytes.count))
+            try out.write(bytes)
             files += 1
         }
         // If the newest snapshot changed while we read, start again for a tidy backup.
         if try directory.generations().snapshots.last != base { throw Retry() }
-        out.append(contentsOf: endMagic)
+        // The bytes of every upload the backed-up state holds, streamed (kind 3: hash, then bytes).
+        let store = FileStore(root: directory.path + "/files")
+        var blobs = 0
+        for sha in Set(state.uploads.values.map(\.file.sha256)).sorted() {
+            let path = store.blobPath(sha)
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }  // removed meanwhile: its upload went too
+            defer { Glibc.close(fd) }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { continue }
+            try out.write(entryHeader(kind: 3, generation: 0, length: 64 + Int(info.st_size)))
+            try out.write(Array(sha.utf8))
+            try out.copy(from: fd, count: Int(info.st_size), path: path)
+            blobs += 1
+        }
+        try out.write(endMagic)
         var crc = ByteWriter()
-        crc.u32le(out.withUnsafeBytes { CRC32C.update(0, $0) })
-        out.append(contentsOf: crc.bytes)
-        let parent = (output as NSString).deletingLastPathComponent
-        try DataDirectory(parent.isEmpty ? "." : parent).writeAtomically(out, to: output)
+        crc.u32le(out.crc)
+        try out.write(crc.bytes)
+        try out.finish()
+        guard rename(temporary, output) == 0 else { throw StorageError.io(output, "rename failed") }
+        DataDirectory(parent.isEmpty ? "." : parent).syncDirectory()
         return Summary(
-            files: files,
-            bytes: out.count,
+            files: files + blobs,
+            bytes: Int(out.written),
             rooms: state.rooms.count,
             messages: state.rooms.values.reduce(0) { $0 + $1.messages.count }
         )
+    }
+
+    static func entryHeader(kind: UInt8, generation: Int, length: Int) -> [UInt8] {
+        var w = ByteWriter()
+        w.u8(kind)
+        w.u32le(UInt32(generation))
+        w.u32le(UInt32(truncatingIfNeeded: length))
+        w.u32le(UInt32(truncatingIfNeeded: length >> 32))
+        return w.bytes
     }
 
     /// Restores a backup into a data directory; every room gets a new epoch on the next start.
@@ -120,25 +147,29 @@ package enum Backup {
     ///   - dataDirectory: where to restore.
     ///   - force: replace existing state.
     package static func restore(from input: String, dataDirectory: String, force: Bool) throws -> Summary {
-        let bytes = try DataDirectory.read(input)
-        guard bytes.count >= magic.count + endMagic.count + 4, Array(bytes.prefix(8)) == magic else {
+        let backup = try BackupInput(path: input)
+        defer { backup.close() }
+        let total = backup.size
+        guard total >= magic.count + endMagic.count + 4, try backup.read(at: 0, count: 8) == magic else {
             throw StorageError.corrupt(input, offset: 0, "not a chat-server backup")
         }
-        let bodyEnd = bytes.count - 12
-        let stored = bytes.withUnsafeBytes { raw -> UInt32? in
-            var r = ByteReader(raw, offset: bodyEnd + 8)
+        let bodyEnd = total - 12
+        let trailer = try backup.read(at: bodyEnd, count: 12)
+        let stored = trailer.withUnsafeBytes { raw -> UInt32? in
+            var r = ByteReader(raw, offset: 8)
             return try? r.u32le()
         }
-        guard Array(bytes[bodyEnd..<(bodyEnd + 8)]) == endMagic,
-            stored
-                == bytes.withUnsafeBytes({ CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[0..<(bodyEnd + 8)])) })
-        else { throw StorageError.corrupt(input, offset: bytes.count, "backup is truncated or damaged (checksum)") }
+        guard Array(trailer.prefix(8)) == endMagic, stored == (try backup.crc(upTo: bodyEnd + 8)) else {
+            throw StorageError.corrupt(input, offset: total, "backup is truncated or damaged (checksum)")
+        }
 
-        var entries: [(kind: UInt8, generation: Int, bytes: ArraySlice<UInt8>)] = []
+        // Entries: (kind, generation, offset of the contents, length).
+        var entries: [(kind: UInt8, generation: Int, start: Int, length: Int)] = []
         var offset = magic.count
         while offset < bodyEnd {
-            let header = try bytes.withUnsafeBytes { raw throws -> (UInt8, UInt32, Int) in
-                var r = ByteReader(raw, offset: offset)
+            let raw = try backup.read(at: offset, count: min(13, bodyEnd - offset))
+            let header = try raw.withUnsafeBytes { raw throws -> (UInt8, UInt32, Int) in
+                var r = ByteReader(raw)
                 do {
                     let kind = try r.u8()
                     let gen = try r.u32le()
@@ -150,17 +181,18 @@ package enum Backup {
                 }
             }
             let start = offset + 13
-            guard header.0 == 1 || header.0 == 2, start + header.2 <= bodyEnd else {
+            guard (1...3).contains(header.0), start + header.2 <= bodyEnd, header.0 != 3 || header.2 >= 64 else {
                 throw StorageError.corrupt(input, offset: offset, "damaged entry")
             }
-            entries.append((header.0, Int(header.1), bytes[start..<(start + header.2)]))
+            entries.append((header.0, Int(header.1), start, header.2))
             offset = start + header.2
         }
 
         let directory = DataDirectory(dataDirectory)
         try directory.prepare()
         let lock = try directory.lockExclusively("a chat-server is running on this data directory; stop it first")
-        defer { close(lock) }
+        defer { Glibc.close(lock) }
+        let store = FileStore(root: directory.path + "/files")
         if !(try directory.isEmpty()) {
             guard force else {
                 throw StorageError.io(
@@ -172,11 +204,14 @@ package enum Backup {
             for gen in snapshots { unlink(directory.snapshotPath(gen)) }
             for gen in logs { unlink(directory.logPath(gen)) }
         }
+        // Files the restored state does not hold are removed at the server's next start.
+        try store.prepare()
         unlink(directory.runningPath)
         var state = ChatState()
-        for entry in entries {
+        var blobs = 0
+        for entry in entries where entry.kind != 3 {
             let path = entry.kind == 1 ? directory.snapshotPath(entry.generation) : directory.logPath(entry.generation)
-            let contents = Array(entry.bytes)
+            let contents = try backup.read(at: entry.start, count: entry.length)
             if entry.kind == 1 {
                 state = try SnapshotFile.load(bytes: contents, path: input, repair: false).state
             } else {
@@ -191,10 +226,32 @@ package enum Backup {
             }
             try directory.writeAtomically(contents, to: path)
         }
+        for entry in entries where entry.kind == 3 {
+            let sha = String(decoding: try backup.read(at: entry.start, count: 64), as: UTF8.self)
+            guard sha.utf8.count == 64,
+                sha.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+            else { throw StorageError.corrupt(input, offset: entry.start, "damaged file entry") }
+            let destination = store.blobPath(sha)
+            let folder = (destination as NSString).deletingLastPathComponent
+            if mkdir(folder, 0o700) != 0 && errno != EEXIST { throw StorageError.io(folder, "cannot create") }
+            let temporary = store.root + "/tmp/restore-" + sha
+            let fd = try DataDirectory.createPrivateFile(temporary)
+            do {
+                try backup.copy(at: entry.start + 64, count: entry.length - 64, to: fd, path: temporary)
+                guard fsync(fd) == 0 else { throw StorageError.io(temporary, "fsync failed") }
+            } catch {
+                Glibc.close(fd)
+                unlink(temporary)
+                throw error
+            }
+            Glibc.close(fd)
+            guard rename(temporary, destination) == 0 else { throw StorageError.io(destination, "rename failed") }
+            blobs += 1
+        }
         try directory.writeAtomically(Array("restored from \(input)\n".utf8), to: directory.epochResetPath)
         return Summary(
             files: entries.count,
-            bytes: bytes.count,
+            bytes: total,
             rooms: state.rooms.count,
             messages: state.rooms.values.reduce(0) { $0 + $1.messages.count }
         )
@@ -216,4 +273,120 @@ package enum Backup {
         }
         return bytes
     }
+}
+
+/// A backup being written: bytes go to the file with a running CRC-32C.
+final class BackupOutput {
+    let fd: Int32
+    let path: String
+    private(set) var crc: UInt32 = 0
+    private(set) var written: Int64 = 0
+    private var closed = false
+
+    init(path: String) throws {
+        self.path = path
+        fd = try DataDirectory.createPrivateFile(path)
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in
+            crc = CRC32C.update(crc, raw)
+            try DataDirectory.writeAll(fd, raw, path: path)
+        }
+        written += Int64(bytes.count)
+    }
+
+    /// Appends `count` bytes read from `source`, 1 MiB at a time.
+    func copy(from source: Int32, count: Int, path sourcePath: String) throws {
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var done = 0
+        while done < count {
+            let n = chunk.withUnsafeMutableBytes {
+                pread(source, $0.baseAddress, min($0.count, count - done), off_t(done))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError.io(sourcePath, "read failed")
+            }
+            guard n > 0 else { throw StorageError.io(sourcePath, "the file shrank during the backup") }
+            try chunk.withUnsafeBytes { raw in
+                let part = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                crc = CRC32C.update(crc, part)
+                try DataDirectory.writeAll(fd, part, path: path)
+            }
+            written += Int64(n)
+            done += n
+        }
+    }
+
+    func finish() throws {
+        guard fsync(fd) == 0 else { throw StorageError.io(path, "fsync failed") }
+    }
+
+    func close() {
+        if !closed {
+            Glibc.close(fd)
+            closed = true
+        }
+    }
+
+    deinit { close() }
+}
+
+/// A backup being read: positioned reads, a streamed CRC and streamed copies.
+final class BackupInput {
+    let fd: Int32
+    let path: String
+    let size: Int
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StorageError.io(path, "cannot open: \(String(cString: strerror(errno)))") }
+        let end = lseek(fd, 0, SEEK_END)
+        guard end >= 0 else {
+            Glibc.close(fd)
+            throw StorageError.io(path, "cannot seek")
+        }
+        size = Int(end)
+    }
+
+    func read(at offset: Int, count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError.io(path, "read failed")
+            }
+            guard n > 0 else { throw StorageError.corrupt(path, offset: offset + done, "backup is truncated") }
+            done += n
+        }
+        return bytes
+    }
+
+    func crc(upTo end: Int) throws -> UInt32 {
+        var crc: UInt32 = 0
+        var offset = 0
+        while offset < end {
+            let part = try read(at: offset, count: min(1 << 20, end - offset))
+            part.withUnsafeBytes { crc = CRC32C.update(crc, $0) }
+            offset += part.count
+        }
+        return crc
+    }
+
+    func copy(at offset: Int, count: Int, to target: Int32, path targetPath: String) throws {
+        var done = 0
+        while done < count {
+            let part = try read(at: offset + done, count: min(1 << 20, count - done))
+            try part.withUnsafeBytes { try DataDirectory.writeAll(target, $0, path: targetPath) }
+            done += part.count
+        }
+    }
+
+    func close() { Glibc.close(fd) }
 }

@@ -43,6 +43,7 @@ package enum SnapshotFile {
             }
             for message in room.messages { try visit(.messageAppended(message)) }
         }
+        for upload in state.uploads.values { try visit(.fileUploaded(upload)) }
     }
 
     /// Writes a snapshot atomically.

@@ -57,7 +57,7 @@ func drawMessages(
         lines += messageLines(
             time: clock(message.ts, offset: state.utcOffset, twelveHour: state.twelveHour),
             nick: message.from,
-            text: message.text,
+            text: message.file.map { fileLine($0, caption: message.text) } ?? message.text,
             kind: message.kind,
             nickWidth: nickWidth,
             textWidth: textWidth,
@@ -111,6 +111,12 @@ func drawMessages(
         var col = left
         for (text, style) in line.segments { col = screen.put(text, row: top + offset + i, column: col, style: style) }
     }
+}
+
+/// A file message: `📎 name · 1.2 MB · image/png`, then its caption.
+func fileLine(_ file: FileRef, caption: String) -> String {
+    let line = "📎 \(file.name) · \(FileRef.humanSize(file.size)) · \(file.mime)"
+    return caption.isEmpty ? line : line + "  " + caption
 }
 
 private func separator(_ label: String, width: Int, style: CellStyle) -> PaneLine {
