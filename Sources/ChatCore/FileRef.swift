@@ -65,6 +65,14 @@ package struct FileRef: Sendable, Equatable {
         id.utf8.count == 32 && id.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
+    /// Whether a string is a SHA-256 in lowercase hex (64 digits).
+    ///
+    /// - Parameters:
+    ///   - hash: the candidate.
+    package static func isValidHash(_ hash: String) -> Bool {
+        hash.utf8.count == 64 && hash.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+
     /// A size for people: `812 B`, `1.2 KB`, `3.4 MB`, `1.1 GB` (powers of 1000, as file managers show).
     ///
     /// - Parameters:

@@ -55,6 +55,8 @@ package enum AppEvent: Sendable, Equatable {
     case directOpened(room: String, text: String?)
     /// The server created a room for `/create` (the connection is subscribed to it).
     case created(room: String, isPrivate: Bool)
+    /// A file transfer moved on (nil: it ended; a notice says how).
+    case transfer(AppState.Transfer?)
 
     package static func == (a: AppEvent, b: AppEvent) -> Bool {
         switch (a, b) {
@@ -82,6 +84,7 @@ package enum AppEvent: Sendable, Equatable {
         case (.seen(let x), .seen(let y)): return x == y
         case (.directOpened(let r1, let t1), .directOpened(let r2, let t2)): return r1 == r2 && t1 == t2
         case (.created(let r1, let p1), .created(let r2, let p2)): return r1 == r2 && p1 == p2
+        case (.transfer(let x), .transfer(let y)): return x == y
         default: return false
         }
     }
@@ -127,4 +130,10 @@ package enum AppEffect: Sendable, Equatable {
     case invite(room: String, user: String)
     /// Remove a user from a room the user owns (`kick`).
     case kick(room: String, user: String)
+    /// Upload a file and share it in a room (`/upload`).
+    case upload(room: String, path: String, caption: String, nonce: String)
+    /// Download a file (`/download`): into `path` (a directory or a new file), or the download directory.
+    case download(FileRef, path: String?)
+    /// Download a file to the cache and open it (`/open`).
+    case open(FileRef)
 }

@@ -135,6 +135,8 @@ package struct AppState: Sendable {
     /// Show times as 12-hour clock ("3:04p") instead of 24-hour ("15:04").
     package var twelveHour = false
     package var completion: Completion?
+    /// The file transfer in progress (one at a time).
+    package var transfer: Transfer?
     package var quitting = false
     /// Height of the message pane for the terminal's size (for page-wise scrolling).
     package var pageHeight: Int = 20
@@ -173,6 +175,21 @@ package struct AppState: Sendable {
         package init(name: String, online: Bool?) {
             self.name = name
             self.online = online
+        }
+    }
+
+    /// A file going up or down, for the status line.
+    package struct Transfer: Sendable, Equatable {
+        package var upload: Bool
+        package var name: String
+        package var done: Int64
+        package var total: Int64
+
+        package init(upload: Bool, name: String, done: Int64, total: Int64) {
+            self.upload = upload
+            self.name = name
+            self.done = done
+            self.total = total
         }
     }
 

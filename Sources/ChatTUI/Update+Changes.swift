@@ -112,6 +112,13 @@ func handleSelectionKey(_ state: inout AppState, _ key: Key) -> [AppEffect] {
         case .character("+"): startReaction(&state, message)
         default: startReply(&state, message)
         }
+    case .character("s"), .character("o"):
+        guard let file = message?.file else {
+            state.notice = "not a file message"
+            return []
+        }
+        state.selection = nil
+        return startTransfer(&state, file, open: key == .character("o"), path: nil)
     case .ctrl("c"):
         state.quitting = true
         return [.quit]

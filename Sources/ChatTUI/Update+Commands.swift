@@ -51,6 +51,8 @@ func runCommand(_ state: inout AppState, _ line: String) -> [AppEffect] {
         }
         return sendMessage(&state, argument, kind: .action)
     case "/search", "/s": return startSearch(&state, argument)
+    case "/upload": return uploadCommand(&state, argument)
+    case "/download", "/open": return downloadCommand(&state, command, argument)
     case "/edit", "/delete", "/react": return runChangeCommand(&state, command, argument)
     case "/msg", "/query", "/m": return openDirect(&state, command: command, argument)
     case "/create": return createRoom(&state, argument)

@@ -77,7 +77,15 @@ func complete(_ state: inout AppState) {
         state.completion = completion
         return
     }
-    let (word, start) = state.input.wordBeforeCursor
+    var (word, start) = state.input.wordBeforeCursor
+    let uploadPrefix = "/upload "
+    if state.input.text.hasPrefix(uploadPrefix), state.input.cursor >= uploadPrefix.count {
+        // The path is everything after `/upload ` up to the cursor, escaped spaces included.
+        let typed = String(state.input.text.prefix(state.input.cursor).dropFirst(uploadPrefix.count))
+        if !hasUnescapedSpace(typed) {
+            (word, start) = (typed, uploadPrefix.count)
+        }
+    }
     guard !word.isEmpty else { return }
     let lower = word.lowercased()
     var candidates: [String]
@@ -90,6 +98,9 @@ func complete(_ state: inout AppState) {
         let key = TextRules.foldKey(word.hasPrefix("@") ? String(word.dropFirst()) : word)
         candidates = state.people.filter { $0.key != me && $0.key.hasPrefix(key) }.values.map(\.name)
             .sorted { TextRules.foldKey($0) < TextRules.foldKey($1) }.map { $0 + " " }
+    } else if line.hasPrefix(uploadPrefix), start == uploadPrefix.count {
+        // A path (read from the file system): directories end in `/`, files in a space.
+        candidates = PathCompletion.candidates(word)
     } else if line.hasPrefix("/join ") || line.hasPrefix("/part ") {
         candidates = state.rooms.map(\.name).filter { $0.lowercased().hasPrefix(lower) }.map { $0 + " " }
     } else {

@@ -2,8 +2,8 @@ import ChatCore
 
 /// The commands `/help` lists, for completion.
 package let chatCommands = [
-    "/create", "/delete", "/edit", "/help", "/invite", "/join", "/kick", "/logout", "/me", "/members", "/msg",
-    "/part", "/query", "/quit", "/react", "/rooms", "/search", "/topic",
+    "/create", "/delete", "/download", "/edit", "/help", "/invite", "/join", "/kick", "/logout", "/me", "/members",
+    "/msg", "/open", "/part", "/query", "/quit", "/react", "/rooms", "/search", "/topic", "/upload",
 ]
 
 /// Applies one event to the state and returns what the run loop must do. Synchronous and pure.
@@ -82,6 +82,9 @@ package func update(_ state: inout AppState, _ event: AppEvent) -> [AppEffect] {
         return []
     case .directOpened(let room, let text): return directOpened(&state, room: room, text: text)
     case .created(let room, let isPrivate): return created(&state, room: room, isPrivate: isPrivate)
+    case .transfer(let transfer):
+        state.transfer = transfer
+        return []
     }
 }
 

@@ -42,6 +42,22 @@ struct ClientConnection: ChatConnection {
         }
     }
 
+    func sendFile(room: String, file: FileRef, caption: String, nonce: String) async throws {
+        _ = try await refusals { try await client.send(room, text: caption, kind: .file, nonce: nonce, file: file.id) }
+    }
+
+    func upload(path: String, progress: @escaping @Sendable (Int64, Int64) -> Void) async throws -> FileRef {
+        let transfer = try await client.fileTransfer()
+        defer { Task { await transfer.shutdown() } }
+        return try await transfer.upload(path: path, progress: progress)
+    }
+
+    func download(_ file: FileRef, to path: String, progress: @escaping @Sendable (Int64, Int64) -> Void) async throws {
+        let transfer = try await client.fileTransfer()
+        defer { Task { await transfer.shutdown() } }
+        try await transfer.download(file, to: path, progress: progress)
+    }
+
     func create(_ room: String, visibility: RoomVisibility) async throws {
         _ = try await refusals { try await client.create(room, visibility: visibility) }
     }

@@ -38,7 +38,8 @@ final class TmuxChat {
         configHome: String? = nil,
         room: String = TUIEndToEndTests.room,
         columns: Int = 80,
-        rows: Int = 24
+        rows: Int = 24,
+        environment: [String: String] = [:]
     ) async throws -> TmuxChat {
         let tmux = try findTmux()
         let directory = try makeTemporaryDirectory("chat-e2e-tmux")
@@ -48,11 +49,15 @@ final class TmuxChat {
             // No status line (it would take a row), and a dead pane stays on screen to show why it died.
             let config = directory + "/tmux.conf"
             try "set -g status off\nset -g remain-on-exit on\n".write(toFile: config, atomically: true, encoding: .utf8)
-            let command = [
+            let variables: [String] = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            let prefix: [String] = [
                 "env", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "TERM=xterm-256color",
                 "XDG_CONFIG_HOME=\(configHome ?? directory + "/config")", "CHAT_PASSWORD=\(password)",
+            ]
+            let program: [String] = [
                 try ProcessTests.executable("chat").path, "--server", url, "--user", user, "--room", room,
-            ].map(shellQuoted).joined(separator: " ")
+            ]
+            let command = (prefix + variables + program).map(shellQuoted).joined(separator: " ")
             try await session.run([
                 "-f", config, "-u", "new-session", "-d", "-s", "chat", "-x", "\(columns)", "-y", "\(rows)", command,
             ])

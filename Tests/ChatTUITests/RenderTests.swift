@@ -291,7 +291,7 @@ struct RenderTests {
         }
         state.showHelp = true
         let screen = render(state, size: small)
-        #expect(rows(screen)[7].contains("│ Ctrl-W delete word"))
+        #expect(rows(screen)[6].contains("│ Ctrl-W delete word"))
         #expect(gridProblems(screen) == [])
     }
 }

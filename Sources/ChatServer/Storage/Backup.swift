@@ -109,11 +109,11 @@ package enum Backup {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { continue }  // removed meanwhile: its upload went too
             defer { Glibc.close(fd) }
-            var info = stat()
-            guard fstat(fd, &info) == 0 else { continue }
-            try out.write(entryHeader(kind: 3, generation: 0, length: 64 + Int(info.st_size)))
+            let size = Int(lseek(fd, 0, SEEK_END))
+            guard size >= 0 else { continue }
+            try out.write(entryHeader(kind: 3, generation: 0, length: 64 + size))
             try out.write(Array(sha.utf8))
-            try out.copy(from: fd, count: Int(info.st_size), path: path)
+            try out.copy(from: fd, count: size, path: path)
             blobs += 1
         }
         try out.write(endMagic)

@@ -43,7 +43,7 @@ func drawStatus(_ screen: inout ScreenBuffer, _ state: AppState, _ theme: Theme,
         }
     }
     if state.selection != nil, state.confirmDelete == nil {
-        parts.append("↑/↓ select · e edit · d delete · r reply · + react · Esc")
+        parts.append("↑/↓ select · e edit · d delete · r reply · + react · s save · o open · Esc")
     }
     switch state.compose {
     case .message: break
@@ -51,6 +51,7 @@ func drawStatus(_ screen: inout ScreenBuffer, _ state: AppState, _ theme: Theme,
     case .edit: parts.append("Enter saves the edit · Esc cancels")
     case .react: parts.append("Enter reacts · Tab other emoji · Esc cancels")
     }
+    if let transfer = state.transfer { parts.append(transferLine(transfer)) }
     if let notice = state.notice { parts.append(notice.replacingNewlines) }
     // Too long for the line: the notice (an error, say) matters more than the server's address and the lag.
     if case .connected = state.connection,
@@ -86,4 +87,15 @@ func drawInput(_ screen: inout ScreenBuffer, _ state: AppState, _ theme: Theme, 
     }
     if state.input.cursor >= shown.count { cursorColumn = col }
     screen.cursor = (row, min(cursorColumn, screen.size.width - 1))
+}
+
+/// `↑ name ▕█████░░░░░▏ 52 % of 3.1 MB` for the status line.
+func transferLine(_ transfer: AppState.Transfer) -> String {
+    let arrow = transfer.upload ? "↑" : "↓"
+    let name = DisplayWidth.truncate(transfer.name.replacingNewlines, columns: 24)
+    guard transfer.total > 0 else { return "\(arrow) \(name) …" }
+    let fraction = min(1, Double(transfer.done) / Double(transfer.total))
+    let filled = Int((fraction * 10).rounded(.down))
+    let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: 10 - filled)
+    return "\(arrow) \(name) ▕\(bar)▏ \(Int(fraction * 100)) % of \(FileRef.humanSize(transfer.total))"
 }

@@ -8,13 +8,14 @@ package let helpLines = [
     "Alt-1…9 room · Ctrl-N/P next/previous room · Alt-A next activity",
     "PgUp/PgDn scroll (older history loads from the server)",
     "Alt-S select a message: ↑/↓ move · e edit · d delete · r reply",
-    "  + react (Tab: other emoji) · Esc leaves selection",
+    "  + react (Tab: other emoji) · s save / o open a file · Esc",
     "↑ in an empty input edits your last message (↑ again: history)",
     "/edit TEXT · /delete · /react EMOJI (your last message)",
     "/join ROOM · /part [ROOM] · /rooms · /members · /topic TEXT",
     "/msg NAME [TEXT] · /query NAME (direct messages)",
     "/create ROOM [private] · /invite NAME · /kick NAME",
     "/search WORDS \"phrase\" from:NAME in:ROOM (Enter opens)",
+    "/upload PATH [caption] · /download [PATH] · /open (newest file)",
     "/me TEXT · /logout · /quit · /help · //text sends '/text'",
 ]
 

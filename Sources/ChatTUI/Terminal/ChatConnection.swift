@@ -58,9 +58,59 @@ package protocol ChatConnection: Sendable {
     ///   - room: the room's name.
     ///   - visibility: `.public` or `.private`.
     func create(_ room: String, visibility: RoomVisibility) async throws
+    /// Shares an uploaded file in a room (`send {kind: "file"}`), retried with its nonce like a send.
+    ///
+    /// - Parameters:
+    ///   - room: the room's name.
+    ///   - file: the upload.
+    ///   - caption: the caption (may be empty).
+    ///   - nonce: the nonce.
+    func sendFile(room: String, file: FileRef, caption: String, nonce: String) async throws
+    /// Uploads a file from disk (`POST /v1/files`), reporting bytes sent and the total.
+    ///
+    /// - Parameters:
+    ///   - path: the local file.
+    ///   - progress: called as bytes go out.
+    func upload(path: String, progress: @escaping @Sendable (Int64, Int64) -> Void) async throws -> FileRef
+    /// Downloads a file to `path` (through `path.part`, resumable, checked against its SHA-256).
+    ///
+    /// - Parameters:
+    ///   - file: the file.
+    ///   - path: where to put it (must not exist).
+    ///   - progress: called as bytes come in.
+    func download(_ file: FileRef, to path: String, progress: @escaping @Sendable (Int64, Int64) -> Void) async throws
+}
+
+/// A connection that cannot move files (a test fake without them).
+package struct FileTransferUnavailable: Error, CustomStringConvertible {
+    package var description: String { "this connection cannot transfer files" }
 }
 
 extension ChatConnection {
+    /// `send {kind: "file"}` as a plain request.
+    package func sendFile(room: String, file: FileRef, caption: String, nonce: String) async throws {
+        let request = Request.send(
+            room: try Request.room(room),
+            text: caption,
+            kind: .file,
+            nonce: nonce,
+            file: file.id
+        )
+        _ = try await self.request(request, as: SendReply.self)
+    }
+
+    package func upload(path: String, progress: @escaping @Sendable (Int64, Int64) -> Void) async throws -> FileRef {
+        throw FileTransferUnavailable()
+    }
+
+    package func download(
+        _ file: FileRef,
+        to path: String,
+        progress: @escaping @Sendable (Int64, Int64) -> Void
+    ) async throws {
+        throw FileTransferUnavailable()
+    }
+
     /// `edit` as a plain request (for connections without a client of their own).
     ///
     /// - Parameters:

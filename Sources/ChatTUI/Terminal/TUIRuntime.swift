@@ -36,7 +36,7 @@ package struct TUIRuntime<Backend: TerminalBackend>: Sendable {
     private let backend: Backend
     private let connector: any ChatConnector
     private let configuration: TUIRuntimeConfiguration
-    private let logger: Logger
+    let logger: Logger
 
     /// Creates a runtime; `run()` starts it.
     ///
@@ -230,6 +230,8 @@ package struct TUIRuntime<Backend: TerminalBackend>: Sendable {
                         inbox.post(.notice("cannot join \(room): \(plainWords(error))"))
                     }
                 }
+            case .upload, .download, .open:
+                group.addTask { await transfer(effect, connection: connection, inbox: inbox) }
             default:
                 group.addTask { await request(effect, connection: connection, inbox: inbox) }
             }
