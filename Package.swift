@@ -121,6 +121,7 @@ let package = Package(
             name: "ChatConformance",
             dependencies: [
                 "ChatCore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -8,7 +8,7 @@ import Darwin
 package enum ConformanceSuite {
     /// All cases, in run order.
     package static var all: [ConformanceCase] {
-        transport + frames + session + rooms + privateRooms + messages + changes + websocket + limits
+        transport + frames + session + rooms + privateRooms + messages + changes + files + websocket + limits
     }
 
     /// Cases whose name contains the filter (all when nil).

@@ -24,7 +24,7 @@ struct ConformanceTests {
     func sections() {
         let sections: Set<String> = [
             "Transport", "Three kinds of frame", "Names and text", "Session", "Rooms", "Messages",
-            "Liveness and closing", "Durability", "Private rooms",
+            "Liveness and closing", "Durability", "Private rooms", "Files",
         ]
         for c in ConformanceSuite.all { #expect(sections.contains(c.section), "\(c.name): \(c.section)") }
         #expect(Set(ConformanceSuite.all.map(\.name)).count == ConformanceSuite.all.count, "case names are unique")

@@ -81,7 +81,7 @@ struct TestServer {
             features: [
                 ServerFeature.privateRooms, ServerFeature.directMessages, ServerFeature.replies, ServerFeature.edits,
                 ServerFeature.deletes, ServerFeature.reactions,
-            ]
+            ] + (configuration.limits.maxFileBytes > 0 ? [ServerFeature.files] : [])
         )
         context.checksWireEncoding = true
         return context

@@ -80,7 +80,11 @@ package enum Backup {
         let parent = (output as NSString).deletingLastPathComponent
         let temporary = output + ".tmp"
         let out = try BackupOutput(path: temporary)
-        defer { out.close() }
+        var finished = false
+        defer {
+            out.close()
+            if !finished { unlink(temporary) }
+        }
         try out.write(magic)
         var state = ChatState()
         var files = 0
@@ -122,6 +126,7 @@ package enum Backup {
         try out.write(crc.bytes)
         try out.finish()
         guard rename(temporary, output) == 0 else { throw StorageError.io(output, "rename failed") }
+        finished = true
         DataDirectory(parent.isEmpty ? "." : parent).syncDirectory()
         return Summary(
             files: files + blobs,
