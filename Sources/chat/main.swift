@@ -25,10 +25,12 @@ struct Chat: AsyncParsableCommand {
             Keys: Enter send, Alt-Enter newline, Tab complete, Ctrl-A/E/B/F/W/U/K edit, Alt-B/F word, \
             Up/Down history, Alt-1..9 / Ctrl-N / Ctrl-P rooms, Alt-A next activity, PgUp/PgDn scroll \
             (older history loads from the server), Alt-S select a message (then e edit, d delete, \
-            r reply, + react, Esc leave), Up in an empty input edits your last message, Ctrl-C quit. \
+            r reply, + react, s save or o open a file, Esc leave), Up in an empty input edits your \
+            last message, Ctrl-C quit. \
             Commands: /join ROOM, /part [ROOM], /rooms, /members, /topic TEXT, /me TEXT, \
             /msg NAME [TEXT], /query NAME, /create ROOM [private], /invite NAME, /kick NAME, \
-            /edit TEXT, /delete, /react EMOJI, /logout, /quit, /help.
+            /edit TEXT, /delete, /react EMOJI, /upload PATH [caption], /download [PATH], /open, \
+            /logout, /quit, /help.
             """,
         version: BuildInfo.description,
         subcommands: [
