@@ -234,6 +234,52 @@ struct FileTests {
         #expect(Self.blobs(server.dataDir).count == 1)
     }
 
+    /// Reads what arrives on a raw socket within `milliseconds`.
+    static func read(_ socket: HostileClientTests.RawSocket, within milliseconds: Int32) -> String {
+        var text = ""
+        var waited: Int32 = 0
+        while waited < milliseconds {
+            var descriptor = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, 50) > 0 {
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                let n = recv(socket.fd, &buffer, buffer.count, 0)
+                if n <= 0 { break }
+                text += String(decoding: buffer[0..<n], as: UTF8.self)
+            } else {
+                waited += 50
+            }
+        }
+        return text
+    }
+
+    @Test("Expect: 100-continue gets 100 Continue on an upload that fits, none on one over the limit")
+    func expectContinue() async throws {
+        let server = try await ProcessTests.startServer()
+        defer {
+            server.process.terminate()
+            try? FileManager.default.removeItem(atPath: server.dataDir)
+        }
+        let ctx = ConformanceContext(url: server.url, limits: Limits())
+        let alice = try await ctx.newUser("alice")
+        let head =
+            "POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(alice.token)\r\n"
+            + "Expect: 100-continue\r\nContent-Type: text/plain\r\n"
+        let fits = try HostileClientTests.RawSocket(port: server.port)
+        defer { fits.close() }
+        #expect(fits.send(head + "Content-Length: 5\r\n\r\n"))
+        let interim = Self.read(fits, within: 500)
+        #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(interim)")
+        #expect(fits.send("hello"))
+        let final = Self.read(fits, within: 1000)
+        #expect(final.hasPrefix("HTTP/1.1 201"), "\(final)")
+
+        let big = try HostileClientTests.RawSocket(port: server.port)
+        defer { big.close() }
+        #expect(big.send(head + "Content-Length: \((25 << 20) + 1)\r\n\r\n"))
+        let refused = Self.read(big, within: 1000)
+        #expect(refused.hasPrefix("HTTP/1.1 413"), "\(refused)")
+    }
+
     @Test("backup and restore carry the files; admin lists and removes them")
     func backupRestore() async throws {
         let dataDir = NSTemporaryDirectory() + "chat-files-bak-\(UUID().uuidString)"

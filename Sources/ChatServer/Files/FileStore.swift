@@ -175,8 +175,7 @@ package actor FileStore {
         for (sha, path) in blobs() where !held.contains(sha) {
             if installing[sha] != nil { continue }
             if let installed = lastInstall[sha], installed >= decidedAt { continue }
-            var info = stat()
-            if stat(path, &info) == 0 { bytes += Int64(info.st_size) }
+            bytes += Self.size(of: path)
             if unlink(path) == 0 { removed += 1 }
         }
         // Forget installs older than any decision still to come.
@@ -189,10 +188,7 @@ package actor FileStore {
     package func usage() -> (files: Int, bytes: Int64) {
         var bytes: Int64 = 0
         let all = blobs()
-        for (_, path) in all {
-            var info = stat()
-            if stat(path, &info) == 0 { bytes += Int64(info.st_size) }
-        }
+        for (_, path) in all { bytes += Self.size(of: path) }
         return (all.count, bytes)
     }
 
@@ -207,6 +203,14 @@ package actor FileStore {
             }
         }
         return out
+    }
+
+    /// A file's size in bytes (0 when it cannot be opened).
+    private static func size(of path: String) -> Int64 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        return Int64(max(0, lseek(fd, 0, SEEK_END)))
     }
 
     private static func syncDirectory(_ path: String) {

@@ -72,6 +72,7 @@ struct ChatUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                 }
             )
             let idleTimeout = self.idleTimeout
+            let maxFileBytes = connections.configuration.limits.maxFileBytes
             let upgrade = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
@@ -79,6 +80,7 @@ struct ChatUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try sync.addHandler(HTTPConnectionStateHandler(idleTimeout: .init(idleTimeout), logger: logger))
+                        try sync.addHandler(ExpectContinueHandler(maxFileBytes: maxFileBytes))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
