@@ -15,7 +15,17 @@ command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install n
 work=$(mktemp -d)
 chmod 755 "$work"
 server="" nginx=""
-trap '[ -n "$server" ] && kill -KILL "$server" 2>/dev/null; [ -n "$nginx" ] && kill -KILL "$nginx" 2>/dev/null; rm -rf "$work"' EXIT
+cleanup() {
+    [ -n "$server" ] && { kill -KILL "$server" 2>/dev/null || true; }
+    if [ -n "$nginx" ]; then # TERM: the master stops its worker (KILL would orphan it)
+        kill -TERM "$nginx" 2>/dev/null || true
+        for _ in $(seq 1 40); do kill -0 "$nginx" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$nginx" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+    true
+}
+trap cleanup EXIT
 SRV=() GEN=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then SRV=(taskset -c 1) GEN=(taskset -c 0); fi
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -94,7 +104,7 @@ CURL="${GEN[*]} curl -sS --fail --max-time 120"
 for round in $(seq 1 "$ROUNDS"); do
     # chat-server upload (the same user and bytes each round: the same id, stored again).
     rss=$(peak_rss "$server" bash -c "$CURL -o '$work/up.json' -w '%{time_total}' \
-        -H 'Authorization: Bearer $token' -H 'Content-Type: application/octet-stream' -H 'Expect:' \
+        -H 'Authorization: Bearer $token' -H 'Content-Type: application/octet-stream' \
         -T '$work/file.bin' -X POST 'http://127.0.0.1:$port/v1/files' > '$work/t'")
     echo "chat upload $(cat "$work/t") $rss" >> "$results"
     id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/up.json")
@@ -102,7 +112,7 @@ for round in $(seq 1 "$ROUNDS"); do
         -H 'Authorization: Bearer $token' 'http://127.0.0.1:$port/v1/files/$id' > '$work/t'")
     echo "chat download $(cat "$work/t") $rss" >> "$results"
     [ "$(sha256sum "$work/out.bin" | cut -d' ' -f1)" = "$sha" ] || { echo "chat-server download differs" >&2; exit 1; }
-    rss=$(peak_rss "$nginx" bash -c "$CURL -o /dev/null -w '%{time_total}' -H 'Expect:' \
+    rss=$(peak_rss "$nginx" bash -c "$CURL -o /dev/null -w '%{time_total}' \
         -T '$work/file.bin' 'http://127.0.0.1:$nport/up/file-$round.bin' > '$work/t'")
     echo "nginx upload $(cat "$work/t") $rss" >> "$results"
     rss=$(peak_rss "$nginx" bash -c "$CURL -o '$work/out.bin' -w '%{time_total}' \

@@ -46,6 +46,8 @@ package actor FileStore {
     }
 
     private nonisolated var temporaryDirectory: String { root + "/tmp" }
+    /// Bytes gathered before one write to disk.
+    static let writeSize = 1 << 20
 
     /// Creates the directories (0700) and removes what interrupted uploads left in `tmp/`.
     package nonisolated func prepare() throws {
@@ -102,14 +104,26 @@ package actor FileStore {
         let descriptor = Descriptor(fd)
         var hasher = SHA256()
         var size: Int64 = 0
+        // Network reads are small (tens of KiB): they are gathered into 1 MiB writes, so the
+        // thread pool is entered once per MiB, not once per read.
+        var pending = ByteBuffer()
+        pending.reserveCapacity(Self.writeSize)
         do {
             for try await chunk in body {
                 size += Int64(chunk.readableBytes)
                 if size > limit { throw ReceiveError.tooLarge }
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                try await pool.runIfActive { try descriptor.writeAll(chunk, path: path) }
+                var chunk = chunk
+                pending.writeBuffer(&chunk)
+                if pending.readableBytes >= Self.writeSize {
+                    let full = pending
+                    try await pool.runIfActive { try descriptor.writeAll(full, path: path) }
+                    pending.clear()
+                }
             }
+            let rest = pending
             try await pool.runIfActive {
+                if rest.readableBytes > 0 { try descriptor.writeAll(rest, path: path) }
                 guard fsync(descriptor.fd) == 0 else {
                     throw ReceiveError.storage("fsync of \(path) failed: \(String(cString: strerror(errno)))")
                 }

@@ -141,7 +141,7 @@ package struct ChatState: Sendable {
                 stored.details = details
                 room.messages.append(stored)
             }
-            if let file = message.file, message.kind == .file, !message.deleted {
+            if message.kind == .file, let file = message.file, !message.deleted {
                 fileRooms[file.id, default: [:]][key, default: 0] += 1
             }
             if let target = message.target {
