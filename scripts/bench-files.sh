@@ -100,6 +100,7 @@ peak_rss() { # pid, command...
 
 results="$work/results.txt"
 : > "$results"
+before=$(awk '/^VmRSS:/ {print $2}' "/proc/$server/status")
 CURL="${GEN[*]} curl -sS --fail --max-time 120"
 for round in $(seq 1 "$ROUNDS"); do
     # chat-server upload (the same user and bytes each round: the same id, stored again).
@@ -123,9 +124,9 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 idle=$(awk '/^VmRSS:/ {print $2}' "/proc/$server/status")
 
-python3 - "$results" "$MIB" "$ROUNDS" "$idle" > "$OUT" <<'PY'
+python3 - "$results" "$MIB" "$ROUNDS" "$idle" "$before" > "$OUT" <<'PY'
 import statistics, sys
-path, mib, rounds, idle = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+path, mib, rounds, idle, before = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 rows = {}
 for line in open(path):
     server, op, seconds, rss = line.split()
@@ -142,5 +143,5 @@ for op in ("upload", "download"):
     c, cr = cell("chat", op)
     n, nr = cell("nginx", op)
     print(f"| {op} | {c:.0f} | {n:.0f} | {c / n:.2f} | {cr:.1f} MiB | {nr:.1f} MiB |")
-print(f"\nchat-server RSS after the runs: {idle / 1024:.1f} MiB.")
+print(f"\nchat-server RSS before the first transfer: {before / 1024:.1f} MiB; after the runs: {idle / 1024:.1f} MiB.")
 PY

@@ -65,6 +65,8 @@ struct DiskFullTests {
 
     func fillAndRecover(server: ProcessTests.Running, dataDir: String, filler: String, flags: [String]) async throws {
         var server = server
+        // The server restarted below is this function's to stop (the caller stops the first one).
+        defer { if server.process.isRunning { server.process.terminate() } }
         let context = ConformanceContext(url: server.url, limits: Limits())
         let alice = try await context.newUser("alice")
         let room = context.unique("full")
