@@ -93,6 +93,35 @@ package struct FileTransfer: Sendable {
         return file
     }
 
+    /// What a file is, from a `HEAD` request: its name (`Content-Disposition`), type, size
+    /// and SHA-256 (`ETag`); for a download by id alone.
+    ///
+    /// - Parameters:
+    ///   - id: the file id.
+    package func info(_ id: String) async throws -> FileRef {
+        var request = HTTPClientRequest(url: base + "/v1/files/" + id)
+        request.method = .HEAD
+        request.headers.add(name: "Authorization", value: "Bearer " + token)
+        let response = try await client.execute(request, timeout: .seconds(30))
+        guard response.status == .ok else {
+            throw Failure(
+                status: Int(response.status.code),
+                code: response.status == .notFound ? "not_found" : "http_\(response.status.code)",
+                message: response.status == .notFound
+                    ? "no such file (or not one you may see)" : "HTTP \(response.status.code)"
+            )
+        }
+        let etag = response.headers.first(name: "ETag") ?? ""
+        let sha = etag.hasPrefix("\"") && etag.hasSuffix("\"") ? String(etag.dropFirst().dropLast()) : etag
+        guard let size = response.headers.first(name: "Content-Length").flatMap({ Int64($0) }), FileRef.isValidHash(sha)
+        else {
+            throw Failure(status: 200, code: "malformed", message: "the server did not say the file's size and hash")
+        }
+        let name = response.headers.first(name: "Content-Disposition").flatMap(FileNames.parseContentDisposition) ?? id
+        let mime = response.headers.first(name: "Content-Type") ?? "application/octet-stream"
+        return FileRef(id: id, name: name, mime: mime, size: size, sha256: sha)
+    }
+
     /// Downloads a file to `destination`, through `destination.part`: an existing `.part`
     /// is resumed with a `Range` request (`If-Range` on the file's hash). The result is
     /// checked against `file.sha256`; a mismatch removes it.

@@ -453,16 +453,13 @@ struct Download: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Download a shared file by id, into $XDG_DOWNLOAD_DIR (or ~/Downloads) unless -o says where.",
         discussion: """
-            The file's name comes from the message that shared it (--room), made safe: never a path outside \
-            the directory, never an existing file (`name (1).ext`). An interrupted download resumes from its \
-            .part file; the result is checked against the file's SHA-256.
+            The file's name is the server's, made safe: never a path outside the directory, never an \
+            existing file (`name (1).ext`). An interrupted download resumes from its .part file; the \
+            result is checked against the file's SHA-256. Prints {"id","path","size","sha256"}.
             """
     )
 
     @OptionGroup var connection: ConnectionOptions
-
-    @Option(help: "The room the file was shared in (to find its name and size).")
-    var room: String
 
     @Option(name: .shortAndLong, help: "Write to this path instead (must not exist).")
     var output: String?
@@ -470,52 +467,44 @@ struct Download: AsyncParsableCommand {
     @Flag(help: "No progress on standard error.")
     var quiet = false
 
-    @Argument(help: "The file id (from the message's file.id).")
+    @Argument(help: "The file id (a message's file.id, as `chat upload` and `chat tail` print it).")
     var id: String
 
     func run() async throws {
-        guard FileRef.isValidID(id) else { throw CLIError("not a file id: \(id)") }
+        guard FileRef.isValidID(id) else { throw CLIError("not a file id (32 hex digits): \(id)") }
         let url = try connection.url()
         let credentials = try Secrets.credentials(url: url, user: connection.user)
         let configuration = try await connection.client(credentials, url: url)
-        let (room, id, output, quiet) = (room, id, output, quiet)
-        let path = try await withClient(configuration) { client in
+        let (id, output, quiet) = (id, output, quiet)
+        let (path, file) = try await withClient(configuration) { client in
             try await waitReady(client)
-            guard let name = try? Request.room(room) else { throw CLIError("not a room name: \(room)") }
-            var file: FileRef?
-            var before: Int64? = nil
-            while file == nil {
-                let page = try await client.request(
-                    Request.history(room: name, before: before, after: nil, limit: nil),
-                    as: HistoryReply.self
-                ).messages
-                file = page.last(where: { $0.file?.id == id })?.file
-                guard let oldest = page.first?.seq, oldest > 1 else { break }
-                before = oldest
-            }
-            guard let file else { throw CLIError("no file \(id) in \(room)") }
-            let path: String
-            if let output {
-                guard !FileManager.default.fileExists(atPath: output) else { throw CLIError("\(output) exists") }
-                path = output
-            } else {
-                let directory = LocalFiles.downloadDirectory()
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                path = LocalFiles.freePath(for: file.name, in: directory)
-            }
             let transfer = try await client.fileTransfer()
             defer { Task { await transfer.shutdown() } }
             do {
+                let file = try await transfer.info(id)
+                let path: String
+                if let output {
+                    guard !FileManager.default.fileExists(atPath: output) else { throw CLIError("\(output) exists") }
+                    path = output
+                } else {
+                    let directory = LocalFiles.downloadDirectory()
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    path = LocalFiles.freePath(for: file.name, in: directory)
+                }
                 try await transfer.download(file, to: path) { got, total in
                     if !quiet { Progress.show("download", got, total) }
                 }
+                if !quiet { Progress.done() }
+                return (path, file)
             } catch let failure as FileTransfer.Failure {
                 throw CLIError("download failed: \(failure.message)")
             }
-            if !quiet { Progress.done() }
-            return path
         }
-        print(JSONValue.object(["id": .string(id), "path": .string(path)]).terminalSafeJSONString)
+        print(
+            JSONValue.object([
+                "id": .string(id), "path": .string(path), "size": .int(file.size), "sha256": .string(file.sha256),
+            ]).terminalSafeJSONString
+        )
     }
 }
 

@@ -280,6 +280,68 @@ struct FileTests {
         #expect(refused.hasPrefix("HTTP/1.1 413"), "\(refused)")
     }
 
+    @Test(
+        "chat upload shares a file; chat download ID saves it by its safe name, then name (1)",
+        .timeLimit(.minutes(1))
+    )
+    func cli() async throws {
+        let server = try await ProcessTests.startServer()
+        defer {
+            server.process.terminate()
+            try? FileManager.default.removeItem(atPath: server.dataDir)
+        }
+        let config = NSTemporaryDirectory() + "chat-cli-files-\(UUID().uuidString)"
+        let downloads = config + "/downloads"
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        func chat(_ arguments: [String]) async throws -> (Int32, String) {
+            let (process, out) = try ProcessTests.chatProcess(arguments, config: config, password: "cli-password")
+            var environment = process.environment ?? [:]
+            environment["XDG_DOWNLOAD_DIR"] = downloads
+            process.environment = environment
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            let status = try await ProcessTests.waitForExit(process)
+            return (status, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }
+        let user = "up\(Int.random(in: 1000...9999))"
+        #expect(try await chat(["login", "--server", server.url, "--user", user, "--register"]).0 == 0)
+        let (path, sha) = try Self.temporaryFile(1_500_000, seed: 3)
+        defer { unlink(path) }
+        let upload = try await chat([
+            "upload", "--server", server.url, "--user", user, "--room", "lobby", "--caption", "logs", path,
+        ])
+        #expect(upload.0 == 0, "\(upload.1)")
+        guard case .object(let o)? = try? JSONParser().parse(upload.1), case .object(let file)? = o["file"],
+            let id = file["id"]?.stringValue
+        else {
+            Issue.record("chat upload printed \(upload.1)")
+            return
+        }
+        #expect(file["sha256"]?.stringValue == sha)
+        #expect(o["room"]?.stringValue == "lobby")
+        for expected in [(path as NSString).lastPathComponent, "chat-upload-x (1).bin"] {
+            let download = try await chat(["download", "--server", server.url, "--user", user, "--quiet", id])
+            #expect(download.0 == 0, "\(download.1)")
+            guard case .object(let d)? = try? JSONParser().parse(download.1), let saved = d["path"]?.stringValue else {
+                Issue.record("chat download printed \(download.1)")
+                continue
+            }
+            #expect(saved.hasPrefix(downloads + "/"))
+            #expect(try FileTransfer.sha256(ofFile: saved) == sha)
+            if expected.hasSuffix("(1).bin") { #expect(saved.hasSuffix(" (1).bin"), "\(saved)") }
+        }
+        let explicit = config + "/mine.bin"
+        let download = try await chat(["download", "--server", server.url, "--user", user, "-o", explicit, id])
+        #expect(download.0 == 0)
+        #expect(try FileTransfer.sha256(ofFile: explicit) == sha)
+        let again = try await chat(["download", "--server", server.url, "--user", user, "-o", explicit, id])
+        #expect(again.0 != 0, "-o onto an existing file is refused")
+        let missing = try await chat([
+            "download", "--server", server.url, "--user", user, String(repeating: "0", count: 32),
+        ])
+        #expect(missing.0 != 0)
+    }
+
     @Test("backup and restore carry the files; admin lists and removes them")
     func backupRestore() async throws {
         let dataDir = NSTemporaryDirectory() + "chat-files-bak-\(UUID().uuidString)"
