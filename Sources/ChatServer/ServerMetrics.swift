@@ -36,7 +36,7 @@ package struct ServerMetrics: Sendable {
         Counter(label: "chat_file_upload_bytes_total").increment(by: bytes)
     }
 
-    /// A file request refused, by reason: `too_large`, `quota`, `rate_limited`, `unauthorized`,
+    /// A file request refused, by reason: `too_large`, `quota`, `rate_limited`, `disk_full`, `unauthorized`,
     /// `not_found`, `bad_request`, `interrupted`, `unavailable`.
     package static func fileRefused(_ reason: String) {
         Counter(label: "chat_file_refused_total", dimensions: [("reason", reason)]).increment()

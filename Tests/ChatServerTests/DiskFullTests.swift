@@ -33,6 +33,54 @@ struct DiskFullTests {
     }
 
     @Test(
+        "an upload that would leave less than 64 MiB free is refused with 507, and messages go on",
+        .enabled(if: getuid() == 0, "mounting a tmpfs needs root")
+    )
+    func uploadOnAFullDisk() async throws {
+        let mountPoint = NSTemporaryDirectory() + "chat-filesfull-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        guard try Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=72m", "tmpfs", mountPoint]) == 0 else {
+            Issue.record("cannot mount a tmpfs at \(mountPoint)")
+            return
+        }
+        defer {
+            _ = try? Self.run("/bin/umount", ["-l", mountPoint])
+            try? FileManager.default.removeItem(atPath: mountPoint)
+        }
+        let server = try await ProcessTests.startServer(dataDir: mountPoint + "/state")
+        defer { server.process.terminate() }
+        let context = ConformanceContext(url: server.url, limits: Limits())
+        let alice = try await context.newUser("alice")
+        let auth = [("Authorization", "Bearer \(alice.token)")]
+        // 72 MiB free at most: 4 MiB fits above the reserve, 16 MiB does not.
+        let small = try await httpRequest(
+            url: server.url,
+            method: "POST",
+            path: "/v1/files",
+            headers: auth,
+            body: [UInt8](repeating: 1, count: 4 << 20)
+        )
+        #expect(small.status == 201, "\(small.status)")
+        let big = try await httpRequest(
+            url: server.url,
+            method: "POST",
+            path: "/v1/files",
+            headers: auth + [("Content-Length", "\(16 << 20)")],
+            sendBody: false
+        )
+        #expect(big.status == 507)
+        #expect(big.json?["error"]?.stringValue == "insufficient_storage")
+        let room = context.unique("full")
+        try await context.join(alice.client, room)
+        _ = try expectOK(
+            try await alice.client.request(
+                Request.send(room: try Request.room(room), text: "still", kind: .text, nonce: nil)
+            ),
+            "send after a refused upload"
+        )
+    }
+
+    @Test(
         "changes are refused without a log storm or spinning, reads go on, writes resume by themselves, nothing acknowledged is lost or doubled",
         .enabled(if: getuid() == 0, "mounting a tmpfs needs root")
     )

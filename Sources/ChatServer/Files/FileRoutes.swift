@@ -90,6 +90,16 @@ package struct FileRoutes: Sendable {
         case .unavailable:
             ServerMetrics.fileRefused("unavailable")
             return failure(.serviceUnavailable, "internal", "the server cannot store files now")
+        case .diskFull:
+            ServerMetrics.fileRefused("disk_full")
+            var headers = HTTPFields()
+            headers[.connection] = "close"
+            return failure(
+                HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"),
+                "insufficient_storage",
+                "the server's disk is too full to take this file",
+                headers: headers
+            )
         }
     }
 
@@ -133,6 +143,9 @@ package struct FileRoutes: Sendable {
         case .failure(let refusal): return Self.refusal(refusal)
         }
         let limit = min(limits.maxFileBytes, room)
+        if let free = store.freeBytes(), free - (declared ?? limit) < FileStore.reserveBytes {
+            return Self.refusal(.diskFull)
+        }
         let received: FileStore.Received
         do {
             received = try await store.receive(request.body, limit: limit)

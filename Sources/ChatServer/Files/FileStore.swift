@@ -48,6 +48,15 @@ package actor FileStore {
     private nonisolated var temporaryDirectory: String { root + "/tmp" }
     /// Bytes gathered before one write to disk.
     static let writeSize = 1 << 20
+    /// Free space an upload must leave on the file system, so files never fill the disk the
+    /// log needs (the log would then refuse every change).
+    package static let reserveBytes: Int64 = 64 << 20
+
+    /// Free bytes on the store's file system for an unprivileged writer (nil: unknown).
+    package nonisolated func freeBytes() -> Int64? {
+        let attributes = try? FileManager.default.attributesOfFileSystem(forPath: root)
+        return (attributes?[.systemFreeSize] as? NSNumber)?.int64Value
+    }
 
     /// Creates the directories (0700) and removes what interrupted uploads left in `tmp/`.
     package nonisolated func prepare() throws {

@@ -16,6 +16,8 @@ package enum FileRefusal: Error, Equatable, Sendable {
     case rateLimited(retryAfterMs: Int64)
     /// 503: the store failed; nothing can be stored.
     case unavailable
+    /// 507: the upload would leave less than `FileStore.reserveBytes` free on the disk.
+    case diskFull
 }
 
 /// Files: uploads, who may download them, and their removal.
