@@ -26,12 +26,19 @@ extension TUIEndToEndTests {
         try contents.write(to: URL(fileURLWithPath: path))
         let sha = try FileTransfer.sha256(ofFile: path)
 
+        // /open runs $CHAT_OPENER with the cached file's path: a script that writes it down.
+        let opened = downloads + "/opened.txt"
+        let opener = downloads + "/opener.sh"
+        try "#!/bin/sh\nprintf '%s' \"$1\" > '\(opened)'\n".write(toFile: opener, atomically: true, encoding: .utf8)
+        chmod(opener, 0o755)
         let tuiBen = try await TmuxChat.start(
             url: server.url,
             user: ben.name,
             password: ben.password,
             columns: 140,
-            environment: ["XDG_DOWNLOAD_DIR": downloads]
+            environment: [
+                "XDG_DOWNLOAD_DIR": downloads, "XDG_CACHE_HOME": downloads + "/cache", "CHAT_OPENER": opener,
+            ]
         )
         defer { tuiBen.kill() }
         try await tuiBen.waitForScreen("ben connected") { $0.status.hasPrefix(" ●") }
@@ -61,5 +68,16 @@ extension TUIEndToEndTests {
             $0.status.contains("saved \(downloads)/report 日本 (1).txt")
         }
         #expect(try FileTransfer.sha256(ofFile: downloads + "/report 日本 (1).txt") == sha)
+
+        try await tuiBen.type("/open")
+        try await tuiBen.press("Enter")
+        try await tuiBen.waitForScreen("opened") { $0.status.contains("opened report 日本.txt") }
+        var openedPath = ""
+        for _ in 0..<50 where openedPath.isEmpty {
+            openedPath = (try? String(contentsOfFile: opened, encoding: .utf8)) ?? ""
+            if openedPath.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(openedPath == downloads + "/cache/chat/files/\(sha)/report 日本.txt")
+        #expect(try FileTransfer.sha256(ofFile: openedPath) == sha)
     }
 }
