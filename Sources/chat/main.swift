@@ -451,7 +451,7 @@ struct Upload: AsyncParsableCommand {
 
 struct Download: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Download a shared file by id, into $XDG_DOWNLOAD_DIR (or ~/Downloads) unless -o says where.",
+        abstract: "Download a shared file by id, into the XDG download directory (~/Downloads) unless -o says where.",
         discussion: """
             The file's name is the server's, made safe: never a path outside the directory, never an \
             existing file (`name (1).ext`). An interrupted download resumes from its .part file; the \

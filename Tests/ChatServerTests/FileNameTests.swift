@@ -40,6 +40,23 @@ struct FileNameTests {
         #expect(FileNames.numbered("README", 3) == "README (3)")
     }
 
+    @Test("the download directory: $XDG_DOWNLOAD_DIR, then user-dirs.dirs, then ~/Downloads")
+    func downloadDirectory() throws {
+        let config = NSTemporaryDirectory() + "chat-userdirs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let base = ["HOME": "/home/ann", "XDG_CONFIG_HOME": config]
+        #expect(LocalFiles.downloadDirectory(base) == "/home/ann/Downloads")
+        try
+            "# written by xdg-user-dirs-update\nXDG_DESKTOP_DIR=\"$HOME/Desktop\"\nXDG_DOWNLOAD_DIR=\"$HOME/Téléchargements\"\n"
+            .write(toFile: config + "/user-dirs.dirs", atomically: true, encoding: .utf8)
+        #expect(LocalFiles.downloadDirectory(base) == "/home/ann/Téléchargements")
+        #expect(LocalFiles.downloadDirectory(base.merging(["XDG_DOWNLOAD_DIR": "/srv/in"]) { $1 }) == "/srv/in")
+        #expect(LocalFiles.userDirsDownload("XDG_DOWNLOAD_DIR=\"/data/dl/\"", home: "/h") == "/data/dl")
+        #expect(LocalFiles.userDirsDownload("XDG_DOWNLOAD_DIR=\"$HOME/\"", home: "/h") == nil)
+        #expect(LocalFiles.userDirsDownload("XDG_DOWNLOAD_DIR=relative", home: "/h") == nil)
+    }
+
     @Test("upload names: the last component, no controls, at most 255 bytes")
     func uploadNames() {
         #expect(FileNames.uploadName(nil) == .success("file"))
