@@ -84,12 +84,12 @@ extension ConformanceSuite {
             let path = "/v1/files/\(file.id)"
             // Before it is posted only the uploader may read it.
             try checkEqual(
-                try await httpRequest(url: ctx.url, method: "GET", path: path, headers: FileCases.auth(alice)).status,
+                try await FileCases.status(ctx, path, alice),
                 200,
                 "the uploader's GET of an unposted file"
             )
             try checkEqual(
-                try await httpRequest(url: ctx.url, method: "GET", path: path, headers: FileCases.auth(bob)).status,
+                try await FileCases.status(ctx, path, bob),
                 404,
                 "another user's GET of an unposted file"
             )
@@ -101,18 +101,18 @@ extension ConformanceSuite {
             )
             let seq = sent["seq"]?.intValue ?? 0
             try checkEqual(
-                try await httpRequest(url: ctx.url, method: "GET", path: path, headers: FileCases.auth(bob)).status,
+                try await FileCases.status(ctx, path, bob),
                 200,
                 "a member's GET"
             )
             try checkEqual(
-                try await httpRequest(url: ctx.url, method: "GET", path: path, headers: FileCases.auth(carol)).status,
+                try await FileCases.status(ctx, path, carol),
                 404,
                 "a non-member's GET (404, not 403)"
             )
             let madeUp = "/v1/files/" + String(repeating: "0", count: 32)
             try checkEqual(
-                try await httpRequest(url: ctx.url, method: "GET", path: madeUp, headers: FileCases.auth(bob)).status,
+                try await FileCases.status(ctx, madeUp, bob),
                 404,
                 "GET of an id that does not exist"
             )
@@ -150,7 +150,7 @@ extension ConformanceSuite {
                 "delete of the file message"
             )
             try checkEqual(
-                try await httpRequest(url: ctx.url, method: "GET", path: path, headers: FileCases.auth(bob)).status,
+                try await FileCases.status(ctx, path, bob),
                 404,
                 "a member's GET after the only message was deleted"
             )
@@ -190,6 +190,11 @@ enum FileCases {
     }
 
     static func auth(_ user: TestUser) -> [(String, String)] { [("Authorization", "Bearer \(user.token)")] }
+
+    /// The status of a `GET` by a user.
+    static func status(_ ctx: ConformanceContext, _ path: String, _ user: TestUser) async throws -> Int {
+        try await httpRequest(url: ctx.url, method: "GET", path: path, headers: auth(user)).status
+    }
 
     static func upload(
         _ ctx: ConformanceContext,

@@ -184,8 +184,21 @@ package actor FileStore {
         installing[sha256] = left > 0 ? left : nil
     }
 
-    /// Removes every blob not in `held`, except those installed since `decidedAt` or being
-    /// installed (the hub did not know of them when it listed `held`).
+    /// Removes the blobs of `hashes` (uploads removed since the last sweep), except those
+    /// installed since `decidedAt` or being installed (an upload of the same bytes the hub did
+    /// not know of when it decided).
+    ///
+    /// - Parameters:
+    ///   - hashes: content hashes no upload held.
+    ///   - decidedAt: when the hub decided.
+    /// - Returns: blobs and bytes removed.
+    @discardableResult
+    package func remove(_ hashes: Set<String>, decidedAt: ContinuousClock.Instant) -> (files: Int, bytes: Int64) {
+        unlinkIdle(hashes.map { ($0, blobPath($0)) }, decidedAt: decidedAt)
+    }
+
+    /// Removes every blob on disk not in `held` (at start: what a crash or an offline
+    /// `file remove` left), with the same exceptions as `remove`.
     ///
     /// - Parameters:
     ///   - held: the content hashes uploads hold.
@@ -193,26 +206,30 @@ package actor FileStore {
     /// - Returns: blobs and bytes removed.
     @discardableResult
     package func removeUnheld(_ held: Set<String>, decidedAt: ContinuousClock.Instant) -> (files: Int, bytes: Int64) {
+        unlinkIdle(blobs().filter { !held.contains($0.0) }, decidedAt: decidedAt)
+    }
+
+    private func unlinkIdle(
+        _ candidates: [(String, String)],
+        decidedAt: ContinuousClock.Instant
+    ) -> (
+        files: Int, bytes: Int64
+    ) {
         var removed = 0
         var bytes: Int64 = 0
-        for (sha, path) in blobs() where !held.contains(sha) {
+        for (sha, path) in candidates {
             if installing[sha] != nil { continue }
             if let installed = lastInstall[sha], installed >= decidedAt { continue }
-            bytes += Self.size(of: path)
-            if unlink(path) == 0 { removed += 1 }
+            let size = Self.size(of: path)
+            if unlink(path) == 0 {
+                removed += 1
+                bytes += size
+            }
         }
         // Forget installs older than any decision still to come.
         let horizon = ContinuousClock.now - .seconds(600)
         lastInstall = lastInstall.filter { $0.value > horizon }
         return (removed, bytes)
-    }
-
-    /// Bytes and blobs on disk.
-    package func usage() -> (files: Int, bytes: Int64) {
-        var bytes: Int64 = 0
-        let all = blobs()
-        for (_, path) in all { bytes += Self.size(of: path) }
-        return (all.count, bytes)
     }
 
     /// Every blob: content hash and path.

@@ -25,7 +25,11 @@ package struct FileSweeper: Service {
                         wake.yield()
                     }
                 }
-                for await _ in wakeups { await sweep() }
+                var first = true
+                for await _ in wakeups {
+                    await sweep(walkingTheStore: first)
+                    first = false
+                }
                 group.cancelAll()
             }
         } onGracefulShutdown: {
@@ -34,18 +38,22 @@ package struct FileSweeper: Service {
         if temporary { store.removeAll() }
     }
 
-    /// One sweep: uploads first (their removal stored), then the bytes nothing holds.
-    func sweep() async {
+    /// One sweep: uploads first (their removal stored), then the bytes they held. The first
+    /// sweep walks the whole store for bytes no upload holds (left by a crash or an offline
+    /// `file remove`); later ones unlink only what the hub freed, so no sweep reads the store.
+    func sweep(walkingTheStore: Bool) async {
         let decidedAt = ContinuousClock.now
-        let held = await hub.sweepUploads()
-        let removed = await store.removeUnheld(held, decidedAt: decidedAt)
+        let sweep = await hub.sweepUploads()
+        let removed =
+            walkingTheStore
+            ? await store.removeUnheld(sweep.held, decidedAt: decidedAt)
+            : await store.remove(sweep.freed, decidedAt: decidedAt)
         if removed.files > 0 {
             logger.info(
                 "removed stored files nothing refers to",
                 metadata: ["chat.files": "\(removed.files)", "chat.bytes": "\(removed.bytes)"]
             )
         }
-        let usage = await store.usage()
-        ServerMetrics.setFileStore(files: usage.files, bytes: usage.bytes)
+        ServerMetrics.setFileStore(files: sweep.stored.files, bytes: sweep.stored.bytes)
     }
 }

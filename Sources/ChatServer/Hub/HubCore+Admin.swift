@@ -167,7 +167,7 @@ extension HubCore {
             guard !storageFailed else {
                 throw AdminError("the server cannot store changes (storage failed earlier; see its log)")
             }
-            _ = removeUploads([id], into: &step)
+            removeUploads([id], into: &step)
             return AdminPlan(result: ["id": .string(id), "name": .string(upload.file.name)], step: step)
         case .fileUsage:
             var counts: [String: Int64] = [:]
@@ -179,11 +179,10 @@ extension HubCore {
                 ])
             }
             let total = state.uploadBytes.values.reduce(0, +)
-            let blobs = Dictionary(state.uploads.values.map { ($0.file.sha256, $0.file.size) }) { a, _ in a }
             return AdminPlan(
                 result: [
                     "users": .array(rows), "bytes": .int(total), "files": .int(Int64(state.uploads.count)),
-                    "stored_bytes": .int(blobs.values.reduce(0, +)),
+                    "stored_bytes": .int(storedBlobs.bytes),
                     "quota_bytes": .int(configuration.limits.fileQuotaBytes),
                 ],
                 step: HubStep()

@@ -124,7 +124,8 @@ extension HubCore {
         }
         state.orphanedFiles = []
         guard !expired.isEmpty else { return (step, []) }
-        return removeUploads(expired.map(\.file.id), into: &step)
+        let unused = removeUploads(expired.map(\.file.id), into: &step)
+        return (step, unused)
     }
 
     /// Removes uploads (an operator's `file remove`, or the sweep).
@@ -132,13 +133,28 @@ extension HubCore {
     /// - Parameters:
     ///   - ids: the uploads.
     ///   - step: the step the removal records go into.
-    mutating func removeUploads(_ ids: [String], into step: inout HubStep) -> (step: HubStep, unusedBlobs: [String]) {
+    /// - Returns: the content hashes no upload holds any longer (also kept in `freedBlobs`).
+    @discardableResult
+    mutating func removeUploads(_ ids: [String], into step: inout HubStep) -> [String] {
         let hashes = Set(ids.compactMap { state.uploads[$0]?.file.sha256 })
-        guard commit(ids.map { .fileRemoved(id: $0) }, holder: nil, work: [], into: &step) else { return (step, []) }
-        let stillHeld = Set(state.uploads.values.map(\.file.sha256))
-        return (step, hashes.subtracting(stillHeld).sorted())
+        guard commit(ids.map { .fileRemoved(id: $0) }, holder: nil, work: [], into: &step) else { return [] }
+        let unused = hashes.subtracting(heldBlobs)
+        freedBlobs.formUnion(unused)
+        return unused.sorted()
+    }
+
+    /// The content hashes freed since the last call: the file store unlinks their bytes.
+    package mutating func takeFreedBlobs() -> Set<String> {
+        defer { freedBlobs = [] }
+        return freedBlobs
     }
 
     /// Every content hash an upload holds (the file store removes other blobs).
     package var heldBlobs: Set<String> { Set(state.uploads.values.map(\.file.sha256)) }
+
+    /// Blobs the uploads hold and their bytes on disk (the same bytes counted once).
+    package var storedBlobs: (files: Int, bytes: Int64) {
+        let sizes = Dictionary(state.uploads.values.map { ($0.file.sha256, $0.file.size) }) { a, _ in a }
+        return (sizes.count, sizes.values.reduce(0, +))
+    }
 }

@@ -55,6 +55,8 @@ package struct HubCore: Sendable {
     /// Messages of commits refused when the store failed: their records stay applied and in
     /// the store's retry, so they are published if the store recovers.
     var unconfirmed: [(message: ChatMessage, room: String)] = []
+    /// Content hashes of uploads removed since the file sweeper last took them (`takeFreedBlobs`).
+    package internal(set) var freedBlobs: Set<String> = []
 
     /// Creates a core over recovered state.
     ///

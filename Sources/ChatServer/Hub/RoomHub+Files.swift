@@ -52,13 +52,23 @@ extension RoomHub {
         core.downloadable(id, user: user)
     }
 
-    /// Removes uploads nobody can reach (see `HubCore.sweepUploads`) and returns the content
-    /// hashes every remaining upload holds, once the removals are durable.
-    package func sweepUploads() async -> Set<String> {
+    /// What a file sweep found: the content hashes to unlink, and what the uploads hold.
+    package struct FileSweep: Sendable {
+        /// Hashes no upload holds any more (removed since the last sweep).
+        package var freed: Set<String>
+        /// Every hash an upload holds.
+        package var held: Set<String>
+        /// Blobs and bytes the uploads hold (the same bytes once).
+        package var stored: (files: Int, bytes: Int64)
+    }
+
+    /// Removes uploads nobody can reach (see `HubCore.sweepUploads`) and, once the removals are
+    /// durable, says which bytes can go.
+    package func sweepUploads() async -> FileSweep {
         let (step, _) = core.sweepUploads(at: clock.now())
         perform(step)
         if let commit = step.wait { await waitDurable(commit) }
-        return core.heldBlobs
+        return FileSweep(freed: core.takeFreedBlobs(), held: core.heldBlobs, stored: core.storedBlobs)
     }
 
     /// Wakes `stream` whenever a delete leaves an upload without messages.
@@ -68,7 +78,4 @@ extension RoomHub {
     package func onOrphanedFiles(_ continuation: AsyncStream<Void>.Continuation) {
         fileSweeps = continuation
     }
-
-    /// Bytes of uploads as the hub counts them (for metrics).
-    package var storedUploadBytes: Int64 { core.state.uploadBytes.values.reduce(0, +) }
 }

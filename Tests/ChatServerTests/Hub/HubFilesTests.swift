@@ -91,7 +91,7 @@ struct HubFilesTests {
     }
 
     @Test("the same bytes from two users: two ids, one blob, freed when the last upload goes")
-    func sharedBlob() {
+    func sharedBlob() throws {
         var h = HubHarness()
         h.user(1, "alice")
         h.user(2, "bob")
@@ -99,14 +99,15 @@ struct HubFilesTests {
         let b = Self.upload(&h, user: "bob", sha: Self.sha1)
         #expect(a.id != b.id)
         #expect(h.core.heldBlobs == [Self.sha1])
-        let first = try? h.core.admin(.removeFile(id: a.id), at: h.now)
-        if let first { h.perform(first.step) }
+        h.perform(try h.core.admin(.removeFile(id: a.id), at: h.now).step)
         h.flush()
         #expect(h.core.heldBlobs == [Self.sha1])
-        let second = try? h.core.admin(.removeFile(id: b.id), at: h.now)
-        if let second { h.perform(second.step) }
+        #expect(h.core.takeFreedBlobs().isEmpty)
+        h.perform(try h.core.admin(.removeFile(id: b.id), at: h.now).step)
         h.flush()
         #expect(h.core.heldBlobs.isEmpty)
+        #expect(h.core.takeFreedBlobs() == [Self.sha1])
+        #expect(h.core.takeFreedBlobs().isEmpty)
     }
 
     @Test("quota and upload rate")
