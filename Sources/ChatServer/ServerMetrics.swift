@@ -19,7 +19,7 @@ package struct ServerMetrics: Sendable {
 
     package init() {}
 
-    /// Bytes on disk in the file store (`chat_file_bytes`) and how many blobs.
+    /// Bytes the uploads hold (`chat_file_bytes`, the same bytes once) and how many blobs (`chat_files`).
     package static func setFileStore(files: Int, bytes: Int64) {
         Gauge(label: "chat_file_bytes").record(bytes)
         Gauge(label: "chat_files").record(files)
