@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fan-out and idle-connection benchmarks, side by side (issue 6): chat-server, Redis pub/sub,
-# ngircd and InspIRCd, all on loopback, all driven by the same load generator (chat-bench, one
-# SwiftNIO event-loop thread). Installs the peers from apt if missing, writes their configs with
+# Fan-out and idle-connection benchmarks, side by side (issues 6 and 19): chat-server, Redis pub/sub,
+# ngircd and InspIRCd, all on loopback, each driven by two independent load generators: chat-bench
+# (one SwiftNIO event-loop thread) and the C epoll generator /work/shared/peers/fanout.c (built here
+# with gcc; FANOUT_C=path to use another copy, FANOUT_C= to skip it), so a bias of either shows. Installs the peers from apt if missing, writes their configs with
 # flood limits off (after /work/shared/peers/conf), starts each server on its own loopback port,
 # runs the scenarios, stops everything and prints a markdown table.
 #
@@ -10,7 +11,7 @@
 # Knobs (environment): RUNS=3  NS="100 1000"  SIZE=100  WINDOW=64  CONNS=10000
 #   MSGS_100=20000 MSGS_1000=3000 (messages per run at N=100 / N=1000)  PIN=1 (server on CPU 1,
 #   load generator on CPU 0)  SYSTEMS="chat redis inspircd ngircd"  HALF_RATE=1 (latency at half
-#   of Redis's N=1000 rate)  BUILD=1  CHAT_BEFORE=path/to/an/older/chat-server (adds system "chat-before",
+#   of Redis's N=1000 rate)  BUILD=1  FANOUT_C=/work/shared/peers/fanout.c  CHAT_BEFORE=path/to/an/older/chat-server (adds system "chat-before",
 #   the same scenarios against that binary, for before/after figures from one run)
 # Every wait is bounded; every server is started by this script and stopped by PID.
 set -euo pipefail
@@ -26,6 +27,7 @@ PIN=${PIN:-1}
 SYSTEMS=${SYSTEMS:-"chat redis inspircd ngircd"}
 HALF_RATE=${HALF_RATE:-1}
 BUILD=${BUILD:-1}
+FANOUT_C=${FANOUT_C-/work/shared/peers/fanout.c}
 OUT=${1:-/dev/stdout}
 
 summarize() { # results.jsonl out.md
@@ -62,6 +64,24 @@ for (label, n), rs in sorted(fan.items(), key=lambda kv: (list(names).index(base
               f"{fmt(med([r['latency_p99_ms'] for r in ok]))} | {fmt(med([r['latency_max_ms'] for r in ok]))} | {fmt(cpu)} | "
               f"{'–' if share is None else f'{share * 100:.0f} %'} | "
               f"{fmt(med([r.get('other_cpu_seconds', 0) / r['seconds'] for r in ok if r['seconds'] > 0]), 1)} | {fmt(rss, 1)} | {len(ok)}/{len(rs)} |\n")
+cfan = {}
+for r in rows:
+    if r.get("bench") == "fanout-c":
+        cfan.setdefault((r["label"], r["subscribers"]), []).append(r)
+if cfan:
+    out.write(f"\n### Fan-out measured by the C generator (fanout.c), same servers, same pass\n\n")
+    out.write("Median of the runs. \"run queue\" is the share of the publish phase the server's threads spent "
+              "runnable but waiting for a CPU (fanout.c reads it from /proc).\n\n")
+    out.write("| system | N | deliveries/s | p50 ms | p99 ms | max ms | server CPU µs per delivery | server share | run queue | bytes per registered connection | runs |\n")
+    out.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
+    for (label, n), rs in sorted(cfan.items(), key=lambda kv: (list(names).index(kv[0][0]) if kv[0][0] in names else 9, kv[0][1])):
+        ok = [r for r in rs if r["complete"]]
+        cpu = med([r["server_cpu_seconds"] / r["deliveries"] * 1e6 for r in ok if r["deliveries"]])
+        share = med([r["server_cpu_seconds"] / r["seconds"] for r in ok if r["seconds"] > 0])
+        out.write(f"| {names.get(label, label)} | {n} | {fmt(med([r['deliveries_per_sec'] for r in ok]), 0)} | "
+                  f"{fmt(med([r['latency_p50_ms'] for r in ok]))} | {fmt(med([r['latency_p99_ms'] for r in ok]))} | "
+                  f"{fmt(med([r['latency_max_ms'] for r in ok]))} | {fmt(cpu)} | {'–' if share is None else f'{share * 100:.0f} %'} | "
+                  f"{fmt(med([r['runq_pct'] for r in ok]), 0)} % | {fmt(med([r['bytes_per_conn'] for r in ok]), 0)} | {len(ok)}/{len(rs)} |\n")
 out.write("\n### Idle authenticated connections\n\n")
 out.write("| system | connections | held | server bytes per connection | set-up s |\n|---|---|---|---|---|\n")
 for r in rows:
@@ -75,18 +95,27 @@ def value(r, key):
     if key == "cpu_per_delivery":
         return r["server_cpu_seconds"] / r["deliveries"] * 1e6 if r.get("server_cpu_seconds") and r["deliveries"] else None
     return r[key]
-def ratio(a, b, key, n):
-    x = med([v for r in fan.get((a, n), []) if not r["timed_out"] and (v := value(r, key)) is not None])
-    y = med([v for r in fan.get((b, n), []) if not r["timed_out"] and (v := value(r, key)) is not None])
+def ratio(a, b, key, n, table=fan):
+    x = med([v for r in table.get((a, n), []) if not r["timed_out"] and (v := value(r, key)) is not None])
+    y = med([v for r in table.get((b, n), []) if not r["timed_out"] and (v := value(r, key)) is not None])
     return None if not x or not y else x / y
-out.write("\nRatios (chat-server ÷ peer, same run):\n\n")
-for peer in ("redis", "inspircd", "ngircd"):
-    for n in sorted({k[1] for k in fan}):
-        r = ratio("chat", peer, "deliveries_per_sec", n)
-        c = ratio("chat", peer, "cpu_per_delivery", n)
+for title, table in (("chat-bench", fan), ("the C generator", cfan)):
+    if not table:
+        continue
+    out.write(f"\nRatios measured by {title} (chat-server ÷ peer, same run):\n\n")
+    for peer in ("redis", "inspircd", "ngircd"):
+        for n in sorted({k[1] for k in table}):
+            r = ratio("chat", peer, "deliveries_per_sec", n, table)
+            c = ratio("chat", peer, "cpu_per_delivery", n, table)
+            if r is not None:
+                out.write(f"- deliveries/s at N={n}: {r:.2f}× {names[peer]}'s; server CPU per delivery: "
+                          f"{'–' if c is None else f'{c:.2f}×'} {names[peer]}'s\n")
+    for n in sorted({k[1] for k in table}):
+        r = ratio("chat", "chat-before", "deliveries_per_sec", n, table)
+        c = ratio("chat", "chat-before", "cpu_per_delivery", n, table)
         if r is not None:
-            out.write(f"- deliveries/s at N={n}: {r:.2f}× {names[peer]}'s; server CPU per delivery: "
-                      f"{'–' if c is None else f'{c:.2f}×'} {names[peer]}'s\n")
+            out.write(f"- deliveries/s at N={n}: {r:.2f}× chat-server before's; server CPU per delivery: "
+                      f"{'–' if c is None else f'{c:.2f}×'}\n")
 h = ratio("chat-half", "redis-half", "latency_p99_ms", 1000)
 if h is not None:
     out.write(f"- p99 latency at half of Redis's N=1000 rate: {h:.2f}× Redis's\n")
@@ -121,6 +150,15 @@ fi
 B=$PWD/.build/release
 work=$(mktemp -d /tmp/bench-peers.XXXXXX)
 chmod 755 "$work" # ngircd drops root to nobody
+FANOUT=""
+if [ -n "$FANOUT_C" ]; then
+    if [ -f "$FANOUT_C" ]; then
+        need gcc gcc
+        gcc -O2 -Wall -o "$work/fanout" "$FANOUT_C" && FANOUT=$work/fanout
+    else
+        echo "warning: $FANOUT_C not found: the C generator's columns are left out" >&2
+    fi
+fi
 RESULTS=${RESULTS:-$work/results.jsonl}
 server=""
 cleanup() {
@@ -236,21 +274,22 @@ start() { # system
             --log-level warning --rate-per-sec 1000000 --rate-burst 1000000 --max-connections 100000 \
             --max-connections-per-address 100000 &
         server=$!
-        URL=ws://127.0.0.1:$CHAT_PORT PROTO=chat PORT=$CHAT_PORT PAR=64 EXTRA=() ;;
+        URL=ws://127.0.0.1:$CHAT_PORT PROTO=chat PORT=$CHAT_PORT PAR=64 EXTRA=() CEXTRA=() ;;
     redis)
         "${SRV[@]}" redis-server "$work/redis.conf" &
         server=$!
-        URL=redis://127.0.0.1:$REDIS_PORT PROTO=redis PORT=$REDIS_PORT PAR=64 EXTRA=() ;;
+        URL=redis://127.0.0.1:$REDIS_PORT PROTO=redis PORT=$REDIS_PORT PAR=64 EXTRA=() CEXTRA=() ;;
     inspircd)
         # Registration completes only in InspIRCd's once-per-second tick: many connects in flight.
         "${SRV[@]}" inspircd --runasroot --nofork --config="$work/inspircd.conf" >"$work/inspircd/stdout" 2>&1 &
         server=$!
-        URL=irc://127.0.0.1:$INSPIRCD_PORT PROTO=irc PORT=$INSPIRCD_PORT PAR=1000 EXTRA=() ;;
+        URL=irc://127.0.0.1:$INSPIRCD_PORT PROTO=irc PORT=$INSPIRCD_PORT PAR=1000 EXTRA=() CEXTRA=() ;;
     ngircd)
         # listen() backlog 10: at most 8 connects in flight; OPER + MODE +F lifts its flood limit.
         "${SRV[@]}" ngircd -n -f "$work/ngircd.conf" >"$work/ngircd.stdout" 2>&1 &
         server=$!
-        URL=irc://127.0.0.1:$NGIRCD_PORT PROTO=irc PORT=$NGIRCD_PORT PAR=8 EXTRA=(--irc-oper bench:benchpw) ;;
+        URL=irc://127.0.0.1:$NGIRCD_PORT PROTO=irc PORT=$NGIRCD_PORT PAR=8 EXTRA=(--irc-oper bench:benchpw)
+        CEXTRA=(-o bench:benchpw -F) ;;
     esac
     wait_port "$PORT"
     sleep 0.3
@@ -269,6 +308,28 @@ bench() { # label, chat-bench arguments... (a failed run is recorded as such, th
     fi
     tail -1 "$RESULTS" >&2
 }
+cbench() { # label subscribers messages: one fan-out run of the C generator, as a JSON line
+    [ -n "$FANOUT" ] || return 0
+    local label=$1 n=$2 m=$3 line
+    line=$(timeout 400 "${GEN[@]}" "$FANOUT" -P "$PROTO" -p "$PORT" -n "$n" -m "$m" -s "$SIZE" -w "$WINDOW" -C "$PAR" \
+        -T 240 -r "$server" -j "${CEXTRA[@]}" 2>"$work/err" | grep '^RESULT ' | tail -1) || true
+    python3 - "$label" "$n" "${line#RESULT }" "$work/err" >>"$RESULTS" <<'PY'
+import json, sys
+label, n, line, err = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+try:
+    r = json.loads(line)
+except ValueError:
+    print(json.dumps({"bench": "failed", "label": label + " (fanout.c)", "error": open(err).read()[-300:]}))
+    sys.exit()
+print(json.dumps({"bench": "fanout-c", "label": label, "subscribers": n, "deliveries": r["deliveries"],
+                  "complete": r["deliveries"] == r["expected"] and r["bad"] == 0, "timed_out": r["deliveries"] != r["expected"],
+                  "deliveries_per_sec": r["deliveries_per_s"], "seconds": r["elapsed_s"],
+                  "server_cpu_seconds": r["server_cpu_pct"] / 100 * r["elapsed_s"], "runq_pct": r["server_runq_wait_pct"],
+                  "latency_p50_ms": r["p50_us"] / 1000, "latency_p99_ms": r["p99_us"] / 1000, "latency_max_ms": r["max_us"] / 1000,
+                  "bytes_per_conn": r["bytes_per_conn"]}))
+PY
+    tail -1 "$RESULTS" >&2
+}
 
 for sys in $SYSTEMS; do
     # Idle connections on a fresh server.
@@ -281,6 +342,7 @@ for sys in $SYSTEMS; do
         for run in $(seq 1 "$RUNS"); do
             bench "$sys" fanout --protocol "$PROTO" --url "$URL" --subscribers "$n" --messages "$m" --size "$SIZE" \
                 --window "$WINDOW" --server-pid "$server" --parallel "$PAR" "${EXTRA[@]}"
+            cbench "$sys" "$n" "$m"
         done
     done
     stop
