@@ -4,7 +4,7 @@ import Metrics
 
 /// The server's metrics (no-ops until `MetricsSystem.bootstrap`; `chat-server` bootstraps
 /// Prometheus and serves them on `/metrics`).
-package struct ServerMetrics: Sendable {
+package final class ServerMetrics: Sendable {
     let connections = Gauge(label: "chat_connections")
     let messagesIn = Counter(label: "chat_messages_in_total")
     let messagesOut = Counter(label: "chat_messages_out_total")

@@ -199,9 +199,15 @@ extension HubCore {
     /// stored (`tokenUsed`, at most one record per token and day); the reply does not wait
     /// for it.
     mutating func resume(_ conn: ConnID, id: String, token: String, at now: HubTime, into step: inout HubStep) {
-        let tokenHash = PasswordHasher.tokenHash(token)
         let refusal = ProtocolError(.unauthorized, "token is not valid")
-        guard let userKey = state.tokens[tokenHash], let user = state.users[userKey], !user.disabled else {
+        guard let index = state.tokens.index(forKey: PasswordHasher.tokenHash(token)) else {
+            step.append(.reject(conn, id: id, refusal))
+            return
+        }
+        // The session keeps the state's copy of the hash: every connection on a token shares
+        // one string instead of holding its own (144 bytes of each idle connection).
+        let (tokenHash, userKey) = state.tokens[index]
+        guard let user = state.users[userKey], !user.disabled else {
             step.append(.reject(conn, id: id, refusal))
             return
         }

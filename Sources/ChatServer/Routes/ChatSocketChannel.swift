@@ -42,8 +42,16 @@ struct ChatUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
     /// The `Origin` check and the client address behind trusted proxies.
     let policy: UpgradePolicy
 
+    /// How the socket's reads are sized. NIO keeps each connection's last receive buffer for
+    /// reuse, at its capacity, for the connection's life: with NIO's default first size (2,048
+    /// bytes) that buffer was the largest single item of an idle connection's memory. Requests
+    /// are small, so reads start at 256 bytes; a connection that fills its reads (a longer
+    /// upgrade request, a pipelining publisher, an upload) grows them, up to 64 KiB.
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536)
+
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
             // Set when an upgrade was asked for and refused: the status to answer.
             let refusal = NIOLoopBoundBox(HTTPResponse.Status?.none, eventLoop: channel.eventLoop)
             let client = NIOLoopBoundBox(String?.none, eventLoop: channel.eventLoop)
@@ -52,7 +60,8 @@ struct ChatUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             let policy = self.policy
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: connections.configuration.limits.maxFrame,
-                enableAutomaticErrorHandling: true,
+                // `ChatSocketHandler` answers the decoder's errors itself (one handler fewer).
+                enableAutomaticErrorHandling: false,
                 shouldUpgrade: { channel, head in
                     let status = Self.decide(channel, head: head, path: path, policy: policy, logger: logger)
                     switch status {

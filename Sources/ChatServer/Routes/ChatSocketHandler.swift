@@ -38,7 +38,10 @@ final class ChatSocketHandler: ChannelDuplexHandler {
     private var closeSent = false
     private var closeReceived = false
     private var awaitingPong = false
-    private var pingTask: RepeatedTask?
+    /// Pings this connection with the others of its event loop.
+    private var pinger: PingTimer?
+    /// The connection's id (0 until `handlerAdded`), for log lines.
+    private var connID: UInt64 = 0
     /// A `read` was held back while the pump had a backlog.
     private var readHeld = false
 
@@ -61,10 +64,12 @@ final class ChatSocketHandler: ChannelDuplexHandler {
             queueLimit: configuration.outboundQueueLimit,
             closeTimeout: .nanoseconds(configuration.closeTimeout.nanoseconds),
             budget: connections.budget,
-            observer: connections.observer
+            observer: connections.observer,
+            metrics: connections.metrics
         )
-        var logger = self.logger
-        logger[metadataKey: "chat.conn.id"] = "\(conn.subscriberID)"
+        connID = conn.subscriberID
+        // The logger is shared, not copied with this connection's id as metadata (a copy per
+        // connection was a storage object, a box and a dictionary): each line names the id.
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         pump = RequestPump(connections: connections, conn: conn, logger: logger) {
             // Called by the pump when it took its backlog: read again if a read was held.
@@ -72,9 +77,8 @@ final class ChatSocketHandler: ChannelDuplexHandler {
         }
         pump?.start()
         let interval = TimeAmount.nanoseconds(configuration.pingInterval.nanoseconds)
-        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            loopBound.value.ping()
-        }
+        pinger = PingTimer.forLoop(context.eventLoop, interval: interval)
+        pinger?.add(self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -97,16 +101,31 @@ final class ChatSocketHandler: ChannelDuplexHandler {
     }
 
     private func ended() {
-        pingTask?.cancel()
-        pingTask = nil
+        pinger?.remove(self)
+        pinger = nil
         pump?.end()
         pump = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // NIOWebSocket's error handler has already sent a close for frame-level errors.
-        logger.trace("connection error", metadata: ["error": "\(error)"])
-        context.close(promise: nil)
+        logger.trace("connection error", metadata: ["chat.conn.id": "\(connID)", "error": "\(error)"])
+        // A frame NIOWebSocket's decoder refused: send the close it calls for (RFC 6455 §7.4.1),
+        // then close. This is what its `WebSocketProtocolErrorHandler` did; doing it here keeps
+        // one handler (and its pipeline context) out of every connection.
+        guard let error = error as? NIOWebSocketError, !closeSent else {
+            context.close(promise: nil)
+            return
+        }
+        closeSent = true
+        pump?.end()
+        var data = context.channel.allocator.buffer(capacity: 2)
+        switch error {
+        case .invalidFrameLength: data.write(webSocketErrorCode: .messageTooLarge)
+        case .fragmentedControlFrame, .multiByteControlFrameLength: data.write(webSocketErrorCode: .protocolError)
+        }
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+            .whenComplete { _ in loopBound.value.close(promise: nil) }
     }
 
     // MARK: Inbound
@@ -216,7 +235,7 @@ final class ChatSocketHandler: ChannelDuplexHandler {
     }
 
     private func failProtocol(_ context: ChannelHandlerContext, _ reason: String) {
-        logger.debug("WebSocket protocol error", metadata: ["chat.reason": "\(reason)"])
+        logger.debug("WebSocket protocol error", metadata: ["chat.conn.id": "\(connID)", "chat.reason": "\(reason)"])
         fail(.protocolError, reason: reason)
     }
 
@@ -236,10 +255,12 @@ final class ChatSocketHandler: ChannelDuplexHandler {
         context.read()
     }
 
-    private func ping() {
+    /// Pings the client, or closes the connection when the previous ping got no pong
+    /// (called by `PingTimer` every ping interval).
+    func ping() {
         guard let context, !closeSent else { return }
         if awaitingPong {
-            logger.debug("no answer to the previous ping: closing")
+            logger.debug("no answer to the previous ping: closing", metadata: ["chat.conn.id": "\(connID)"])
             sendClose(.goingAway, reason: "ping timeout")
             context.close(promise: nil)
             return

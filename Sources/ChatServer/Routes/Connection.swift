@@ -60,7 +60,7 @@ package final class Connection: BrokerSubscriber {
     static let coalesceLimit = 4096
     /// Batches this connection's drains with those of other connections on its event loop.
     private let drains: DrainScheduler
-    private let metrics = ServerMetrics()
+    private let metrics: ServerMetrics
     /// Told of each error reply (the request's log line and span).
     private let observer: RequestObserver?
 
@@ -74,6 +74,7 @@ package final class Connection: BrokerSubscriber {
     ///   - closeTimeout: how long a closing client has to answer before the socket is closed.
     ///   - budget: byte budgets for what is queued.
     ///   - observer: follows requests (nil: no request log lines or spans).
+    ///   - metrics: the server's metric handles (shared by its connections).
     package init(
         id: UInt64,
         channel: any Channel,
@@ -81,9 +82,11 @@ package final class Connection: BrokerSubscriber {
         queueLimit: Int,
         closeTimeout: TimeAmount = .seconds(10),
         budget: OutboundBudget = OutboundBudget(perConnection: .max / 4, total: .max / 4),
-        observer: RequestObserver? = nil
+        observer: RequestObserver? = nil,
+        metrics: ServerMetrics = ServerMetrics()
     ) {
         self.observer = observer
+        self.metrics = metrics
         self.subscriberID = id
         self.channel = channel
         self.address = address ?? channel.remoteAddress?.ipAddress ?? "unknown"

@@ -149,7 +149,7 @@ final class RequestPump: @unchecked Sendable {
                 open = false
                 await connections.hub.disconnect(conn)
                 connections.observer?.endAll(conn: conn.subscriberID)
-                logger.debug("connection closed")
+                logger.debug("connection closed", metadata: ["chat.conn.id": "\(conn.subscriberID)"])
             }
         }
         await flush(&group)
@@ -200,7 +200,10 @@ final class RequestPump: @unchecked Sendable {
     private func connect() async -> Bool {
         switch await connections.hub.connect(conn) {
         case nil:
-            logger.debug("connection opened", metadata: ["chat.peer": "\(conn.address)"])
+            logger.debug(
+                "connection opened",
+                metadata: ["chat.conn.id": "\(conn.subscriberID)", "chat.peer": "\(conn.address)"]
+            )
             return true
         case .shuttingDown?:
             conn.close(.goingAway, reason: "server shutting down")
