@@ -58,26 +58,29 @@ struct ChatUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             let path = self.path
             let connections = self.connections
             let policy = self.policy
-            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
-                maxFrameSize: connections.configuration.limits.maxFrame,
-                // `ChatSocketHandler` answers the decoder's errors itself (one handler fewer).
-                enableAutomaticErrorHandling: false,
-                shouldUpgrade: { channel, head in
-                    let status = Self.decide(channel, head: head, path: path, policy: policy, logger: logger)
-                    switch status {
-                    case .success(let address): client.value = address
-                    case .failure(let refused): refusal.value = refused.status
+            let upgrader = ChatWebSocketUpgrader(
+                handshake: NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                    maxFrameSize: connections.configuration.limits.maxFrame,
+                    shouldUpgrade: { channel, head in
+                        let status = Self.decide(channel, head: head, path: path, policy: policy, logger: logger)
+                        switch status {
+                        case .success(let address): client.value = address
+                        case .failure(let refused): refusal.value = refused.status
+                        }
+                        return channel.eventLoop.makeSucceededFuture(refusal.value == nil ? HTTPHeaders() : nil)
+                    },
+                    upgradePipelineHandler: { channel, _ in
+                        // Not called: `ChatWebSocketUpgrader.upgrade` builds the pipeline.
+                        channel.eventLoop.makeSucceededFuture(UpgradeResult.websocket)
                     }
-                    return channel.eventLoop.makeSucceededFuture(refusal.value == nil ? HTTPHeaders() : nil)
-                },
-                upgradePipelineHandler: { channel, _ in
-                    channel.eventLoop.makeCompletedFuture {
-                        let address = client.value ?? channel.remoteAddress?.ipAddress ?? "unknown"
-                        try channel.pipeline.syncOperations.addHandler(
-                            ChatSocketHandler(connections: connections, address: address, logger: logger)
-                        )
-                        return UpgradeResult.websocket
-                    }
+                ),
+                pipeline: { channel in
+                    let address = client.value ?? channel.remoteAddress?.ipAddress ?? "unknown"
+                    try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder())
+                    try channel.pipeline.syncOperations.addHandler(
+                        ChatSocketHandler(connections: connections, address: address, logger: logger)
+                    )
+                    return UpgradeResult.websocket
                 }
             )
             let idleTimeout = self.idleTimeout
@@ -193,5 +196,36 @@ extension ChatUpgradeChannel {
             }
             return .success(client)
         }
+    }
+}
+
+/// The WebSocket upgrade: NIOWebSocket's handshake (the `Sec-WebSocket-Key` and version checks
+/// and `Sec-WebSocket-Accept` are its), then a pipeline of NIOWebSocket's frame encoder and
+/// `ChatSocketHandler`, which reads frames itself (`WebSocketFrameReader`) instead of through
+/// the decoder handler NIOWebSocket's upgrader installs.
+struct ChatWebSocketUpgrader<UpgradeResult: Sendable>: NIOTypedHTTPServerProtocolUpgrader {
+    /// Answers the handshake; its own pipeline step is not used.
+    let handshake: NIOTypedWebSocketServerUpgrader<UpgradeResult>
+    /// Builds the upgraded pipeline (on the event loop).
+    let pipeline: @Sendable (any Channel) throws -> UpgradeResult
+
+    var supportedProtocol: String { handshake.supportedProtocol }
+
+    var requiredUpgradeHeaders: [String] { handshake.requiredUpgradeHeaders }
+
+    func buildUpgradeResponse(
+        channel: any Channel,
+        upgradeRequest: HTTPRequestHead,
+        initialResponseHeaders: HTTPHeaders
+    ) -> EventLoopFuture<HTTPHeaders> {
+        handshake.buildUpgradeResponse(
+            channel: channel,
+            upgradeRequest: upgradeRequest,
+            initialResponseHeaders: initialResponseHeaders
+        )
+    }
+
+    func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<UpgradeResult> {
+        channel.eventLoop.makeCompletedFuture { try pipeline(channel) }
     }
 }

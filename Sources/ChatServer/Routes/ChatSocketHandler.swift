@@ -22,7 +22,7 @@ import Synchronization
 ///
 /// Replies and events do not pass through here: `Connection` writes them below the encoder.
 final class ChatSocketHandler: ChannelDuplexHandler {
-    typealias InboundIn = WebSocketFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
@@ -32,6 +32,10 @@ final class ChatSocketHandler: ChannelDuplexHandler {
     private var pump: RequestPump?
     /// A fragmented message being reassembled, and its opcode.
     private var partial: ByteBuffer?
+    /// Cuts the socket's bytes into frames (see `WebSocketFrameReader` for why not a decoder handler).
+    private var reader: WebSocketFrameReader
+    /// A frame was refused: nothing more is read.
+    private var readerFailed = false
     private var partialIsText = false
     /// Checks a fragmented text message as its fragments arrive.
     private var partialUTF8 = UTF8Validator()
@@ -52,6 +56,7 @@ final class ChatSocketHandler: ChannelDuplexHandler {
         self.connections = connections
         self.address = address
         self.logger = logger
+        self.reader = WebSocketFrameReader(maxFrameSize: connections.configuration.limits.maxFrame)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -109,29 +114,49 @@ final class ChatSocketHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.trace("connection error", metadata: ["chat.conn.id": "\(connID)", "error": "\(error)"])
-        // A frame NIOWebSocket's decoder refused: send the close it calls for (RFC 6455 §7.4.1),
-        // then close. This is what its `WebSocketProtocolErrorHandler` did; doing it here keeps
-        // one handler (and its pipeline context) out of every connection.
-        guard let error = error as? NIOWebSocketError, !closeSent else {
+        context.close(promise: nil)
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !readerFailed else { return }
+        reader.append(unwrapInboundIn(data))
+        while true {
+            let frame: WebSocketFrame?
+            do {
+                frame = try reader.next()
+            } catch {
+                return refuse(context, error)
+            }
+            guard let frame else { return }
+            frameRead(context, frame)
+        }
+    }
+
+    /// Fails the connection for a frame the reader refused: the close it calls for (RFC 6455
+    /// §7.4.1: 1009 too large, 1002 a bad control frame), then the socket is closed, as
+    /// NIOWebSocket's protocol-error handler did.
+    private func refuse(_ context: ChannelHandlerContext, _ failure: WebSocketFrameReader.Failure) {
+        readerFailed = true
+        logger.debug("WebSocket protocol error", metadata: ["chat.conn.id": "\(connID)", "chat.reason": "\(failure)"])
+        guard !closeSent else {
             context.close(promise: nil)
             return
         }
         closeSent = true
         pump?.end()
         var data = context.channel.allocator.buffer(capacity: 2)
-        switch error {
-        case .invalidFrameLength: data.write(webSocketErrorCode: .messageTooLarge)
-        case .fragmentedControlFrame, .multiByteControlFrameLength: data.write(webSocketErrorCode: .protocolError)
+        switch failure {
+        case .tooLarge: data.write(webSocketErrorCode: .messageTooLarge)
+        case .badControlFrame: data.write(webSocketErrorCode: .protocolError)
         }
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
             .whenComplete { _ in loopBound.value.close(promise: nil) }
     }
 
-    // MARK: Inbound
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+    private func frameRead(_ context: ChannelHandlerContext, _ frame: WebSocketFrame) {
         // After our close only the client's close matters (RFC 6455 §5.5.1).
         if closeSent, frame.opcode != .connectionClose { return }
         // No extension is negotiated, so every reserved bit must be 0 (RFC 6455 §5.2).
