@@ -269,10 +269,11 @@ start() { # system
         rm -rf "$work/chat"
         # --fsync no: the log is written (write(2)) before each ok, never fsynced; Redis runs without
         # persistence. Rate and connection limits raised so neither the publisher nor N subscribers
-        # from one address are refused.
+        # from one address are refused (fanout.c's subscribers are one user: 1,000 joins need the
+        # read-rate limit raised too).
         "${SRV[@]}" "$bin" --host 127.0.0.1 --port "$CHAT_PORT" --data-dir "$work/chat" --fsync no \
-            --log-level warning --rate-per-sec 1000000 --rate-burst 1000000 --max-connections 100000 \
-            --max-connections-per-address 100000 &
+            --log-level warning --rate-per-sec 1000000 --rate-burst 1000000 --read-rate-per-sec 1000000 \
+            --read-rate-burst 1000000 --max-connections 100000 --max-connections-per-address 100000 &
         server=$!
         URL=ws://127.0.0.1:$CHAT_PORT PROTO=chat PORT=$CHAT_PORT PAR=64 EXTRA=() CEXTRA=() ;;
     redis)

@@ -90,7 +90,13 @@ extension JSONValue {
 
     private static func writeString(_ s: String, to buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt8(ascii: "\""))
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+        // Scanned over the string's contiguous UTF-8 (every native string has it): one pass
+        // over bytes instead of the UTF-8 view's iterator.
+        let plain =
+            s.utf8.withContiguousStorageIfAvailable { bytes in
+                !bytes.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
+            } ?? !s.utf8.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
+        if plain {
             buffer.writeString(s)
         } else {
             // Rare (quotes, backslashes, newlines): the String writer's escaping, then the bytes.

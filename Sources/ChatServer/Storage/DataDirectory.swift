@@ -144,16 +144,16 @@ package struct DataDirectory: Sendable {
     /// - Parameters:
     ///   - fd: the descriptor.
     ///   - bytes: the data.
-    ///   - path: for errors.
-    package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+    ///   - path: for errors (made only when one occurs: the log writer calls this for every batch).
+    package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: @autoclosure () -> String) throws {
         var done = 0
         while done < bytes.count {
             let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
                 let reason = "write failed: \(String(cString: strerror(errno)))"
-                if errno == ENOSPC || errno == EDQUOT { throw StorageError.noSpace(path, reason) }
-                throw StorageError.io(path, reason)
+                if errno == ENOSPC || errno == EDQUOT { throw StorageError.noSpace(path(), reason) }
+                throw StorageError.io(path(), reason)
             }
             done += n
         }

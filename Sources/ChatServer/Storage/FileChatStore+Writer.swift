@@ -116,9 +116,10 @@ extension FileChatStore {
 
     func writeAndAcknowledge(_ buffer: inout [UInt8], upTo lsn: UInt64) throws {
         if !buffer.isEmpty {
-            let path = directory.logPath(generation)
             do {
-                try buffer.withUnsafeBytes { try DataDirectory.writeAll(logFD, $0, path: path) }
+                try buffer.withUnsafeBytes {
+                    try DataDirectory.writeAll(logFD, $0, path: directory.logPath(generation))
+                }
             } catch let error as StorageError where error.isRetryable {
                 // Nothing half-written stays in the log: the retry writes the whole buffer again.
                 _ = ftruncate(logFD, off_t(locked { logBytes }))
