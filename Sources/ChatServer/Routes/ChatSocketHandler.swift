@@ -5,17 +5,18 @@ import NIOWebSocket
 import Synchronization
 
 /// Runs one chat WebSocket connection inside the channel pipeline (after NIOWebSocket's
-/// frame decoder and encoder), on the connection's event loop:
+/// frame encoder), on the connection's event loop:
 ///
+/// - cuts the socket's bytes into frames (`WebSocketFrameReader`: a frame longer than
+///   `max_frame` closes 1009, a fragmented or long control frame 1002);
 /// - reassembles fragmented messages up to `max_frame` bytes (more: close 1009), checks
 ///   that text is UTF-8 as its fragments arrive (otherwise close 1007), and hands each
 ///   message to a `RequestPump`, which answers the connection's requests in order;
-/// - fails the connection with 1002 on what RFC 6455 forbids and NIOWebSocket's decoder lets
-///   through: a reserved bit set (no extension is negotiated), an unmasked frame, an unknown
+/// - fails the connection with 1002 on what else RFC 6455 forbids: a reserved bit set (no extension is negotiated), an unmasked frame, an unknown
 ///   opcode, a continuation without a message or a new message inside one, a close frame
 ///   with a 1-byte payload or a code no peer may send (a close reason that is not UTF-8: 1007);
-/// - answers pings, pings the client every `pingInterval` and closes it (1001) when the
-///   previous ping got no pong;
+/// - answers pings; pings the client every `pingInterval` (with the other connections of its
+///   event loop, `PingTimer`) and closes it (1001) when the previous ping got no pong;
 /// - runs the close handshake: echoes a client's valid close code; after a server close (sent through
 ///   `sendClose`), closes the socket when the client answers or `closeTimeout` passes;
 /// - stops reading while the pump has a backlog (backpressure on a pipelining client).
