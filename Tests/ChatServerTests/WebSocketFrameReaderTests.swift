@@ -1,5 +1,6 @@
 import ChatServer
 import NIOCore
+import NIOEmbedded
 import NIOWebSocket
 import Testing
 
@@ -100,5 +101,109 @@ struct WebSocketFrameReaderTests {
         reader.append(Self.buffer(bytes))
         #expect(try reader.next()?.unmaskedData.readableBytes == 200)
         #expect(try reader.next() == nil)
+    }
+}
+
+/// The reader against NIOWebSocket's own decoder (which it replaced): the same bytes, cut in two
+/// at a random place, must give the same frames and the same refusal.
+@Suite("WebSocket frame reader against NIOWebSocket's decoder")
+struct WebSocketFrameReaderDifferentialTests {
+    /// A small deterministic generator (xorshift64*), so a failure names a reproducible case.
+    struct Generator {
+        var state: UInt64
+
+        mutating func next() -> UInt64 {
+            state ^= state >> 12
+            state ^= state << 25
+            state ^= state >> 27
+            return state &* 2_685_821_657_736_338_717
+        }
+
+        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+    }
+
+    enum Outcome: Equatable {
+        case tooLarge
+        case badControlFrame
+        case none
+    }
+
+    static let maxFrame = 200
+
+    /// Bytes of a few frames with random header bits, masks, length encodings and lengths
+    /// (some over the limit, some declared longer than what follows), or plain random bytes.
+    static func input(_ random: inout Generator) -> [UInt8] {
+        if random.below(8) == 0 { return (0..<random.below(40)).map { _ in UInt8(random.below(256)) } }
+        var bytes: [UInt8] = []
+        for _ in 0..<(1 + random.below(4)) {
+            bytes.append(UInt8(random.below(256)))
+            let masked = random.below(4) != 0
+            let length = random.below(10) == 0 ? maxFrame - 2 + random.below(5) : random.below(140)
+            let encoding = random.below(6)
+            let mask: UInt8 = masked ? 0x80 : 0
+            if encoding == 0 && length < 126 {
+                bytes.append(mask | UInt8(length))
+            } else if encoding < 4 {
+                bytes.append(mask | 126)
+                bytes += [UInt8(length >> 8), UInt8(length & 0xFF)]
+            } else {
+                bytes.append(mask | 127)
+                bytes += (0..<8).reversed().map { UInt8((UInt64(length) >> (8 * UInt64($0))) & 0xFF) }
+            }
+            if masked { bytes += (0..<4).map { _ in UInt8(random.below(256)) } }
+            bytes += (0..<length).map { _ in UInt8(random.below(256)) }
+        }
+        if random.below(4) == 0 { bytes.removeLast(random.below(min(bytes.count, 20) + 1)) }
+        return bytes
+    }
+
+    static func nio(_ chunks: [[UInt8]]) throws -> ([WebSocketFrame], Outcome) {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: maxFrame)))
+        defer { _ = try? channel.finish() }
+        var frames: [WebSocketFrame] = []
+        for chunk in chunks {
+            do {
+                try channel.writeInbound(ByteBuffer(bytes: chunk))
+            } catch let error as NIOWebSocketError {
+                while let frame = try channel.readInbound(as: WebSocketFrame.self) { frames.append(frame) }
+                switch error {
+                case .invalidFrameLength: return (frames, .tooLarge)
+                case .fragmentedControlFrame, .multiByteControlFrameLength: return (frames, .badControlFrame)
+                }
+            }
+            while let frame = try channel.readInbound(as: WebSocketFrame.self) { frames.append(frame) }
+        }
+        return (frames, .none)
+    }
+
+    static func reader(_ chunks: [[UInt8]]) -> ([WebSocketFrame], Outcome) {
+        var reader = WebSocketFrameReader(maxFrameSize: maxFrame)
+        var frames: [WebSocketFrame] = []
+        for chunk in chunks {
+            reader.append(ByteBuffer(bytes: chunk))
+            do {
+                while let frame = try reader.next() { frames.append(frame) }
+            } catch .tooLarge {
+                return (frames, .tooLarge)
+            } catch {
+                return (frames, .badControlFrame)
+            }
+        }
+        return (frames, .none)
+    }
+
+    @Test("2,000 random inputs: the same frames and the same refusal as NIOWebSocket's decoder")
+    func sameAsNIO() throws {
+        var random = Generator(state: 0x9E37_79B9_7F4A_7C15)
+        for index in 0..<2000 {
+            let bytes = Self.input(&random)
+            let cut = random.below(bytes.count + 1)
+            let chunks = [Array(bytes[..<cut]), Array(bytes[cut...])]
+            let expected = try Self.nio(chunks)
+            let actual = Self.reader(chunks)
+            #expect(actual.0 == expected.0, "input \(index): frames differ")
+            #expect(actual.1 == expected.1, "input \(index): refusal \(actual.1), NIOWebSocket's \(expected.1)")
+            if actual.0 != expected.0 || actual.1 != expected.1 { return }
+        }
     }
 }
