@@ -135,26 +135,16 @@ final class ChatSocketHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Fails the connection for a frame the reader refused: the close it calls for (RFC 6455
-    /// §7.4.1: 1009 too large, 1002 a bad control frame), then the socket is closed, as
-    /// NIOWebSocket's protocol-error handler did.
+    /// Fails the connection for a frame the reader refused, as for any other protocol failure
+    /// (RFC 6455 §7.4.1: 1009 too large, 1002 a bad control frame); what the client sends after
+    /// it is not read as frames.
     private func refuse(_ context: ChannelHandlerContext, _ failure: WebSocketFrameReader.Failure) {
         readerFailed = true
         logger.debug("WebSocket protocol error", metadata: ["chat.conn.id": "\(connID)", "chat.reason": "\(failure)"])
-        guard !closeSent else {
-            context.close(promise: nil)
-            return
-        }
-        closeSent = true
-        pump?.end()
-        var data = context.channel.allocator.buffer(capacity: 2)
         switch failure {
-        case .tooLarge: data.write(webSocketErrorCode: .messageTooLarge)
-        case .badControlFrame: data.write(webSocketErrorCode: .protocolError)
+        case .tooLarge: fail(.messageTooLarge, reason: "frame larger than max_frame")
+        case .badControlFrame: fail(.protocolError, reason: "control frame fragmented or over 125 bytes")
         }
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
-            .whenComplete { _ in loopBound.value.close(promise: nil) }
     }
 
     private func frameRead(_ context: ChannelHandlerContext, _ frame: WebSocketFrame) {
