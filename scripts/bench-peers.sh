@@ -72,8 +72,8 @@ if cfan:
     out.write(f"\n### Fan-out measured by the C generator (fanout.c), same servers, same pass\n\n")
     out.write("Median of the runs. \"run queue\" is the share of the publish phase the server's threads spent "
               "runnable but waiting for a CPU (fanout.c reads it from /proc).\n\n")
-    out.write("| system | N | deliveries/s | p50 ms | p99 ms | max ms | server CPU µs per delivery | server share | run queue | bytes per registered connection | runs |\n")
-    out.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
+    out.write("| system | N | deliveries/s | p50 ms | p99 ms | max ms | server CPU µs per delivery | server share | run queue | runs |\n")
+    out.write("|---|---|---|---|---|---|---|---|---|---|\n")
     for (label, n), rs in sorted(cfan.items(), key=lambda kv: (list(names).index(kv[0][0]) if kv[0][0] in names else 9, kv[0][1])):
         ok = [r for r in rs if r["complete"]]
         cpu = med([r["server_cpu_seconds"] / r["deliveries"] * 1e6 for r in ok if r["deliveries"]])
@@ -81,7 +81,7 @@ if cfan:
         out.write(f"| {names.get(label, label)} | {n} | {fmt(med([r['deliveries_per_sec'] for r in ok]), 0)} | "
                   f"{fmt(med([r['latency_p50_ms'] for r in ok]))} | {fmt(med([r['latency_p99_ms'] for r in ok]))} | "
                   f"{fmt(med([r['latency_max_ms'] for r in ok]))} | {fmt(cpu)} | {'–' if share is None else f'{share * 100:.0f} %'} | "
-                  f"{fmt(med([r['runq_pct'] for r in ok]), 0)} % | {fmt(med([r['bytes_per_conn'] for r in ok]), 0)} | {len(ok)}/{len(rs)} |\n")
+                  f"{fmt(med([r['runq_pct'] for r in ok]), 0)} % | {len(ok)}/{len(rs)} |\n")
 out.write("\n### Idle authenticated connections\n\n")
 out.write("| system | connections | held | server bytes per connection | set-up s |\n|---|---|---|---|---|\n")
 for r in rows:
@@ -326,8 +326,7 @@ print(json.dumps({"bench": "fanout-c", "label": label, "subscribers": n, "delive
                   "complete": r["deliveries"] == r["expected"] and r["bad"] == 0, "timed_out": r["deliveries"] != r["expected"],
                   "deliveries_per_sec": r["deliveries_per_s"], "seconds": r["elapsed_s"],
                   "server_cpu_seconds": r["server_cpu_pct"] / 100 * r["elapsed_s"], "runq_pct": r["server_runq_wait_pct"],
-                  "latency_p50_ms": r["p50_us"] / 1000, "latency_p99_ms": r["p99_us"] / 1000, "latency_max_ms": r["max_us"] / 1000,
-                  "bytes_per_conn": r["bytes_per_conn"]}))
+                  "latency_p50_ms": r["p50_us"] / 1000, "latency_p99_ms": r["p99_us"] / 1000, "latency_max_ms": r["max_us"] / 1000}))
 PY
     tail -1 "$RESULTS" >&2
 }

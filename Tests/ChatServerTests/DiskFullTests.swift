@@ -22,6 +22,25 @@ struct DiskFullTests {
         return process.terminationStatus
     }
 
+    /// Mounts a tmpfs of `size` (mount's syntax) at a new temporary directory; nil (and an issue
+    /// recorded) when it cannot.
+    static func mountTmpfs(size: String) throws -> String? {
+        let mountPoint = NSTemporaryDirectory() + "chat-tmpfs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        guard try run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mountPoint]) == 0 else {
+            Issue.record("cannot mount a tmpfs at \(mountPoint)")
+            try? FileManager.default.removeItem(atPath: mountPoint)
+            return nil
+        }
+        return mountPoint
+    }
+
+    /// Unmounts what `mountTmpfs` mounted and removes the directory.
+    static func unmount(_ mountPoint: String) {
+        _ = try? run("/bin/umount", ["-l", mountPoint])
+        try? FileManager.default.removeItem(atPath: mountPoint)
+    }
+
     /// User plus system CPU seconds of a process so far.
     static func cpuSeconds(_ pid: Int32) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -37,16 +56,8 @@ struct DiskFullTests {
         .enabled(if: getuid() == 0, "mounting a tmpfs needs root")
     )
     func uploadOnAFullDisk() async throws {
-        let mountPoint = NSTemporaryDirectory() + "chat-filesfull-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        guard try Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=72m", "tmpfs", mountPoint]) == 0 else {
-            Issue.record("cannot mount a tmpfs at \(mountPoint)")
-            return
-        }
-        defer {
-            _ = try? Self.run("/bin/umount", ["-l", mountPoint])
-            try? FileManager.default.removeItem(atPath: mountPoint)
-        }
+        guard let mountPoint = try Self.mountTmpfs(size: "72m") else { return }
+        defer { Self.unmount(mountPoint) }
         let server = try await ProcessTests.startServer(dataDir: mountPoint + "/state")
         defer { server.process.terminate() }
         let context = ConformanceContext(url: server.url, limits: Limits())
@@ -85,16 +96,8 @@ struct DiskFullTests {
         .enabled(if: getuid() == 0, "mounting a tmpfs needs root")
     )
     func fullDisk() async throws {
-        let mountPoint = NSTemporaryDirectory() + "chat-diskfull-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        guard try Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mountPoint]) == 0 else {
-            Issue.record("cannot mount a tmpfs at \(mountPoint)")
-            return
-        }
-        defer {
-            _ = try? Self.run("/bin/umount", ["-l", mountPoint])
-            try? FileManager.default.removeItem(atPath: mountPoint)
-        }
+        guard let mountPoint = try Self.mountTmpfs(size: "4m") else { return }
+        defer { Self.unmount(mountPoint) }
         // Most of the 4 MiB is taken by a file the test frees later.
         let filler = mountPoint + "/filler"
         #expect(FileManager.default.createFile(atPath: filler, contents: Data(count: 2_600_000)))
