@@ -129,6 +129,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: """
+            Event-loop threads for sockets, the hub and its tasks; 0: one per CPU this process may run \
+            on (its affinity mask and cgroup quota).
+            """
+    )
+    var eventLoops = 0
+
+    @Option(
+        help: """
             Open connections on the chat port from one client address (behind a --trusted-proxy: the \
             forwarded client's); beyond it a connection is closed when accepted (a proxied upgrade: HTTP 503).
             """
@@ -244,6 +252,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
+        guard (0...1024).contains(eventLoops) else { throw ValidationError("--event-loops must be 0…1024") }
         guard ratePerSec > 0 else { throw ValidationError("--rate-per-sec must be positive") }
         guard rateBurst >= 1 else { throw ValidationError("--rate-burst must be at least 1") }
         guard readRatePerSec > 0 else { throw ValidationError("--read-rate-per-sec must be positive") }
@@ -318,6 +327,12 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // First, before anything uses NIO: CHAT_SERVER_SWIFT_POOL=1 keeps Swift's own thread pool
+        // for tasks (to compare against; ARCHITECTURE.md, "Threads").
+        let threads = ServerThreads.configure(
+            eventLoops: eventLoops,
+            concurrencyOnEventLoops: ProcessInfo.processInfo.environment["CHAT_SERVER_SWIFT_POOL"] != "1"
+        )
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let json = logFormat == "json" || (logFormat == "auto" && isatty(2) == 0)
         LoggingSystem.bootstrap { label in
@@ -381,6 +396,13 @@ struct ServeCommand: AsyncParsableCommand {
         )
         var logger = Logger(label: "chat-server")
         logger.logLevel = level
+        logger.info(
+            "threads",
+            metadata: [
+                "chat.event_loops": "\(threads.eventLoops)",
+                "chat.tasks_on_event_loops": "\(threads.concurrencyOnEventLoops)",
+            ]
+        )
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets["chat_fsync_seconds"] = [

@@ -61,7 +61,8 @@ struct ProcessTests {
     static func startServer(
         dataDir: String = NSTemporaryDirectory() + "chat-test-\(UUID().uuidString)",
         extra: [String] = [],
-        environment: [String: String] = [:]
+        environment: [String: String] = [:],
+        launcher: [String] = []
     ) async throws -> Running {
         // The port is free when probed but another test may take it before this server binds it:
         // a server that does not say it listens on it is retried on another port.
@@ -75,6 +76,11 @@ struct ProcessTests {
             // The lowest scrypt cost keeps the debug build's logins fast (the default is 2^16).
             process.arguments =
                 ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDir, "--scrypt-n", "1024"] + extra
+            if let command = launcher.first {
+                // Started through another program (`taskset`), which execs the server.
+                process.arguments = Array(launcher.dropFirst()) + [process.executableURL!.path] + process.arguments!
+                process.executableURL = URL(fileURLWithPath: command)
+            }
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             process.standardOutput = FileHandle.nullDevice
             if !environment.isEmpty {
