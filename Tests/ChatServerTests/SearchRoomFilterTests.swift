@@ -1,5 +1,6 @@
 import ChatCore
 import ChatServer
+import Foundation
 import Testing
 
 /// The room filter is part of the full-text query (issue 21 item 3): a user whose rooms
@@ -59,5 +60,48 @@ struct SearchRoomFilterTests {
         // from: and the room filter together.
         let fromBob = try SearchRequest.parse(["query": "hello from:bob"]).get()
         #expect(try await index.search(fromBob, rooms: ["small", "big"], others: ["x"]).hits.map(\.seq) == [4])
+    }
+}
+
+/// Row ids are `ts << 21 | room << 5 | slot`; an index object remembers the ones it gave out
+/// (issue 19) and reads the table only when a message is not newer than its room's last row.
+@Suite("Search row ids")
+struct SearchRowIDTests {
+    private func messages(_ room: String, _ seqs: ClosedRange<Int>, ts: (Int) -> Int64) -> [IndexedMessage] {
+        seqs.map { seq in
+            IndexedMessage(room: room, seq: Int64(seq), from: "Al", fromKey: "al", text: "word \(seq)", ts: ts(seq))
+        }
+    }
+
+    @Test("a full millisecond, a reopened index, older and newer messages: every row stored once, none refused")
+    func rowIDsAcrossReopens() async throws {
+        let path = NSTemporaryDirectory() + "chat-rowid-\(UUID().uuidString).sqlite"
+        defer { SearchIndex.removeFiles(path: path) }
+        let request = try SearchRequest.parse(["query": "word"]).get()
+        do {
+            let index = try SearchIndex(path: path)
+            var batch = IndexBatch()
+            // 40 messages in one millisecond: 32 slots, then the next millisecond.
+            batch.messages = messages("a", 1...40) { _ in 5_000 } + messages("b", 1...3) { _ in 5_000 }
+            try await index.write(batch)
+            batch.messages = messages("a", 41...45) { _ in 5_001 }
+            try await index.write(batch)
+            #expect(try await index.matchedRows(request, rooms: ["a", "b"], others: []) == 48)
+        }
+        // A new index object (a restart) knows none of the row ids it did not give out.
+        let index = try SearchIndex(path: path)
+        var batch = IndexBatch()
+        batch.messages =
+            messages("a", 46...47) { _ in 4_000 } + messages("a", 48...50) { _ in 5_000 }
+            + messages("a", 51...52) { _ in 5_001 } + messages("a", 53...54) { _ in 9_000 }
+        try await index.write(batch)
+        batch.messages =
+            messages("a", 55...56) { _ in 9_000 } + messages("b", 4...5) { _ in 5_000 }
+            + messages("a", 57...57) { _ in 2_000 }
+        try await index.write(batch)
+        #expect(try await index.matchedRows(request, rooms: ["a", "b"], others: []) == 62)
+        // A taken row id is refused by SQLite (the write above would have thrown); per room:
+        #expect(try await index.matchedRows(request, rooms: ["a"]) == 57)
+        #expect(try await index.matchedRows(request, rooms: ["b"]) == 5)
     }
 }

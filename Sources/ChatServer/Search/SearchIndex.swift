@@ -2,7 +2,12 @@ import ChatCore
 import Foundation
 import GRDB
 import Logging
+import NIOPosix
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The full-text index: SQLite FTS5 (through GRDB) with the `chat` tokenizer, in
 /// `<data-dir>/search/index.sqlite` (WAL mode) or in memory.
@@ -21,6 +26,13 @@ package final class SearchIndex: SearchIndexWriting {
     private let writer: any DatabaseWriter
     /// Room fold key → room number, as committed.
     private let roomIDs: Mutex<[String: Int64]>
+    /// Row ids given out, so a message in a newer millisecond than its room's last row (or in
+    /// the same one) takes its slot without reading the table: `highest` is at least the
+    /// table's highest row id (read at the first write), `last[room]` at least the highest of
+    /// that room number's rows (`highest` when the room was first seen). Only `store` (one
+    /// write at a time) uses them. After a failed write or a delete they are above the table,
+    /// which leaves gaps, never a taken row id.
+    private let rowIDs = Mutex<(highest: Int64?, last: [Int64: Int64])>((nil, [:]))
     /// The database file, nil in memory.
     package let path: String?
 
@@ -141,8 +153,25 @@ package final class SearchIndex: SearchIndexWriting {
         }
     }
 
+    /// The thread index batches are written on, shared by every index in the process, at nice
+    /// 10. Indexing (SQLite and the tokenizer: a fifth of a saturated one-core server's CPU)
+    /// then yields to delivering messages when the CPU is short: search trails by more
+    /// (`chat_search_lag`) and catches up when the load drops; an idle machine sees no
+    /// difference. GRDB runs a synchronous write on the calling thread.
+    private static let writeThread: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        pool.submit { _ in
+            #if os(Linux)
+            // On Linux the nice value is per thread, and `who` 0 is the calling thread.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+            #endif
+        }
+        return pool
+    }()
+
     package func write(_ batch: IndexBatch) async throws {
-        try await writer.write { db in try self.store(batch, db) }
+        try await Self.writeThread.runIfActive { try self.writer.write { db in try self.store(batch, db) } }
     }
 
     /// Stores a batch synchronously (the offline `reindex`).
@@ -177,6 +206,9 @@ package final class SearchIndex: SearchIndexWriting {
         let addRoom = try db.cachedStatement(sql: "INSERT INTO room(id, key) VALUES (?, ?)")
         var ids = roomIDs.withLock { $0 }
         var newIDs: [String: Int64] = [:]
+        var (known, last) = rowIDs.withLock { ($0.highest, $0.last) }
+        var highest = try known ?? Int64.fetchOne(db, sql: "SELECT max(id) FROM msg_content") ?? -1
+        let slots: Int64 = 1 << Self.roomShift
         for message in batch.messages.sorted(by: { ($0.ts, $0.seq) < ($1.ts, $1.seq) }) {
             var roomID = ids[message.room]
             if roomID == nil {
@@ -187,15 +219,25 @@ package final class SearchIndex: SearchIndexWriting {
                 newIDs[message.room] = id
                 roomID = id
             }
+            let room = roomID ?? 0
             // The first free slot of this room and millisecond (or a later millisecond).
-            var base = max(0, message.ts) << Self.timeShift | (roomID ?? 0) << Self.roomShift
+            var base = max(0, message.ts) << Self.timeShift | room << Self.roomShift
             var rowid: Int64
-            while true {
-                let top = try Int64.fetchOne(probe, arguments: [base, base + (1 << Self.roomShift)])
-                rowid = top.map { $0 + 1 } ?? base
-                if rowid < base + (1 << Self.roomShift) { break }
-                base += 1 << Self.timeShift
+            let previous = last[room] ?? highest
+            if previous < base {
+                rowid = base  // newer than every row of the room: the millisecond's first slot
+            } else if previous + 1 < base + slots {
+                rowid = previous + 1  // the room's last row is in this millisecond: the next slot
+            } else {
+                while true {
+                    let top = try Int64.fetchOne(probe, arguments: [base, base + slots])
+                    rowid = top.map { $0 + 1 } ?? base
+                    if rowid < base + slots { break }
+                    base += 1 << Self.timeShift
+                }
             }
+            last[room] = max(previous, rowid)
+            highest = max(highest, rowid)
             try insert.execute(
                 arguments: [
                     rowid, message.text, Self.senderTag(message.fromKey) + " " + Self.roomTag(message.room),
@@ -215,6 +257,8 @@ package final class SearchIndex: SearchIndexWriting {
         for (room, cursor) in batch.cursors {
             try upsert.execute(arguments: [room, cursor.epoch, cursor.seq])
         }
+        known = highest
+        rowIDs.withLock { $0 = (known, last) }
         if !newIDs.isEmpty {
             // Published once the transaction commits (GRDB calls back after COMMIT).
             let assigned = newIDs
