@@ -4,10 +4,12 @@
 #  - fan-out to 1000 subscribers (chat-bench fanout and ../shared/peers/fanout.c when present),
 #  - durable sends under --fsync everysec: 1 sender with 1 in flight, 64 senders with 16 in flight.
 # Every run is bounded (messages and seconds) and on loopback.
-# Usage: [BENCH=path/to/chat-bench] scripts/bench-compare.sh SERVER_A SERVER_B [ROUNDS] [OUT.md]
+# Usage: [BENCH=path/to/chat-bench] [FANOUT_N="100 1000"] [DURABLE=0] \
+#        scripts/bench-compare.sh SERVER_A SERVER_B [ROUNDS] [OUT.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1 B=$2 ROUNDS=${3:-3} OUT=${4:-/dev/stdout}
+FANOUT_N=${FANOUT_N:-1000} DURABLE=${DURABLE:-1}
 BENCH=${BENCH:-.build/release/chat-bench}
 [ -x "$BENCH" ] || swift build -c release --product chat-bench >/dev/null
 work=$(mktemp -d)
@@ -49,16 +51,20 @@ record() { # side, bench, json line
 for round in $(seq 1 "$ROUNDS"); do
     for side in A B; do
         bin=$A; [ "$side" = B ] && bin=$B
-        start "$bin" "$side" --fsync no
-        line=$(timeout 300 "${GEN[@]}" "$BENCH" fanout --protocol chat --url "ws://127.0.0.1:$port" --subscribers 1000 \
-            --messages 5000 --size 100 --window 64 --server-pid "$server" --label "$side" | tail -1)
-        record "$side" "fanout-chat-bench" "$line"
-        if [ -n "$FANOUT" ]; then
-            line=$(timeout 300 "${GEN[@]}" "$FANOUT" -P chat -p "$port" -n 1000 -m 5000 -s 100 -w 64 -C 64 -T 240 \
-                -r "$server" -j | grep RESULT | sed 's/^RESULT //')
-            record "$side" "fanout-fanout.c" "$line"
-        fi
-        stop
+        for n in $FANOUT_N; do
+            start "$bin" "$side" --fsync no
+            line=$(timeout 300 "${GEN[@]}" "$BENCH" fanout --protocol chat --url "ws://127.0.0.1:$port" \
+                --subscribers "$n" --messages $((5000000 / n)) --size 100 --window 64 --server-pid "$server" \
+                --label "$side" | tail -1)
+            record "$side" "fanout-$n-chat-bench" "$line"
+            if [ -n "$FANOUT" ]; then
+                line=$(timeout 300 "${GEN[@]}" "$FANOUT" -P chat -p "$port" -n "$n" -m $((5000000 / n)) -s 100 -w 64 \
+                    -C 64 -T 240 -r "$server" -j | grep RESULT | sed 's/^RESULT //')
+                record "$side" "fanout-$n-fanout.c" "$line"
+            fi
+            stop
+        done
+        [ "$DURABLE" = 1 ] || continue
         start "$bin" "$side" --fsync everysec
         for run in "1 1 5000" "64 16 60000"; do
             read -r senders window n <<<"$run"
