@@ -110,8 +110,10 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         // thread is idle and nothing is queued, write here (in log order, under the lock) rather
         // than wake the writer and wait for it. The writer only fsyncs, rotates and catches up.
         if configuration.fsync != .always, queue.isEmpty, !writerBusy, !stopping, failure == nil, logFD >= 0 {
-            let path = directory.logPath(generation)
-            let written = Result { try bytes.withUnsafeBytes { try DataDirectory.writeAll(logFD, $0, path: path) } }
+            // The path string only for an error: making it cost 2 % of a durable send.
+            let written = Result {
+                try bytes.withUnsafeBytes { try DataDirectory.writeAll(logFD, $0, path: directory.logPath(generation)) }
+            }
             switch written {
             case .success:
                 logBytes += bytes.count
@@ -125,7 +127,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
                 condition.unlock()
                 metrics.setLogBytes(size)
             case .failure(let error):
-                let error = error as? StorageError ?? StorageError.io(path, "\(error)")
+                let error = error as? StorageError ?? StorageError.io(directory.logPath(generation), "\(error)")
                 if error.isRetryable {
                     // Nothing half-written stays in the log; the writer writes these bytes again.
                     _ = ftruncate(logFD, off_t(logBytes))
