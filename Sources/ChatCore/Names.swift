@@ -186,7 +186,8 @@ package enum TextRules {
     package static func messageText(_ text: String, maxText: Int) -> ProtocolError? {
         if text.isEmpty { return .badRequest("text must not be empty") }
         if let bad = forbiddenScalar(in: text) { return bad }
-        if text.unicodeScalars.count > maxText {
+        // A scalar is at least one byte: only a text of more bytes than the limit is counted.
+        if text.utf8.count > maxText, text.unicodeScalars.count > maxText {
             return ProtocolError(.tooLarge, "text is longer than \(maxText) scalars")
         }
         return nil
@@ -245,6 +246,11 @@ package enum TextRules {
     }
 
     static func forbiddenScalar(in text: String) -> ProtocolError? {
+        // Printable ASCII, tab and newline throughout (most texts): nothing to decode.
+        let plain = text.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.allSatisfy { ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 || $0 == 0x0A }
+        }
+        if plain == true { return nil }
         for scalar in text.unicodeScalars where isForbidden(scalar) {
             let hex = String(scalar.value, radix: 16, uppercase: true)
             return .badRequest(

@@ -139,3 +139,31 @@ struct TextRulesTests {
         #expect(TextRules.topic(topic) == ProtocolError(.tooLarge, "topic is longer than 512 scalars"))
     }
 }
+
+/// The message text check has an ASCII fast path and counts scalars only past the byte limit
+/// (issue 19): the same answers as the scalar-by-scalar rules.
+@Suite("Message text rules")
+struct MessageTextRuleTests {
+    @Test("every ASCII character and the C1, bidi and ordinary scalars: refused exactly when forbidden")
+    func forbiddenScalars() {
+        let scalars = (0...0x7F).map { Unicode.Scalar(UInt8($0)) } + [
+            "\u{80}", "\u{9F}", "\u{A0}", "\u{202A}", "\u{202E}", "\u{2066}", "\u{2069}", "\u{2065}", "日",
+        ]
+        for scalar in scalars {
+            let text = "ok " + String(Character(scalar)) + " ok"
+            let refused = TextRules.messageText(text, maxText: 100) != nil
+            #expect(refused == TextRules.isForbidden(scalar), "U+\(String(scalar.value, radix: 16))")
+        }
+    }
+
+    @Test("the limit counts scalars, not bytes or grapheme clusters")
+    func scalarLimit() {
+        #expect(TextRules.messageText(String(repeating: "a", count: 10), maxText: 10) == nil)
+        #expect(TextRules.messageText(String(repeating: "a", count: 11), maxText: 10)?.code == .tooLarge)
+        // 10 scalars of 3 bytes each (30 bytes): within a limit of 10.
+        #expect(TextRules.messageText(String(repeating: "日", count: 10), maxText: 10) == nil)
+        #expect(TextRules.messageText(String(repeating: "日", count: 11), maxText: 10)?.code == .tooLarge)
+        // One grapheme cluster of 11 scalars (e + 10 combining marks): over a limit of 10.
+        #expect(TextRules.messageText("e" + String(repeating: "\u{301}", count: 10), maxText: 10)?.code == .tooLarge)
+    }
+}
