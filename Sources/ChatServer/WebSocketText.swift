@@ -66,7 +66,7 @@ extension JSONValue {
         switch self {
         case .null, .invalidString: buffer.writeStaticString("null")
         case .bool(let b): buffer.writeStaticString(b ? "true" : "false")
-        case .int(let i): buffer.writeString(String(i))
+        case .int(let i): Self.writeInteger(i, to: &buffer)
         case .double(let d): buffer.writeString(d.isFinite ? String(d) : "null")
         case .string(let s): Self.writeString(s, to: &buffer)
         case .array(let a):
@@ -85,6 +85,21 @@ extension JSONValue {
                 field.value.write(to: &buffer)
             }
             buffer.writeInteger(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Decimal digits without a `String` in between (seqs, times and counts are in every event).
+    private static func writeInteger(_ value: Int64, to buffer: inout ByteBuffer) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var magnitude = value.magnitude
+            var start = digits.count
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+            buffer.writeBytes(UnsafeBufferPointer(rebasing: digits[start...]))
         }
     }
 

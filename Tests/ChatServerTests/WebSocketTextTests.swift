@@ -32,6 +32,7 @@ struct WebSocketTextTests {
     func jsonFrames() throws {
         let values: [JSONValue] = [
             .object([:]), .array([]), .null, .bool(true), .int(-42), .double(1.5), .invalidString,
+            .int(0), .int(7), .int(10), .int(1_733_500_000_123), .int(.max), .int(.min), .int(-1),
             .object([
                 "type": "message", "text": .string("quote \" backslash \\ newline \n tab \t bell \u{7} 日本語 😀"),
                 "n": .array([1, .double(2.25), .null, .bool(false), .object(["k": "v"])]),
