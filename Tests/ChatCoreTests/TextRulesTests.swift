@@ -146,9 +146,10 @@ struct TextRulesTests {
 struct MessageTextRuleTests {
     @Test("every ASCII character and the C1, bidi and ordinary scalars: refused exactly when forbidden")
     func forbiddenScalars() {
-        let scalars = (0...0x7F).map { Unicode.Scalar(UInt8($0)) } + [
-            "\u{80}", "\u{9F}", "\u{A0}", "\u{202A}", "\u{202E}", "\u{2066}", "\u{2069}", "\u{2065}", "日",
-        ]
+        let scalars =
+            (0...0x7F).map { Unicode.Scalar(UInt8($0)) } + [
+                "\u{80}", "\u{9F}", "\u{A0}", "\u{202A}", "\u{202E}", "\u{2066}", "\u{2069}", "\u{2065}", "日",
+            ]
         for scalar in scalars {
             let text = "ok " + String(Character(scalar)) + " ok"
             let refused = TextRules.messageText(text, maxText: 100) != nil
