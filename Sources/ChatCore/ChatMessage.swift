@@ -47,6 +47,13 @@ package struct ChatMessage: Sendable, Equatable {
     }
 
     /// Reply, target, emoji and current state, together.
+    /// Whether the message has no details (no reply, target, emoji, file, edit, delete or
+    /// reactions): its wire object is the base fields alone.
+    package var hasNoDetails: Bool {
+        if case .none = extras { return true }
+        return false
+    }
+
     package var details: MessageDetails {
         get {
             switch extras {

@@ -33,10 +33,74 @@ package enum WebSocketText {
     /// - Parameters:
     ///   - value: the frame as JSON.
     package static func frame(_ value: JSONValue) -> ByteBuffer {
+        var buffer = startFrame()
+        value.write(to: &buffer)
+        finishFrame(&buffer)
+        return buffer
+    }
+
+    /// A `message` event's frame: the same bytes as `frame(ChatEvent.message(message).frame)`.
+    /// A message without details (most of them) is written field by field, without building
+    /// the JSON object first; any other goes through `frame(_:)`.
+    ///
+    /// - Parameters:
+    ///   - message: the message.
+    package static func messageFrame(_ message: ChatMessage) -> ByteBuffer {
+        guard message.hasNoDetails else { return frame(ChatEvent.message(message).frame) }
+        var buffer = startFrame()
+        buffer.writeStaticString(#"{"type":"message","room":"#)
+        JSONValue.writeString(message.room, to: &buffer)
+        buffer.writeStaticString(#","seq":"#)
+        JSONValue.writeInteger(message.seq, to: &buffer)
+        buffer.writeStaticString(#","from":"#)
+        JSONValue.writeString(message.from, to: &buffer)
+        if message.carriesText {
+            buffer.writeStaticString(#","text":"#)
+            JSONValue.writeString(message.text, to: &buffer)
+        }
+        buffer.writeStaticString(#","kind":"#)
+        JSONValue.writeString(message.kind.rawValue, to: &buffer)
+        buffer.writeStaticString(#","ts":"#)
+        JSONValue.writeInteger(message.ts, to: &buffer)
+        if let nonce = message.nonce {
+            buffer.writeStaticString(#","nonce":"#)
+            JSONValue.writeString(nonce, to: &buffer)
+        }
+        buffer.writeInteger(UInt8(ascii: "}"))
+        finishFrame(&buffer)
+        return buffer
+    }
+
+    /// The reply to a `send`: the same bytes as `frame(Frames.ok(id: id, HubReply.sent(seq, ts).json))`,
+    /// written without building the JSON object.
+    ///
+    /// - Parameters:
+    ///   - id: the request id.
+    ///   - seq: the message's seq.
+    ///   - ts: its server time.
+    package static func sentFrame(id: String, seq: Int64, ts: Int64) -> ByteBuffer {
+        var buffer = startFrame()
+        buffer.writeStaticString(#"{"type":"ok","id":"#)
+        JSONValue.writeString(id, to: &buffer)
+        buffer.writeStaticString(#","seq":"#)
+        JSONValue.writeInteger(seq, to: &buffer)
+        buffer.writeStaticString(#","ts":"#)
+        JSONValue.writeInteger(ts, to: &buffer)
+        buffer.writeInteger(UInt8(ascii: "}"))
+        finishFrame(&buffer)
+        return buffer
+    }
+
+    /// A buffer for one frame, the JSON to be written after room for the longest header.
+    private static func startFrame() -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: 256)
         buffer.moveWriterIndex(forwardBy: 10)
         buffer.moveReaderIndex(forwardBy: 10)
-        value.write(to: &buffer)
+        return buffer
+    }
+
+    /// Puts the header just before the JSON written since `startFrame`, so nothing is copied.
+    private static func finishFrame(_ buffer: inout ByteBuffer) {
         let length = buffer.readableBytes
         let start: Int
         if length < 126 {
@@ -53,7 +117,6 @@ package enum WebSocketText {
         }
         buffer.setInteger(UInt8(0x81), at: start)  // FIN, opcode 1 (text)
         buffer.moveReaderIndex(to: start)
-        return buffer
     }
 }
 
@@ -89,7 +152,7 @@ extension JSONValue {
     }
 
     /// Decimal digits without a `String` in between (seqs, times and counts are in every event).
-    private static func writeInteger(_ value: Int64, to buffer: inout ByteBuffer) {
+    fileprivate static func writeInteger(_ value: Int64, to buffer: inout ByteBuffer) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
             var magnitude = value.magnitude
             var start = digits.count
@@ -103,7 +166,7 @@ extension JSONValue {
         }
     }
 
-    private static func writeString(_ s: String, to buffer: inout ByteBuffer) {
+    fileprivate static func writeString(_ s: String, to buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt8(ascii: "\""))
         // Scanned over the string's contiguous UTF-8 (every native string has it): one pass
         // over bytes instead of the UTF-8 view's iterator.

@@ -49,3 +49,71 @@ struct WebSocketTextTests {
         }
     }
 }
+
+/// `messageFrame` writes a plain message's event field by field (issue 19): it must be the
+/// same bytes as the event built as a JSON object and framed.
+@Suite("Message event frames")
+struct MessageFrameTests {
+    @Test("the direct writer and the JSON object give the same bytes, for every kind and detail")
+    func sameBytes() {
+        let texts = ["hi", "", "quote \" backslash \\ newline \n tab \t 日本語 😀", String(repeating: "x", count: 300)]
+        let kinds: [MessageKind] = [.text, .action, .file, .edit, .delete, .react, .unreact, .unknown]
+        var messages: [ChatMessage] = []
+        for text in texts {
+            for kind in kinds {
+                for nonce in [nil, "n-1", "q\"uote"] as [String?] {
+                    messages.append(
+                        ChatMessage(
+                            room: "général",
+                            seq: 42,
+                            from: "Ålice",
+                            text: text,
+                            kind: kind,
+                            ts: 1_733_500_000_123,
+                            nonce: nonce
+                        )
+                    )
+                }
+            }
+        }
+        var details: [MessageDetails] = []
+        details.append(MessageDetails(replyTo: 3))
+        details.append(MessageDetails(target: 7, emoji: "👍"))
+        details.append(MessageDetails(editedTs: 5, deleted: true))
+        var reacted = MessageDetails()
+        reacted.reactions = [Reaction(emoji: "🎉", users: ["a", "b"])]
+        details.append(reacted)
+        var file = MessageDetails()
+        file.file = FileRef(
+            id: "f1",
+            name: "a.png",
+            mime: "image/png",
+            size: 10,
+            sha256: String(repeating: "0", count: 64)
+        )
+        details.append(file)
+        for detail in details {
+            messages.append(ChatMessage(room: "r", seq: 1, from: "b", text: "t", kind: .text, ts: 0, details: detail))
+        }
+        #expect(messages.filter(\.hasNoDetails).count == texts.count * kinds.count * 3)
+        for message in messages {
+            var direct = WebSocketText.messageFrame(message)
+            var generic = WebSocketText.frame(ChatEvent.message(message).frame)
+            #expect(
+                direct.readBytes(length: direct.readableBytes) == generic.readBytes(length: generic.readableBytes),
+                "\(message)"
+            )
+        }
+    }
+
+    @Test("the reply to a send: the same bytes as the generic ok frame")
+    func sentReply() {
+        for (id, seq, ts) in [("1", 1, 0), ("req-\"x\"", 9_999_999, 1_733_500_000_123), ("日本", 0, -5)]
+            as [(String, Int64, Int64)]
+        {
+            var direct = WebSocketText.sentFrame(id: id, seq: seq, ts: ts)
+            var generic = WebSocketText.frame(Frames.ok(id: id, SendReply(seq: seq, ts: ts).json))
+            #expect(direct.readBytes(length: direct.readableBytes) == generic.readBytes(length: generic.readableBytes))
+        }
+    }
+}

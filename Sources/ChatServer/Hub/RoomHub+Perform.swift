@@ -82,7 +82,11 @@ extension RoomHub {
                     connection.reject(id: id, ProtocolError.replyWouldNotFit(bytes: bytes))
                     continue
                 }
-                connection.send(Frames.ok(id: id, reply.json))
+                if case .sent(let seq, let ts) = reply {
+                    connection.send(frame: WebSocketText.sentFrame(id: id, seq: seq, ts: ts))
+                } else {
+                    connection.send(Frames.ok(id: id, reply.json))
+                }
                 observer?.end(conn: conn, id: id, user: connection.userKey, error: nil)
             case .reject(let conn, let id, let error):
                 connections[conn]?.reject(id: id, error)
@@ -133,13 +137,13 @@ extension RoomHub {
         if messages.count == 1 {
             receivers = broker.publish(
                 room,
-                WebSocketText.frame(ChatEvent.message(messages[0]).frame),
+                WebSocketText.messageFrame(messages[0]),
                 excludingUser: nil
             )
         } else {
             receivers = broker.publish(
                 room,
-                contentsOf: messages.map { WebSocketText.frame(ChatEvent.message($0).frame) }
+                contentsOf: messages.map { WebSocketText.messageFrame($0) }
             )
         }
         metrics.messagesIn.increment(by: Int64(messages.count))

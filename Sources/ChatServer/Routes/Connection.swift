@@ -148,7 +148,15 @@ package final class Connection: BrokerSubscriber {
     /// - Parameters:
     ///   - frame: the frame.
     package func send(_ frame: JSONValue) {
-        enqueue(.frames(WebSocketText.frame(frame), count: 1, reply: true))
+        send(frame: WebSocketText.frame(frame))
+    }
+
+    /// Queues a reply already framed (`WebSocketText`).
+    ///
+    /// - Parameters:
+    ///   - frame: one complete WebSocket text frame.
+    package func send(frame: ByteBuffer) {
+        enqueue(.frames(frame, count: 1, reply: true))
     }
 
     /// Whether a reply of about `bytes` can be queued now without going over the connection's
