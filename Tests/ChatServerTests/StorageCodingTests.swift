@@ -328,6 +328,33 @@ struct StorageCodingTests {
     func crcVectors() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.checksum([UInt8]()) == 0)
+        // Slicing-by-8 against the one-byte-a-step definition, at every length and alignment
+        // up to 64 bytes, whole and continued at every split.
+        func reference(_ bytes: [UInt8]) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for b in bytes {
+                crc ^= UInt32(b)
+                for _ in 0..<8 { crc = crc & 1 != 0 ? 0x82F6_3B78 ^ (crc >> 1) : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<80).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for offset in 0..<8 {
+            for length in 0...64 {
+                let bytes = Array(data[offset..<(offset + length)])
+                #expect(CRC32C.checksum(bytes) == reference(bytes), "offset \(offset) length \(length)")
+                #expect(CRC32C.checksum(bytes.lazy.map { $0 }) == reference(bytes))
+                let split = length / 3
+                let continued = bytes.withUnsafeBytes { all in
+                    CRC32C.update(
+                        CRC32C.update(0, UnsafeRawBufferPointer(rebasing: all[..<split])),
+                        UnsafeRawBufferPointer(rebasing: all[split...])
+                    )
+                }
+                #expect(continued == reference(bytes))
+            }
+        }
         // RFC 3720 (iSCSI) B.4 test vectors.
         #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
         #expect(CRC32C.checksum([UInt8](repeating: 0xFF, count: 32)) == 0x62A8_AB43)
