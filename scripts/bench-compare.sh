@@ -4,12 +4,12 @@
 #  - fan-out to 1000 subscribers (chat-bench fanout and ../shared/peers/fanout.c when present),
 #  - durable sends under --fsync everysec: 1 sender with 1 in flight, 64 senders with 16 in flight.
 # Every run is bounded (messages and seconds) and on loopback.
-# Usage: [BENCH=path/to/chat-bench] [FANOUT_N="100 1000"] [DURABLE=0] \
+# Usage: [BENCH=path/to/chat-bench] [FANOUT_N="100 1000"] [DURABLE=0] [POLICIES="everysec always"] \
 #        scripts/bench-compare.sh SERVER_A SERVER_B [ROUNDS] [OUT.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1 B=$2 ROUNDS=${3:-3} OUT=${4:-/dev/stdout}
-FANOUT_N=${FANOUT_N:-1000} DURABLE=${DURABLE:-1}
+FANOUT_N=${FANOUT_N:-1000} DURABLE=${DURABLE:-1} POLICIES=${POLICIES:-everysec}
 BENCH=${BENCH:-.build/release/chat-bench}
 [ -x "$BENCH" ] || swift build -c release --product chat-bench >/dev/null
 work=$(mktemp -d)
@@ -65,14 +65,18 @@ for round in $(seq 1 "$ROUNDS"); do
             stop
         done
         [ "$DURABLE" = 1 ] || continue
-        start "$bin" "$side" --fsync everysec
-        for run in "1 1 5000" "64 16 60000"; do
-            read -r senders window n <<<"$run"
-            line=$(timeout 120 "${GEN[@]}" "$BENCH" durable --url "ws://127.0.0.1:$port" --senders "$senders" \
-                --window "$window" --messages "$n" --max-seconds 30 --server-pid "$server" --label "$side" | tail -1)
-            record "$side" "durable-${senders}x${window}" "$line"
+        for policy in $POLICIES; do
+            start "$bin" "$side" --fsync "$policy"
+            suffix=""
+            [ "$policy" = everysec ] || suffix="-$policy"
+            for run in "1 1 5000" "64 16 60000"; do
+                read -r senders window n <<<"$run"
+                line=$(timeout 120 "${GEN[@]}" "$BENCH" durable --url "ws://127.0.0.1:$port" --senders "$senders" \
+                    --window "$window" --messages "$n" --max-seconds 30 --server-pid "$server" --label "$side" | tail -1)
+                record "$side" "durable-${senders}x${window}$suffix" "$line"
+            done
+            stop
         done
-        stop
     done
 done
 
@@ -85,8 +89,8 @@ def metric(r):
     return None, None
 cases = sorted({r["case"] for r in rows})
 print(f"\nA = `{sys.argv[2]}`, B = `{sys.argv[3]}`, {sys.argv[4]} alternating rounds, median per side.\n")
-print("| case | metric | A | B | B/A |")
-print("|---|---|---|---|---|")
+print("| case | metric | A | B | B/A | server CPU µs per send A / B |")
+print("|---|---|---|---|---|---|")
 for c in cases:
     out = {}
     for side in ("A", "B"):
@@ -97,5 +101,11 @@ for c in cases:
     a, b = out["A"], out["B"]
     ratio = f"{b / a:.3f}" if a and b else "-"
     fmt = lambda v: f"{v:,.0f}" if v is not None else "-"
-    print(f"| {c} | {key} | {fmt(a)} | {fmt(b)} | {ratio} |")
+    cpu = {}
+    for side in ("A", "B"):
+        per = [r["server_cpu_seconds"] / r["messages"] * 1e6 for r in rows
+               if r["case"] == c and r["side"] == side and r.get("bench") == "durable" and r.get("messages")]
+        cpu[side] = f"{statistics.median(per):.1f}" if per else ""
+    cpus = f"{cpu['A']} / {cpu['B']}" if cpu["A"] else ""
+    print(f"| {c} | {key} | {fmt(a)} | {fmt(b)} | {ratio} | {cpus} |")
 PY
