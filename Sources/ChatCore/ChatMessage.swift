@@ -46,7 +46,6 @@ package struct ChatMessage: Sendable, Equatable {
         self.details = details
     }
 
-    /// Reply, target, emoji and current state, together.
     /// Whether the message has no details (no reply, target, emoji, file, edit, delete or
     /// reactions): its wire object is the base fields alone.
     package var hasNoDetails: Bool {
@@ -54,6 +53,7 @@ package struct ChatMessage: Sendable, Equatable {
         return false
     }
 
+    /// Reply, target, emoji and current state, together.
     package var details: MessageDetails {
         get {
             switch extras {

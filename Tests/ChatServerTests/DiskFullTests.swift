@@ -92,6 +92,37 @@ struct DiskFullTests {
     }
 
     @Test(
+        "with less than 64 MiB free the index waits (the space is the log's) and catches up when space returns",
+        .enabled(if: getuid() == 0, "mounting a tmpfs needs root")
+    )
+    func indexWaitsOnALowDisk() async throws {
+        guard let mountPoint = try Self.mountTmpfs(size: "72m") else { return }
+        defer { Self.unmount(mountPoint) }
+        let server = try await ProcessTests.startServer(dataDir: mountPoint + "/state")
+        defer { server.process.terminate() }
+        let context = ConformanceContext(url: server.url, limits: Limits())
+        let alice = try await context.newUser("alice")
+        let room = context.unique("low")
+        try await context.join(alice.client, room)
+        _ = try await SearchServerTests.send(alice.client, room, "aardvark before")
+        var reply = try await SearchServerTests.search(alice.client, ["query": "aardvark"])
+        #expect(SearchServerTests.results(reply).count == 1, "indexed with room to spare")
+        // 12 MiB taken: 60 MiB free, under the reserve.
+        let filler = mountPoint + "/filler"
+        #expect(FileManager.default.createFile(atPath: filler, contents: Data(count: 12 << 20)))
+        _ = try await SearchServerTests.send(alice.client, room, "aardvark during")
+        try await Task.sleep(for: .seconds(2))
+        reply = try expectOK(try await alice.client.request("search", ["query": "aardvark"]), "search")
+        #expect(SearchServerTests.results(reply).count == 1, "indexed on a disk under the reserve")
+        #expect(server.log.contains("indexing waits, the space is left to the message log"))
+        try FileManager.default.removeItem(atPath: filler)
+        reply = try await SearchServerTests.search(alice.client, ["query": "aardvark"]) {
+            SearchServerTests.results($0).count == 2
+        }
+        #expect(SearchServerTests.results(reply).count == 2, "not indexed after space returned")
+    }
+
+    @Test(
         "changes are refused without a log storm or spinning, reads go on, writes resume by themselves, nothing acknowledged is lost or doubled",
         .enabled(if: getuid() == 0, "mounting a tmpfs needs root")
     )

@@ -15,10 +15,19 @@ extension HubCore {
     /// A room whose epoch differs from its cursor's (a restore, or an unclean machine
     /// stop) is listed in `resets` and indexed again from seq 1.
     ///
+    /// While the store refuses changes (a full disk) the batch is empty but for the lag: the
+    /// index, which shares the disk and lags behind the log, must not take the space an
+    /// operator frees before the log's next retry does.
+    ///
     /// - Parameters:
     ///   - cursors: the indexer's cursors, by room fold key.
     ///   - limit: most messages in the batch.
     package func indexBatch(after cursors: [String: IndexCursor], limit: Int) -> IndexBatch {
+        if storageFailed {
+            var waiting = IndexBatch()
+            waiting.lag = unindexed(after: cursors)
+            return waiting
+        }
         var batch = IndexBatch()
         for (key, head) in sequencer.heads {
             guard let roomState = state.rooms[key] else { continue }
@@ -57,6 +66,20 @@ extension HubCore {
             batch.cursors[key] = IndexCursor(epoch: roomState.epoch, seq: from + take)
         }
         return batch
+    }
+
+    /// Messages published after the cursors (a room whose epoch changed counts from seq 1).
+    private func unindexed(after cursors: [String: IndexCursor]) -> Int64 {
+        var lag: Int64 = 0
+        for (key, head) in sequencer.heads {
+            guard let roomState = state.rooms[key] else { continue }
+            if let cursor = cursors[key], cursor.epoch == roomState.epoch, cursor.seq <= head {
+                lag += head - cursor.seq
+            } else {
+                lag += head
+            }
+        }
+        return lag
     }
 
     /// The current text of a `text`/`action` message; nil when it was deleted or is unknown.

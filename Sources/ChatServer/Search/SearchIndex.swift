@@ -170,8 +170,30 @@ package final class SearchIndex: SearchIndexWriting {
         return pool
     }()
 
+    /// Free bytes below which the server's indexer does not write: the last of the disk is
+    /// left to the message log (the index is derived and catches up), as uploads leave it.
+    package static let reserveBytes: Int64 = FileStore.reserveBytes
+
+    /// A batch not written because the index's disk is nearly full (the indexer retries it).
+    package struct LowDiskSpace: Error, CustomStringConvertible {
+        package var description: String {
+            "less than \(SearchIndex.reserveBytes >> 20) MiB free on the search index's disk; "
+                + "indexing waits, the space is left to the message log"
+        }
+    }
+
     package func write(_ batch: IndexBatch) async throws {
-        try await Self.writeThread.runIfActive { try self.writer.write { db in try self.store(batch, db) } }
+        if let free = freeBytes(), free < Self.reserveBytes { throw LowDiskSpace() }
+        try await Self.writeThread.runIfActive { try self.writeNow(batch) }
+    }
+
+    /// Free bytes on the index file's file system for an unprivileged writer (nil: in memory
+    /// or unknown).
+    private func freeBytes() -> Int64? {
+        guard let path else { return nil }
+        let directory = (path as NSString).deletingLastPathComponent
+        let attributes = try? FileManager.default.attributesOfFileSystem(forPath: directory)
+        return (attributes?[.systemFreeSize] as? NSNumber)?.int64Value
     }
 
     /// Stores a batch synchronously (the offline `reindex`).
@@ -179,7 +201,14 @@ package final class SearchIndex: SearchIndexWriting {
     /// - Parameters:
     ///   - batch: the batch.
     package func writeNow(_ batch: IndexBatch) throws {
-        try writer.write { db in try self.store(batch, db) }
+        do {
+            try writer.write { db in try self.store(batch, db) }
+        } catch {
+            // Whatever failed, the next attempt reads the row ids from the table again rather
+            // than trusting what this object remembers.
+            rowIDs.withLock { $0 = (nil, [:]) }
+            throw error
+        }
     }
 
     private func store(_ batch: IndexBatch, _ db: Database) throws {

@@ -283,6 +283,23 @@ struct HubCoreTests {
         #expect(hub.received[1]?.last == .reply(id: "h", .history(messages: [], more: false)), "reads go on")
     }
 
+    @Test("while storage fails the index gets nothing to write (the log takes freed space first), only the lag")
+    func indexWaitsForStorage() {
+        var hub = HubHarness()
+        hub.user(1, "alice")
+        hub.join(1, "lobby")
+        hub.request(1, "a", Self.send("lobby", "one"))
+        hub.request(1, "b", Self.send("lobby", "two"))
+        hub.flush()
+        #expect(hub.core.indexBatch(after: [:], limit: 100).messages.count == 2)
+        hub.perform(hub.core.storageFailed(at: hub.now))
+        let waiting = hub.core.indexBatch(after: [:], limit: 100)
+        #expect(waiting.messages.isEmpty && waiting.cursors.isEmpty && waiting.resets.isEmpty)
+        #expect(waiting.lag == 2)
+        hub.perform(hub.core.storageRecovered(at: hub.now))
+        #expect(hub.core.indexBatch(after: [:], limit: 100).messages.count == 2)
+    }
+
     @Test("a nonce retry is acknowledged with the original seq once the original is durable")
     func nonceRetry() {
         var hub = HubHarness()
