@@ -41,6 +41,25 @@ struct DiskFullTests {
         try? FileManager.default.removeItem(atPath: mountPoint)
     }
 
+    /// Runs `body` with a server whose data directory is on a new tmpfs of `size` and Alice in
+    /// a new room of it; stops the server and unmounts afterwards.
+    static func onTmpfs(
+        size: String,
+        _ body: (
+            _ mountPoint: String, _ server: ProcessTests.Running, _ alice: TestUser, _ room: String
+        ) async throws -> Void
+    ) async throws {
+        guard let mountPoint = try mountTmpfs(size: size) else { return }
+        defer { unmount(mountPoint) }
+        let server = try await ProcessTests.startServer(dataDir: mountPoint + "/state")
+        defer { server.process.terminate() }
+        let context = ConformanceContext(url: server.url, limits: Limits())
+        let alice = try await context.newUser("alice")
+        let room = context.unique("disk")
+        try await context.join(alice.client, room)
+        try await body(mountPoint, server, alice, room)
+    }
+
     /// User plus system CPU seconds of a process so far.
     static func cpuSeconds(_ pid: Int32) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -56,39 +75,33 @@ struct DiskFullTests {
         .enabled(if: getuid() == 0, "mounting a tmpfs needs root")
     )
     func uploadOnAFullDisk() async throws {
-        guard let mountPoint = try Self.mountTmpfs(size: "72m") else { return }
-        defer { Self.unmount(mountPoint) }
-        let server = try await ProcessTests.startServer(dataDir: mountPoint + "/state")
-        defer { server.process.terminate() }
-        let context = ConformanceContext(url: server.url, limits: Limits())
-        let alice = try await context.newUser("alice")
-        let auth = [("Authorization", "Bearer \(alice.token)")]
-        // 72 MiB free at most: 4 MiB fits above the reserve, 16 MiB does not.
-        let small = try await httpRequest(
-            url: server.url,
-            method: "POST",
-            path: "/v1/files",
-            headers: auth,
-            body: [UInt8](repeating: 1, count: 4 << 20)
-        )
-        #expect(small.status == 201, "\(small.status)")
-        let big = try await httpRequest(
-            url: server.url,
-            method: "POST",
-            path: "/v1/files",
-            headers: auth + [("Content-Length", "\(16 << 20)")],
-            sendBody: false
-        )
-        #expect(big.status == 507)
-        #expect(big.json?["error"]?.stringValue == "insufficient_storage")
-        let room = context.unique("full")
-        try await context.join(alice.client, room)
-        _ = try expectOK(
-            try await alice.client.request(
-                Request.send(room: try Request.room(room), text: "still", kind: .text, nonce: nil)
-            ),
-            "send after a refused upload"
-        )
+        try await Self.onTmpfs(size: "72m") { _, server, alice, room in
+            let auth = [("Authorization", "Bearer \(alice.token)")]
+            // 72 MiB free at most: 4 MiB fits above the reserve, 16 MiB does not.
+            let small = try await httpRequest(
+                url: server.url,
+                method: "POST",
+                path: "/v1/files",
+                headers: auth,
+                body: [UInt8](repeating: 1, count: 4 << 20)
+            )
+            #expect(small.status == 201, "\(small.status)")
+            let big = try await httpRequest(
+                url: server.url,
+                method: "POST",
+                path: "/v1/files",
+                headers: auth + [("Content-Length", "\(16 << 20)")],
+                sendBody: false
+            )
+            #expect(big.status == 507)
+            #expect(big.json?["error"]?.stringValue == "insufficient_storage")
+            _ = try expectOK(
+                try await alice.client.request(
+                    Request.send(room: try Request.room(room), text: "still", kind: .text, nonce: nil)
+                ),
+                "send after a refused upload"
+            )
+        }
     }
 
     @Test(
@@ -96,30 +109,24 @@ struct DiskFullTests {
         .enabled(if: getuid() == 0, "mounting a tmpfs needs root")
     )
     func indexWaitsOnALowDisk() async throws {
-        guard let mountPoint = try Self.mountTmpfs(size: "72m") else { return }
-        defer { Self.unmount(mountPoint) }
-        let server = try await ProcessTests.startServer(dataDir: mountPoint + "/state")
-        defer { server.process.terminate() }
-        let context = ConformanceContext(url: server.url, limits: Limits())
-        let alice = try await context.newUser("alice")
-        let room = context.unique("low")
-        try await context.join(alice.client, room)
-        _ = try await SearchServerTests.send(alice.client, room, "aardvark before")
-        var reply = try await SearchServerTests.search(alice.client, ["query": "aardvark"])
-        #expect(SearchServerTests.results(reply).count == 1, "indexed with room to spare")
-        // 12 MiB taken: 60 MiB free, under the reserve.
-        let filler = mountPoint + "/filler"
-        #expect(FileManager.default.createFile(atPath: filler, contents: Data(count: 12 << 20)))
-        _ = try await SearchServerTests.send(alice.client, room, "aardvark during")
-        try await Task.sleep(for: .seconds(2))
-        reply = try expectOK(try await alice.client.request("search", ["query": "aardvark"]), "search")
-        #expect(SearchServerTests.results(reply).count == 1, "indexed on a disk under the reserve")
-        #expect(server.log.contains("indexing waits, the space is left to the message log"))
-        try FileManager.default.removeItem(atPath: filler)
-        reply = try await SearchServerTests.search(alice.client, ["query": "aardvark"]) {
-            SearchServerTests.results($0).count == 2
+        try await Self.onTmpfs(size: "72m") { mountPoint, server, alice, room in
+            _ = try await SearchServerTests.send(alice.client, room, "aardvark before")
+            var reply = try await SearchServerTests.search(alice.client, ["query": "aardvark"])
+            #expect(SearchServerTests.results(reply).count == 1, "indexed with room to spare")
+            // 12 MiB taken: 60 MiB free, under the reserve.
+            let filler = mountPoint + "/filler"
+            #expect(FileManager.default.createFile(atPath: filler, contents: Data(count: 12 << 20)))
+            _ = try await SearchServerTests.send(alice.client, room, "aardvark during")
+            try await Task.sleep(for: .seconds(2))
+            reply = try expectOK(try await alice.client.request("search", ["query": "aardvark"]), "search")
+            #expect(SearchServerTests.results(reply).count == 1, "indexed on a disk under the reserve")
+            #expect(server.log.contains("indexing waits, the space is left to the message log"))
+            try FileManager.default.removeItem(atPath: filler)
+            reply = try await SearchServerTests.search(alice.client, ["query": "aardvark"]) {
+                SearchServerTests.results($0).count == 2
+            }
+            #expect(SearchServerTests.results(reply).count == 2, "not indexed after space returned")
         }
-        #expect(SearchServerTests.results(reply).count == 2, "not indexed after space returned")
     }
 
     @Test(

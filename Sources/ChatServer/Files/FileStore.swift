@@ -54,8 +54,7 @@ package actor FileStore {
 
     /// Free bytes on the store's file system for an unprivileged writer (nil: unknown).
     package nonisolated func freeBytes() -> Int64? {
-        let attributes = try? FileManager.default.attributesOfFileSystem(forPath: root)
-        return (attributes?[.systemFreeSize] as? NSNumber)?.int64Value
+        DataDirectory.freeBytes(onFileSystemOf: root)
     }
 
     /// Creates the directories (0700) and removes what interrupted uploads left in `tmp/`.

@@ -23,11 +23,7 @@ extension HubCore {
     ///   - cursors: the indexer's cursors, by room fold key.
     ///   - limit: most messages in the batch.
     package func indexBatch(after cursors: [String: IndexCursor], limit: Int) -> IndexBatch {
-        if storageFailed {
-            var waiting = IndexBatch()
-            waiting.lag = unindexed(after: cursors)
-            return waiting
-        }
+        let limit = storageFailed ? 0 : limit
         var batch = IndexBatch()
         for (key, head) in sequencer.heads {
             guard let roomState = state.rooms[key] else { continue }
@@ -65,21 +61,13 @@ extension HubCore {
             }
             batch.cursors[key] = IndexCursor(epoch: roomState.epoch, seq: from + take)
         }
-        return batch
-    }
-
-    /// Messages published after the cursors (a room whose epoch changed counts from seq 1).
-    private func unindexed(after cursors: [String: IndexCursor]) -> Int64 {
-        var lag: Int64 = 0
-        for (key, head) in sequencer.heads {
-            guard let roomState = state.rooms[key] else { continue }
-            if let cursor = cursors[key], cursor.epoch == roomState.epoch, cursor.seq <= head {
-                lag += head - cursor.seq
-            } else {
-                lag += head
-            }
+        if storageFailed {
+            // No messages (the limit was 0); the resets wait too. Only the lag is reported.
+            var waiting = IndexBatch()
+            waiting.lag = batch.lag
+            return waiting
         }
-        return lag
+        return batch
     }
 
     /// The current text of a `text`/`action` message; nil when it was deleted or is unknown.

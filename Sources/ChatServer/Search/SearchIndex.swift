@@ -183,17 +183,10 @@ package final class SearchIndex: SearchIndexWriting {
     }
 
     package func write(_ batch: IndexBatch) async throws {
-        if let free = freeBytes(), free < Self.reserveBytes { throw LowDiskSpace() }
+        if let path, let free = DataDirectory.freeBytes(onFileSystemOf: path), free < Self.reserveBytes {
+            throw LowDiskSpace()
+        }
         try await Self.writeThread.runIfActive { try self.writeNow(batch) }
-    }
-
-    /// Free bytes on the index file's file system for an unprivileged writer (nil: in memory
-    /// or unknown).
-    private func freeBytes() -> Int64? {
-        guard let path else { return nil }
-        let directory = (path as NSString).deletingLastPathComponent
-        let attributes = try? FileManager.default.attributesOfFileSystem(forPath: directory)
-        return (attributes?[.systemFreeSize] as? NSNumber)?.int64Value
     }
 
     /// Stores a batch synchronously (the offline `reindex`).

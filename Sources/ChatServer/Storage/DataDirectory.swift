@@ -109,6 +109,15 @@ package struct DataDirectory: Sendable {
         close(fd)
     }
 
+    /// Free bytes for an unprivileged writer on the file system holding `path` (nil: unknown).
+    ///
+    /// - Parameters:
+    ///   - path: an existing file or directory.
+    package static func freeBytes(onFileSystemOf path: String) -> Int64? {
+        let attributes = try? FileManager.default.attributesOfFileSystem(forPath: path)
+        return (attributes?[.systemFreeSize] as? NSNumber)?.int64Value
+    }
+
     /// This boot's id (changes on every machine restart).
     package static func bootID() -> String {
         (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
