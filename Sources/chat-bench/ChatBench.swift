@@ -14,7 +14,10 @@ struct ChatBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat-bench",
         abstract: "Benchmarks for chat-server. Every loop is bounded in count and time; use loopback only.",
-        subcommands: [Durable.self, GenerateData.self, Startup.self, RenderBench.self, Fanout.self, Conns.self]
+        subcommands: [
+            Durable.self, GenerateData.self, Startup.self, RenderBench.self, Fanout.self, Conns.self, HistoryBench.self,
+            ColdStoreBench.self,
+        ]
     )
 }
 

@@ -1,0 +1,179 @@
+import ChatCore
+import ChatServer
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Cold store")
+struct ColdStoreTests {
+    static func message(_ room: String, _ seq: Int64, _ text: String? = nil) -> ChatMessage {
+        ChatMessage(
+            room: room,
+            seq: seq,
+            from: "user\(seq % 7)",
+            text: text ?? "message \(seq) " + String(repeating: "y", count: Int(seq % 150)),
+            kind: .text,
+            ts: 1_800_000_000_000 + seq,
+            nonce: nil
+        )
+    }
+
+    static func withDirectory(_ body: (String) throws -> Void) throws {
+        let path = try StorageTestSupport.makeTemporaryDirectory()
+        defer { StorageTestSupport.removeDirectory(path) }
+        try body(path + "/cold")
+    }
+
+    /// Appends `count` messages to `room` of both stores in chunks, with a few new versions.
+    static func fill(_ stores: [any ColdStore], room: String, from: Int64 = 1, count: Int64, chunk: Int64) throws {
+        var next = from
+        while next < from + count {
+            let last = min(from + count - 1, next + chunk - 1)
+            let messages = (next...last).map { message(room, $0) }
+            let versions = next > 1 ? [message(room, (next - 1) / 2 + 1, "edited before \(next)")] : []
+            for store in stores { try store.append(room: room, messages: messages, versions: versions) }
+            next = last + 1
+        }
+    }
+
+    @Test("a file store reads back what the memory store holds, over any range, and after reopening")
+    func matchesMemoryStore() throws {
+        try Self.withDirectory { path in
+            let file = try FileColdStore(path: path, generation: nil)
+            let memory = MemoryColdStore()
+            try Self.fill([file, memory], room: "café", count: 1_000, chunk: 37)
+            try Self.fill([file, memory], room: "lobby", count: 130, chunk: 64)
+            // 64 scalars of 4 bytes: its hex would be too long for a file name.
+            let long = String(repeating: "\u{20000}", count: 64)
+            try Self.fill([file, memory], room: long, count: 3, chunk: 2)
+            #expect(file.heads() == ["café": 1_000, "lobby": 130, long: 3])
+            #expect(memory.heads() == file.heads())
+            var random = SystemRandomNumberGenerator()
+            for _ in 0..<300 {
+                let lower = Int64.random(in: -3...1_003, using: &random)
+                let upper = lower + Int64.random(in: -1...140, using: &random)
+                #expect(
+                    try file.read(room: "café", from: lower, through: upper)
+                        == memory.read(room: "café", from: lower, through: upper)
+                )
+            }
+            #expect(try file.read(room: "café", from: 1, through: 1_000).map(\.seq) == Array(1...1_000))
+            #expect(try file.read(room: "café", from: 19, through: 19).first?.text == "edited before 38")
+            #expect(try file.read(room: "nowhere", from: 1, through: 10).isEmpty)
+            try file.commit(generation: 4)
+            let reopened = try FileColdStore(path: path, generation: 4)
+            #expect(reopened.heads() == file.heads())
+            #expect(
+                try reopened.read(room: "café", from: 1, through: 1_000)
+                    == memory.read(room: "café", from: 1, through: 1_000)
+            )
+            #expect(
+                try reopened.read(room: "lobby", from: 60, through: 70)
+                    == memory.read(room: "lobby", from: 60, through: 70)
+            )
+        }
+    }
+
+    @Test("what was appended after the last commit is gone after a restart, and appending resumes without a duplicate")
+    func uncommittedAppendsAreDropped() throws {
+        try Self.withDirectory { path in
+            let committed = MemoryColdStore()
+            do {
+                let file = try FileColdStore(path: path, generation: nil)
+                try Self.fill([file, committed], room: "r", count: 200, chunk: 50)
+                try file.commit(generation: 1)
+                // A compaction killed before its commit: appended, never committed.
+                try Self.fill([file], room: "r", from: 201, count: 100, chunk: 100)
+                try file.append(room: "r", messages: [], versions: [Self.message("r", 3, "uncommitted edit")])
+                try file.append(room: "new", messages: [Self.message("new", 1)], versions: [])
+                #expect(file.heads()["r"] == 300)
+            }
+            let file = try FileColdStore(path: path, generation: 1)
+            #expect(file.heads() == ["r": 200])
+            #expect(try file.read(room: "r", from: 1, through: 300) == committed.read(room: "r", from: 1, through: 300))
+            #expect(
+                !FileManager.default.fileExists(atPath: path + "/" + FileColdStore.fileName("new") + ".seg"),
+                "an uncommitted room's segment"
+            )
+            try Self.fill([file, committed], room: "r", from: 201, count: 100, chunk: 30)
+            try file.commit(generation: 2)
+            let again = try FileColdStore(path: path, generation: 2)
+            #expect(try again.read(room: "r", from: 1, through: 300).map(\.seq) == Array(1...300))
+            #expect(
+                try again.read(room: "r", from: 1, through: 300) == committed.read(room: "r", from: 1, through: 300)
+            )
+        }
+    }
+
+    @Test("a restart from the previous snapshot opens the store as that snapshot's commit left it")
+    func previousGenerationStaysUntilForgotten() throws {
+        try Self.withDirectory { path in
+            let file = try FileColdStore(path: path, generation: nil)
+            try Self.fill([file], room: "r", count: 100, chunk: 100)
+            try file.commit(generation: 1)
+            try Self.fill([file], room: "r", from: 101, count: 100, chunk: 100)
+            try file.commit(generation: 2)
+            do {
+                // Snapshot 2 was never written: the server starts from snapshot 1.
+                let previous = try FileColdStore(path: path, generation: 1)
+                #expect(previous.heads() == ["r": 100])
+                #expect(try previous.read(room: "r", from: 90, through: 150).map(\.seq) == Array(90...100))
+                try Self.fill([previous], room: "r", from: 101, count: 100, chunk: 100)
+                try previous.commit(generation: 2)
+                previous.forget(before: 2)
+            }
+            #expect(throws: StorageError.self) { try FileColdStore(path: path, generation: 1) }
+            let current = try FileColdStore(path: path, generation: 2)
+            #expect(try current.read(room: "r", from: 1, through: 200).map(\.seq) == Array(1...200))
+        }
+    }
+
+    @Test("a store that does not match the snapshot refuses to open instead of dropping messages")
+    func mismatchesAreRefused() throws {
+        try Self.withDirectory { path in
+            do {
+                let file = try FileColdStore(path: path, generation: nil)
+                try Self.fill([file], room: "r", count: 10, chunk: 10)
+                try file.commit(generation: 3)
+            }
+            #expect(throws: StorageError.self) { try FileColdStore(path: path, generation: nil) }
+            #expect(throws: StorageError.self) { try FileColdStore(path: path, generation: 5) }
+            let segment = path + "/" + FileColdStore.fileName("r") + ".seg"
+            #expect(truncate(segment, 20) == 0)
+            #expect(throws: StorageError.self) { try FileColdStore(path: path, generation: 3) }
+        }
+    }
+
+    @Test("a damaged byte in a segment is an error, never a wrong message")
+    func damageIsDetected() throws {
+        try Self.withDirectory { path in
+            let file = try FileColdStore(path: path, generation: nil)
+            try Self.fill([file], room: "r", count: 100, chunk: 100)
+            try file.commit(generation: 1)
+            let segment = path + "/" + FileColdStore.fileName("r") + ".seg"
+            var bytes = try #require(FileManager.default.contents(atPath: segment))
+            bytes[200] ^= 0x40
+            try bytes.write(to: URL(fileURLWithPath: segment))
+            let reopened = try FileColdStore(path: path, generation: 1)
+            #expect(throws: StorageError.self) { try reopened.read(room: "r", from: 1, through: 50) }
+            #expect(try reopened.read(room: "r", from: 65, through: 100).map(\.seq) == Array(65...100))
+        }
+    }
+
+    @Test("appends must continue the room's seqs")
+    func appendsAreContiguous() throws {
+        try Self.withDirectory { path in
+            let file = try FileColdStore(path: path, generation: nil)
+            let memory = MemoryColdStore()
+            for store in [file, memory] as [any ColdStore] {
+                try store.append(room: "r", messages: [Self.message("r", 1), Self.message("r", 2)], versions: [])
+                #expect(throws: StorageError.self) {
+                    try store.append(room: "r", messages: [Self.message("r", 4)], versions: [])
+                }
+            }
+        }
+    }
+}
