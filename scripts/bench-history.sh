@@ -34,15 +34,29 @@ disk=$(du -sb "$work/d" | cut -f1)
 echo "{\"bench\":\"disk\",\"bytes\":$disk,\"raw_text_bytes\":$((MESSAGES * 100))}" | tee -a "$results"
 "$B/chat-bench" startup --server "$B/chat-server" --dir "$work/d" --port "$port" --max-seconds 600 | tee -a "$results"
 
-"$B/chat-server" --host 127.0.0.1 --port "$port" --data-dir "$work/d" --log-level warning \
-    --read-rate-per-sec 1000000 --read-rate-burst 1000000 &
+# Debug logs carry each request's server-side time (arrival to reply, `chat.duration_us`).
+"$B/chat-server" --host 127.0.0.1 --port "$port" --data-dir "$work/d" --log-level debug --log-format json \
+    --read-rate-per-sec 1000000 --read-rate-burst 1000000 2>"$work/server.log" &
 server=$!
 for _ in $(seq 1 6000); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 run() { "$B/chat-bench" history --url "ws://127.0.0.1:$port" --rooms "$ROOMS" --pages "$PAGES" --server-pid "$server" "$@"; }
+server_side() { # mode, first log line: quantiles of the history requests' server-side time since then
+    tail -n +"$2" "$work/server.log" | python3 -c '
+import json, sys
+us = sorted(int(r["chat.duration_us"]) for r in map(json.loads, sys.stdin)
+            if r.get("chat.request.type") == "history" and "chat.duration_us" in r)
+q = lambda p: us[min(len(us) - 1, int((len(us) - 1) * p))] / 1000 if us else 0
+print(json.dumps({"bench": "history-server", "mode": sys.argv[1], "requests": len(us),
+                  "p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": q(1)}))' "$1"
+}
+from=$(( $(wc -l <"$work/server.log") + 1 ))
 run --modes hot | tee -a "$results"
+server_side hot "$from" | tee -a "$results"
 cache="kept (no permission to drop it)"
 if sync && (echo 3 > /proc/sys/vm/drop_caches) 2>/dev/null; then cache="dropped"; fi
+from=$(( $(wc -l <"$work/server.log") + 1 ))
 run --modes cold | sed "s/\"mode\":\"cold\"/\"mode\":\"cold\",\"page_cache\":\"$cache\"/" | tee -a "$results"
+server_side cold "$from" | tee -a "$results"
 run --modes check --max-seconds 1800 | tee -a "$results"
 kill -TERM "$server"
 wait "$server" || true
@@ -67,6 +81,9 @@ for mode in ("hot", "cold"):
     if r:
         extra = f", page cache {r['page_cache']}" if "page_cache" in r else ""
         out.write(f"| history page of {r['limit']}, {mode}{extra}: p50 / p99 / max (client, loopback) | {r['p50_ms']} / {r['p99_ms']} / {r['max_ms']} ms ({r['pages']:,} pages) |\n")
+        srv = by.get("history-server" + mode)
+        if srv:
+            out.write(f"| the same pages, server side (arrival to reply, debug log): p50 / p99 / max | {srv['p50_ms']} / {srv['p99_ms']} / {srv['max_ms']} ms ({srv['requests']:,} requests) |\n")
         out.write(f"| RSS after the {mode} pages | {r.get('server_rss_mib', '–'):,} MiB |\n")
 c = by.get("history-check")
 if c:
