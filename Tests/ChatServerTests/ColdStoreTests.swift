@@ -10,15 +10,23 @@ import Glibc
 @Suite("Cold store")
 struct ColdStoreTests {
     static func message(_ room: String, _ seq: Int64, _ text: String? = nil) -> ChatMessage {
-        ChatMessage(
+        var message = ChatMessage(
             room: room,
             seq: seq,
             from: "user\(seq % 7)",
             text: text ?? "message \(seq) " + String(repeating: "y", count: Int(seq % 150)),
             kind: .text,
             ts: 1_800_000_000_000 + seq,
-            nonce: nil
+            nonce: seq % 3 == 0 ? "n\(seq)" : nil
         )
+        if seq % 5 == 0 {
+            // Reactions are not in log records; the cold store must keep them.
+            var details = message.details
+            details.reactions = [Reaction(emoji: "👍", users: ["ann", "bo"]), Reaction(emoji: "🎉", users: ["cy"])]
+            details.reactionSeqs = [[seq + 1, seq + 2], [seq + 3]]
+            message.details = details
+        }
+        return message
     }
 
     static func withDirectory(_ body: (String) throws -> Void) throws {
@@ -62,6 +70,9 @@ struct ColdStoreTests {
             }
             #expect(try file.read(room: "café", from: 1, through: 1_000).map(\.seq) == Array(1...1_000))
             #expect(try file.read(room: "café", from: 19, through: 19).first?.text == "edited before 38")
+            let reacted = try #require(try file.read(room: "café", from: 25, through: 25).first)
+            #expect(reacted.reactions.map(\.users) == [["ann", "bo"], ["cy"]])
+            #expect(reacted.details.reactionSeqs == [[26, 27], [28]])
             #expect(try file.read(room: "nowhere", from: 1, through: 10).isEmpty)
             try file.commit(generation: 4)
             let reopened = try FileColdStore(path: path, generation: 4)

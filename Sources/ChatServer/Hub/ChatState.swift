@@ -35,8 +35,15 @@ package struct ChatState: Sendable {
         package var topic: String = ""
         package var epoch: String
         package var createdAt: Int64
-        /// Message with seq `n` is at index `n - 1`.
+        /// The messages held in memory (the hot window): seq `base + 1 + i` at index `i`.
         package var messages: [ChatMessage] = []
+        /// The newest seq no longer held in `messages`: 1…base are in the cold store (issue 16).
+        /// 0 while a room holds all of its history in memory, which is the only case the server
+        /// produces until compaction moves messages out (`moveToCold`).
+        package var base: Int64 = 0
+        /// Newer versions of cold messages (an edit, a delete, a reaction since they went cold),
+        /// until the cold store takes them.
+        package var coldVersions: [Int64: ChatMessage] = [:]
         /// Member fold key → read marker.
         package var members: [String: Int64] = [:]
         /// "userKey\u{0}nonce" → seq.
@@ -53,11 +60,21 @@ package struct ChatState: Sendable {
         package func isVisible(to user: String) -> Bool { visibility == .public || members[user] != nil }
 
         /// seq of the newest stored message.
-        package var head: Int64 { Int64(messages.count) }
+        package var head: Int64 { base + Int64(messages.count) }
+
+        /// A message held in memory, by seq.
+        ///
+        /// - Parameters:
+        ///   - seq: the seq.
+        package func hot(_ seq: Int64) -> ChatMessage? {
+            seq > base && seq <= head ? messages[Int(seq - base - 1)] : nil
+        }
     }
 
     package var users: [String: User] = [:]
     package var rooms: [String: Room] = [:]
+    /// Where messages that left a room's hot window are (nil: every message is in memory).
+    package var cold: (any ColdStore)?
     /// SHA-256 of a token (hex) → user fold key.
     package var tokens: [String: String] = [:]
     /// SHA-256 of a token (hex) → when it was issued (ms).
@@ -144,12 +161,21 @@ package struct ChatState: Sendable {
             if message.kind == .file, let file = message.file, !message.deleted {
                 fileRooms[file.id, default: [:]][key, default: 0] += 1
             }
-            if let target = message.target {
-                let sharedFile: String? =
-                    message.kind == .delete && target >= 1 && target <= room.head
-                    ? room.messages[Int(target - 1)].file?.id : nil
-                MessageChanges.apply(message, toRoom: &room.messages)
-                if let sharedFile, room.messages[Int(target - 1)].deleted { dropFileReference(sharedFile, room: key) }
+            if let target = message.target, target >= 1, target < message.seq {
+                if target > room.base {
+                    let i = Int(target - room.base - 1)
+                    let sharedFile = message.kind == .delete ? room.messages[i].file?.id : nil
+                    applyChange(message, to: &room)
+                    if let sharedFile, room.messages[i].deleted { dropFileReference(sharedFile, room: key) }
+                } else if var original = coldMessage(key, room: room, seq: target) {
+                    let sharedFile = message.kind == .delete ? original.file?.id : nil
+                    if MessageChanges.apply(message, to: &original) {
+                        room.coldVersions[target] = original
+                        if message.kind == .delete { blankColdEdits(of: target, before: message.seq, key, in: &room) }
+                        applyChange(message, to: &room)
+                    }
+                    if let sharedFile, original.deleted { dropFileReference(sharedFile, room: key) }
+                }
             }
             if let nonce = message.nonce {
                 let user = userKeys[message.from] ?? TextRules.foldKey(message.from)
@@ -182,6 +208,110 @@ package struct ChatState: Sendable {
             let left = (uploadBytes[old.uploader] ?? 0) - old.file.size
             uploadBytes[old.uploader] = left > 0 ? left : nil
         }
+    }
+
+    /// Applies a change event to its hot target and, for a delete, blanks the target's hot edit
+    /// events (they held its text too), as `MessageChanges.apply(_:toRoom:)` does for a room
+    /// held from seq 1.
+    private func applyChange(_ event: ChatMessage, to room: inout Room) {
+        guard let target = event.target else { return }
+        if target > room.base {
+            guard MessageChanges.apply(event, to: &room.messages[Int(target - room.base - 1)]) else { return }
+        }
+        guard event.kind == .delete else { return }
+        var seq = max(target, room.base) + 1
+        while seq < event.seq && seq <= room.head {
+            let i = Int(seq - room.base - 1)
+            if room.messages[i].kind == .edit, room.messages[i].target == target, !room.messages[i].text.isEmpty {
+                room.messages[i].text = ""
+            }
+            seq += 1
+        }
+    }
+
+    /// Blanks the cold edit events of a deleted cold message, read from the cold store in pages.
+    private func blankColdEdits(of target: Int64, before deleteSeq: Int64, _ key: String, in room: inout Room) {
+        var lower = target + 1
+        let upper = min(room.base, deleteSeq - 1)
+        while lower <= upper {
+            let through = min(upper, lower + 499)
+            for stored in (try? cold?.read(room: key, from: lower, through: through)) ?? [] {
+                let event = room.coldVersions[stored.seq] ?? stored
+                guard event.kind == .edit, event.target == target, !event.text.isEmpty else { continue }
+                var blank = event
+                blank.text = ""
+                room.coldVersions[event.seq] = blank
+            }
+            lower = through + 1
+        }
+    }
+
+    /// A cold message in its newest version: a pending version, else the cold store's (nil when
+    /// it cannot be read).
+    private func coldMessage(_ key: String, room: Room, seq: Int64) -> ChatMessage? {
+        if let version = room.coldVersions[seq] { return version }
+        return (try? cold?.read(room: key, from: seq, through: seq))?.first
+    }
+
+    /// A room's message by seq, hot or cold, in its newest version (nil: no such message, or a
+    /// cold one that cannot be read).
+    ///
+    /// - Parameters:
+    ///   - room: the room's fold key.
+    ///   - seq: the seq.
+    package func message(room key: String, seq: Int64) -> ChatMessage? {
+        guard let room = rooms[key], seq >= 1, seq <= room.head else { return nil }
+        return room.hot(seq) ?? coldMessage(key, room: room, seq: seq)
+    }
+
+    /// A room's messages with `lower ≤ seq ≤ upper` (clamped to 1…head), oldest first: the cold
+    /// ones from the cold store with their pending versions, the rest from memory.
+    ///
+    /// - Parameters:
+    ///   - room: the room's fold key.
+    ///   - lower: the first seq.
+    ///   - upper: the last seq.
+    package func messages(room key: String, from lower: Int64, through upper: Int64) throws -> ArraySlice<ChatMessage> {
+        guard let room = rooms[key] else { return [] }
+        let lower = max(lower, 1)
+        let upper = min(upper, room.head)
+        guard lower <= upper else { return [] }
+        if lower > room.base { return room.messages[Int(lower - room.base - 1)..<Int(upper - room.base)] }
+        guard let cold else {
+            throw StorageError.corrupt("cold store", offset: 0, "room \(key) has cold messages and no cold store")
+        }
+        var result = try cold.read(room: key, from: lower, through: min(upper, room.base))
+        guard result.count == Int(min(upper, room.base) - lower + 1) else {
+            throw StorageError.corrupt(
+                "cold store",
+                offset: 0,
+                "room \(key): \(result.count) messages for seqs \(lower)…\(min(upper, room.base))"
+            )
+        }
+        if !room.coldVersions.isEmpty {
+            for i in result.indices { if let version = room.coldVersions[result[i].seq] { result[i] = version } }
+        }
+        if upper > room.base { result.append(contentsOf: room.messages[0..<Int(upper - room.base)]) }
+        return result[...]
+    }
+
+    /// Moves a room's messages up to `seq` out of memory into the cold store, with the pending
+    /// versions of cold messages (the step compaction takes once its commit is durable).
+    ///
+    /// - Parameters:
+    ///   - key: the room's fold key.
+    ///   - seq: the newest seq to move (at most the head).
+    package mutating func moveToCold(room key: String, through seq: Int64) throws {
+        guard let cold, var room = rooms[key], seq > room.base else { return }
+        let through = min(seq, room.head)
+        let moving = Array(room.messages[0..<Int(through - room.base)])
+        let versions = room.coldVersions.keys.sorted().compactMap { room.coldVersions[$0] }
+        try cold.append(room: key, messages: moving, versions: versions)
+        // Nonces stay in memory (`nonces`): a retried send of a cold message is still answered.
+        room.messages.removeFirst(Int(through - room.base))
+        room.base = through
+        room.coldVersions = [:]
+        rooms[key] = room
     }
 
     private mutating func dropFileReference(_ id: String, room: String) {

@@ -23,16 +23,19 @@ enum MessageChange: Equatable {
     }
 }
 
-extension ChatState.Room {
-    /// The `text`/`action` message with this seq, not deleted; `not_found` otherwise.
+extension ChatState {
+    /// The `text`/`action` message with this seq, not deleted; `not_found` otherwise
+    /// (`internal` when it is cold and cannot be read).
     ///
     /// - Parameters:
+    ///   - room: the room's fold key.
     ///   - seq: the seq a request names.
-    func content(_ seq: Int64) throws(ProtocolError) -> ChatMessage {
-        guard seq >= 1, seq <= head, messages[Int(seq - 1)].isContent else {
+    func content(room: String, seq: Int64) throws(ProtocolError) -> ChatMessage {
+        guard let head = rooms[room]?.head, seq >= 1, seq <= head else {
             throw ProtocolError(.notFound, "no message \(seq) in this room")
         }
-        let message = messages[Int(seq - 1)]
+        guard let message = message(room: room, seq: seq) else { throw HubCore.cannotRead }
+        guard message.isContent else { throw ProtocolError(.notFound, "no message \(seq) in this room") }
         guard !message.deleted else { throw ProtocolError(.notFound, "message \(seq) was deleted") }
         return message
     }
@@ -64,7 +67,7 @@ extension HubCore {
         )
         switch change {
         case .edit(let seq, let text):
-            let target = try roomState.content(seq)
+            let target = try state.content(room: room, seq: seq)
             guard target.from == user.name else {
                 throw ProtocolError(.forbidden, "only its author may edit a message")
             }
@@ -74,21 +77,21 @@ extension HubCore {
             event.text = text
             event.target = seq
         case .delete(let seq):
-            let target = try roomState.content(seq)
+            let target = try state.content(room: room, seq: seq)
             guard target.from == user.name || roomState.owner == userKey else {
                 throw ProtocolError(.forbidden, "only its author or the room's owner may delete a message")
             }
             event.kind = .delete
             event.target = seq
         case .react(let seq, let emoji):
-            let target = try roomState.content(seq)
+            let target = try state.content(room: room, seq: seq)
             let details = target.details
             if let i = details.reactions.firstIndex(where: { $0.emoji == emoji }),
                 let u = details.reactions[i].users.firstIndex(of: user.name)
             {
                 let original = i < details.reactionSeqs.count && u < details.reactionSeqs[i].count
                 let seq = original ? details.reactionSeqs[i][u] : target.seq
-                let ts = roomState.messages[Int(seq - 1)].ts
+                let ts = state.message(room: room, seq: seq)?.ts ?? target.ts
                 replyAfterPending(conn, id: id, .sent(seq: seq, ts: ts), into: &step)
                 return
             }
@@ -104,7 +107,7 @@ extension HubCore {
             event.target = seq
             event.emoji = emoji
         case .unreact(let seq, let emoji):
-            let target = try roomState.content(seq)
+            let target = try state.content(room: room, seq: seq)
             guard target.reactions.contains(where: { $0.emoji == emoji && $0.users.contains(user.name) }) else {
                 throw ProtocolError(.notFound, "you have not reacted to message \(seq) with \(emoji)")
             }
@@ -125,7 +128,7 @@ extension HubCore {
     ///   - now: the time.
     func deleteEvent(room: String, seq: Int64, at now: HubTime) throws(ProtocolError) -> ChatMessage {
         guard let roomState = state.rooms[room] else { throw ProtocolError(.notFound, "no such room") }
-        _ = try roomState.content(seq)
+        _ = try state.content(room: room, seq: seq)
         var event = ChatMessage(
             room: roomState.name,
             seq: roomState.head + 1,

@@ -78,12 +78,16 @@ extension HubCore {
             take = min(head, Int64(configuration.joinBacklog))
             limited = head > take
         }
+        guard let backlog = try? state.messages(room: room, from: head - take + 1, through: head) else {
+            step.append(.reject(conn, id: id, Self.cannotRead))
+            return
+        }
         let joined = JoinedRoom(
             name: roomState.name,
             topic: roomState.topic,
             head: head,
             epoch: roomState.epoch,
-            messages: roomState.messages[Int(head - take)..<Int(head)],
+            messages: backlog,
             limited: limited,
             reset: reset
         )
@@ -207,9 +211,8 @@ extension HubCore {
     }
 
     /// Published messages before `before` (newest first cut) or after `after`.
-    func history(_ room: String, before: Int64?, after: Int64?, limit: Int) -> HubReply {
+    func history(_ room: String, before: Int64?, after: Int64?, limit: Int) throws(ProtocolError) -> HubReply {
         let head = sequencer.head(room)
-        let messages = state.rooms[room]?.messages ?? []
         let lower: Int64
         let upper: Int64
         let more: Bool
@@ -222,8 +225,15 @@ extension HubCore {
             lower = max(0, upper - Int64(limit))
             more = lower > 0
         }
-        return .history(messages: upper > lower ? messages[Int(lower)..<Int(upper)] : [], more: more)
+        guard upper > lower else { return .history(messages: [], more: more) }
+        guard let messages = try? state.messages(room: room, from: lower + 1, through: upper) else {
+            throw Self.cannotRead
+        }
+        return .history(messages: messages, more: more)
     }
+
+    /// Older messages could not be read from the cold store.
+    static let cannotRead = ProtocolError(.internal, "the server could not read this room's history; try again")
 }
 
 /// Unicode code-point order (Swift's `<` on String compares by grapheme/canonical order).

@@ -42,7 +42,9 @@ extension HubCore {
             // Messages go in with their current text (a deleted one not at all); an edit or a
             // delete of a message indexed in an earlier batch replaces or removes its row.
             var added: Set<Int64> = []
-            for message in roomState.messages[Int(from)..<Int(from + take)] {
+            // A batch that cannot be read now (cold store) is left for the next one.
+            guard let messages = try? state.messages(room: key, from: from + 1, through: from + take) else { continue }
+            for message in messages {
                 if message.isContent {
                     guard !message.deleted else { continue }
                     batch.messages.append(IndexedMessage(message, room: key, in: state))
@@ -52,7 +54,7 @@ extension HubCore {
                 guard message.kind == .edit || message.kind == .delete, let target = message.target,
                     target >= 1, target <= head, !added.contains(target)
                 else { continue }
-                let original = roomState.messages[Int(target - 1)]
+                guard let original = state.message(room: key, seq: target) else { continue }
                 batch.removals.append(IndexRemoval(room: key, seq: target, ts: original.ts))
                 if original.isContent, !original.deleted {
                     batch.messages.append(IndexedMessage(original, room: key, in: state))
@@ -76,8 +78,7 @@ extension HubCore {
     ///   - room: room fold key.
     ///   - seq: the message's seq.
     package func currentText(room: String, seq: Int64) -> String? {
-        guard let roomState = state.rooms[room], seq >= 1, seq <= roomState.head else { return nil }
-        let message = roomState.messages[Int(seq - 1)]
+        guard let message = state.message(room: room, seq: seq) else { return nil }
         return message.isContent && !message.deleted ? message.text : nil
     }
 

@@ -21,14 +21,14 @@ extension HubCore {
         into step: inout HubStep
     ) throws(ProtocolError) {
         if let nonce, let seq = state.seq(forNonce: nonce, room: room, user: userKey),
-            let original = state.rooms[room]?.messages[Int(seq - 1)]
+            let original = state.message(room: room, seq: seq)
         {
             replyAfterPending(conn, id: id, .sent(seq: original.seq, ts: original.ts), into: &step)
             return
         }
         guard let roomState = state.rooms[room] else { throw ProtocolError(.notFound, "no such room") }
         // A refused reply costs no token, as a refused edit or reaction does not.
-        if let replyTo { _ = try roomState.content(replyTo) }
+        if let replyTo { _ = try state.content(room: room, seq: replyTo) }
         // Only the uploader may post an upload; anyone else's id is as unknown as a made-up one.
         var shared: FileRef?
         if let file {

@@ -215,7 +215,7 @@ package struct HubCore: Sendable {
                 let key = try memberRoom(room, user: userKey)
                 try takeReadToken(userKey, at: now)
                 let limit = limit ?? min(50, configuration.limits.historyLimit)
-                step.append(.reply(conn, id: id, history(key, before: before, after: after, limit: limit)))
+                step.append(.reply(conn, id: id, try history(key, before: before, after: after, limit: limit)))
             case .markRead(let room, let seq):
                 try markRead(conn, id: id, user: userKey, room: memberRoom(room, user: userKey), seq: seq, into: &step)
             case .send(let room, let text, let kind, let nonce, let replyTo, let file):
@@ -332,5 +332,19 @@ package struct HubCore: Sendable {
         let targets = peers.flatMap { sessions.connections(of: $0) }.sorted()
         guard !targets.isEmpty else { return }
         step.append(.deliver(.presence(user: user.name, online: online), to: targets))
+    }
+}
+
+extension HubCore {
+    /// Moves a room's messages up to `seq` out of memory into `store` (the last step of a
+    /// compaction, once the store's commit is durable; until compaction exists, tests call it).
+    ///
+    /// - Parameters:
+    ///   - store: the cold store (kept for later reads).
+    ///   - room: the room's fold key.
+    ///   - seq: the newest seq to move.
+    package mutating func moveToCold(_ store: any ColdStore, room: String, through seq: Int64) throws {
+        state.cold = store
+        try state.moveToCold(room: room, through: seq)
     }
 }

@@ -74,7 +74,9 @@ extension SearchIndex {
         var total = 0
         var batch = IndexBatch()
         for (key, room) in state.rooms {
-            for message in room.messages {
+            var messages = room.messages[...]
+            if room.base > 0 { messages = try state.messages(room: key, from: 1, through: room.head) }
+            for message in messages {
                 batch.cursors[key] = IndexCursor(epoch: room.epoch, seq: message.seq)
                 guard message.isContent, !message.deleted else { continue }
                 batch.messages.append(

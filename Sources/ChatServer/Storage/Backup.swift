@@ -132,7 +132,7 @@ package enum Backup {
             files: files + blobs,
             bytes: Int(out.written),
             rooms: state.rooms.count,
-            messages: state.rooms.values.reduce(0) { $0 + $1.messages.count }
+            messages: state.rooms.values.reduce(0) { $0 + Int($1.head) }
         )
     }
 
@@ -258,7 +258,7 @@ package enum Backup {
             files: entries.count,
             bytes: total,
             rooms: state.rooms.count,
-            messages: state.rooms.values.reduce(0) { $0 + $1.messages.count }
+            messages: state.rooms.values.reduce(0) { $0 + Int($1.head) }
         )
     }
 

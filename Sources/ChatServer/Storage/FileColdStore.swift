@@ -15,9 +15,11 @@ import Musl
 ///
 /// Files, in `<data>/cold/` (named by the first 16 bytes of the SHA-256 of the room's fold key,
 /// in hex: a fold key of 64 scalars can be longer than a file name may be):
-/// - `<room>.seg`: an 8-byte magic, then framed `messageAppended` records (the log's framing,
-///   CRC-32C each): first every message in seq order, interleaved with later versions of
-///   messages already stored (an edit, a delete, a reaction) as they are appended.
+/// - `<room>.seg`: an 8-byte magic, then records (`ColdRecord`: a length, a CRC-32C, the log's
+///   framed `messageAppended` record and the message's reactions, which log records leave out
+///   because replaying react events rebuilds them): every message in seq order, interleaved
+///   with later versions of messages already stored (an edit, a delete, a reaction) as they
+///   are appended.
 /// - `<room>.idx`: an 8-byte magic, then 16-byte entries (seq, offset; little endian): an
 ///   anchor for every 64th message (the offset of its record), and, with the seq's top bit
 ///   set, the offset of a message's newest version.
@@ -133,11 +135,11 @@ package final class FileColdStore: ColdStore {
         var offset = 0
         try bytes.withUnsafeBytes { raw in
             while offset < raw.count {
-                let (record, size) = try Self.record(raw, at: offset, file: file, base: start)
+                let (message, size) = try ColdRecord.decode(raw, at: offset, file: file, base: start)
                 offset += size
-                guard case .messageAppended(let message) = record, message.seq >= lower, message.seq <= upper,
-                    found[Int(message.seq - lower)] == nil
-                else { continue }
+                guard message.seq >= lower, message.seq <= upper, found[Int(message.seq - lower)] == nil else {
+                    continue
+                }
                 found[Int(message.seq - lower)] = message
             }
         }
@@ -180,7 +182,7 @@ package final class FileColdStore: ColdStore {
                 Self.appendEntry(UInt64(message.seq), offset, to: &index)
             }
             let before = segment.count
-            RecordFraming.append(.messageAppended(message), to: &segment)
+            ColdRecord.append(message, to: &segment)
             offset += Int64(segment.count - before)
             room.head = message.seq
         }
@@ -188,7 +190,7 @@ package final class FileColdStore: ColdStore {
             room.versions[version.seq] = offset
             Self.appendEntry(UInt64(version.seq) | Self.versionBit, offset, to: &index)
             let before = segment.count
-            RecordFraming.append(.messageAppended(version), to: &segment)
+            ColdRecord.append(version, to: &segment)
             offset += Int64(segment.count - before)
         }
         try Self.write(segment, to: segmentPath(key), at: room.segmentBytes)
@@ -425,45 +427,126 @@ package final class FileColdStore: ColdStore {
         return bytes
     }
 
-    /// Decodes the framed record at `offset` of `raw`; returns it and its size.
-    static func record(
+    /// Reads one record at a known offset (a message's newest version).
+    static func message(_ fd: Int32, at offset: Int64, path: String) throws -> ChatMessage {
+        let header = try pread(fd, from: offset, count: ColdRecord.headerSize, path: path)
+        var length = 0
+        for i in 0..<4 { length |= Int(header[i]) << (8 * i) }
+        guard length > 0, length <= RecordFraming.maxPayload else {
+            throw StorageError.corrupt(path, offset: Int(offset), "implausible cold record length \(length)")
+        }
+        let bytes = try pread(fd, from: offset, count: ColdRecord.headerSize + length, path: path)
+        return try bytes.withUnsafeBytes { try ColdRecord.decode($0, at: 0, file: path, base: offset).0 }
+    }
+}
+
+/// One message in a cold segment: `u32 length, u32 CRC-32C of the body, body`, where the body is
+/// the log's framed `messageAppended` record followed by the message's reactions (`u32` count;
+/// per reaction its emoji, its users and the seqs of their react events), so a cold message
+/// comes back exactly as it was in memory.
+enum ColdRecord {
+    static let headerSize = 8
+
+    static func append(_ message: ChatMessage, to out: inout [UInt8]) {
+        let start = out.count
+        out.append(contentsOf: [UInt8](repeating: 0, count: headerSize))
+        RecordFraming.append(.messageAppended(message), to: &out)
+        let details = message.details
+        u32(details.reactions.count, &out)
+        for (i, reaction) in details.reactions.enumerated() {
+            string(reaction.emoji, &out)
+            u32(reaction.users.count, &out)
+            for user in reaction.users { string(user, &out) }
+            let seqs = i < details.reactionSeqs.count ? details.reactionSeqs[i] : []
+            u32(seqs.count, &out)
+            for seq in seqs {
+                for shift in stride(from: 0, to: 64, by: 8) {
+                    out.append(UInt8(truncatingIfNeeded: UInt64(bitPattern: seq) >> UInt64(shift)))
+                }
+            }
+        }
+        let length = out.count - start - headerSize
+        let crc = out[(start + headerSize)...].withUnsafeBytes { CRC32C.update(0, $0) }
+        for i in 0..<4 {
+            out[start + i] = UInt8(truncatingIfNeeded: length >> (8 * i))
+            out[start + 4 + i] = UInt8(truncatingIfNeeded: crc >> UInt32(8 * i))
+        }
+    }
+
+    /// Decodes the record at `offset`; returns the message and the record's size.
+    static func decode(
         _ raw: UnsafeRawBufferPointer,
         at offset: Int,
         file: String,
         base: Int64
-    ) throws -> (
-        LogRecord, Int
-    ) {
-        guard offset + RecordFraming.headerSize <= raw.count else {
-            throw StorageError.corrupt(file, offset: Int(base) + offset, "truncated record header")
+    ) throws -> (ChatMessage, Int) {
+        func damaged(_ reason: String) -> StorageError {
+            StorageError.corrupt(file, offset: Int(base) + offset, "damaged cold record (\(reason))")
         }
-        var length = 0
-        for i in 0..<4 { length |= Int(raw[offset + i]) << (8 * i) }
-        let size = RecordFraming.headerSize + length
-        guard length > 0, offset + size <= raw.count else {
-            throw StorageError.corrupt(file, offset: Int(base) + offset, "record runs past its block")
+        guard offset + headerSize <= raw.count else { throw damaged("truncated header") }
+        let length = Int(le32(raw, offset))
+        let stored = le32(raw, offset + 4)
+        guard length > 0, offset + headerSize + length <= raw.count else { throw damaged("runs past its block") }
+        let body = UnsafeRawBufferPointer(rebasing: raw[(offset + headerSize)..<(offset + headerSize + length)])
+        guard CRC32C.update(0, body) == stored else { throw damaged("CRC mismatch") }
+        guard body.count >= RecordFraming.headerSize else { throw damaged("no message") }
+        let inner = RecordFraming.headerSize + Int(le32(body, 0))
+        guard inner <= body.count else { throw damaged("message runs past the record") }
+        let scan = RecordFraming.scan(UnsafeRawBufferPointer(rebasing: body[0..<inner]))
+        guard scan.problem == nil, case .messageAppended(var message) = scan.records.first else {
+            throw damaged(scan.problem?.reason ?? "not a message")
         }
-        let scan = RecordFraming.scan(UnsafeRawBufferPointer(rebasing: raw[offset..<offset + size]))
-        guard scan.problem == nil, let record = scan.records.first else {
-            throw StorageError.corrupt(
-                file,
-                offset: Int(base) + offset,
-                "damaged cold record (\(scan.problem?.reason ?? "empty"))"
-            )
+        var at = inner
+        func need(_ count: Int) throws {
+            guard at + count <= body.count else { throw damaged("reactions run past the record") }
         }
-        return (record, size)
+        func readU32() throws -> Int {
+            try need(4)
+            defer { at += 4 }
+            return Int(le32(body, at))
+        }
+        func readString() throws -> String {
+            let count = try readU32()
+            try need(count)
+            defer { at += count }
+            return String(decoding: body[at..<(at + count)], as: UTF8.self)
+        }
+        let reactionCount = try readU32()
+        if reactionCount > 0 {
+            var details = message.details
+            for _ in 0..<reactionCount {
+                let emoji = try readString()
+                var users: [String] = []
+                for _ in 0..<(try readU32()) { users.append(try readString()) }
+                var seqs: [Int64] = []
+                for _ in 0..<(try readU32()) {
+                    try need(8)
+                    var value: UInt64 = 0
+                    for i in 0..<8 { value |= UInt64(body[at + i]) << UInt64(8 * i) }
+                    at += 8
+                    seqs.append(Int64(bitPattern: value))
+                }
+                details.reactions.append(Reaction(emoji: emoji, users: users))
+                details.reactionSeqs.append(seqs)
+            }
+            message.details = details
+        }
+        guard at == body.count else { throw damaged("trailing bytes") }
+        return (message, headerSize + length)
     }
 
-    /// Reads one record at a known offset (a message's newest version).
-    static func message(_ fd: Int32, at offset: Int64, path: String) throws -> ChatMessage {
-        let header = try pread(fd, from: offset, count: RecordFraming.headerSize, path: path)
-        var length = 0
-        for i in 0..<4 { length |= Int(header[i]) << (8 * i) }
-        let bytes = try pread(fd, from: offset, count: RecordFraming.headerSize + length, path: path)
-        let (record, _) = try bytes.withUnsafeBytes { try Self.record($0, at: 0, file: path, base: offset) }
-        guard case .messageAppended(let message) = record else {
-            throw StorageError.corrupt(path, offset: Int(offset), "not a message")
-        }
-        return message
+    static func u32(_ value: Int, _ out: inout [UInt8]) {
+        for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: value >> (8 * i))) }
+    }
+
+    static func string(_ value: String, _ out: inout [UInt8]) {
+        u32(value.utf8.count, &out)
+        out.append(contentsOf: value.utf8)
+    }
+
+    static func le32(_ raw: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
+        var value: UInt32 = 0
+        for i in 0..<4 { value |= UInt32(raw[at + i]) << UInt32(8 * i) }
+        return value
     }
 }

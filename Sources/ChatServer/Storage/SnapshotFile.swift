@@ -11,12 +11,14 @@ import Musl
 /// `ChatState`. It is written to a temporary file, fsynced, renamed into place and
 /// the directory fsynced, so a crash leaves either the old or the new one.
 package enum SnapshotFile {
-    /// The records that rebuild a state, in an order `ChatState.apply` accepts.
+    /// The records that rebuild a state, in an order `ChatState.apply` accepts. Every message is
+    /// written, cold ones included (read from the cold store in pages): snapshots hold all
+    /// bodies until compaction writes them without the cold ones (issue 16).
     ///
     /// - Parameters:
     ///   - state: the state.
     ///   - visit: receives each record.
-    package static func records(of state: ChatState, _ visit: (LogRecord) throws -> Void) rethrows {
+    package static func records(of state: ChatState, _ visit: (LogRecord) throws -> Void) throws {
         for user in state.users.values {
             try visit(.userCreated(name: user.name, passwordHash: user.passwordHash, ts: user.createdAt))
         }
@@ -41,7 +43,16 @@ package enum SnapshotFile {
                 try visit(.memberAdded(room: key, user: user))
                 if read > 0 { try visit(.readMarked(room: key, user: user, seq: read)) }
             }
-            for message in room.messages { try visit(.messageAppended(message)) }
+            if room.base == 0 {
+                for message in room.messages { try visit(.messageAppended(message)) }
+            } else {
+                var lower: Int64 = 1
+                while lower <= room.head {
+                    let page = try state.messages(room: key, from: lower, through: min(room.head, lower + 9_999))
+                    for message in page { try visit(.messageAppended(message)) }
+                    lower += 10_000
+                }
+            }
         }
         for upload in state.uploads.values { try visit(.fileUploaded(upload)) }
     }

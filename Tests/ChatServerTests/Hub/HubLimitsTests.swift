@@ -147,7 +147,7 @@ struct HubLimitsTests {
     }
 
     @Test("a token's last use survives a restart (log replay and snapshot), one record per token and day")
-    func tokenLastUseSurvivesRestart() {
+    func tokenLastUseSurvivesRestart() throws {
         var configuration = HubHarness.configuration
         configuration.tokenIdleDays = 90
         var hub = HubHarness(configuration)
@@ -164,7 +164,7 @@ struct HubLimitsTests {
         var replayed = ChatState()
         for record in hub.records { replayed.apply(record) }
         var fromSnapshot = ChatState()
-        SnapshotFile.records(of: hub.core.state) { fromSnapshot.apply($0) }
+        try SnapshotFile.records(of: hub.core.state) { fromSnapshot.apply($0) }
         for state in [replayed, fromSnapshot] {
             var restarted = HubHarness(configuration)
             restarted.core = HubCore(configuration: configuration, state: state)

@@ -213,12 +213,12 @@ struct PrivateRoomHubTests {
     }
 
     @Test("the new records rebuild the same rooms from a snapshot; rooms without them are public")
-    func snapshotRecords() {
+    func snapshotRecords() throws {
         var hub = Self.withPrivateRoom()
         hub.request(2, "d", .dm(user: Self.user("carol")))
         hub.flush()
         var rebuilt = ChatState()
-        SnapshotFile.records(of: hub.core.state) { rebuilt.apply($0) }
+        try SnapshotFile.records(of: hub.core.state) { rebuilt.apply($0) }
         #expect(rebuilt.rooms["ops"]?.visibility == .private)
         #expect(rebuilt.rooms["ops"]?.owner == "alice")
         #expect(rebuilt.rooms["@bob+carol"]?.visibility == .dm)
