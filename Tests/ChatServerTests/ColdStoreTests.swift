@@ -174,6 +174,40 @@ struct ColdStoreTests {
         }
     }
 
+    @Test("reads on other threads while one thread appends and commits see whole messages in order")
+    func readsDuringAppends() async throws {
+        let path = try StorageTestSupport.makeTemporaryDirectory()
+        defer { StorageTestSupport.removeDirectory(path) }
+        let file = try FileColdStore(path: path + "/cold", generation: nil)
+        try Self.fill([file], room: "r", count: 64, chunk: 64)
+        let writer = Task.detached {
+            var next: Int64 = 65
+            for round in 1...40 {
+                try Self.fill([file], room: "r", from: next, count: 50, chunk: 50)
+                next += 50
+                try file.commit(generation: round)
+            }
+        }
+        let readers = (0..<3).map { reader in
+            Task.detached { () throws -> Int in
+                var pages = 0
+                var random = SplitMix64(seed: UInt64(reader + 1))
+                while pages < 400 {
+                    let head = file.heads()["r"] ?? 0
+                    let upper = 1 + Int64(random.next() % UInt64(head))
+                    let lower = max(1, upper - 49)
+                    let page = try file.read(room: "r", from: lower, through: upper)
+                    #expect(page.map(\.seq) == Array(lower...upper))
+                    pages += 1
+                }
+                return pages
+            }
+        }
+        try await writer.value
+        for reader in readers { #expect(try await reader.value == 400) }
+        #expect(file.heads()["r"] == 2_064)
+    }
+
     @Test("appends must continue the room's seqs")
     func appendsAreContiguous() throws {
         try Self.withDirectory { path in
