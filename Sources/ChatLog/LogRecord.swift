@@ -33,6 +33,12 @@ package enum LogRecord: Sendable, Equatable {
     case fileUploaded(FileUpload)
     /// An upload was removed (never posted for 24 h, its every message deleted, or by an operator).
     case fileRemoved(id: String)
+    /// Snapshots only: a room's seqs 1…`base` are in the cold store (issue 16); its messages in
+    /// the snapshot start at `base + 1`. Comes after the room's `roomCreated` and before its messages.
+    case roomCold(room: String, base: Int64)
+    /// Snapshots only: `count` messages of the room's cold part share file `id` and are not
+    /// deleted (the file references the snapshot's messages no longer carry).
+    case fileShared(id: String, room: String, count: Int64)
 }
 
 /// An upload as the server keeps it: the file and who uploaded it when.

@@ -105,6 +105,7 @@ extension LogRecord {
         /// A message with a reply, a target or a state (tag 10 holds the plain ones).
         case messageDetailed
         case fileUploaded, fileRemoved
+        case roomCold, fileShared
     }
 
     /// The byte of a message kind in a `messageDetailed` record.
@@ -258,6 +259,15 @@ extension LogRecord {
         case .fileRemoved(let id):
             w.u8(Tag.fileRemoved.rawValue)
             w.string(id)
+        case .roomCold(let room, let base):
+            w.u8(Tag.roomCold.rawValue)
+            w.string(room)
+            w.int(base)
+        case .fileShared(let id, let room, let count):
+            w.u8(Tag.fileShared.rawValue)
+            w.string(id)
+            w.string(room)
+            w.int(count)
         }
     }
 
@@ -360,6 +370,10 @@ extension LogRecord {
             record = .fileUploaded(FileUpload(file: file, uploader: try r.string(), ts: try r.int()))
         case .fileRemoved:
             record = .fileRemoved(id: try r.string())
+        case .roomCold:
+            record = .roomCold(room: try r.string(), base: try r.int())
+        case .fileShared:
+            record = .fileShared(id: try r.string(), room: try r.string(), count: try r.int())
         case .messageDetailed:
             let room = try r.string()
             let seq = try r.int()

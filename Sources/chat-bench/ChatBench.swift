@@ -132,6 +132,11 @@ struct GenerateData: ParsableCommand {
     @Option(help: "Rooms.") var rooms = 100
     @Option(help: "Text size in bytes.") var size = 100
     @Flag(help: "Write a snapshot instead of a log.") var snapshot = false
+    @Option(
+        help:
+            "With --snapshot: compact as chat-server does with this --cache-mib (older messages in <dir>/cold, the snapshot holds each room's newest)."
+    )
+    var cacheMib: Int?
 
     func run() throws {
         guard !FileManager.default.fileExists(atPath: dir) else { throw ValidationError("\(dir) exists") }
@@ -167,6 +172,11 @@ struct GenerateData: ParsableCommand {
             var state = ChatState()
             for record in records { state.apply(record) }
             for i in 0..<messages { state.apply(message(i)) }
+            if let cacheMib {
+                state.cold = try FileColdStore(path: dir + "/cold", generation: nil)
+                let policy = HotWindow.budget(bytes: cacheMib << 20, minimum: HotWindow.defaultMinimum)
+                _ = try Compaction.run(&state, policy: policy, generation: 1)
+            }
             try SnapshotFile.write(state, generation: 1, in: directory)
             _ = FileManager.default.createFile(atPath: directory.logPath(1), contents: Data())
         } else {
@@ -186,7 +196,8 @@ struct GenerateData: ParsableCommand {
         }
         emit([
             "bench": "gen-data", "messages": .int(Int64(messages)), "rooms": .int(Int64(rooms)),
-            "snapshot": .bool(snapshot), "seconds": .double(seconds(start.duration(to: .now))),
+            "snapshot": .bool(snapshot), "cache_mib": cacheMib.map { .int(Int64($0)) } ?? .null,
+            "seconds": .double(seconds(start.duration(to: .now))),
         ])
     }
 }

@@ -63,6 +63,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Snapshot when this many seconds have passed since the last one (and something changed).")
     var snapshotInterval = 300
 
+    @Option(
+        help: ArgumentHelp(
+            "MiB of memory for the newest messages of all rooms together; older messages move to <data-dir>/cold at each snapshot and are read from disk.",
+            discussion: "Each room keeps at least its newest 200 messages in memory."
+        )
+    )
+    var cacheMib = 64
+
+    @Option(help: "Keep this many newest messages of every room in memory, instead of sizing by --cache-mib.")
+    var hotMessages: Int?
+
     @Flag(help: "Start even if the log or snapshot is damaged, truncating at the first bad record.")
     var repair = false
 
@@ -303,6 +314,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard snapshotLogMib >= 1 else { throw ValidationError("--snapshot-log-mib must be at least 1") }
         guard snapshotInterval >= 1 else { throw ValidationError("--snapshot-interval must be at least 1") }
+        guard (0...(1 << 20)).contains(cacheMib) else { throw ValidationError("--cache-mib must be 0 to 1048576") }
+        if let hotMessages, !(0...100_000_000).contains(hotMessages) {
+            throw ValidationError("--hot-messages must be 0 to 100000000")
+        }
         guard registration.map({ ServerConfiguration.Registration(rawValue: $0) != nil }) ?? true else {
             throw ValidationError("--registration must be open, invite or closed")
         }
@@ -392,7 +407,9 @@ struct ServeCommand: AsyncParsableCommand {
             fsync: FsyncPolicy(rawValue: fsync) ?? .everysec,
             snapshotAfterBytes: snapshotLogMib << 20,
             snapshotInterval: .seconds(snapshotInterval),
-            repair: repair
+            repair: repair,
+            hotWindow: hotMessages.map { HotWindow.messages($0) }
+                ?? .budget(bytes: cacheMib << 20, minimum: HotWindow.defaultMinimum)
         )
         var logger = Logger(label: "chat-server")
         logger.logLevel = level

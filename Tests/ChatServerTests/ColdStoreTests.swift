@@ -150,11 +150,85 @@ struct ColdStoreTests {
                 try Self.fill([file], room: "r", count: 10, chunk: 10)
                 try file.commit(generation: 3)
             }
-            #expect(throws: StorageError.self) { try FileColdStore(path: path, generation: nil) }
             #expect(throws: StorageError.self) { try FileColdStore(path: path, generation: 5) }
             let segment = path + "/" + FileColdStore.fileName("r") + ".seg"
             #expect(truncate(segment, 20) == 0)
             #expect(throws: StorageError.self) { try FileColdStore(path: path, generation: 3) }
+        }
+    }
+
+    @Test("opened for a snapshot without cold messages, the store starts empty and removes its files")
+    func openingWithoutGenerationResets() throws {
+        try Self.withDirectory { path in
+            do {
+                let file = try FileColdStore(path: path, generation: nil)
+                try Self.fill([file], room: "r", count: 10, chunk: 10)
+                try file.commit(generation: 3)
+            }
+            let reset = try FileColdStore(path: path, generation: nil)
+            #expect(reset.heads().isEmpty)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: path).isEmpty)
+            try Self.fill([reset], room: "r", count: 5, chunk: 5)
+            #expect(reset.heads() == ["r": 5])
+        }
+    }
+
+    @Test("a delete rewrites the room: once older manifests are forgotten no file holds the deleted text")
+    func deleteRewritesTheRoom() throws {
+        try Self.withDirectory { path in
+            let file = try FileColdStore(path: path, generation: nil)
+            let memory = MemoryColdStore()
+            try Self.fill([file, memory], room: "r", count: 300, chunk: 100)
+            try file.append(room: "r", messages: [Self.message("r", 301, "the plum secret")], versions: [])
+            try memory.append(room: "r", messages: [Self.message("r", 301, "the plum secret")], versions: [])
+            try file.commit(generation: 1)
+            var deleted = Self.message("r", 301, "")
+            var details = deleted.details
+            details.deleted = true
+            deleted.details = details
+            try file.append(room: "r", messages: [Self.message("r", 302)], versions: [deleted])
+            try memory.append(room: "r", messages: [Self.message("r", 302)], versions: [deleted])
+            func holders() -> [String] { SearchChangeTests.files(holding: "plum secret", under: path) }
+            #expect(!holders().isEmpty, "the previous commit's files keep it until forgotten")
+            #expect(try file.read(room: "r", from: 1, through: 302) == memory.read(room: "r", from: 1, through: 302))
+            try file.commit(generation: 2)
+            file.forget(before: 2)
+            #expect(holders() == [])
+            let reopened = try FileColdStore(path: path, generation: 2)
+            #expect(
+                try reopened.read(room: "r", from: 1, through: 302) == memory.read(room: "r", from: 1, through: 302)
+            )
+            // A rewrite that is rolled back leaves the committed files as they were.
+            var deleted7 = Self.message("r", 7, "")
+            deleted7.details = details
+            try file.append(room: "r", messages: [], versions: [deleted7])
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".seg") }.count == 2
+            )
+            try file.rollback()
+            #expect(try file.read(room: "r", from: 1, through: 302) == memory.read(room: "r", from: 1, through: 302))
+            let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".seg") }
+            #expect(names.count == 1, "\(names)")
+        }
+    }
+
+    @Test("a rollback drops appends since the last commit; the next appends continue from the committed head")
+    func rollbackReturnsToTheLastCommit() throws {
+        try Self.withDirectory { path in
+            let file = try FileColdStore(path: path, generation: nil)
+            try Self.fill([file], room: "r", count: 100, chunk: 50)
+            try file.commit(generation: 1)
+            try Self.fill([file], room: "r", from: 101, count: 30, chunk: 30)
+            try Self.fill([file], room: "new", count: 10, chunk: 10)
+            #expect(file.heads() == ["r": 130, "new": 10])
+            try file.rollback()
+            #expect(file.heads() == ["r": 100])
+            #expect(try file.read(room: "r", from: 90, through: 130).map(\.seq) == Array(90...100))
+            try Self.fill([file], room: "r", from: 101, count: 20, chunk: 20)
+            try file.commit(generation: 2)
+            let reopened = try FileColdStore(path: path, generation: 2)
+            #expect(try reopened.read(room: "r", from: 1, through: 200).map(\.seq) == Array(1...120))
+            #expect(reopened.heads() == ["r": 120])
         }
     }
 

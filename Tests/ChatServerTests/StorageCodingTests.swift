@@ -142,6 +142,9 @@ struct StorageCodingTests {
             FileUpload(file: FileRef(id: "", name: "", mime: "", size: 0, sha256: ""), uploader: "", ts: Int64.min)
         ),
         .fileRemoved(id: String(repeating: "0f", count: 16)),
+        .roomCold(room: "général", base: 9_999_950),
+        .roomCold(room: "", base: 0),
+        .fileShared(id: String(repeating: "0f", count: 16), room: "général", count: 3),
         .messageAppended(
             ChatMessage(
                 room: "r",
@@ -191,6 +194,8 @@ struct StorageCodingTests {
         case .tokenUsed: "tokenUsed"
         case .fileUploaded: "fileUploaded"
         case .fileRemoved: "fileRemoved"
+        case .roomCold: "roomCold"
+        case .fileShared: "fileShared"
         }
     }
 
@@ -206,7 +211,7 @@ struct StorageCodingTests {
 
     @Test("the samples cover every record type")
     func samplesCoverEveryCase() {
-        #expect(Set(Self.samples.map(Self.caseName)).count == 19)
+        #expect(Set(Self.samples.map(Self.caseName)).count == 21)
     }
 
     @Test("a record round-trips through encode, decode and framing", arguments: samples)
@@ -306,7 +311,7 @@ struct StorageCodingTests {
     @Test("damaged payloads are rejected with a decoding error, not a crash")
     func malformedPayloads() {
         #expect(Self.decode([]) == .failure(.truncated))
-        for tag: UInt8 in [0, 21, 200, 255] {
+        for tag: UInt8 in [0, 23, 200, 255] {
             #expect(Self.decode([tag, 0, 0]) == .failure(.malformed("unknown record type")), "tag \(tag)")
         }
         // tokenRevoked with a string claiming 5 bytes but holding 2.

@@ -92,6 +92,10 @@ package struct ChatState: Sendable {
     /// Uploads whose last message was deleted since the last file sweep: the sweep removes
     /// them unless they were posted again meanwhile.
     package var orphanedFiles: Set<String> = []
+    /// Set while a snapshot is loaded: its change events that target cold messages are not
+    /// applied again, because the cold store holds every change up to the snapshot (applying an
+    /// `unreact` twice over a version holding a later `react` would remove it).
+    package var loadingSnapshot = false
     /// Display name → fold key, so replaying a message does not fold its names again.
     private var roomKeys: [String: String] = [:]
     private var userKeys: [String: String] = [:]
@@ -167,7 +171,7 @@ package struct ChatState: Sendable {
                     let sharedFile = message.kind == .delete ? room.messages[i].file?.id : nil
                     applyChange(message, to: &room)
                     if let sharedFile, room.messages[i].deleted { dropFileReference(sharedFile, room: key) }
-                } else if var original = coldMessage(key, room: room, seq: target) {
+                } else if !loadingSnapshot, var original = coldMessage(key, room: room, seq: target) {
                     let sharedFile = message.kind == .delete ? original.file?.id : nil
                     if MessageChanges.apply(message, to: &original) {
                         room.coldVersions[target] = original
@@ -207,6 +211,13 @@ package struct ChatState: Sendable {
             guard let old = uploads.removeValue(forKey: id) else { return }
             let left = (uploadBytes[old.uploader] ?? 0) - old.file.size
             uploadBytes[old.uploader] = left > 0 ? left : nil
+        case .roomCold(let key, let base):
+            guard var room = rooms[key], room.messages.isEmpty, base > room.base else { return }
+            room.base = base
+            rooms[key] = room
+        case .fileShared(let id, let room, let count):
+            guard count > 0, rooms[room] != nil else { return }
+            fileRooms[id, default: [:]][room, default: 0] += Int(count)
         }
     }
 
@@ -302,8 +313,9 @@ package struct ChatState: Sendable {
     ///   - key: the room's fold key.
     ///   - seq: the newest seq to move (at most the head).
     package mutating func moveToCold(room key: String, through seq: Int64) throws {
-        guard let cold, var room = rooms[key], seq > room.base else { return }
-        let through = min(seq, room.head)
+        guard let cold, var room = rooms[key] else { return }
+        let through = min(max(seq, room.base), room.head)
+        guard through > room.base || !room.coldVersions.isEmpty else { return }
         let moving = Array(room.messages[0..<Int(through - room.base)])
         let versions = room.coldVersions.keys.sorted().compactMap { room.coldVersions[$0] }
         try cold.append(room: key, messages: moving, versions: versions)
@@ -312,6 +324,55 @@ package struct ChatState: Sendable {
         room.base = through
         room.coldVersions = [:]
         rooms[key] = room
+    }
+
+    /// Drops a room's messages up to `through` from memory once a compaction committed them to
+    /// the cold store. The compaction worked on a copy of the state taken when the room's head
+    /// was `copyHead` and wrote the copy's pending versions (`written`); what changed since the
+    /// copy stays as pending versions: versions newer than those written, and the targets of
+    /// the change events after the copy (with, for a delete, the target's edit events, whose
+    /// text it blanked). Nonces of the dropped messages are forgotten (the idempotency window
+    /// is the hot window).
+    ///
+    /// - Parameters:
+    ///   - key: the room's fold key.
+    ///   - through: the room's new cold head (at most `copyHead`).
+    ///   - copyHead: the room's head in the copy.
+    ///   - written: the pending versions the compaction wrote.
+    package mutating func trimHot(
+        room key: String,
+        through: Int64,
+        copyHead: Int64,
+        written: [Int64: ChatMessage]
+    ) {
+        guard var room = rooms[key] else { return }
+        rooms[key] = nil  // keep the arrays uniquely referenced
+        defer { rooms[key] = room }
+        var pending: [Int64: ChatMessage] = [:]
+        for (seq, version) in room.coldVersions where written[seq] != version { pending[seq] = version }
+        guard through > room.base, through <= copyHead, copyHead <= room.head else {
+            room.coldVersions = pending
+            return
+        }
+        func hot(_ seq: Int64) -> ChatMessage { room.messages[Int(seq - room.base - 1)] }
+        var seq = copyHead + 1
+        while seq <= room.head {
+            let event = hot(seq)
+            seq += 1
+            guard let target = event.target, target > room.base, target <= through else { continue }
+            pending[target] = hot(target)
+            guard event.kind == .delete else { continue }
+            var edit = target + 1
+            while edit <= through {
+                let message = hot(edit)
+                if message.kind == .edit, message.target == target { pending[edit] = message }
+                edit += 1
+            }
+        }
+        room.messages.removeFirst(Int(through - room.base))
+        room.base = through
+        room.coldVersions = pending
+        if !room.nonces.isEmpty { room.nonces = room.nonces.filter { $0.value > through } }
     }
 
     private mutating func dropFileReference(_ id: String, room: String) {

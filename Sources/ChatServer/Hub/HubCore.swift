@@ -337,7 +337,7 @@ package struct HubCore: Sendable {
 
 extension HubCore {
     /// Moves a room's messages up to `seq` out of memory into `store` (the last step of a
-    /// compaction, once the store's commit is durable; until compaction exists, tests call it).
+    /// compaction on a copy of the state; tests call it on the hub's own).
     ///
     /// - Parameters:
     ///   - store: the cold store (kept for later reads).
@@ -346,5 +346,13 @@ extension HubCore {
     package mutating func moveToCold(_ store: any ColdStore, room: String, through seq: Int64) throws {
         state.cold = store
         try state.moveToCold(room: room, through: seq)
+    }
+
+    /// Drops from memory what a compaction moved to the cold store (after its commit).
+    ///
+    /// - Parameters:
+    ///   - compaction: what the compaction committed.
+    package mutating func applyCompaction(_ compaction: Compaction) {
+        state.apply(compaction)
     }
 }

@@ -126,7 +126,10 @@ extension RoomHub {
                 connections[conn]?.close(code, reason: reason)
             }
         }
-        if appended, store.snapshotDue { store.snapshot(core.state) }
+        if appended {
+            takeCompaction()
+            if store.snapshotDue { store.snapshot(core.state) }
+        }
         if appended, !core.state.orphanedFiles.isEmpty { fileSweeps?.yield() }
     }
 

@@ -163,10 +163,19 @@ package actor RoomHub: Service {
     /// Once a second while the store is failed: when everything appended is durable again (a
     /// full disk got room and the store's retry went through), changes are accepted again.
     private func watchStorage() async {
+        if store.snapshotDue { requestSnapshot() }  // e.g. a start with rooms over their window
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             checkStorageRecovered()
+            takeCompaction()
+            if store.snapshotDue { requestSnapshot() }
         }
+    }
+
+    /// Drops from memory what the last compaction moved to the cold store.
+    func takeCompaction() {
+        guard let compaction = store.takeCompaction() else { return }
+        core.applyCompaction(compaction)
     }
 
     /// Feeds the core a store that works again (see `watchStorage`).
@@ -179,6 +188,7 @@ package actor RoomHub: Service {
 
     /// Asks the store for a snapshot of the current state (e.g. before a clean shutdown).
     package func requestSnapshot() {
+        takeCompaction()
         store.snapshot(core.state)
     }
 

@@ -15,7 +15,10 @@ import Musl
 /// then entries `[kind u8: 1 snapshot, 2 log][generation u32][length u32 lo][length u32 hi][bytes]`,
 /// then `CHATBEND` and the CRC-32C of everything before it. Kind 3 entries hold the bytes of
 /// one upload: its SHA-256 in 64 hex digits, then the bytes; they are streamed both ways, so
-/// files never sit in memory whole.
+/// files never sit in memory whole. Kind 4 entries hold one file of the cold store
+/// (`<data>/cold/`, issue 16) as the snapshot's manifest committed it: the name's length (u16),
+/// the name, then the bytes (a segment or index cut at its committed length, or the manifest),
+/// streamed too.
 package enum Backup {
     static let magic = Array("CHATBAK1".utf8)
     static let endMagic = Array("CHATBEND".utf8)
@@ -77,6 +80,25 @@ package enum Backup {
             guard fd >= 0 else { throw Retry() }
             opened.append((2, gen, fd, path))
         }
+        // The cold store as the snapshot's compaction committed it (absent when it has no cold
+        // messages). Segments only grow while a server runs, so the committed prefix stays.
+        var coldFiles: [(name: String, fd: Int32, length: Int)] = []
+        defer { for file in coldFiles { close(file.fd) } }
+        let coldPath = directory.path + "/cold"
+        if let base, case let manifest = FileColdStore.manifestPath(coldPath, base),
+            case let fd = open(manifest, O_RDONLY | O_CLOEXEC), fd >= 0
+        {
+            let size = Int(lseek(fd, 0, SEEK_END))
+            coldFiles.append(((manifest as NSString).lastPathComponent, fd, size))
+            for (key, entry) in try FileColdStore.readManifest(manifest) {
+                for (suffix, length) in [(".seg", entry.segmentBytes), (".idx", entry.indexBytes)] {
+                    let name = FileColdStore.fileName(key, generation: entry.fileGeneration) + suffix
+                    let fd = open(coldPath + "/" + name, O_RDONLY | O_CLOEXEC)
+                    guard fd >= 0 else { throw Retry() }
+                    coldFiles.append((name, fd, Int(length)))
+                }
+            }
+        }
         let parent = (output as NSString).deletingLastPathComponent
         let temporary = output + ".tmp"
         let out = try BackupOutput(path: temporary)
@@ -105,6 +127,19 @@ package enum Backup {
         }
         // If the newest snapshot changed while we read, start again for a tidy backup.
         if try directory.generations().snapshots.last != base { throw Retry() }
+        if state.hasColdMessages && coldFiles.isEmpty {
+            throw StorageError.corrupt(coldPath, offset: 0, "the snapshot has cold messages but no cold-store manifest")
+        }
+        for file in coldFiles {
+            let name = Array(file.name.utf8)
+            var header = ByteWriter()
+            header.u8(UInt8(truncatingIfNeeded: name.count))
+            header.u8(UInt8(truncatingIfNeeded: name.count >> 8))
+            try out.write(entryHeader(kind: 4, generation: base ?? 0, length: 2 + name.count + file.length))
+            try out.write(header.bytes + name)
+            try out.copy(from: file.fd, count: file.length, path: coldPath + "/" + file.name)
+            files += 1
+        }
         // The bytes of every upload the backed-up state holds, streamed (kind 3: hash, then bytes).
         let store = FileStore(root: directory.path + "/files")
         var blobs = 0
@@ -186,7 +221,9 @@ package enum Backup {
                 }
             }
             let start = offset + 13
-            guard (1...3).contains(header.0), start + header.2 <= bodyEnd, header.0 != 3 || header.2 >= 64 else {
+            guard (1...4).contains(header.0), start + header.2 <= bodyEnd, header.0 != 3 || header.2 >= 64,
+                header.0 != 4 || header.2 >= 2
+            else {
                 throw StorageError.corrupt(input, offset: offset, "damaged entry")
             }
             entries.append((header.0, Int(header.1), start, header.2))
@@ -208,13 +245,47 @@ package enum Backup {
             let (snapshots, logs) = try directory.generations()
             for gen in snapshots { unlink(directory.snapshotPath(gen)) }
             for gen in logs { unlink(directory.logPath(gen)) }
+            let cold = directory.path + "/cold"
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: cold)) ?? [] {
+                unlink(cold + "/" + name)
+            }
         }
         // Files the restored state does not hold are removed at the server's next start.
         try store.prepare()
         unlink(directory.runningPath)
         var state = ChatState()
         var blobs = 0
-        for entry in entries where entry.kind != 3 {
+        for entry in entries where entry.kind == 4 {
+            let cold = directory.path + "/cold"
+            if mkdir(cold, 0o700) != 0 && errno != EEXIST { throw StorageError.io(cold, "cannot create") }
+            let lengthBytes = try backup.read(at: entry.start, count: 2)
+            let nameLength = Int(lengthBytes[0]) | Int(lengthBytes[1]) << 8
+            guard 2 + nameLength <= entry.length else {
+                throw StorageError.corrupt(input, offset: entry.start, "damaged cold-store entry")
+            }
+            let name = String(decoding: try backup.read(at: entry.start + 2, count: nameLength), as: UTF8.self)
+            guard !name.isEmpty, name.utf8.count <= 64,
+                name.utf8.allSatisfy({
+                    ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2E || $0 == 0x2D
+                })
+            else { throw StorageError.corrupt(input, offset: entry.start, "bad cold-store file name") }
+            let destination = cold + "/" + name
+            let temporary = destination + ".tmp"
+            let fd = try DataDirectory.createPrivateFile(temporary)
+            do {
+                let contents = entry.start + 2 + nameLength
+                try backup.copy(at: contents, count: entry.length - 2 - nameLength, to: fd, path: temporary)
+                guard fsync(fd) == 0 else { throw StorageError.io(temporary, "fsync failed") }
+            } catch {
+                Glibc.close(fd)
+                unlink(temporary)
+                throw error
+            }
+            Glibc.close(fd)
+            guard rename(temporary, destination) == 0 else { throw StorageError.io(destination, "rename failed") }
+            DataDirectory(cold).syncDirectory()
+        }
+        for entry in entries where entry.kind == 1 || entry.kind == 2 {
             let path = entry.kind == 1 ? directory.snapshotPath(entry.generation) : directory.logPath(entry.generation)
             let contents = try backup.read(at: entry.start, count: entry.length)
             if entry.kind == 1 {

@@ -37,10 +37,16 @@ package protocol ChatStore: Service {
     /// - Parameters:
     ///   - state: a copy of the state, taken in the same turn as the last `append`.
     func snapshot(_ state: ChatState)
+
+    /// What the last snapshot's compaction moved to the cold store, once (nil: nothing new); the
+    /// hub drops it from memory (`ChatState.apply(_:)`) before it takes the next copy.
+    func takeCompaction() -> Compaction?
 }
 
 extension ChatStore {
     package func isDurable(_ lsn: UInt64) -> Bool { false }
+
+    package func takeCompaction() -> Compaction? { nil }
 }
 
 /// The in-memory default: keeps nothing beyond the process (state lives in the hub).

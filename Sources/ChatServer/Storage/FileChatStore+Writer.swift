@@ -178,26 +178,63 @@ extension FileChatStore {
         thread.start()
     }
 
+    /// Compacts (messages beyond each room's window go to the cold store, committed as
+    /// `generation`), then writes snapshot `generation` of what stays in memory. A compaction
+    /// that fails is rolled back and the snapshot then holds every message; once the cold store
+    /// is committed, the hub is told to drop what moved even if the snapshot then fails (the
+    /// logs since the previous snapshot stay, and a restart opens the cold store as that
+    /// snapshot's commit left it).
     func writeSnapshot(_ state: ChatState, generation: Int) {
         let start = ContinuousClock.now
+        var snapshot = state
+        var compaction: Compaction?
+        var coldBodies = false
+        if let cold, !locked({ compactionBroken }) {
+            do {
+                compaction = try Compaction.run(&snapshot, policy: configuration.hotWindow, generation: generation)
+            } catch {
+                logger.error(
+                    "compaction failed; this snapshot keeps every message",
+                    metadata: ["error": "\(error)", "chat.generation": "\(generation)"]
+                )
+                snapshot = state
+                coldBodies = true
+                do {
+                    try cold.rollback()
+                } catch {
+                    logger.error(
+                        "the cold store could not be rolled back; no compaction until a restart",
+                        metadata: ["error": "\(error)"]
+                    )
+                    locked { compactionBroken = true }
+                }
+            }
+        } else if state.hasColdMessages {
+            coldBodies = true
+        }
+        let compacted = start.duration(to: .now)
         do {
-            let size = try SnapshotFile.write(state, generation: generation, in: directory)
+            let size = try SnapshotFile.write(snapshot, generation: generation, in: directory, coldBodies: coldBodies)
             let (snapshots, logs) = try directory.generations()
             for gen in snapshots where gen < generation { unlink(directory.snapshotPath(gen)) }
             for gen in logs where gen < generation { unlink(directory.logPath(gen)) }
             directory.syncDirectory()
+            if compaction != nil { cold?.forget(before: generation) }
             metrics.snapshot.recordInterval(since: start)
             logger.info(
                 "snapshot written",
                 metadata: [
                     "chat.generation": "\(generation)", "chat.bytes": "\(size)",
                     "chat.seconds": "\(start.duration(to: .now))",
+                    "chat.compaction_seconds": "\(compacted)",
+                    "chat.rooms_compacted": "\(compaction?.rooms.count ?? 0)",
                 ]
             )
         } catch {
             logger.error("snapshot failed; the log keeps everything", metadata: ["error": "\(error)"])
         }
         condition.lock()
+        if let compaction, !compaction.rooms.isEmpty { pendingCompaction = compaction }
         snapshotRunning = false
         lastSnapshot = .now
         condition.unlock()

@@ -60,6 +60,16 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     /// The last failure logged and when (one line per distinct failure, then one a minute).
     var lastLogged: (message: String, at: ContinuousClock.Instant)?
     var started = false
+    /// Older messages (`<data>/cold/`), opened by `recover()` at the generation of the snapshot
+    /// it loads.
+    var cold: FileColdStore?
+    /// What the last compaction committed, until the hub takes it (`takeCompaction`); no
+    /// snapshot starts meanwhile, since the next compaction must start from the trimmed state.
+    var pendingCompaction: Compaction?
+    /// Some room holds more messages than its window (after a start): snapshot soon.
+    var compactionWanted = false
+    /// A failed compaction could not be rolled back: snapshots keep every message until a restart.
+    var compactionBroken = false
 
     /// Creates a store; nothing touches the disk until `recover()`.
     ///
@@ -180,7 +190,10 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     package var snapshotDue: Bool {
         condition.lock()
         defer { condition.unlock() }
-        guard !rotationQueued, !snapshotRunning, failure == nil, !stopping else { return false }
+        guard !rotationQueued, !snapshotRunning, pendingCompaction == nil, failure == nil, !stopping else {
+            return false
+        }
+        if compactionWanted { return true }
         let size = logBytes + queuedBytes
         if size >= configuration.snapshotAfterBytes { return true }
         return size > 0 && lastSnapshot.duration(to: .now) >= configuration.snapshotInterval
@@ -189,10 +202,20 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     package func snapshot(_ state: ChatState) {
         condition.lock()
         defer { condition.unlock() }
-        guard !rotationQueued, !snapshotRunning, !stopping, logBytes + queuedBytes > 0 else { return }
+        guard !rotationQueued, !snapshotRunning, pendingCompaction == nil, !stopping,
+            logBytes + queuedBytes > 0 || compactionWanted
+        else { return }
+        compactionWanted = false
         rotationQueued = true
         queue.append(.rotate(state))
         condition.signal()
+    }
+
+    package func takeCompaction() -> Compaction? {
+        locked {
+            defer { pendingCompaction = nil }
+            return pendingCompaction
+        }
     }
 
     package func run() async throws {
@@ -263,6 +286,14 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
             loadedRecords += loaded.records
             first = newest
         }
+        // The cold store as the loaded snapshot's compaction committed it; a snapshot without
+        // cold messages needs none (what a later compaction committed is in the log too).
+        let coldStore = try FileColdStore(
+            path: directory.path + "/cold",
+            generation: state.hasColdMessages ? first : nil
+        )
+        state.cold = coldStore
+        cold = coldStore
         let replay = logs.filter { $0 >= first }
         var dropped = false
         for (index, gen) in replay.enumerated() {
@@ -354,7 +385,9 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
             // files, so the next start neither refuses nor repairs (and re-epochs) again.
             Glibc.close(logFD)
             generation += 1
+            if state.hasColdMessages { try coldStore.commit(generation: generation) }
             try SnapshotFile.write(state, generation: generation, in: directory)
+            coldStore.forget(before: generation)
             logFD = open(directory.logPath(generation), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard logFD >= 0 else { throw StorageError.io(directory.logPath(generation), "cannot open the log") }
             logBytes = 0
@@ -368,6 +401,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         let marker = "boot_id=\(DataDirectory.bootID())\nfsync=\(configuration.fsync.rawValue)\npid=\(getpid())\n"
         try directory.writeAtomically(Array(marker.utf8), to: directory.runningPath)
         started = true
+        compactionWanted = !(configuration.hotWindow?.plan(state).isEmpty ?? true)
         let elapsed = start.duration(to: .now)
         logger.info(
             "state recovered",
@@ -375,6 +409,8 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
                 "chat.records": "\(loadedRecords)", "chat.rooms": "\(state.rooms.count)",
                 "chat.users": "\(state.users.count)", "chat.seconds": "\(elapsed)",
                 "chat.log_generation": "\(generation)",
+                "chat.cold_rooms": "\(coldStore.heads().count)",
+                "chat.hot_messages": "\(state.rooms.values.reduce(0) { $0 + $1.messages.count })",
             ]
         )
         metrics.setLogBytes(logBytes)

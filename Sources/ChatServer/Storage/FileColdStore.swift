@@ -23,10 +23,15 @@ import Musl
 /// - `<room>.idx`: an 8-byte magic, then 16-byte entries (seq, offset; little endian): an
 ///   anchor for every 64th message (the offset of its record), and, with the seq's top bit
 ///   set, the offset of a message's newest version.
-/// - `manifest-<generation>`: per room its fold key (hex), first seq, cold head and the
-///   committed length of both files, with a CRC. `commit(generation:)` fsyncs the files it appended to, then writes this
-///   atomically; opening at a generation truncates both files of every room to that
-///   manifest's lengths, so what a crash left after the last commit is dropped.
+/// - `manifest-<generation>`: per room its fold key (hex), first seq, cold head, the
+///   committed length of both files and their file generation, with a CRC.
+///   `commit(generation:)` fsyncs the files it appended to, then writes this atomically;
+///   opening at a generation truncates both files of every room to that manifest's lengths, so
+///   what a crash left after the last commit is dropped.
+/// - After a delete (a version without the text it had, or a blanked edit event) the room is
+///   rewritten into `<room>.<n>.seg` / `.idx` (file generation n): each message once, in its
+///   newest version, so the deleted text leaves the disk once `forget(before:)` removes the
+///   files no manifest names any more.
 ///
 /// In memory: per room 8 bytes per 64 messages (the anchors) and the versions' offsets.
 /// One thread appends and commits (the compaction); any thread reads.
@@ -48,6 +53,8 @@ package final class FileColdStore: ColdStore {
         var anchors: [Int64] = []
         /// seq → offset of its newest version.
         var versions: [Int64: Int64] = [:]
+        /// Which files hold the room: 0 for `<room>.seg`, n for `<room>.n.seg` (a rewrite).
+        var fileGeneration = 0
     }
 
     struct Rooms: Sendable {
@@ -56,6 +63,10 @@ package final class FileColdStore: ColdStore {
         var dirty: Set<String> = []
         /// A file was created since the last commit (the directory needs an fsync).
         var created = false
+        /// Every room's state at the last commit (what `rollback` returns to).
+        var committed: [String: ManifestEntry] = [:]
+        /// The highest file generation in use (a rewrite takes the next).
+        var lastFileGeneration = 0
     }
 
     /// The directory holding the files.
@@ -67,13 +78,13 @@ package final class FileColdStore: ColdStore {
     /// - Parameters:
     ///   - path: the directory (created if missing).
     ///   - generation: the manifest to open (the generation of the snapshot the server starts
-    ///     from); nil when the server starts without a snapshot, which is only valid while no
-    ///     manifest exists (segments without any manifest were never committed and are removed).
+    ///     from); nil when the snapshot the server starts from has no cold messages (or there is
+    ///     none): every file is removed, since what a compaction committed after that snapshot
+    ///     is still in the log.
     package init(path: String, generation: Int?) throws {
         self.path = path
-        if mkdir(path, 0o700) != 0 && errno != EEXIST {
-            throw StorageError.io(path, "cannot create: \(String(cString: strerror(errno)))")
-        }
+        // The directory is made by the first append: a server that never moved a message out
+        // has none.
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         for name in names where name.hasSuffix(".tmp") { unlink(path + "/" + name) }
         let manifests = names.compactMap(Self.manifestGeneration).sorted()
@@ -95,15 +106,11 @@ package final class FileColdStore: ColdStore {
             for (room, entry) in committed {
                 rooms.rooms[room] = try Self.openRoom(path, room: room, committed: entry)
             }
-        } else if !manifests.isEmpty {
-            throw StorageError.corrupt(
-                path,
-                offset: 0,
-                "the cold store has committed manifests \(manifests) but the server starts without a snapshot"
-            )
+            rooms.committed = committed
+            rooms.lastFileGeneration = committed.values.map(\.fileGeneration).max() ?? 0
         }
         // Segments no manifest names were created by a compaction that never committed.
-        let named = Set(rooms.rooms.keys.map(Self.fileName))
+        let named = Set(rooms.rooms.map { Self.fileName($0.key, generation: $0.value.fileGeneration) })
         for name in names where name.hasSuffix(".seg") || name.hasSuffix(".idx") {
             if !named.contains(String(name.dropLast(4))) { unlink(path + "/" + name) }
         }
@@ -118,7 +125,21 @@ package final class FileColdStore: ColdStore {
     }
 
     package func read(room key: String, from lower: Int64, through upper: Int64) throws -> [ChatMessage] {
-        guard let room = state.withLock({ $0.rooms[key] }), room.head >= room.first else { return [] }
+        guard let room = state.withLock({ $0.rooms[key] }) else { return [] }
+        do {
+            return try read(key, room, from: lower, through: upper)
+        } catch let error as StorageError {
+            // A rewrite may have replaced the files since the room was looked up: once more.
+            guard let again = state.withLock({ $0.rooms[key] }), again.fileGeneration != room.fileGeneration else {
+                throw error
+            }
+            return try read(key, again, from: lower, through: upper)
+        }
+    }
+
+    /// Reads through a given view of a room's files.
+    private func read(_ key: String, _ room: Room, from lower: Int64, through upper: Int64) throws -> [ChatMessage] {
+        guard room.head >= room.first else { return [] }
         let lower = max(lower, room.first)
         let upper = min(upper, room.head)
         guard lower <= upper else { return [] }
@@ -126,7 +147,7 @@ package final class FileColdStore: ColdStore {
         let highBlock = Int((upper - room.first) / Self.anchorEvery)
         let start = room.anchors[lowBlock]
         let end = highBlock + 1 < room.anchors.count ? room.anchors[highBlock + 1] : room.segmentBytes
-        let file = segmentPath(key)
+        let file = segmentPath(key, room.fileGeneration)
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StorageError.io(file, "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -165,6 +186,9 @@ package final class FileColdStore: ColdStore {
         guard !messages.isEmpty || !versions.isEmpty else { return }
         var room = state.withLock { $0.rooms[key] } ?? Room()
         let isNew = room.segmentBytes == 0
+        if isNew, mkdir(path, 0o700) != 0, errno != EEXIST {
+            throw StorageError.io(path, "cannot create: \(String(cString: strerror(errno)))")
+        }
         if isNew, let first = messages.first { room.first = first.seq }
         var segment: [UInt8] = isNew ? Self.segmentMagic : []
         var index: [UInt8] = isNew ? Self.indexMagic : []
@@ -172,7 +196,7 @@ package final class FileColdStore: ColdStore {
         for message in messages {
             guard message.seq == room.head + 1 || (isNew && room.head == 0 && message.seq == room.first) else {
                 throw StorageError.corrupt(
-                    segmentPath(key),
+                    segmentPath(key, room.fileGeneration),
                     offset: Int(offset),
                     "seq \(message.seq) appended after cold head \(room.head)"
                 )
@@ -193,14 +217,62 @@ package final class FileColdStore: ColdStore {
             ColdRecord.append(version, to: &segment)
             offset += Int64(segment.count - before)
         }
-        try Self.write(segment, to: segmentPath(key), at: room.segmentBytes)
-        try Self.write(index, to: indexPath(key), at: room.indexBytes)
+        try Self.write(segment, to: segmentPath(key, room.fileGeneration), at: room.segmentBytes)
+        try Self.write(index, to: indexPath(key, room.fileGeneration), at: room.indexBytes)
         room.segmentBytes += Int64(segment.count)
         room.indexBytes += Int64(index.count)
         state.withLock {
             $0.rooms[key] = room
             $0.dirty.insert(key)
             if isNew { $0.created = true }
+        }
+        if !isNew, versions.contains(where: Self.removesText) { try rewrite(key, room) }
+    }
+
+    /// Whether a version takes text away (a delete, or an edit event blanked by one).
+    static func removesText(_ version: ChatMessage) -> Bool {
+        version.deleted || (version.kind == .edit && version.text.isEmpty)
+    }
+
+    /// Writes a room's messages, each once in its newest version, into files of a new file
+    /// generation, which the room then uses; the old files stay (the last commit names them)
+    /// until `forget(before:)` or `rollback()` removes them.
+    private func rewrite(_ key: String, _ old: Room) throws {
+        let generation = state.withLock {
+            $0.lastFileGeneration += 1
+            return $0.lastFileGeneration
+        }
+        var room = Room(first: old.first, head: old.first - 1)
+        room.fileGeneration = generation
+        let segmentFile = segmentPath(key, generation)
+        let indexFile = indexPath(key, generation)
+        unlink(segmentFile)
+        unlink(indexFile)
+        var segment = Self.segmentMagic
+        var index = Self.indexMagic
+        var lower = old.first
+        while lower <= old.head {
+            let upper = min(old.head, lower + 4 * Self.anchorEvery * 16 - 1)
+            for message in try read(key, old, from: lower, through: upper) {
+                if (message.seq - room.first) % Self.anchorEvery == 0 {
+                    room.anchors.append(room.segmentBytes + Int64(segment.count))
+                    Self.appendEntry(UInt64(message.seq), room.segmentBytes + Int64(segment.count), to: &index)
+                }
+                ColdRecord.append(message, to: &segment)
+                room.head = message.seq
+            }
+            try Self.write(segment, to: segmentFile, at: room.segmentBytes)
+            try Self.write(index, to: indexFile, at: room.indexBytes)
+            room.segmentBytes += Int64(segment.count)
+            room.indexBytes += Int64(index.count)
+            segment.removeAll(keepingCapacity: true)
+            index.removeAll(keepingCapacity: true)
+            lower = upper + 1
+        }
+        state.withLock {
+            $0.rooms[key] = room
+            $0.dirty.insert(key)
+            $0.created = true
         }
     }
 
@@ -213,7 +285,8 @@ package final class FileColdStore: ColdStore {
     package func commit(generation: Int) throws {
         let (rooms, dirty, created) = state.withLock { ($0.rooms, $0.dirty, $0.created) }
         for key in dirty.sorted() {
-            for file in [segmentPath(key), indexPath(key)] {
+            let generation = rooms[key]?.fileGeneration ?? 0
+            for file in [segmentPath(key, generation), indexPath(key, generation)] {
                 let fd = open(file, O_WRONLY | O_CLOEXEC)
                 guard fd >= 0 else { throw StorageError.io(file, "cannot open: \(String(cString: strerror(errno)))") }
                 let synced = fsync(fd) == 0
@@ -221,10 +294,14 @@ package final class FileColdStore: ColdStore {
                 guard synced else { throw StorageError.io(file, "fsync failed") }
             }
         }
-        if created { DataDirectory(path).syncDirectory() }
+        if created {
+            DataDirectory(path).syncDirectory()
+            DataDirectory((path as NSString).deletingLastPathComponent).syncDirectory()
+        }
         var text = Self.manifestMagic + "\n"
         for (key, room) in rooms.sorted(by: { $0.key < $1.key }) {
-            text += "\(Self.hex(key)) \(room.first) \(room.head) \(room.segmentBytes) \(room.indexBytes)\n"
+            text += "\(Self.hex(key)) \(room.first) \(room.head) \(room.segmentBytes) \(room.indexBytes)"
+            text += room.fileGeneration == 0 ? "\n" : " \(room.fileGeneration)\n"
         }
         let body = Array(text.utf8)
         let crc = body.withUnsafeBytes { CRC32C.update(0, $0) }
@@ -235,6 +312,35 @@ package final class FileColdStore: ColdStore {
         state.withLock {
             $0.dirty = []
             $0.created = false
+            for (key, room) in rooms {
+                $0.committed[key] = ManifestEntry(
+                    first: room.first,
+                    head: room.head,
+                    segmentBytes: room.segmentBytes,
+                    indexBytes: room.indexBytes,
+                    fileGeneration: room.fileGeneration
+                )
+            }
+        }
+    }
+
+    /// Drops what was appended since the last commit (a compaction that failed half-way), so
+    /// the next compaction appends from the committed heads again.
+    package func rollback() throws {
+        let (dirty, committed, rooms) = state.withLock { ($0.dirty, $0.committed, $0.rooms) }
+        for key in dirty.sorted() {
+            let current = rooms[key]?.fileGeneration ?? 0
+            if current != committed[key]?.fileGeneration {  // a rewrite since the commit
+                unlink(segmentPath(key, current))
+                unlink(indexPath(key, current))
+            }
+            if let entry = committed[key] {
+                let room = try Self.openRoom(path, room: key, committed: entry)
+                state.withLock { $0.rooms[key] = room }
+            } else {
+                state.withLock { _ = $0.rooms.removeValue(forKey: key) }
+            }
+            state.withLock { _ = $0.dirty.remove(key) }
         }
     }
 
@@ -246,6 +352,14 @@ package final class FileColdStore: ColdStore {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         for gen in names.compactMap(Self.manifestGeneration) where gen < generation {
             unlink(Self.manifestPath(path, gen))
+        }
+        // Files only older manifests named (a room's files before a rewrite).
+        let inUse = state.withLock { rooms in
+            Set(rooms.committed.map { Self.fileName($0.key, generation: $0.value.fileGeneration) })
+                .union(rooms.rooms.map { Self.fileName($0.key, generation: $0.value.fileGeneration) })
+        }
+        for name in names where name.hasSuffix(".seg") || name.hasSuffix(".idx") {
+            if !inUse.contains(String(name.dropLast(4))) { unlink(path + "/" + name) }
         }
     }
 
@@ -264,12 +378,21 @@ package final class FileColdStore: ColdStore {
 
     // MARK: Files
 
-    func segmentPath(_ key: String) -> String { path + "/" + Self.fileName(key) + ".seg" }
-    func indexPath(_ key: String) -> String { path + "/" + Self.fileName(key) + ".idx" }
+    func segmentPath(_ key: String, _ generation: Int = 0) -> String {
+        path + "/" + Self.fileName(key, generation: generation) + ".seg"
+    }
+    func indexPath(_ key: String, _ generation: Int = 0) -> String {
+        path + "/" + Self.fileName(key, generation: generation) + ".idx"
+    }
 
     /// A room's file name (without extension).
-    package static func fileName(_ key: String) -> String {
-        hex(SHA256.hash(data: Array(key.utf8)).prefix(16))
+    ///
+    /// - Parameters:
+    ///   - key: the room's fold key.
+    ///   - generation: the file generation (0: never rewritten).
+    package static func fileName(_ key: String, generation: Int = 0) -> String {
+        let name = hex(SHA256.hash(data: Array(key.utf8)).prefix(16))
+        return generation == 0 ? name : name + "." + String(generation)
     }
 
     static func manifestPath(_ path: String, _ generation: Int) -> String {
@@ -317,6 +440,7 @@ package final class FileColdStore: ColdStore {
         var head: Int64
         var segmentBytes: Int64
         var indexBytes: Int64
+        var fileGeneration = 0
     }
 
     static func readManifest(_ file: String) throws -> [String: ManifestEntry] {
@@ -332,10 +456,18 @@ package final class FileColdStore: ColdStore {
         var entries: [String: ManifestEntry] = [:]
         for line in lines.dropFirst() {
             let fields = line.split(separator: " ")
-            guard fields.count == 5, let key = roomKey(hex: String(fields[0])), let first = Int64(fields[1]),
-                let head = Int64(fields[2]), let segment = Int64(fields[3]), let index = Int64(fields[4])
+            guard fields.count == 5 || fields.count == 6, let key = roomKey(hex: String(fields[0])),
+                let first = Int64(fields[1]), let head = Int64(fields[2]), let segment = Int64(fields[3]),
+                let index = Int64(fields[4]), let fileGeneration = fields.count == 6 ? Int(fields[5]) : 0,
+                fileGeneration >= 0
             else { throw StorageError.corrupt(file, offset: 0, "bad cold-store manifest line: \(line)") }
-            entries[key] = ManifestEntry(first: first, head: head, segmentBytes: segment, indexBytes: index)
+            entries[key] = ManifestEntry(
+                first: first,
+                head: head,
+                segmentBytes: segment,
+                indexBytes: index,
+                fileGeneration: fileGeneration
+            )
         }
         return entries
     }
@@ -343,8 +475,8 @@ package final class FileColdStore: ColdStore {
     /// Opens a room's files at their committed lengths (truncating what came after) and reads
     /// its index.
     static func openRoom(_ path: String, room key: String, committed: ManifestEntry) throws -> Room {
-        let segment = path + "/" + fileName(key) + ".seg"
-        let index = path + "/" + fileName(key) + ".idx"
+        let segment = path + "/" + fileName(key, generation: committed.fileGeneration) + ".seg"
+        let index = path + "/" + fileName(key, generation: committed.fileGeneration) + ".idx"
         for (file, length) in [(segment, committed.segmentBytes), (index, committed.indexBytes)] {
             let fd = open(file, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw StorageError.corrupt(file, offset: 0, "a committed file is missing") }
@@ -356,6 +488,7 @@ package final class FileColdStore: ColdStore {
             if size > length, ftruncate(fd, off_t(length)) != 0 { throw StorageError.io(file, "truncate failed") }
         }
         var room = Room(first: committed.first, head: committed.head)
+        room.fileGeneration = committed.fileGeneration
         room.segmentBytes = committed.segmentBytes
         room.indexBytes = committed.indexBytes
         let entries = try DataDirectory.read(index)

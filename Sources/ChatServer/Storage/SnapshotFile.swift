@@ -11,14 +11,23 @@ import Musl
 /// `ChatState`. It is written to a temporary file, fsynced, renamed into place and
 /// the directory fsynced, so a crash leaves either the old or the new one.
 package enum SnapshotFile {
-    /// The records that rebuild a state, in an order `ChatState.apply` accepts. Every message is
-    /// written, cold ones included (read from the cold store in pages): snapshots hold all
-    /// bodies until compaction writes them without the cold ones (issue 16).
+    /// The records that rebuild a state, in an order `ChatState.apply` accepts.
+    ///
+    /// A room with cold messages (`base > 0`) gets a `roomCold` record and only its hot messages,
+    /// and the file references its cold messages hold become `fileShared` records: such a
+    /// snapshot is only valid with the cold store committed as its generation (`Compaction`).
+    /// With `coldBodies` every message is written instead, cold ones read from the cold store in
+    /// pages: a snapshot that needs no cold store (the fallback when a compaction fails).
     ///
     /// - Parameters:
     ///   - state: the state.
+    ///   - coldBodies: write the cold messages' bodies too.
     ///   - visit: receives each record.
-    package static func records(of state: ChatState, _ visit: (LogRecord) throws -> Void) throws {
+    package static func records(
+        of state: ChatState,
+        coldBodies: Bool = false,
+        _ visit: (LogRecord) throws -> Void
+    ) throws {
         for user in state.users.values {
             try visit(.userCreated(name: user.name, passwordHash: user.passwordHash, ts: user.createdAt))
         }
@@ -45,16 +54,36 @@ package enum SnapshotFile {
             }
             if room.base == 0 {
                 for message in room.messages { try visit(.messageAppended(message)) }
-            } else {
+            } else if coldBodies {
                 var lower: Int64 = 1
                 while lower <= room.head {
                     let page = try state.messages(room: key, from: lower, through: min(room.head, lower + 9_999))
                     for message in page { try visit(.messageAppended(message)) }
                     lower += 10_000
                 }
+            } else {
+                try visit(.roomCold(room: key, base: room.base))
+                for message in room.messages { try visit(.messageAppended(message)) }
             }
         }
         for upload in state.uploads.values { try visit(.fileUploaded(upload)) }
+        guard !coldBodies else { return }
+        // The references of cold messages: the room's count less what its hot messages add back.
+        var hot: [String: [String: Int]] = [:]  // room → file id → hot messages sharing it
+        for (key, room) in state.rooms where room.base > 0 {
+            var counts: [String: Int] = [:]
+            for message in room.messages where message.kind == .file && !message.deleted {
+                if let id = message.file?.id { counts[id, default: 0] += 1 }
+            }
+            hot[key] = counts
+        }
+        for (id, sharing) in state.fileRooms {
+            for (key, count) in sharing {
+                guard let counts = hot[key] else { continue }
+                let cold = count - (counts[id] ?? 0)
+                if cold > 0 { try visit(.fileShared(id: id, room: key, count: Int64(cold))) }
+            }
+        }
     }
 
     /// Writes a snapshot atomically.
@@ -63,9 +92,15 @@ package enum SnapshotFile {
     ///   - state: the state to write.
     ///   - generation: its generation number.
     ///   - directory: the data directory.
+    ///   - coldBodies: write cold messages' bodies too (see `records(of:coldBodies:_:)`).
     /// - Returns: the size in bytes.
     @discardableResult
-    package static func write(_ state: ChatState, generation: Int, in directory: DataDirectory) throws -> Int {
+    package static func write(
+        _ state: ChatState,
+        generation: Int,
+        in directory: DataDirectory,
+        coldBodies: Bool = false
+    ) throws -> Int {
         let destination = directory.snapshotPath(generation)
         let temporary = destination + ".tmp"
         let fd = try DataDirectory.createPrivateFile(temporary)
@@ -84,7 +119,7 @@ package enum SnapshotFile {
         }
         do {
             buffer.append(contentsOf: SnapshotFormat.header(generation: generation))
-            try records(of: state) { record in
+            try records(of: state, coldBodies: coldBodies) { record in
                 RecordFraming.append(record, to: &buffer)
                 count += 1
                 if buffer.count >= 1 << 20 { try flush() }
@@ -130,7 +165,9 @@ package enum SnapshotFile {
     ///   - repair: keep the valid prefix of a damaged file.
     package static func load(bytes: [UInt8], path: String, repair: Bool) throws -> Loaded {
         var state = ChatState()
+        state.loadingSnapshot = true
         let decoded = bytes.withUnsafeBytes { raw in SnapshotFormat.decode(raw) { state.apply($0) } }
+        state.loadingSnapshot = false
         guard let problem = decoded.damage else { return Loaded(state: state, records: decoded.records, damage: nil) }
         guard repair else {
             if decoded.badHeader {

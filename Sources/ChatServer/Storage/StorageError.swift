@@ -68,6 +68,9 @@ package struct StorageConfiguration: Sendable {
     package var snapshotInterval: Duration
     /// Truncate at the first damaged record instead of refusing to start.
     package var repair: Bool
+    /// How many messages each room keeps in memory; older ones move to the cold store at each
+    /// snapshot (nil: none move, as before issue 16).
+    package var hotWindow: HotWindow?
 
     /// Creates a configuration.
     ///
@@ -77,13 +80,16 @@ package struct StorageConfiguration: Sendable {
     ///   - snapshotAfterBytes: log growth that triggers a snapshot.
     ///   - snapshotInterval: time that triggers a snapshot.
     ///   - repair: truncate damaged data instead of refusing to start.
+    ///   - hotWindow: the messages each room keeps in memory (nil: all).
     package init(
         directory: String,
         fsync: FsyncPolicy = .everysec,
         snapshotAfterBytes: Int = 64 << 20,
         snapshotInterval: Duration = .seconds(300),
-        repair: Bool = false
+        repair: Bool = false,
+        hotWindow: HotWindow? = nil
     ) {
+        self.hotWindow = hotWindow
         self.directory = directory
         self.fsync = fsync
         self.snapshotAfterBytes = snapshotAfterBytes

@@ -38,25 +38,9 @@ struct HotWindowHubTests {
         var plain = twoUsers()
         var windowed = twoUsers()
         var random = SplitMix64(seed: seed)
-        let emojis = ["👍", "🎉", "😂"]
         for step in 0..<steps {
             let conn = ConnID(1 + random.next() % 2)
-            let head = plain.core.state.rooms["lobby"]?.head ?? 0
-            let target = head > 0 ? 1 + Int64(random.next() % UInt64(head)) : 1
-            let request: Request
-            switch random.next() % 10 {
-            case 0: request = .edit(room: lobby, seq: target, text: "edit \(step)")
-            case 1: request = .delete(room: lobby, seq: target)
-            case 2, 3: request = .react(room: lobby, seq: target, emoji: emojis[Int(random.next() % 3)])
-            case 4: request = .unreact(room: lobby, seq: target, emoji: emojis[Int(random.next() % 3)])
-            case 5:
-                request = .send(room: lobby, text: "reply \(step)", kind: .text, nonce: "n\(step)", replyTo: target)
-            case 6: request = .history(room: lobby, before: target + 1, after: nil, limit: Int(1 + random.next() % 20))
-            case 7: request = .history(room: lobby, before: nil, after: target - 1, limit: Int(1 + random.next() % 20))
-            case 8:
-                request = .send(room: lobby, text: "retry", kind: .text, nonce: "n\(random.next() % UInt64(step + 1))")
-            default: request = .send(room: lobby, text: "message \(step)", kind: .text, nonce: "n\(step)")
-            }
+            let request = randomRequest(step, head: plain.core.state.rooms["lobby"]?.head ?? 0, &random)
             plain.request(conn, "s\(step)", request)
             windowed.request(conn, "s\(step)", request)
             plain.flush()
@@ -75,10 +59,48 @@ struct HotWindowHubTests {
                 return
             }
         }
+        try compare(plain, windowed, window: window + 7)
+    }
+
+    /// One random request: sends (with nonces, retries and replies), edits, deletes, reactions,
+    /// history both ways, at random seqs up to `head`.
+    /// With `recentRetries`, a retry repeats the previous step's nonce only: a nonce is
+    /// remembered while its message is in the hot window (what the server documents).
+    static func randomRequest(
+        _ step: Int,
+        head: Int64,
+        _ random: inout SplitMix64,
+        recentRetries: Bool = false
+    ) -> Request {
+        let emojis = ["👍", "🎉", "😂"]
+        let target = head > 0 ? 1 + Int64(random.next() % UInt64(head)) : 1
+        let request: Request
+        switch random.next() % 10 {
+        case 0: request = .edit(room: lobby, seq: target, text: "edit \(step)")
+        case 1: request = .delete(room: lobby, seq: target)
+        case 2, 3: request = .react(room: lobby, seq: target, emoji: emojis[Int(random.next() % 3)])
+        case 4: request = .unreact(room: lobby, seq: target, emoji: emojis[Int(random.next() % 3)])
+        case 5:
+            request = .send(room: lobby, text: "reply \(step)", kind: .text, nonce: "n\(step)", replyTo: target)
+        case 6: request = .history(room: lobby, before: target + 1, after: nil, limit: Int(1 + random.next() % 20))
+        case 7: request = .history(room: lobby, before: nil, after: target - 1, limit: Int(1 + random.next() % 20))
+        case 8:
+            let nonce = recentRetries ? "n\(max(step - 1, 0))" : "n\(random.next() % UInt64(step + 1))"
+            request = .send(room: lobby, text: "retry", kind: .text, nonce: nonce)
+        default: request = .send(room: lobby, text: "message \(step)", kind: .text, nonce: "n\(step)")
+        }
+        return request
+    }
+
+    /// The two hubs answered alike and hold the same messages, join backlogs, search batches
+    /// and snapshot contents.
+    static func compare(_ plain: HubHarness, _ windowed: HubHarness, window: Int64) throws {
+        var plain = plain
+        var windowed = windowed
         #expect(plain.received == windowed.received, "replies and events differ")
         #expect(try all(plain) == all(windowed), "stored messages differ")
         #expect((windowed.core.state.rooms["lobby"]?.base ?? 0) > 0, "nothing went cold")
-        #expect(Int64(windowed.core.state.rooms["lobby"]?.messages.count ?? 0) <= window + 7)
+        #expect(Int64(windowed.core.state.rooms["lobby"]?.messages.count ?? 0) <= window)
 
         // A join backlog reaching into the cold part, and a rejoin with `since`.
         plain.received = [:]
@@ -93,12 +115,78 @@ struct HotWindowHubTests {
         #expect(fresh.messages.map { "\($0.seq) \($0.text)" } == coldBatch.messages.map { "\($0.seq) \($0.text)" })
         #expect(fresh.removals.map(\.seq) == coldBatch.removals.map(\.seq))
 
-        // A snapshot of the windowed state holds every message and rebuilds the same state.
+        // A snapshot of the windowed state with every body rebuilds the same state.
         var rebuilt = ChatState()
-        try SnapshotFile.records(of: windowed.core.state) { rebuilt.apply($0) }
+        try SnapshotFile.records(of: windowed.core.state, coldBodies: true) { rebuilt.apply($0) }
         var fromPlain = ChatState()
         try SnapshotFile.records(of: plain.core.state) { fromPlain.apply($0) }
         #expect(StorageTestSupport.differences(fromPlain, rebuilt).isEmpty)
+    }
+
+    /// Like `run`, but the way the server compacts: every 9 requests a compaction runs on a copy
+    /// of the windowed hub's state (`Compaction.run`, committing the file cold store), 4 more
+    /// requests change the hub meanwhile, then the hub drops what moved (`applyCompaction`).
+    /// At the end a restart from the last compaction's snapshot (no cold bodies) plus the
+    /// records after its copy rebuilds the same messages.
+    static func runCompacting(window: Int, steps: Int, seed: UInt64) throws {
+        let path = try StorageTestSupport.makeTemporaryDirectory()
+        defer { StorageTestSupport.removeDirectory(path) }
+        let store = try FileColdStore(path: path + "/cold", generation: nil)
+        var plain = twoUsers()
+        var windowed = twoUsers()
+        try windowed.moveToCold(store, through: 0)  // attaches the store; nothing moves
+        var random = SplitMix64(seed: seed)
+        var generation = 0
+        var pending: Compaction?
+        var last: (snapshot: ChatState, records: Int, generation: Int)?
+        for step in 0..<steps {
+            let conn = ConnID(1 + random.next() % 2)
+            let head = plain.core.state.rooms["lobby"]?.head ?? 0
+            let request = randomRequest(step, head: head, &random, recentRetries: true)
+            plain.request(conn, "s\(step)", request)
+            windowed.request(conn, "s\(step)", request)
+            plain.flush()
+            windowed.flush()
+            plain.advance(1)
+            windowed.advance(1)
+            if step % 9 == 4, pending == nil {
+                var copy = windowed.core.state
+                generation += 1
+                pending = try Compaction.run(&copy, policy: .messages(window), generation: generation)
+                last = (copy, windowed.records.count, generation)
+            } else if step % 9 == 8, let compaction = pending {
+                windowed.core.applyCompaction(compaction)
+                pending = nil
+            }
+            let expected = try all(plain)
+            let actual = try all(windowed)
+            guard expected == actual else {
+                let first = zip(expected, actual).first { $0 != $1 }
+                Issue.record("step \(step) (\(request)): first difference \(String(describing: first))")
+                return
+            }
+        }
+        try compare(plain, windowed, window: Int64(window) + 9)
+        guard let last else {
+            Issue.record("no compaction ran")
+            return
+        }
+        var restarted = ChatState()
+        restarted.loadingSnapshot = true
+        try SnapshotFile.records(of: last.snapshot) { restarted.apply($0) }
+        restarted.loadingSnapshot = false
+        #expect(restarted.rooms["lobby"]?.base == last.snapshot.rooms["lobby"]?.base)
+        restarted.cold = try FileColdStore(path: path + "/cold", generation: last.generation)
+        for record in windowed.records[last.records...] { restarted.apply(record) }
+        let head = plain.core.state.rooms["lobby"]?.head ?? 0
+        #expect(try Array(restarted.messages(room: "lobby", from: 1, through: head)) == all(plain))
+        #expect(restarted.rooms["lobby"]?.members == plain.core.state.rooms["lobby"]?.members)
+    }
+
+    @Test("compacting on a copy while the hub goes on, then trimming, answers as a hub holding everything")
+    func compactionOnACopy() throws {
+        for seed in [4, 5] as [UInt64] { try Self.runCompacting(window: 5, steps: 500, seed: seed) }
+        try Self.runCompacting(window: 0, steps: 300, seed: 6)
     }
 
     @Test("with a memory cold store and a window of 5, over 600 random requests")
