@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Years of history on a small box (issue 16), on loopback, every run bounded:
 #  - a data directory of MESSAGES stored messages (100-byte texts) in ROOMS rooms, made by
-#    `chat-bench gen-data --snapshot` (the shape a long-running server leaves: one snapshot);
+#    `chat-bench gen-data --snapshot --cache-mib CACHE_MIB`: the shape a long-running server
+#    leaves (one snapshot with each room's newest messages, the rest in <data>/cold);
+#    CACHE_MIB=none writes every body into the snapshot (a directory from before issue 16,
+#    which the server compacts at its first snapshot);
 #  - disk used, next to the raw text;
 #  - start: time to /healthz and RSS (`chat-bench startup`);
 #  - history pages of 50: PAGES random pages within the newest 200 messages of a room ("hot"),
@@ -9,16 +12,21 @@
 #    server RSS after each;
 #  - the check: every room paged from its head down to seq 1 (`history {before}`, pages of
 #    500), failing on a gap, a duplicate or a wrong order;
-#  - the on-disk cold store alone (`chat-bench cold-store`, not yet used by the server): the
-#    same messages written as compactions would, then PAGES random pages read after dropping
-#    the page cache where permitted; disk, open time and the memory it keeps.
+#  - with COLD_STORE=1, the on-disk cold store alone (`chat-bench cold-store`): the same
+#    messages written as compactions would, then PAGES random pages read after dropping the
+#    page cache where permitted; disk, open time and the memory it keeps.
 # Prints JSON lines and a markdown summary.
-# Usage: [MESSAGES=10000000] [ROOMS=1000] [PAGES=10000] [BUILD=0] scripts/bench-history.sh [OUT.md]
+# Usage: [MESSAGES=10000000] [ROOMS=1000] [PAGES=10000] [CACHE_MIB=64] [COLD_STORE=0] [BUILD=0]
+#        scripts/bench-history.sh [OUT.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${MESSAGES:-10000000}
 ROOMS=${ROOMS:-1000}
 PAGES=${PAGES:-10000}
+CACHE_MIB=${CACHE_MIB:-64}
+compact=(--cache-mib "$CACHE_MIB")
+served=(--cache-mib "$CACHE_MIB")
+if [ "$CACHE_MIB" = none ]; then compact=(); served=(); fi
 if [ "${BUILD:-1}" = 1 ]; then
     swift build -c release --product chat-server >/dev/null
     swift build -c release --product chat-bench >/dev/null
@@ -29,13 +37,14 @@ results="$work/results.jsonl"
 trap 'pkill -P $$ chat-server 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 
-"$B/chat-bench" gen-data --dir "$work/d" --messages "$MESSAGES" --rooms "$ROOMS" --snapshot | tee -a "$results"
+"$B/chat-bench" gen-data --dir "$work/d" --messages "$MESSAGES" --rooms "$ROOMS" --snapshot "${compact[@]}" | tee -a "$results"
 disk=$(du -sb "$work/d" | cut -f1)
 echo "{\"bench\":\"disk\",\"bytes\":$disk,\"raw_text_bytes\":$((MESSAGES * 100))}" | tee -a "$results"
-"$B/chat-bench" startup --server "$B/chat-server" --dir "$work/d" --port "$port" --max-seconds 600 | tee -a "$results"
+"$B/chat-bench" startup --server "$B/chat-server" --dir "$work/d" --port "$port" --max-seconds 600 \
+    -- "${served[@]}" | tee -a "$results"
 
 # Debug logs carry each request's server-side time (arrival to reply, `chat.duration_us`).
-"$B/chat-server" --host 127.0.0.1 --port "$port" --data-dir "$work/d" --log-level debug --log-format json \
+"$B/chat-server" --host 127.0.0.1 --port "$port" --data-dir "$work/d" --log-level debug --log-format json "${served[@]}" \
     --read-rate-per-sec 1000000 --read-rate-burst 1000000 2>"$work/server.log" &
 server=$!
 for _ in $(seq 1 6000); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -61,7 +70,7 @@ run --modes check --max-seconds 1800 | tee -a "$results"
 kill -TERM "$server"
 wait "$server" || true
 rm -rf "$work/d"
-"$B/chat-bench" cold-store --dir "$work/cold" --messages "$MESSAGES" --rooms "$ROOMS" --pages "$PAGES" | tee -a "$results"
+[ "${COLD_STORE:-0}" = 1 ] && "$B/chat-bench" cold-store --dir "$work/cold" --messages "$MESSAGES" --rooms "$ROOMS" --pages "$PAGES" | tee -a "$results"
 
 python3 - "$results" "${1:-/dev/stdout}" <<'PY'
 import json, sys
@@ -71,7 +80,8 @@ for r in rows:
     by.setdefault(r["bench"] + r.get("mode", ""), r)
 gen, disk, start = by["gen-data"], by["disk"], by["startup"]
 out = open(sys.argv[2], "a")
-out.write(f"\n{gen['messages']:,} messages in {gen['rooms']:,} rooms (100-byte texts), one snapshot.\n\n")
+shape = f"--cache-mib {gen['cache_mib']}" if gen.get("cache_mib") is not None else "every body in the snapshot"
+out.write(f"\n{gen['messages']:,} messages in {gen['rooms']:,} rooms (100-byte texts), one snapshot ({shape}).\n\n")
 out.write("| measure | value |\n|---|---|\n")
 out.write(f"| disk (data directory) | {disk['bytes'] / 2**20:,.0f} MiB ({disk['bytes'] / disk['raw_text_bytes']:.2f}× the raw text) |\n")
 out.write(f"| start: ready after | {start['ready_seconds']:.2f} s |\n")

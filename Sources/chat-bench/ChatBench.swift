@@ -211,11 +211,13 @@ struct Startup: AsyncParsableCommand {
     @Option(help: "Data directory.") var dir: String
     @Option(help: "Port (loopback).") var port = 17_990
     @Option(help: "Give up after this many seconds.") var maxSeconds = 120
+    @Argument(parsing: .postTerminator, help: "More chat-server flags, after --.") var serverFlags: [String] = []
 
     func run() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: server)
-        process.arguments = ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dir, "--log-level", "warning"]
+        process.arguments =
+            ["--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dir, "--log-level", "warning"] + serverFlags
         let start = ContinuousClock.now
         try process.run()
         let url = "ws://127.0.0.1:\(port)"

@@ -61,20 +61,27 @@ struct CrashTests {
         var missing = 0
         for (seq, text) in acks.all where texts[seq] != text { missing += 1 }
         #expect(missing == 0, "trial \(trial): \(missing) acknowledged messages lost or changed")
+        #expect(Set(texts.values).count == texts.count, "trial \(trial): a message stored twice")
         await client.disconnect()
     }
 
+    /// Flags that make the server compact all the time: a snapshot every second moving all but
+    /// each room's newest 20 messages to the cold store (issue 16).
+    static let compacting = ["--hot-messages", "20", "--snapshot-interval", "1", "--snapshot-log-mib", "1"]
+
     /// A process crash loses nothing acknowledged under any policy: `always` acknowledges after
-    /// fsync, `everysec` after write(2) (the page cache outlives the process).
+    /// fsync, `everysec` after write(2) (the page cache outlives the process). With compaction
+    /// running every second, the kills also land in the middle of compactions.
     @Test(
-        "kill -9 under concurrent senders never loses an acknowledged message",
+        "kill -9 under concurrent senders never loses an acknowledged message, nor stores one twice",
         .timeLimit(.minutes(5)),
-        arguments: ["always", "everysec"]
+        arguments: [("always", false), ("everysec", false), ("always", true), ("everysec", true)]
     )
-    func killNineUnderLoad(fsync: String) async throws {
+    func killNineUnderLoad(fsync: String, compacting: Bool) async throws {
         let dataDir = NSTemporaryDirectory() + "chat-crash-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dataDir) }
-        var server = try await Self.start(dataDir, fsync: fsync)
+        let extra = compacting ? Self.compacting : []
+        var server = try await Self.start(dataDir, fsync: fsync, extra: extra)
         let context = ConformanceContext(url: server.url, limits: Limits())
         let (owner, room) = try await context.newUserInNewRoom("owner", room: "crash")
         var senders: [TestUser] = []
@@ -122,19 +129,30 @@ struct CrashTests {
             _ = try await ProcessTests.waitForExit(server.process)
             totalAcked = acks.all.count
             #expect(totalAcked > before, "trial \(trial): the senders got acknowledgements before the kill")
-            server = try await Self.start(dataDir, fsync: fsync)
+            server = try await Self.start(dataDir, fsync: fsync, extra: extra)
             try await Self.verify(server.url, token: owner.token, room: room, acks: acks, trial: trial)
         }
         server.process.terminate()
         _ = try await ProcessTests.waitForExit(server.process)
-        print("crash test (--fsync \(fsync)): \(trials) SIGKILLs, \(totalAcked) acknowledged messages, none lost")
+        if compacting {
+            let cold = (try? FileManager.default.contentsOfDirectory(atPath: dataDir + "/cold")) ?? []
+            #expect(cold.contains { $0.hasPrefix("manifest-") }, "compactions ran")
+        }
+        print(
+            "crash test (--fsync \(fsync)\(compacting ? ", compacting" : "")): \(trials) SIGKILLs, "
+                + "\(totalAcked) acknowledged messages, none lost"
+        )
     }
 
-    @Test("garbage appended to the log (torn tail) is truncated; everything acknowledged survives")
-    func tornTail() async throws {
+    @Test(
+        "garbage appended to the log (torn tail) is truncated; everything acknowledged survives",
+        arguments: [false, true]
+    )
+    func tornTail(compacting: Bool) async throws {
         let dataDir = NSTemporaryDirectory() + "chat-torn-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dataDir) }
-        var server = try await Self.start(dataDir)
+        let extra = compacting ? Self.compacting : []
+        var server = try await Self.start(dataDir, extra: extra)
         let context = ConformanceContext(url: server.url, limits: Limits())
         let (user, room) = try await context.newUserInNewRoom("torn", room: "torn")
         let acks = Acks()
@@ -144,6 +162,7 @@ struct CrashTests {
                 "send"
             )
             acks.add(reply["seq"]?.intValue ?? 0, "m\(i)")
+            if compacting && i == 24 { try await Task.sleep(for: .milliseconds(2_500)) }  // a compaction or two
         }
         kill(server.process.processIdentifier, SIGKILL)
         _ = try await ProcessTests.waitForExit(server.process)
@@ -153,7 +172,7 @@ struct CrashTests {
         try handle.seekToEnd()
         try handle.write(contentsOf: Data((0..<777).map { _ in UInt8.random(in: 0...255) }))
         try handle.close()
-        server = try await Self.start(dataDir)
+        server = try await Self.start(dataDir, extra: extra)
         try await Self.verify(server.url, token: user.token, room: room, acks: acks, trial: 0)
         let log = server.log
         #expect(log.contains("torn tail"), "the truncation is reported: \(log)")

@@ -149,4 +149,81 @@ struct HotWindowRestartTests {
             #expect(try await ProcessTests.waitForExit(server.process) == 0)
         }
     }
+
+    /// Sends `count` messages with texts `prefix-i`.
+    static func sendAll(_ client: WireClient, _ room: String, _ prefix: String, _ count: Int) async throws {
+        for i in 0..<count {
+            _ = try expectOK(
+                try await client.request("send", ["room": .string(room), "text": .string("\(prefix)-\(i)")]),
+                "send \(prefix)-\(i)"
+            )
+        }
+    }
+
+    @Test(
+        "kill -9 after a compaction's appends and after its commit: every message once after the restart",
+        .timeLimit(.minutes(3))
+    )
+    func killInTheMiddleOfACompaction() async throws {
+        let dataDir = NSTemporaryDirectory() + "chat-compact-kill-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        let flags = [
+            "--hot-messages", "20", "--snapshot-interval", "1", "--fsync", "always", "--rate-burst", "100000",
+            "--rate-per-sec", "100000",
+        ]
+        let pausing = ["CHAT_SERVER_TEST_PAUSE_COMPACTION_MS": "4000"]
+        var server = try await ProcessTests.startServer(dataDir: dataDir, extra: flags, environment: pausing)
+        defer { server.process.terminate() }
+        let ctx = ConformanceContext(url: server.url, limits: Limits())
+        let (user, room) = try await ctx.newUserInNewRoom("compactor", room: "compact")
+        var expected: [String] = []
+        func verify(_ what: String) async throws {
+            let client = try await ConformanceContext(url: server.url, limits: Limits()).helloClient()
+            try expectOK(try await client.request("resume", ["token": .string(user.token)]), "resume")
+            let stored = try await CrashTests.history(client, room: room)
+            await client.disconnect()
+            #expect(stored.compactMap { $0["seq"]?.intValue } == Array(1...Int64(expected.count)), "\(what): seqs")
+            #expect(stored.compactMap { $0["text"]?.stringValue } == expected, "\(what): texts, once each")
+        }
+        for (round, point) in ["compaction appended, not committed", "compaction committed, snapshot not written"]
+            .enumerated()
+        {
+            let client = try await ConformanceContext(url: server.url, limits: Limits()).helloClient()
+            try expectOK(try await client.request("resume", ["token": .string(user.token)]), "resume")
+            try await Self.sendAll(client, room, "r\(round)", 150)
+            expected += (0..<150).map { "r\(round)-\($0)" }
+            let running = server
+            #expect(
+                try await eventually(within: .seconds(30), every: .milliseconds(20)) {
+                    running.log.contains("test pause: \(point)")
+                },
+                "the compaction reached: \(point)"
+            )
+            kill(server.process.processIdentifier, SIGKILL)
+            _ = try await ProcessTests.waitForExit(server.process)
+            server = try await ProcessTests.startServer(dataDir: dataDir, extra: flags, environment: pausing)
+            try await verify("after a kill at: \(point)")
+        }
+        // Without pauses: the next compactions finish, and a clean restart starts from them.
+        server.process.terminate()
+        _ = try await ProcessTests.waitForExit(server.process)
+        server = try await ProcessTests.startServer(dataDir: dataDir, extra: flags)
+        let client = try await ConformanceContext(url: server.url, limits: Limits()).helloClient()
+        try expectOK(try await client.request("resume", ["token": .string(user.token)]), "resume")
+        try await Self.sendAll(client, room, "r2", 30)
+        expected += (0..<30).map { "r2-\($0)" }
+        let cold = dataDir + "/cold"
+        #expect(
+            try await eventually(within: .seconds(20), every: .milliseconds(50)) {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: cold)) ?? []
+                return names.contains { $0.hasPrefix("manifest-") }
+            },
+            "a compaction committed"
+        )
+        server.process.terminate()
+        _ = try await ProcessTests.waitForExit(server.process)
+        server = try await ProcessTests.startServer(dataDir: dataDir, extra: flags)
+        try await verify("after a clean restart")
+        #expect(server.log.contains("chat.cold_rooms"), "the start reports the cold store")
+    }
 }

@@ -320,7 +320,7 @@ package struct ChatState: Sendable {
         let versions = room.coldVersions.keys.sorted().compactMap { room.coldVersions[$0] }
         try cold.append(room: key, messages: moving, versions: versions)
         // Nonces stay in memory (`nonces`): a retried send of a cold message is still answered.
-        room.messages.removeFirst(Int(through - room.base))
+        room.messages = Array(room.messages[Int(through - room.base)...])
         room.base = through
         room.coldVersions = [:]
         rooms[key] = room
@@ -369,7 +369,8 @@ package struct ChatState: Sendable {
                 edit += 1
             }
         }
-        room.messages.removeFirst(Int(through - room.base))
+        // A new buffer of the right size: removeFirst would keep the old capacity allocated.
+        room.messages = Array(room.messages[Int(through - room.base)...])
         room.base = through
         room.coldVersions = pending
         if !room.nonces.isEmpty { room.nonces = room.nonces.filter { $0.value > through } }

@@ -74,19 +74,25 @@ extension SearchIndex {
         var total = 0
         var batch = IndexBatch()
         for (key, room) in state.rooms {
-            var messages = room.messages[...]
-            if room.base > 0 { messages = try state.messages(room: key, from: 1, through: room.head) }
-            for message in messages {
-                batch.cursors[key] = IndexCursor(epoch: room.epoch, seq: message.seq)
-                guard message.isContent, !message.deleted else { continue }
-                batch.messages.append(
-                    IndexedMessage(message, room: key, in: state)
-                )
-                if batch.messages.count >= batchSize {
-                    try writeNow(batch)
-                    total += batch.messages.count
-                    progress(total)
-                    batch = IndexBatch()
+            // Cold messages are read in pages, so a long room never sits in memory whole.
+            var lower: Int64 = 1
+            while lower <= room.head {
+                let upper = room.base > 0 ? min(room.head, lower + 9_999) : room.head
+                let messages =
+                    room.base > 0 ? try state.messages(room: key, from: lower, through: upper) : room.messages[...]
+                lower = upper + 1
+                for message in messages {
+                    batch.cursors[key] = IndexCursor(epoch: room.epoch, seq: message.seq)
+                    guard message.isContent, !message.deleted else { continue }
+                    batch.messages.append(
+                        IndexedMessage(message, room: key, in: state)
+                    )
+                    if batch.messages.count >= batchSize {
+                        try writeNow(batch)
+                        total += batch.messages.count
+                        progress(total)
+                        batch = IndexBatch()
+                    }
                 }
             }
         }

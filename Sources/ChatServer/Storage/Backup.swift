@@ -90,7 +90,9 @@ package enum Backup {
         {
             let size = Int(lseek(fd, 0, SEEK_END))
             coldFiles.append(((manifest as NSString).lastPathComponent, fd, size))
-            for (key, entry) in try FileColdStore.readManifest(manifest) {
+            // Removed since it was opened: a newer snapshot is in place, so start again.
+            guard let entries = try? FileColdStore.readManifest(manifest) else { throw Retry() }
+            for (key, entry) in entries {
                 for (suffix, length) in [(".seg", entry.segmentBytes), (".idx", entry.indexBytes)] {
                     let name = FileColdStore.fileName(key, generation: entry.fileGeneration) + suffix
                     let fd = open(coldPath + "/" + name, O_RDONLY | O_CLOEXEC)

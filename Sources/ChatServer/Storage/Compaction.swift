@@ -92,7 +92,13 @@ package struct Compaction: Sendable {
     ///   - state: a copy of the state, with its cold store.
     ///   - policy: the windows (nil: nothing new leaves memory; pending versions are written).
     ///   - generation: the snapshot's generation.
-    package static func run(_ state: inout ChatState, policy: HotWindow?, generation: Int) throws -> Compaction? {
+    ///   - beforeCommit: called after the appends, before the commit (the crash tests pause here).
+    package static func run(
+        _ state: inout ChatState,
+        policy: HotWindow?,
+        generation: Int,
+        beforeCommit: () -> Void = {}
+    ) throws -> Compaction? {
         guard let cold = state.cold else { return nil }
         let plan = policy?.plan(state) ?? [:]
         var trims: [String: Trim] = [:]
@@ -104,6 +110,7 @@ package struct Compaction: Sendable {
             try state.moveToCold(room: key, through: through)
         }
         guard !trims.isEmpty || state.rooms.values.contains(where: { $0.base > 0 }) else { return nil }
+        beforeCommit()
         try cold.commit(generation: generation)
         return Compaction(generation: generation, rooms: trims)
     }

@@ -191,7 +191,10 @@ extension FileChatStore {
         var coldBodies = false
         if let cold, !locked({ compactionBroken }) {
             do {
-                compaction = try Compaction.run(&snapshot, policy: configuration.hotWindow, generation: generation)
+                compaction = try Compaction.run(&snapshot, policy: configuration.hotWindow, generation: generation) {
+                    testPause("compaction appended, not committed")
+                }
+                if compaction != nil { testPause("compaction committed, snapshot not written") }
             } catch {
                 logger.error(
                     "compaction failed; this snapshot keeps every message",
@@ -239,6 +242,17 @@ extension FileChatStore {
         lastSnapshot = .now
         condition.unlock()
     }
+
+    /// For the crash tests only: with `CHAT_SERVER_TEST_PAUSE_COMPACTION_MS` set, logs where the
+    /// compaction is and waits that long, so a test can `kill -9` the server right there.
+    func testPause(_ point: String) {
+        guard let pause = Self.testCompactionPause else { return }
+        logger.notice("test pause: \(point)")
+        Thread.sleep(forTimeInterval: Double(pause) / 1000)
+    }
+
+    static let testCompactionPause = ProcessInfo.processInfo.environment["CHAT_SERVER_TEST_PAUSE_COMPACTION_MS"]
+        .flatMap { Int($0) }
 
     /// Refuses what waits for durability. A full disk is retried every second with nothing
     /// lost; any other failure stays until a restart.
