@@ -226,4 +226,52 @@ struct HotWindowRestartTests {
         try await verify("after a clean restart")
         #expect(server.log.contains("chat.cold_rooms"), "the start reports the cold store")
     }
+
+    @Test(
+        "a data directory with every message in its snapshot is compacted at the first start with a window",
+        .timeLimit(.minutes(3))
+    )
+    func upgradeInPlace() async throws {
+        let dataDir = NSTemporaryDirectory() + "chat-upgrade-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        let rates = ["--rate-burst", "100000", "--rate-per-sec", "100000"]
+        // Written as before issue 16: every message stays in memory and in the snapshot.
+        var server = try await ProcessTests.startServer(dataDir: dataDir, extra: rates)
+        defer { server.process.terminate() }
+        let ctx = ConformanceContext(url: server.url, limits: Limits())
+        let (user, room) = try await ctx.newUserInNewRoom("upgrader", room: "upgrade")
+        try await Self.sendAll(user.client, room, "old", 120)
+        _ = try expectOK(
+            try await user.client.request("edit", ["room": .string(room), "seq": 3, "text": "three, edited"]),
+            "edit"
+        )
+        server.process.terminate()
+        #expect(try await ProcessTests.waitForExit(server.process) == 0)
+        let cold = dataDir + "/cold"
+        #expect(!FileManager.default.fileExists(atPath: cold), "nothing moved out without a window")
+
+        // The first start with a window compacts at once, without a new message.
+        server = try await ProcessTests.startServer(dataDir: dataDir, extra: rates + ["--hot-messages", "10"])
+        #expect(
+            try await eventually(within: .seconds(20), every: .milliseconds(50)) {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: cold)) ?? []
+                return names.contains { $0.hasPrefix("manifest-") }
+            },
+            "the start compacted"
+        )
+        server.process.terminate()
+        #expect(try await ProcessTests.waitForExit(server.process) == 0)
+        server = try await ProcessTests.startServer(dataDir: dataDir, extra: rates + ["--hot-messages", "10"])
+        let client = try await ConformanceContext(url: server.url, limits: Limits()).helloClient()
+        try expectOK(try await client.request("resume", ["token": .string(user.token)]), "resume")
+        let stored = try await CrashTests.history(client, room: room)
+        await client.disconnect()
+        #expect(stored.compactMap { $0["seq"]?.intValue } == Array(1...121))
+        #expect(stored[2]["text"]?.stringValue == "three, edited")
+        #expect(stored[99]["text"]?.stringValue == "old-99")
+        #expect(
+            server.log.contains("chat.hot_messages=10") || server.log.contains("\"chat.hot_messages\":\"10\""),
+            "the restart loaded only the hot window: \(server.log.suffix(600))"
+        )
+    }
 }

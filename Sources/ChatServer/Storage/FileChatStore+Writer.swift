@@ -2,6 +2,7 @@ import ChatLog
 import CoreMetrics
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -237,7 +238,10 @@ extension FileChatStore {
             logger.error("snapshot failed; the log keeps everything", metadata: ["error": "\(error)"])
         }
         condition.lock()
-        if let compaction, !compaction.rooms.isEmpty { pendingCompaction = compaction }
+        if let compaction, !compaction.rooms.isEmpty {
+            pendingCompaction = compaction
+            compactionReady.store(true, ordering: .releasing)
+        }
         snapshotRunning = false
         lastSnapshot = .now
         condition.unlock()

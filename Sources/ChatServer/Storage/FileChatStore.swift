@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -66,6 +67,9 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     /// What the last compaction committed, until the hub takes it (`takeCompaction`); no
     /// snapshot starts meanwhile, since the next compaction must start from the trimmed state.
     var pendingCompaction: Compaction?
+    /// Whether `pendingCompaction` is set, readable without the lock (the hub asks after every
+    /// batch of appends).
+    let compactionReady = Atomic<Bool>(false)
     /// Some room holds more messages than its window (after a start): snapshot soon.
     var compactionWanted = false
     /// A failed compaction could not be rolled back: snapshots keep every message until a restart.
@@ -212,8 +216,12 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     }
 
     package func takeCompaction() -> Compaction? {
-        locked {
-            defer { pendingCompaction = nil }
+        guard compactionReady.load(ordering: .acquiring) else { return nil }
+        return locked {
+            defer {
+                pendingCompaction = nil
+                compactionReady.store(false, ordering: .releasing)
+            }
             return pendingCompaction
         }
     }
