@@ -4,8 +4,10 @@
 #  - fan-out to 1000 subscribers (chat-bench fanout and ../shared/peers/fanout.c when present),
 #  - durable sends under --fsync everysec: 1 sender with 1 in flight, 64 senders with 16 in flight.
 # Every run is bounded (messages and seconds) and on loopback.
+# A_FLAGS and B_FLAGS add flags to one side's server (e.g. A_FLAGS="--snapshot-log-mib 1"
+# B_FLAGS="--snapshot-log-mib 1 --hot-messages 200" to measure B while it compacts).
 # Usage: [BENCH=path/to/chat-bench] [FANOUT_N="100 1000"] [DURABLE=0] [POLICIES="everysec always"] \
-#        scripts/bench-compare.sh SERVER_A SERVER_B [ROUNDS] [OUT.md]
+#        [A_FLAGS="..."] [B_FLAGS="..."] scripts/bench-compare.sh SERVER_A SERVER_B [ROUNDS] [OUT.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1 B=$2 ROUNDS=${3:-3} OUT=${4:-/dev/stdout}
@@ -25,12 +27,15 @@ if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then SRV=(taskset -c 1
 
 start() { # binary, label, flags...
     local bin=$1 label=$2; shift 2
+    local extra=()
+    # shellcheck disable=SC2206 # the flags are lists, split on spaces
+    if [ "$label" = B ]; then extra=(${B_FLAGS:-}); else extra=(${A_FLAGS:-}); fi
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
     rm -rf "$work/data"
     "${SRV[@]}" "$bin" --host 127.0.0.1 --port "$port" --data-dir "$work/data" --log-level warning \
         --rate-per-sec 1000000 --rate-burst 1000000 --read-rate-per-sec 1000000 --read-rate-burst 1000000 \
         --membership-changes-per-min 1000000 --max-connections 100000 \
-        --max-connections-per-address 100000 --room-creation-per-min 100000 "$@" 2>"$work/server.log" &
+        --max-connections-per-address 100000 --room-creation-per-min 100000 "$@" "${extra[@]}" 2>"$work/server.log" &
     server=$!
     for _ in $(seq 1 400); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return; sleep 0.05; done
     echo "server $label did not start" >&2
@@ -80,7 +85,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
-python3 - "$results" "$A" "$B" "$ROUNDS" >>"$OUT" <<'PY'
+python3 - "$results" "$A" "$B" "$ROUNDS" "${A_FLAGS:-}" "${B_FLAGS:-}" >>"$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 def metric(r):
@@ -88,7 +93,9 @@ def metric(r):
         if k in r: return k, r[k]
     return None, None
 cases = sorted({r["case"] for r in rows})
-print(f"\nA = `{sys.argv[2]}`, B = `{sys.argv[3]}`, {sys.argv[4]} alternating rounds, median per side.\n")
+a = f" with `{sys.argv[5]}`" if sys.argv[5] else ""
+b = f" with `{sys.argv[6]}`" if sys.argv[6] else ""
+print(f"\nA = `{sys.argv[2]}`{a}, B = `{sys.argv[3]}`{b}, {sys.argv[4]} alternating rounds, median per side.\n")
 print("| case | metric | A | B | B/A | server CPU µs per send A / B |")
 print("|---|---|---|---|---|---|")
 for c in cases:
