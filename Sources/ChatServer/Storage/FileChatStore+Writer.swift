@@ -203,6 +203,7 @@ extension FileChatStore {
                 )
                 snapshot = state
                 coldBodies = true
+                metrics.compactionFailures.increment()
                 do {
                     try cold.rollback()
                 } catch {
@@ -224,6 +225,7 @@ extension FileChatStore {
             for gen in logs where gen < generation { unlink(directory.logPath(gen)) }
             directory.syncDirectory()
             if compaction != nil { cold?.forget(before: generation) }
+            if let cold { metrics.setCold(cold) }
             metrics.snapshot.recordInterval(since: start)
             logger.info(
                 "snapshot written",
@@ -267,6 +269,9 @@ extension FileChatStore {
         if error.isRetryable {
             // Like Redis with its AOF: the write is tried again every second until it goes through.
             retryAt = now + retryDelay
+            // The writer may be waiting without a timeout (nothing was dirty when a direct write
+            // from `append` failed): wake it to wait for the retry instead.
+            condition.signal()
         } else {
             retryAt = nil
         }

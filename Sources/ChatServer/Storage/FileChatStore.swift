@@ -393,9 +393,11 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
             // files, so the next start neither refuses nor repairs (and re-epochs) again.
             Glibc.close(logFD)
             generation += 1
-            if state.hasColdMessages { try coldStore.commit(generation: generation) }
+            // Pending versions of cold messages (changes replayed from the log) go to the cold
+            // store with this commit: the snapshot holds hot messages only.
+            let compacted = try Compaction.run(&state, policy: nil, generation: generation)
             try SnapshotFile.write(state, generation: generation, in: directory)
-            coldStore.forget(before: generation)
+            if compacted != nil { coldStore.forget(before: generation) }
             logFD = open(directory.logPath(generation), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard logFD >= 0 else { throw StorageError.io(directory.logPath(generation), "cannot open the log") }
             logBytes = 0
@@ -422,6 +424,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
             ]
         )
         metrics.setLogBytes(logBytes)
+        metrics.setCold(coldStore)
         return state
     }
 }

@@ -8,6 +8,16 @@ struct StoreMetrics: Sendable {
     let logBytes = Gauge(label: "chat_log_bytes")
     /// 1 while storage has failed and changes are refused, 0 otherwise.
     let failing = Gauge(label: "chat_storage_failing")
+    /// Messages in the cold store and the bytes of its files (issue 16), after each compaction.
+    let coldMessages = Gauge(label: "chat_cold_messages")
+    let coldBytes = Gauge(label: "chat_cold_bytes")
+    /// Compactions that failed (rolled back; that snapshot kept every message).
+    let compactionFailures = Counter(label: "chat_compaction_failures_total")
+
+    func setCold(_ store: FileColdStore) {
+        coldMessages.record(store.heads().values.reduce(0, +))
+        coldBytes.record(store.bytes)
+    }
 
     func setLogBytes(_ bytes: Int) { logBytes.record(bytes) }
 }
