@@ -272,19 +272,12 @@ package enum Backup {
                 })
             else { throw StorageError.corrupt(input, offset: entry.start, "bad cold-store file name") }
             let destination = cold + "/" + name
-            let temporary = destination + ".tmp"
-            let fd = try DataDirectory.createPrivateFile(temporary)
-            do {
-                let contents = entry.start + 2 + nameLength
-                try backup.copy(at: contents, count: entry.length - 2 - nameLength, to: fd, path: temporary)
-                guard fsync(fd) == 0 else { throw StorageError.io(temporary, "fsync failed") }
-            } catch {
-                Glibc.close(fd)
-                unlink(temporary)
-                throw error
-            }
-            Glibc.close(fd)
-            guard rename(temporary, destination) == 0 else { throw StorageError.io(destination, "rename failed") }
+            try backup.install(
+                at: entry.start + 2 + nameLength,
+                count: entry.length - 2 - nameLength,
+                via: destination + ".tmp",
+                to: destination
+            )
             DataDirectory(cold).syncDirectory()
         }
         for entry in entries where entry.kind == 1 || entry.kind == 2 {
@@ -312,18 +305,12 @@ package enum Backup {
             let destination = store.blobPath(sha)
             let folder = (destination as NSString).deletingLastPathComponent
             if mkdir(folder, 0o700) != 0 && errno != EEXIST { throw StorageError.io(folder, "cannot create") }
-            let temporary = store.root + "/tmp/restore-" + sha
-            let fd = try DataDirectory.createPrivateFile(temporary)
-            do {
-                try backup.copy(at: entry.start + 64, count: entry.length - 64, to: fd, path: temporary)
-                guard fsync(fd) == 0 else { throw StorageError.io(temporary, "fsync failed") }
-            } catch {
-                Glibc.close(fd)
-                unlink(temporary)
-                throw error
-            }
-            Glibc.close(fd)
-            guard rename(temporary, destination) == 0 else { throw StorageError.io(destination, "rename failed") }
+            try backup.install(
+                at: entry.start + 64,
+                count: entry.length - 64,
+                via: store.root + "/tmp/restore-" + sha,
+                to: destination
+            )
             blobs += 1
         }
         try directory.writeAtomically(Array("restored from \(input)\n".utf8), to: directory.epochResetPath)
@@ -464,6 +451,22 @@ final class BackupInput {
             try part.withUnsafeBytes { try DataDirectory.writeAll(target, $0, path: targetPath) }
             done += part.count
         }
+    }
+
+    /// Streams `count` bytes at `offset` into a new file `temporary`, fsyncs it and renames it
+    /// to `destination` (the caller fsyncs the directory).
+    func install(at offset: Int, count: Int, via temporary: String, to destination: String) throws {
+        let fd = try DataDirectory.createPrivateFile(temporary)
+        do {
+            try copy(at: offset, count: count, to: fd, path: temporary)
+            guard fsync(fd) == 0 else { throw StorageError.io(temporary, "fsync failed") }
+        } catch {
+            Glibc.close(fd)
+            unlink(temporary)
+            throw error
+        }
+        Glibc.close(fd)
+        guard rename(temporary, destination) == 0 else { throw StorageError.io(destination, "rename failed") }
     }
 
     func close() { Glibc.close(fd) }

@@ -109,7 +109,7 @@ package struct Compaction: Sendable {
             trims[key] = Trim(through: through, copyHead: room.head, written: room.coldVersions)
             try state.moveToCold(room: key, through: through)
         }
-        guard !trims.isEmpty || state.rooms.values.contains(where: { $0.base > 0 }) else { return nil }
+        guard !trims.isEmpty || state.hasColdMessages else { return nil }
         beforeCommit()
         try cold.commit(generation: generation)
         return Compaction(generation: generation, rooms: trims)

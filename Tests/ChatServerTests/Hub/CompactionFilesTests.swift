@@ -13,35 +13,19 @@ struct CompactionFilesTests {
         FileRef(id: id, name: "\(id).txt", mime: "text/plain", size: 10, sha256: String(repeating: "a", count: 64))
     }
 
+    /// A text message, a file message (`file`) or a delete event (`target`).
     static func message(_ seq: Int64, file: String? = nil, target: Int64? = nil) -> LogRecord {
-        if let target {
-            return .messageAppended(
-                ChatMessage(
-                    room: "lobby",
-                    seq: seq,
-                    from: "alice",
-                    text: "",
-                    kind: .delete,
-                    ts: seq,
-                    details: MessageDetails(target: target)
-                )
-            )
-        }
-        if let file {
-            return .messageAppended(
-                ChatMessage(
-                    room: "lobby",
-                    seq: seq,
-                    from: "alice",
-                    text: "",
-                    kind: .file,
-                    ts: seq,
-                    details: MessageDetails(file: Self.file(file))
-                )
-            )
-        }
+        let kind: MessageKind = target != nil ? .delete : file != nil ? .file : .text
         return .messageAppended(
-            ChatMessage(room: "lobby", seq: seq, from: "alice", text: "m\(seq)", kind: .text, ts: seq)
+            ChatMessage(
+                room: "lobby",
+                seq: seq,
+                from: "alice",
+                text: kind == .text ? "m\(seq)" : "",
+                kind: kind,
+                ts: seq,
+                details: MessageDetails(target: target, file: file.map(Self.file))
+            )
         )
     }
 

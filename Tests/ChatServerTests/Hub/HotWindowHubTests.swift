@@ -37,29 +37,46 @@ struct HotWindowHubTests {
     static func run(cold store: any ColdStore, window: Int64, steps: Int, seed: UInt64) throws {
         var plain = twoUsers()
         var windowed = twoUsers()
+        let agreed = try drive(&plain, &windowed, steps: steps, seed: seed) { step, windowed in
+            guard step % 7 == 6 else { return }
+            let head = windowed.core.state.rooms["lobby"]?.head ?? 0
+            try windowed.moveToCold(store, through: head - window)
+        }
+        if agreed { try compare(plain, windowed, window: window + 7) }
+    }
+
+    /// Sends the same random requests to both hubs, calls `between` after each step (to move the
+    /// windowed hub's messages out), and stops at the first step after which their stored
+    /// messages differ (recorded as an issue). Returns whether every step agreed.
+    static func drive(
+        _ plain: inout HubHarness,
+        _ windowed: inout HubHarness,
+        steps: Int,
+        seed: UInt64,
+        recentRetries: Bool = false,
+        between: (Int, inout HubHarness) throws -> Void
+    ) throws -> Bool {
         var random = SplitMix64(seed: seed)
         for step in 0..<steps {
             let conn = ConnID(1 + random.next() % 2)
-            let request = randomRequest(step, head: plain.core.state.rooms["lobby"]?.head ?? 0, &random)
+            let head = plain.core.state.rooms["lobby"]?.head ?? 0
+            let request = randomRequest(step, head: head, &random, recentRetries: recentRetries)
             plain.request(conn, "s\(step)", request)
             windowed.request(conn, "s\(step)", request)
             plain.flush()
             windowed.flush()
             plain.advance(1)
             windowed.advance(1)
-            if step % 7 == 6 {
-                let head = windowed.core.state.rooms["lobby"]?.head ?? 0
-                try windowed.moveToCold(store, through: head - window)
-            }
+            try between(step, &windowed)
             let expected = try all(plain)
             let actual = try all(windowed)
             guard expected == actual else {
                 let first = zip(expected, actual).first { $0 != $1 }
                 Issue.record("step \(step) (\(request)): first difference \(String(describing: first))")
-                return
+                return false
             }
         }
-        try compare(plain, windowed, window: window + 7)
+        return true
     }
 
     /// One random request: sends (with nonces, retries and replies), edits, deletes, reactions,
@@ -135,20 +152,10 @@ struct HotWindowHubTests {
         var plain = twoUsers()
         var windowed = twoUsers()
         try windowed.moveToCold(store, through: 0)  // attaches the store; nothing moves
-        var random = SplitMix64(seed: seed)
         var generation = 0
         var pending: Compaction?
         var last: (snapshot: ChatState, records: Int, generation: Int)?
-        for step in 0..<steps {
-            let conn = ConnID(1 + random.next() % 2)
-            let head = plain.core.state.rooms["lobby"]?.head ?? 0
-            let request = randomRequest(step, head: head, &random, recentRetries: true)
-            plain.request(conn, "s\(step)", request)
-            windowed.request(conn, "s\(step)", request)
-            plain.flush()
-            windowed.flush()
-            plain.advance(1)
-            windowed.advance(1)
+        let agreed = try drive(&plain, &windowed, steps: steps, seed: seed, recentRetries: true) { step, windowed in
             if step % 9 == 4, pending == nil {
                 var copy = windowed.core.state
                 generation += 1
@@ -158,14 +165,8 @@ struct HotWindowHubTests {
                 windowed.core.applyCompaction(compaction)
                 pending = nil
             }
-            let expected = try all(plain)
-            let actual = try all(windowed)
-            guard expected == actual else {
-                let first = zip(expected, actual).first { $0 != $1 }
-                Issue.record("step \(step) (\(request)): first difference \(String(describing: first))")
-                return
-            }
         }
+        guard agreed else { return }
         try compare(plain, windowed, window: Int64(window) + 9)
         guard let last else {
             Issue.record("no compaction ran")
