@@ -99,7 +99,13 @@ struct JSONLogLineTests {
 struct ObservabilityProcessTests {
     /// Requests of every type, some failing, on two connections; returns the secrets used (a
     /// password, the session token, message texts) that must never be logged or exported.
-    static func drive(_ url: String, user: String) async throws -> [String] {
+    ///
+    /// - Parameters:
+    ///   - url: the server.
+    ///   - user: the user to register.
+    ///   - moreSends: sends after the first one, so that some `ok` waits for an fsync: a send
+    ///     whose record the writer fsynced before the hub asked has no durable wait (and no span).
+    static func drive(_ url: String, user: String, moreSends: Int = 0) async throws -> [String] {
         let password = "pw-\(UUID().uuidString)"
         let text = "text-\(UUID().uuidString)"
         let edited = "edited-\(UUID().uuidString)"
@@ -130,6 +136,12 @@ struct ObservabilityProcessTests {
         _ = try expectOK(try await a.request("join", ["room": .string(room)]), "join")
         let sent = try expectOK(try await a.request("send", ["room": .string(room), "text": .string(text)]), "send")
         let seq = try #require(sent["seq"]?.intValue)
+        for i in 0..<moreSends {
+            _ = try expectOK(
+                try await a.request("send", ["room": .string(room), "text": .string("more \(i)")]),
+                "send"
+            )
+        }
         _ = try expectOK(
             try await a.request("edit", ["room": .string(room), "seq": .int(seq), "text": .string(edited)]),
             "edit"
@@ -229,7 +241,7 @@ struct ObservabilityProcessTests {
         )
         defer { server.process.terminate() }
         let user = "otel_\(Int.random(in: 0..<1_000_000))"
-        let secrets = try await Self.drive(server.url, user: user)
+        let secrets = try await Self.drive(server.url, user: user, moreSends: 8)
         var spans: [OTLPReceiver.Span] = []
         for _ in 0..<200 {
             spans = receiver.spans
