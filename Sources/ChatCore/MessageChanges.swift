@@ -89,4 +89,35 @@ package enum MessageChanges {
             }
         }
     }
+
+    /// What retention (`--retain-days`) leaves of an expired message: a `text`/`action`/`file`
+    /// message becomes the tombstone a delete leaves (no text, file, `edited_ts` or
+    /// reactions), an `edit` (or unknown) event loses its text; `delete`, `react` and
+    /// `unreact` events hold no text and stay as they are.
+    ///
+    /// - Parameters:
+    ///   - message: the message.
+    /// - Returns: whether it changed.
+    @discardableResult
+    package static func expire(_ message: inout ChatMessage) -> Bool {
+        switch message.kind {
+        case .text, .action, .file:
+            guard !message.deleted else { return false }
+            var details = message.details
+            details.editedTs = nil
+            details.deleted = true
+            details.file = nil
+            details.reactions = []
+            details.reactionSeqs = []
+            message.text = ""
+            message.details = details
+            return true
+        case .edit, .unknown:
+            guard !message.text.isEmpty else { return false }
+            message.text = ""
+            return true
+        case .delete, .react, .unreact:
+            return false
+        }
+    }
 }

@@ -39,6 +39,9 @@ package enum LogRecord: Sendable, Equatable {
     /// Snapshots only: `count` messages of the room's cold part share file `id` and are not
     /// deleted (the file references the snapshot's messages no longer carry).
     case fileShared(id: String, room: String, count: Int64)
+    /// Snapshots only: a room's seqs 1…`through` expired (`--retain-days`): each is a tombstone
+    /// (no text, file or reactions), and every one was sent before `before` (ms since the epoch).
+    case roomExpired(room: String, through: Int64, before: Int64)
 }
 
 /// An upload as the server keeps it: the file and who uploaded it when.

@@ -106,6 +106,7 @@ extension LogRecord {
         case messageDetailed
         case fileUploaded, fileRemoved
         case roomCold, fileShared
+        case roomExpired
     }
 
     /// The byte of a message kind in a `messageDetailed` record.
@@ -268,6 +269,11 @@ extension LogRecord {
             w.string(id)
             w.string(room)
             w.int(count)
+        case .roomExpired(let room, let through, let before):
+            w.u8(Tag.roomExpired.rawValue)
+            w.string(room)
+            w.int(through)
+            w.int(before)
         }
     }
 
@@ -374,6 +380,8 @@ extension LogRecord {
             record = .roomCold(room: try r.string(), base: try r.int())
         case .fileShared:
             record = .fileShared(id: try r.string(), room: try r.string(), count: try r.int())
+        case .roomExpired:
+            record = .roomExpired(room: try r.string(), through: try r.int(), before: try r.int())
         case .messageDetailed:
             let room = try r.string()
             let seq = try r.int()

@@ -137,6 +137,8 @@ struct GenerateData: ParsableCommand {
             "With --snapshot: compact as chat-server does with this --cache-mib (older messages in <dir>/cold, the snapshot holds each room's newest)."
     )
     var cacheMib: Int?
+    @Option(help: "Spread the messages' times evenly over this many days up to now (default: 1 ms apart from now on).")
+    var spanDays: Double?
 
     func run() throws {
         guard !FileManager.default.fileExists(atPath: dir) else { throw ValidationError("\(dir) exists") }
@@ -153,6 +155,8 @@ struct GenerateData: ParsableCommand {
         let text = String(repeating: "y", count: size - 8)
         var seqs = [Int64](repeating: 0, count: rooms)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let span = spanDays.map { Int64($0 * 86_400_000) } ?? Int64(messages)
+        let first = spanDays == nil ? now : now - span
         func message(_ i: Int) -> LogRecord {
             let r = i % rooms
             seqs[r] += 1
@@ -163,7 +167,7 @@ struct GenerateData: ParsableCommand {
                     from: "user\(i % 10)",
                     text: String(format: "%08d", i) + text,
                     kind: .text,
-                    ts: now + Int64(i),
+                    ts: first + Int64((Double(i) * Double(span) / Double(max(messages, 1))).rounded(.down)),
                     nonce: nil
                 )
             )

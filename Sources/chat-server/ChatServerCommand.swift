@@ -74,6 +74,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Keep this many newest messages of every room in memory, instead of sizing by --cache-mib.")
     var hotMessages: Int?
 
+    @Option(
+        help: """
+            Retention: messages older than this many days (a fraction is allowed) become tombstones, \
+            checked every 1/24 of the period (at most a day apart): their text, files and \
+            reactions leave the disk and the search index; seqs stay contiguous. Default: keep everything.
+            """
+    )
+    var retainDays: Double?
+
     @Flag(help: "Start even if the log or snapshot is damaged, truncating at the first bad record.")
     var repair = false
 
@@ -315,6 +324,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard snapshotLogMib >= 1 else { throw ValidationError("--snapshot-log-mib must be at least 1") }
         guard snapshotInterval >= 1 else { throw ValidationError("--snapshot-interval must be at least 1") }
         guard (0...(1 << 20)).contains(cacheMib) else { throw ValidationError("--cache-mib must be 0 to 1048576") }
+        if let retainDays, !(retainDays > 0 && retainDays <= 365_000) {
+            throw ValidationError("--retain-days must be more than 0 and at most 365000")
+        }
         if let hotMessages, !(0...100_000_000).contains(hotMessages) {
             throw ValidationError("--hot-messages must be 0 to 100000000")
         }
@@ -409,7 +421,8 @@ struct ServeCommand: AsyncParsableCommand {
             snapshotInterval: .seconds(snapshotInterval),
             repair: repair,
             hotWindow: hotMessages.map { HotWindow.messages($0) }
-                ?? .budget(bytes: cacheMib << 20, minimum: HotWindow.defaultMinimum)
+                ?? .budget(bytes: cacheMib << 20, minimum: HotWindow.defaultMinimum),
+            retention: retainDays.map { .milliseconds(Int64(($0 * 86_400_000).rounded())) }
         )
         var logger = Logger(label: "chat-server")
         logger.logLevel = level

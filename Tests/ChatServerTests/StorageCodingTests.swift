@@ -145,6 +145,8 @@ struct StorageCodingTests {
         .roomCold(room: "général", base: 9_999_950),
         .roomCold(room: "", base: 0),
         .fileShared(id: String(repeating: "0f", count: 16), room: "général", count: 3),
+        .roomExpired(room: "général", through: 1_234_567, before: 1_700_000_000_000),
+        .roomExpired(room: "", through: 0, before: Int64.min),
         .messageAppended(
             ChatMessage(
                 room: "r",
@@ -196,6 +198,7 @@ struct StorageCodingTests {
         case .fileRemoved: "fileRemoved"
         case .roomCold: "roomCold"
         case .fileShared: "fileShared"
+        case .roomExpired: "roomExpired"
         }
     }
 
@@ -211,7 +214,7 @@ struct StorageCodingTests {
 
     @Test("the samples cover every record type")
     func samplesCoverEveryCase() {
-        #expect(Set(Self.samples.map(Self.caseName)).count == 21)
+        #expect(Set(Self.samples.map(Self.caseName)).count == 22)
     }
 
     @Test("a record round-trips through encode, decode and framing", arguments: samples)
@@ -311,7 +314,7 @@ struct StorageCodingTests {
     @Test("damaged payloads are rejected with a decoding error, not a crash")
     func malformedPayloads() {
         #expect(Self.decode([]) == .failure(.truncated))
-        for tag: UInt8 in [0, 23, 200, 255] {
+        for tag: UInt8 in [0, 24, 200, 255] {
             #expect(Self.decode([tag, 0, 0]) == .failure(.malformed("unknown record type")), "tag \(tag)")
         }
         // tokenRevoked with a string claiming 5 bytes but holding 2.

@@ -44,6 +44,10 @@ package struct ChatState: Sendable {
         /// Newer versions of cold messages (an edit, a delete, a reaction since they went cold),
         /// until the cold store takes them.
         package var coldVersions: [Int64: ChatMessage] = [:]
+        /// seqs 1…expired are tombstones left by retention (`--retain-days`, `expire`).
+        package var expired: Int64 = 0
+        /// Every expired message was sent before this time (ms since the epoch; 0: none expired).
+        package var expiredBefore: Int64 = 0
         /// Member fold key → read marker.
         package var members: [String: Int64] = [:]
         /// "userKey\u{0}nonce" → seq.
@@ -218,6 +222,12 @@ package struct ChatState: Sendable {
         case .fileShared(let id, let room, let count):
             guard count > 0, rooms[room] != nil else { return }
             fileRooms[id, default: [:]][room, default: 0] += Int(count)
+        case .roomExpired(let key, let through, let before):
+            // The snapshot's messages (and the cold store) already hold the tombstones.
+            guard var room = rooms[key], through > room.expired else { return }
+            room.expired = through
+            room.expiredBefore = max(room.expiredBefore, before)
+            rooms[key] = room
         }
     }
 
@@ -359,7 +369,9 @@ package struct ChatState: Sendable {
         while seq <= room.head {
             let event = hot(seq)
             seq += 1
-            guard let target = event.target, target > room.base, target <= through else { continue }
+            guard let target = event.target, target > room.base, target > room.expired, target <= through else {
+                continue
+            }
             pending[target] = hot(target)
             guard event.kind == .delete else { continue }
             var edit = target + 1
@@ -374,6 +386,78 @@ package struct ChatState: Sendable {
         room.base = through
         room.coldVersions = pending
         if !room.nonces.isEmpty { room.nonces = room.nonces.filter { $0.value > through } }
+    }
+
+    /// A file that a message about to expire shares.
+    package struct ExpiringFile: Sendable, Equatable {
+        package var seq: Int64
+        package var id: String
+    }
+
+    /// What expires in a room: seqs `room.expired + 1 … through`.
+    package struct Expiry: Sendable, Equatable {
+        /// The room's new `expired`.
+        package var through: Int64
+        /// The cutoff: every expired message was sent before it (ms).
+        package var before: Int64
+        /// The live (not deleted) file messages among them.
+        package var files: [ExpiringFile]
+    }
+
+    /// The longest run of a room's oldest messages not yet expired that were all sent before
+    /// `before` (a message sent later stops the run even if older ones follow it: expired seqs
+    /// stay a prefix). Reads the cold ones from the cold store, a page at a time.
+    ///
+    /// - Parameters:
+    ///   - key: the room's fold key.
+    ///   - before: the cutoff (ms since the epoch).
+    package func expiry(room key: String, before: Int64) throws -> Expiry? {
+        guard let room = rooms[key] else { return nil }
+        var through = room.expired
+        var files: [ExpiringFile] = []
+        var lower = room.expired + 1
+        scan: while lower <= room.head {
+            let upper = min(room.head, lower + 511)
+            for message in try messages(room: key, from: lower, through: upper) {
+                guard message.ts < before else { break scan }
+                if message.isContent, !message.deleted, let file = message.file {
+                    files.append(ExpiringFile(seq: message.seq, id: file.id))
+                }
+                through = message.seq
+            }
+            lower = upper + 1
+        }
+        return through > room.expired ? Expiry(through: through, before: before, files: files) : nil
+    }
+
+    /// Expires a room's seqs up to `expiry.through` in memory: hot messages become tombstones
+    /// (`MessageChanges.expire`), pending versions of cold ones are dropped (the cold store's
+    /// `expire` turns those into tombstones), and the files they shared lose the reference
+    /// unless the message changed since `expiry` was read (a delete since then dropped it).
+    ///
+    /// - Parameters:
+    ///   - key: the room's fold key.
+    ///   - expiry: what expires (from `expiry(room:before:)` on this state or a copy of it).
+    package mutating func expire(room key: String, _ expiry: Expiry) {
+        guard var room = rooms[key], expiry.through > room.expired else { return }
+        rooms[key] = nil  // keep the arrays uniquely referenced
+        defer { rooms[key] = room }
+        for file in expiry.files {
+            if let current = room.hot(file.seq) ?? room.coldVersions[file.seq],
+                current.deleted || current.file?.id != file.id
+            {
+                continue
+            }
+            dropFileReference(file.id, room: key)
+        }
+        var seq = max(room.base, room.expired) + 1
+        while seq <= min(expiry.through, room.head) {
+            MessageChanges.expire(&room.messages[Int(seq - room.base - 1)])
+            seq += 1
+        }
+        if !room.coldVersions.isEmpty { room.coldVersions = room.coldVersions.filter { $0.key > expiry.through } }
+        room.expired = expiry.through
+        room.expiredBefore = max(room.expiredBefore, expiry.before)
     }
 
     private mutating func dropFileReference(_ id: String, room: String) {

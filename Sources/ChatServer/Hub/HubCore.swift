@@ -57,6 +57,9 @@ package struct HubCore: Sendable {
     var unconfirmed: [(message: ChatMessage, room: String)] = []
     /// Content hashes of uploads removed since the file sweeper last took them (`takeFreedBlobs`).
     package internal(set) var freedBlobs: Set<String> = []
+    /// Rooms whose expired messages (`--retain-days`) the search index must drop, until the
+    /// indexer takes them (`takeIndexExpiries`); every room with expired messages after a start.
+    package internal(set) var indexExpiries: [String: IndexExpiry] = [:]
 
     /// Creates a core over recovered state.
     ///
@@ -70,6 +73,9 @@ package struct HubCore: Sendable {
         self.state = state
         self.sequencer = PublishSequencer(state)
         for (key, user) in state.users { lookalikes[Self.lookalikeKey(user.name)] = key }
+        for (key, room) in state.rooms where room.expired > 0 {
+            indexExpiries[key] = IndexExpiry(room: key, through: room.expired, before: room.expiredBefore)
+        }
         self.loginThrottle = LoginThrottle(
             freeAttempts: configuration.loginFreeAttempts,
             base: configuration.loginBaseDelay
@@ -348,11 +354,23 @@ extension HubCore {
         try state.moveToCold(room: room, through: seq)
     }
 
-    /// Drops from memory what a compaction moved to the cold store (after its commit).
+    /// Drops from memory what a compaction moved to the cold store (after its commit) and
+    /// expires what it expired.
     ///
     /// - Parameters:
     ///   - compaction: what the compaction committed.
     package mutating func applyCompaction(_ compaction: Compaction) {
         state.apply(compaction)
+        for (key, trim) in compaction.rooms {
+            guard let expiry = trim.expiry else { continue }
+            indexExpiries[key] = IndexExpiry(room: key, through: expiry.through, before: expiry.before)
+        }
+    }
+
+    /// The expiries the search index has not been given yet (see `indexExpiries`), which are
+    /// then forgotten: the indexer retries a batch until it is stored.
+    package mutating func takeIndexExpiries() -> [IndexExpiry] {
+        defer { indexExpiries = [:] }
+        return indexExpiries.keys.sorted().compactMap { indexExpiries[$0] }
     }
 }

@@ -176,6 +176,8 @@ package actor RoomHub: Service {
     func takeCompaction() {
         guard let compaction = store.takeCompaction() else { return }
         core.applyCompaction(compaction)
+        // Retention may have left uploads without a message.
+        if !core.state.orphanedFiles.isEmpty { fileSweeps?.yield() }
     }
 
     /// Feeds the core a store that works again (see `watchStorage`).
@@ -335,7 +337,9 @@ package actor RoomHub: Service {
     ///   - cursors: the indexer's cursors, by room fold key.
     ///   - limit: most messages in the batch.
     package func indexBatch(after cursors: [String: IndexCursor], limit: Int) -> IndexBatch {
-        core.indexBatch(after: cursors, limit: limit)
+        var batch = core.indexBatch(after: cursors, limit: limit)
+        if !core.storageFailed, !core.indexExpiries.isEmpty { batch.expiries = core.takeIndexExpiries() }
+        return batch
     }
 
     /// The current text of search hits (nil: deleted, or gone), so results never show an

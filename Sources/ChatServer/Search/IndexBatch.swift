@@ -87,12 +87,35 @@ package struct IndexRemoval: Sendable, Equatable {
     }
 }
 
+/// A room's expired messages (`--retain-days`): rows with seq ≤ `through` leave the index.
+package struct IndexExpiry: Sendable, Equatable {
+    /// Room fold key.
+    package var room: String
+    package var through: Int64
+    /// Every expired message was sent before this time (ms): their rows are found by time.
+    package var before: Int64
+
+    /// Creates an expiry.
+    ///
+    /// - Parameters:
+    ///   - room: room fold key.
+    ///   - through: the newest expired seq.
+    ///   - before: the cutoff (ms).
+    package init(room: String, through: Int64, before: Int64) {
+        self.room = room
+        self.through = through
+        self.before = before
+    }
+}
+
 /// One unit of indexing work, committed in one transaction together with the cursors.
 package struct IndexBatch: Sendable {
     /// Rooms whose indexed messages must be dropped first (their epoch changed).
     package var resets: [String] = []
     /// Rows to drop before `messages` go in (edited and deleted messages).
     package var removals: [IndexRemoval] = []
+    /// Rooms whose oldest rows expired.
+    package var expiries: [IndexExpiry] = []
     /// New messages, in any order.
     package var messages: [IndexedMessage] = []
     /// The cursor of every room this batch touches, as it is once the batch is stored.
@@ -104,7 +127,9 @@ package struct IndexBatch: Sendable {
     package init() {}
 
     /// Whether there is nothing to store.
-    package var isEmpty: Bool { resets.isEmpty && removals.isEmpty && messages.isEmpty && cursors.isEmpty }
+    package var isEmpty: Bool {
+        resets.isEmpty && removals.isEmpty && expiries.isEmpty && messages.isEmpty && cursors.isEmpty
+    }
 }
 
 /// Where the indexer writes: the SQLite index, or a wrapper in tests.

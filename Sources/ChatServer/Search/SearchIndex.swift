@@ -221,6 +221,27 @@ package final class SearchIndex: SearchIndexWriting {
                 try remove.execute(arguments: [start, end, removal.room, removal.seq])
             }
         }
+        if !batch.expiries.isEmpty {
+            // One pass over the rows stored before the latest cutoff (a row sits at its
+            // millisecond or up to a second later), each checked against its room's expiry.
+            try db.execute(
+                sql: """
+                    CREATE TEMP TABLE IF NOT EXISTS expiry(room TEXT PRIMARY KEY, through INTEGER NOT NULL)
+                    WITHOUT ROWID
+                    """
+            )
+            try db.execute(sql: "DELETE FROM temp.expiry")
+            let add = try db.cachedStatement(sql: "INSERT OR REPLACE INTO temp.expiry(room, through) VALUES (?, ?)")
+            for expiry in batch.expiries { try add.execute(arguments: [expiry.room, expiry.through]) }
+            let before = batch.expiries.map { max(0, $0.before) }.max() ?? 0
+            try db.execute(
+                sql: """
+                    DELETE FROM msg WHERE rowid < ?
+                    AND seq <= (SELECT through FROM temp.expiry WHERE temp.expiry.room = msg.room)
+                    """,
+                arguments: [(before + 1000) << Self.timeShift]
+            )
+        }
         let insert = try db.cachedStatement(
             sql: "INSERT INTO msg(rowid, text, tags, room, seq, sender, ts) VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
@@ -267,7 +288,7 @@ package final class SearchIndex: SearchIndexWriting {
                 ]
             )
         }
-        if !batch.removals.isEmpty || !batch.resets.isEmpty {
+        if !batch.removals.isEmpty || !batch.resets.isEmpty || !batch.expiries.isEmpty {
             try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('purge_due', 1)")
         }
         let upsert = try db.cachedStatement(

@@ -139,7 +139,7 @@ package final class SearchIndexer: Service {
                 guard !batch.isEmpty, (try? await index.write(batch)) != nil else { break }
                 cursors.merge(batch.cursors) { $1 }
                 indexed += Int64(batch.messages.count)
-                if !batch.removals.isEmpty || !batch.resets.isEmpty { purgeDue = true }
+                if !batch.removals.isEmpty || !batch.resets.isEmpty || !batch.expiries.isEmpty { purgeDue = true }
             }
             guard purgeDue else { return (indexed, false) }
             return (indexed, (try? await index.purge()) != nil)
@@ -235,7 +235,7 @@ package final class SearchIndexer: Service {
                 }
             }
             cursors.merge(batch.cursors) { $1 }
-            if !batch.removals.isEmpty || !batch.resets.isEmpty { purgeDue = true }
+            if !batch.removals.isEmpty || !batch.resets.isEmpty || !batch.expiries.isEmpty { purgeDue = true }
             let indexed = Int64(batch.messages.count)
             metrics.indexed.increment(by: indexed)
             metrics.lag.record(batch.lag - indexed)

@@ -44,6 +44,7 @@ package enum Backup {
         guard FileManager.default.fileExists(atPath: dataDirectory) else {
             throw StorageError.io(dataDirectory, "no such data directory")
         }
+        _ = try directory.checkFormat()
         var lastError: (any Error)?
         for _ in 0..<20 {
             do {
@@ -255,6 +256,7 @@ package enum Backup {
         // Files the restored state does not hold are removed at the server's next start.
         try store.prepare()
         unlink(directory.runningPath)
+        try directory.writeFormat()
         var state = ChatState()
         var blobs = 0
         for entry in entries where entry.kind == 4 {

@@ -4,9 +4,9 @@ import Synchronization
 /// Where a room's older messages live once they leave its hot window in memory (issue 16):
 /// by room and seq, each message in its latest version.
 ///
-/// The contract is small so that another engine fits behind it (the multi-node design puts
+/// The contract is small (five calls) so that another engine fits behind it (the multi-node design puts
 /// PostgreSQL here: `append` is an insert or an upsert in a transaction, `commit` its
-/// commit, `read` a `WHERE room = $1 AND seq BETWEEN $2 AND $3`):
+/// commit, `read` a `WHERE room = $1 AND seq BETWEEN $2 AND $3`, `expire` an `UPDATE`):
 /// - `append` adds the messages that leave a room's hot window, in seq order from the room's
 ///   cold head + 1, and newer versions (an edit, a delete, a reaction) of messages already cold;
 /// - nothing appended is seen by a restart until `commit(generation:)` returns; a crash before it leaves
@@ -34,6 +34,14 @@ package protocol ColdStore: Sendable {
     ///   - messages: seqs head + 1, head + 2, … in order (may be empty).
     ///   - versions: newer versions of messages with seq ≤ the cold head (after `messages`).
     func append(room: String, messages: [ChatMessage], versions: [ChatMessage]) throws
+
+    /// Turns a room's stored messages with seq ≤ `through` into what retention leaves of them
+    /// (`MessageChanges.expire`), so their text leaves the store; committed like an append.
+    ///
+    /// - Parameters:
+    ///   - room: the room's fold key.
+    ///   - through: the newest expired seq.
+    func expire(room: String, through: Int64) throws
 
     /// Makes everything appended so far what a restart from `generation` finds, atomically.
     ///
@@ -80,6 +88,14 @@ package final class MemoryColdStore: ColdStore {
             for version in versions where version.seq >= 1 && version.seq <= Int64(stored.count) {
                 stored[Int(version.seq - 1)] = version
             }
+            rooms[room] = stored
+        }
+    }
+
+    package func expire(room: String, through: Int64) throws {
+        rooms.withLock { rooms in
+            guard var stored = rooms[room] else { return }
+            for i in stored.indices where stored[i].seq <= through { MessageChanges.expire(&stored[i]) }
             rooms[room] = stored
         }
     }

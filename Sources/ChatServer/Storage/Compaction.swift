@@ -76,6 +76,8 @@ package struct Compaction: Sendable {
         package var copyHead: Int64
         /// The pending versions of cold messages it wrote.
         package var written: [Int64: ChatMessage]
+        /// What expired in the room (`--retain-days`), if anything.
+        package var expiry: ChatState.Expiry? = nil
     }
 
     /// The snapshot generation the cold store was committed as.
@@ -84,18 +86,22 @@ package struct Compaction: Sendable {
     package var rooms: [String: Trim]
 
     /// Moves every room's messages beyond its window, and the pending versions of its cold
-    /// messages, from `state` (a copy of the hub's) to the cold store, and commits the store as
-    /// `generation`; `state` is then what snapshot `generation` holds. Returns nil when no room
-    /// has cold messages (the snapshot holds everything, and no manifest is needed).
+    /// messages, from `state` (a copy of the hub's) to the cold store, expires the messages sent
+    /// before `expireBefore` (retention), and commits the store as `generation`; `state` is then
+    /// what snapshot `generation` holds. Returns nil when no room has cold messages and nothing
+    /// expired (the snapshot holds everything, and no manifest is needed).
     ///
     /// - Parameters:
     ///   - state: a copy of the state, with its cold store.
     ///   - policy: the windows (nil: nothing new leaves memory; pending versions are written).
+    ///   - expireBefore: expire each room's oldest messages sent before this time (ms since the
+    ///     epoch; see `ChatState.expiry`); nil: no retention this time.
     ///   - generation: the snapshot's generation.
     ///   - beforeCommit: called after the appends, before the commit (the crash tests pause here).
     package static func run(
         _ state: inout ChatState,
         policy: HotWindow?,
+        expireBefore: Int64? = nil,
         generation: Int,
         beforeCommit: () -> Void = {}
     ) throws -> Compaction? {
@@ -103,11 +109,20 @@ package struct Compaction: Sendable {
         let plan = policy?.plan(state) ?? [:]
         var trims: [String: Trim] = [:]
         for key in state.rooms.keys.sorted() {
+            guard let old = state.rooms[key] else { continue }
+            // Expired first: pending versions of what expires are dropped, not written.
+            let expiry = try expireBefore.flatMap { try state.expiry(room: key, before: $0) }
+            if let expiry { state.expire(room: key, expiry) }
             guard let room = state.rooms[key] else { continue }
             let through = plan[key] ?? room.base
-            guard through > room.base || !room.coldVersions.isEmpty else { continue }
-            trims[key] = Trim(through: through, copyHead: room.head, written: room.coldVersions)
+            guard through > room.base || !room.coldVersions.isEmpty || expiry != nil else { continue }
+            trims[key] = Trim(through: through, copyHead: room.head, written: room.coldVersions, expiry: expiry)
             try state.moveToCold(room: key, through: through)
+            // The hot messages that expired went to the cold store (if they did) as tombstones;
+            // the ones already cold are rewritten.
+            if let expiry, min(expiry.through, old.base) > old.expired {
+                try cold.expire(room: key, through: min(expiry.through, old.base))
+            }
         }
         guard !trims.isEmpty || state.hasColdMessages else { return nil }
         beforeCommit()
@@ -117,12 +132,14 @@ package struct Compaction: Sendable {
 }
 
 extension ChatState {
-    /// Drops from memory what a compaction committed (see `trimHot`).
+    /// Expires what the compaction expired (see `expire`), then drops from memory what it
+    /// committed (see `trimHot`).
     ///
     /// - Parameters:
     ///   - compaction: what the compaction committed.
     package mutating func apply(_ compaction: Compaction) {
         for (key, trim) in compaction.rooms {
+            if let expiry = trim.expiry { expire(room: key, expiry) }
             trimHot(room: key, through: trim.through, copyHead: trim.copyHead, written: trim.written)
         }
     }

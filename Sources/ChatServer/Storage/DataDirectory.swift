@@ -80,6 +80,46 @@ package struct DataDirectory: Sendable {
         }
         return fd
     }
+    /// The data directory's format (`FORMAT`) this binary writes and reads:
+    /// 1: every message in the snapshot, no `FORMAT` file (before issue 16);
+    /// 2: older messages in `cold/`, snapshot records 21–23 (`roomCold`, `fileShared`,
+    ///    `roomExpired`).
+    /// A binary reads every format up to its own and upgrades the directory in place at start;
+    /// it refuses a newer one.
+    package static let format = 2
+
+    package var formatPath: String { path + "/FORMAT" }
+
+    /// The directory's format: the number in `FORMAT`, 1 when there is no such file.
+    ///
+    /// - Throws: `StorageError.unsupportedFormat` for a format newer than `DataDirectory.format`,
+    ///   `StorageError.corrupt` for a `FORMAT` file that does not name one.
+    package func checkFormat() throws -> Int {
+        guard let bytes = FileManager.default.contents(atPath: formatPath) else { return 1 }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard text.hasPrefix(Self.formatPrefix),
+            let found = Int(text.dropFirst(Self.formatPrefix.count).prefix { $0 != "\n" }),
+            found >= 1
+        else {
+            throw StorageError.corrupt(formatPath, offset: 0, "not a chat-server data format file")
+        }
+        guard found <= Self.format else {
+            throw StorageError.unsupportedFormat(
+                formatPath,
+                "the data directory has format \(found), written by a newer chat-server; this one reads formats up "
+                    + "to \(Self.format): run the newer binary, or restore a backup made before the upgrade"
+            )
+        }
+        return found
+    }
+
+    /// Records that the directory is in this binary's format (atomically).
+    package func writeFormat() throws {
+        try writeAtomically(Array("\(Self.formatPrefix)\(Self.format)\n".utf8), to: formatPath)
+    }
+
+    static let formatPrefix = "chat-server data format "
+
     package var runningPath: String { path + "/RUNNING" }
     package var epochResetPath: String { path + "/EPOCH-RESET" }
 

@@ -191,8 +191,20 @@ extension FileChatStore {
         var compaction: Compaction?
         var coldBodies = false
         if let cold, !locked({ compactionBroken }) {
+            // Retention runs with at most one snapshot per check interval, so a failing one
+            // (rolled back below) is not retried at once.
+            let expireBefore: Int64? = locked {
+                guard retentionDue, let retention = configuration.retention else { return nil }
+                lastRetention = .now
+                return Int64((wallSeconds() * 1000).rounded(.down)) - Int64(retention / .milliseconds(1))
+            }
             do {
-                compaction = try Compaction.run(&snapshot, policy: configuration.hotWindow, generation: generation) {
+                compaction = try Compaction.run(
+                    &snapshot,
+                    policy: configuration.hotWindow,
+                    expireBefore: expireBefore,
+                    generation: generation
+                ) {
                     testPause("compaction appended, not committed")
                 }
                 if compaction != nil { testPause("compaction committed, snapshot not written") }
@@ -234,6 +246,7 @@ extension FileChatStore {
                     "chat.seconds": "\(start.duration(to: .now))",
                     "chat.compaction_seconds": "\(compacted)",
                     "chat.rooms_compacted": "\(compaction?.rooms.count ?? 0)",
+                    "chat.rooms_expired": "\(compaction?.rooms.values.count { $0.expiry != nil } ?? 0)",
                 ]
             )
         } catch {

@@ -74,6 +74,8 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
     var compactionWanted = false
     /// A failed compaction could not be rolled back: snapshots keep every message until a restart.
     var compactionBroken = false
+    /// When retention last ran (nil: not since the start, so the first snapshot runs it).
+    var lastRetention: ContinuousClock.Instant?
 
     /// Creates a store; nothing touches the disk until `recover()`.
     ///
@@ -197,7 +199,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         guard !rotationQueued, !snapshotRunning, pendingCompaction == nil, failure == nil, !stopping else {
             return false
         }
-        if compactionWanted { return true }
+        if compactionWanted || retentionDue { return true }
         let size = logBytes + queuedBytes
         if size >= configuration.snapshotAfterBytes { return true }
         return size > 0 && lastSnapshot.duration(to: .now) >= configuration.snapshotInterval
@@ -207,12 +209,18 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard !rotationQueued, !snapshotRunning, pendingCompaction == nil, !stopping,
-            logBytes + queuedBytes > 0 || compactionWanted
+            logBytes + queuedBytes > 0 || compactionWanted || retentionDue
         else { return }
         compactionWanted = false
         rotationQueued = true
         queue.append(.rotate(state))
         condition.signal()
+    }
+
+    /// Whether the next snapshot runs retention (`--retain-days`); read under the lock.
+    var retentionDue: Bool {
+        guard let interval = configuration.retentionCheckInterval, cold != nil, !compactionBroken else { return false }
+        return lastRetention.map { $0.duration(to: .now) >= interval } ?? true
     }
 
     package func takeCompaction() -> Compaction? {
@@ -267,6 +275,7 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         let fm = FileManager.default
         try directory.prepare()
         lockFD = try directory.lockExclusively("the data directory is in use by another chat-server")
+        let format = try directory.checkFormat()
         for name in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasSuffix(".tmp") {
             unlink(directory.path + "/" + name)
         }
@@ -406,6 +415,18 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
             for gen in oldLogs where gen < generation { unlink(directory.logPath(gen)) }
             directory.syncDirectory()
             logger.notice("repaired state saved as a new snapshot", metadata: ["chat.generation": "\(generation)"])
+        }
+        if format < DataDirectory.format {
+            // The loader reads every older format as it is; what changes is what this binary
+            // writes from now on (records an older one refuses). Older messages leave the
+            // snapshot at the first compaction (`compactionWanted` below).
+            try directory.writeFormat()
+            if loadedRecords > 0 {
+                logger.notice(
+                    "data directory upgraded in place",
+                    metadata: ["chat.format_from": "\(format)", "chat.format_to": "\(DataDirectory.format)"]
+                )
+            }
         }
         unlink(directory.epochResetPath)
         let marker = "boot_id=\(DataDirectory.bootID())\nfsync=\(configuration.fsync.rawValue)\npid=\(getpid())\n"

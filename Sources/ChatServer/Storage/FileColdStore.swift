@@ -229,15 +229,29 @@ package final class FileColdStore: ColdStore {
         if !isNew, versions.contains(where: Self.removesText) { try rewrite(key, room) }
     }
 
+    /// Rewrites the room (a new file generation, as after a delete) with every message up to
+    /// `through` in the form retention leaves it, so the expired text leaves the disk once
+    /// `forget(before:)` removes the old files.
+    ///
+    /// - Parameters:
+    ///   - key: the room's fold key.
+    ///   - through: the newest expired seq.
+    package func expire(room key: String, through: Int64) throws {
+        guard let room = state.withLock({ $0.rooms[key] }), room.head >= room.first, through >= room.first else {
+            return
+        }
+        try rewrite(key, room, expiring: through)
+    }
+
     /// Whether a version takes text away (a delete, or an edit event blanked by one).
     static func removesText(_ version: ChatMessage) -> Bool {
         version.deleted || (version.kind == .edit && version.text.isEmpty)
     }
 
-    /// Writes a room's messages, each once in its newest version, into files of a new file
-    /// generation, which the room then uses; the old files stay (the last commit names them)
+    /// Writes a room's messages, each once in its newest version (those up to `expired` as
+    /// retention leaves them), into files of a new file generation, which the room then uses; the old files stay (the last commit names them)
     /// until `forget(before:)` or `rollback()` removes them.
-    private func rewrite(_ key: String, _ old: Room) throws {
+    private func rewrite(_ key: String, _ old: Room, expiring expired: Int64 = 0) throws {
         let generation = state.withLock {
             $0.lastFileGeneration += 1
             return $0.lastFileGeneration
@@ -253,7 +267,8 @@ package final class FileColdStore: ColdStore {
         var lower = old.first
         while lower <= old.head {
             let upper = min(old.head, lower + 4 * Self.anchorEvery * 16 - 1)
-            for message in try read(key, old, from: lower, through: upper) {
+            for var message in try read(key, old, from: lower, through: upper) {
+                if message.seq <= expired { MessageChanges.expire(&message) }
                 if (message.seq - room.first) % Self.anchorEvery == 0 {
                     room.anchors.append(room.segmentBytes + Int64(segment.count))
                     Self.appendEntry(UInt64(message.seq), room.segmentBytes + Int64(segment.count), to: &index)

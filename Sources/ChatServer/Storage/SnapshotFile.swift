@@ -48,6 +48,9 @@ package enum SnapshotFile {
                 try visit(.roomAccess(room: key, visibility: room.visibility, owner: room.owner))
             }
             if !room.topic.isEmpty { try visit(.topicSet(room: key, topic: room.topic, by: "")) }
+            if room.expired > 0 {
+                try visit(.roomExpired(room: key, through: room.expired, before: room.expiredBefore))
+            }
             for (user, read) in room.members {
                 try visit(.memberAdded(room: key, user: user))
                 if read > 0 { try visit(.readMarked(room: key, user: user, seq: read)) }

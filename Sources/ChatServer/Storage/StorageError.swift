@@ -5,6 +5,7 @@ package struct StorageError: Error, Equatable, CustomStringConvertible {
         case io
         case locked
         case noSpace
+        case format
     }
 
     private let code: Code
@@ -30,6 +31,11 @@ package struct StorageError: Error, Equatable, CustomStringConvertible {
 
     package static func locked(_ path: String, _ message: String) -> StorageError {
         StorageError(code: .locked, message: message, path: path, offset: nil)
+    }
+
+    /// A data directory in a format this binary does not read (written by a newer chat-server).
+    package static func unsupportedFormat(_ path: String, _ message: String) -> StorageError {
+        StorageError(code: .format, message: message, path: path, offset: nil)
     }
 
     /// Whether the write can be tried again later (the disk was full): nothing is lost meanwhile.
@@ -71,6 +77,8 @@ package struct StorageConfiguration: Sendable {
     /// How many messages each room keeps in memory; older ones move to the cold store at each
     /// snapshot (nil: none move, as before issue 16).
     package var hotWindow: HotWindow?
+    /// Messages older than this expire (`--retain-days`; nil: kept forever).
+    package var retention: Duration?
 
     /// Creates a configuration.
     ///
@@ -81,19 +89,29 @@ package struct StorageConfiguration: Sendable {
     ///   - snapshotInterval: time that triggers a snapshot.
     ///   - repair: truncate damaged data instead of refusing to start.
     ///   - hotWindow: the messages each room keeps in memory (nil: all).
+    ///   - retention: the age at which messages expire (nil: never).
     package init(
         directory: String,
         fsync: FsyncPolicy = .everysec,
         snapshotAfterBytes: Int = 64 << 20,
         snapshotInterval: Duration = .seconds(300),
         repair: Bool = false,
-        hotWindow: HotWindow? = nil
+        hotWindow: HotWindow? = nil,
+        retention: Duration? = nil
     ) {
         self.hotWindow = hotWindow
+        self.retention = retention
         self.directory = directory
         self.fsync = fsync
         self.snapshotAfterBytes = snapshotAfterBytes
         self.snapshotInterval = snapshotInterval
         self.repair = repair
+    }
+
+    /// How often retention runs (with a snapshot): every 1/24 of the period, at least once a
+    /// second and at most once a day (each run rewrites the cold files of every room where
+    /// something expired).
+    package var retentionCheckInterval: Duration? {
+        retention.map { min(max($0 / 24, .seconds(1)), .seconds(86_400)) }
     }
 }

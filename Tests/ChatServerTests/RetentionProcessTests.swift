@@ -1,0 +1,118 @@
+import ChatClient
+import ChatConformance
+import ChatCore
+import ChatServer
+import Foundation
+import Testing
+
+/// `--retain-days` from outside (issue 16): a server that keeps messages for 0.00005 days
+/// (4.3 s) turns older ones into tombstones (cold and hot), keeps every seq, stops finding them
+/// in search, stops serving their files, and their text leaves the data directory.
+@Suite("Retention (processes)", .serialized)
+struct RetentionProcessTests {
+    static let extra = ["--hot-messages", "3", "--snapshot-interval", "1", "--retain-days", "0.00005"]
+
+    @Test("old messages become tombstones; seqs stay; search, files and the disk follow", .timeLimit(.minutes(3)))
+    func expires() async throws {
+        let dataDir = NSTemporaryDirectory() + "chat-retain-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        var server = try await CrashTests.start(dataDir, extra: Self.extra)
+        defer { server.process.terminate() }
+        let ctx = ConformanceContext(url: server.url, limits: Limits())
+        let alice = try await ctx.newUser("alice")
+        let bob = try await ctx.newUser("bob")
+        let room = ctx.unique("retain")
+        let name = try Request.room(room)
+        for client in [alice.client, bob.client] { try await ctx.join(client, room) }
+        let old = "quokka" + String(UUID().uuidString.prefix(8)).lowercased()
+        let new = "wallaby" + String(UUID().uuidString.prefix(8)).lowercased()
+
+        let (path, _) = try FileTests.temporaryFile(4096)
+        defer { unlink(path) }
+        let files = try FileTransfer(serverURL: server.url, token: alice.token)
+        let upload = try await files.upload(path: path, name: "old.bin", mime: "application/octet-stream")
+        await files.shutdown()
+        let start = ContinuousClock.now
+        for i in 1...8 { _ = try await SearchServerTests.send(alice.client, room, "\(old) message \(i)") }
+        _ = try expectOK(try await FileTests.sendFile(alice.client, room: room, file: upload.id), "send file")
+        _ = try expectOK(
+            try await alice.client.request(Request.edit(room: name, seq: 2, text: "\(old) edited")),
+            "edit"
+        )
+        _ = try expectOK(try await bob.client.request(Request.react(room: name, seq: 3, emoji: "👍")), "react")
+        _ = try await SearchServerTests.search(alice.client, ["query": .string(old)])
+        let bobFiles = try FileTransfer(serverURL: server.url, token: bob.token)
+        let fileRef = FileRef(
+            id: upload.id,
+            name: "old.bin",
+            mime: "application/octet-stream",
+            size: 4096,
+            sha256: upload.sha256
+        )
+        try await bobFiles.download(fileRef, to: dataDir + "-bob-1")
+        unlink(dataDir + "-bob-1")
+        // 11 messages sent; the next ones are sent once those are older than the period.
+        try await Task.sleep(until: start + .seconds(5))
+        let newSeqs = [
+            try await SearchServerTests.send(alice.client, room, "\(new) one"),
+            try await SearchServerTests.send(alice.client, room, "\(new) two"),
+        ]
+        #expect(newSeqs == [12, 13])
+
+        func history() async throws -> [Int64: ChatMessage] {
+            try await HotWindowRestartTests.messages(server.url, token: alice.token, room: room)
+        }
+        func verify(_ all: [Int64: ChatMessage], _ what: String) {
+            #expect(all.keys.sorted() == Array(1...13), "\(what): every seq once")
+            for seq in Int64(1)...11 {
+                let message = all[seq]
+                #expect(
+                    message?.text == "" && message?.file == nil && message?.reactions == [],
+                    "\(what): \(seq) expired"
+                )
+                if message?.isContent == true { #expect(message?.deleted == true, "\(what): \(seq) is a tombstone") }
+            }
+            #expect(all[12]?.text == "\(new) one" && all[13]?.text == "\(new) two", "\(what): new messages stay")
+        }
+        #expect(
+            try await eventually(within: .seconds(20), every: .milliseconds(200)) {
+                (try? await history())?[9]?.deleted == true
+            },
+            "the old messages expired"
+        )
+        verify(try await history(), "live")
+        // Changes to expired messages are refused as for deleted ones.
+        try expectError(
+            try await alice.client.request(Request.edit(room: name, seq: 1, text: "again")),
+            "not_found",
+            "edit of an expired message"
+        )
+        // Search stops finding them; the new ones are found.
+        let found = SearchServerTests.results(try await SearchServerTests.search(alice.client, ["query": .string(new)]))
+        #expect(found.map(\.seq).sorted() == [12, 13])
+        #expect(
+            try await eventually(within: .seconds(10), every: .milliseconds(100)) {
+                let reply = try? await alice.client.request("search", ["query": .string(old)])
+                return reply.map { SearchServerTests.results($0).isEmpty } ?? false
+            },
+            "search no longer finds expired messages"
+        )
+        // Bob shared the file through an expired message only: 404 for him now.
+        do {
+            try await bobFiles.download(fileRef, to: dataDir + "-bob-2")
+            Issue.record("a file shared only by expired messages was served")
+        } catch let failure as FileTransfer.Failure {
+            #expect(failure.status == 404)
+        }
+        unlink(dataDir + "-bob-2")
+        await bobFiles.shutdown()
+
+        server.process.terminate()
+        #expect(try await ProcessTests.waitForExit(server.process) == 0)
+        #expect(SearchChangeTests.files(holding: old, under: dataDir) == [], "expired text is gone from the disk")
+        #expect(SearchChangeTests.filesHold(new, under: dataDir))
+
+        server = try await CrashTests.start(dataDir, extra: Self.extra)
+        verify(try await history(), "after a restart")
+    }
+}
