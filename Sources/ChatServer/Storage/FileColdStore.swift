@@ -28,10 +28,11 @@ import Musl
 ///   `commit(generation:)` fsyncs the files it appended to, then writes this atomically;
 ///   opening at a generation truncates both files of every room to that manifest's lengths, so
 ///   what a crash left after the last commit is dropped.
-/// - After a delete (a version without the text it had, or a blanked edit event) the room is
-///   rewritten into `<room>.<n>.seg` / `.idx` (file generation n): each message once, in its
-///   newest version, so the deleted text leaves the disk once `forget(before:)` removes the
-///   files no manifest names any more.
+/// - After a delete (a version without the text it had, or a blanked edit event), and when
+///   messages expire (`expire`, retention), the room is rewritten into `<room>.<n>.seg` / `.idx`
+///   (file generation n): each message once, in its newest version (an expired one as a
+///   tombstone), so the deleted text leaves the disk once `forget(before:)` removes the files no
+///   manifest names any more.
 ///
 /// In memory: per room 8 bytes per 64 messages (the anchors) and the versions' offsets.
 /// One thread appends and commits (the compaction); any thread reads.
