@@ -115,4 +115,64 @@ struct RetentionProcessTests {
         server = try await CrashTests.start(dataDir, extra: Self.extra)
         verify(try await history(), "after a restart")
     }
+
+    @Test(
+        "kill -9 after an expiry's rewrite and after its commit: every seq once, and the restart expires them",
+        .timeLimit(.minutes(3)),
+        arguments: ["compaction appended, not committed", "compaction committed, snapshot not written"]
+    )
+    func killDuringExpiry(point: String) async throws {
+        let dataDir = NSTemporaryDirectory() + "chat-retain-kill-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        let flags = Self.extra + ["--fsync", "always"]
+        var server = try await ProcessTests.startServer(
+            dataDir: dataDir,
+            extra: flags,
+            environment: ["CHAT_SERVER_TEST_PAUSE_COMPACTION_MS": "3000"]
+        )
+        defer { server.process.terminate() }
+        let ctx = ConformanceContext(url: server.url, limits: Limits())
+        let (user, room) = try await ctx.newUserInNewRoom("expirer", room: "expire")
+        var client = try await HotWindowRestartTests.resumed(server.url, user.token)
+        try await HotWindowRestartTests.sendAll(client, room, "old", 12)
+        await client.disconnect()
+        let sent = ContinuousClock.now
+        // Once the messages are older than the period, the next compaction expires them: kill the
+        // server at `point` of a compaction that started after that.
+        try await Task.sleep(until: sent + .seconds(5))
+        let logged = server.log.count
+        let running = server
+        #expect(
+            try await eventually(within: .seconds(30), every: .milliseconds(20)) {
+                running.log.dropFirst(logged).contains("test pause: \(point)")
+            },
+            "a compaction reached: \(point)"
+        )
+        kill(server.process.processIdentifier, SIGKILL)
+        _ = try await ProcessTests.waitForExit(server.process)
+        server = try await ProcessTests.startServer(dataDir: dataDir, extra: flags)
+        client = try await HotWindowRestartTests.resumed(server.url, user.token)
+        try await HotWindowRestartTests.sendAll(client, room, "new", 2)
+        let url = server.url
+        func stored() async throws -> [JSONObject] {
+            let reader = try await HotWindowRestartTests.resumed(url, user.token)
+            let messages = try await CrashTests.history(reader, room: room)
+            await reader.disconnect()
+            return messages
+        }
+        #expect(
+            try await eventually(within: .seconds(20), every: .milliseconds(200)) {
+                (try? await stored())?.prefix(12).allSatisfy { $0["deleted"] == .bool(true) } ?? false
+            },
+            "the restarted server expired the old messages"
+        )
+        let all = try await stored()
+        #expect(all.compactMap { $0["seq"]?.intValue } == Array(1...14), "every seq once")
+        #expect(all.prefix(12).allSatisfy { $0["text"] == nil }, "no expired text")
+        #expect(all.suffix(2).compactMap { $0["text"]?.stringValue } == ["new-0", "new-1"])
+        await client.disconnect()
+        server.process.terminate()
+        #expect(try await ProcessTests.waitForExit(server.process) == 0)
+        #expect(SearchChangeTests.files(holding: "old-1", under: dataDir) == [], "expired text is gone from the disk")
+    }
 }
