@@ -14,6 +14,10 @@ import Synchronization
 ///   duplicates a message;
 /// - `read` sees everything appended, committed or not, so the process that appends can drop
 ///   the messages from memory as soon as `commit` returns.
+///
+/// The calls are synchronous and `read` runs in the hub's turn (a page of the file store is one
+/// `pread`); an engine behind a network round trip needs the hub's cold reads to become actions
+/// first (see docs/ARCHITECTURE.md, "History beyond memory").
 package protocol ColdStore: Sendable {
     /// Each room's cold head: the highest seq stored (rooms with nothing stored are absent).
     func heads() -> [String: Int64]
