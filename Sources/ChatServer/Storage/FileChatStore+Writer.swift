@@ -216,6 +216,12 @@ extension FileChatStore {
                 snapshot = state
                 coldBodies = true
                 metrics.compactionFailures.increment()
+                if expireBefore != nil, let interval = configuration.retentionCheckInterval,
+                    interval > Self.retentionRetry
+                {
+                    // Retention is tried again in 5 minutes, not a whole interval later.
+                    locked { lastRetention = .now - (interval - Self.retentionRetry) }
+                }
                 do {
                     try cold.rollback()
                 } catch {
@@ -269,6 +275,9 @@ extension FileChatStore {
         logger.notice("test pause: \(point)")
         Thread.sleep(forTimeInterval: Double(pause) / 1000)
     }
+
+    /// How soon a compaction that failed while expiring messages runs retention again.
+    static let retentionRetry: Duration = .seconds(300)
 
     static let testCompactionPause = ProcessInfo.processInfo.environment["CHAT_SERVER_TEST_PAUSE_COMPACTION_MS"]
         .flatMap { Int($0) }
