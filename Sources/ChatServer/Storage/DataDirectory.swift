@@ -80,6 +80,7 @@ package struct DataDirectory: Sendable {
         }
         return fd
     }
+
     /// The data directory's format (`FORMAT`) this binary writes and reads:
     /// 1: every message in the snapshot, no `FORMAT` file (before issue 16);
     /// 2: older messages in `cold/`, snapshot records 21–23 (`roomCold`, `fileShared`,

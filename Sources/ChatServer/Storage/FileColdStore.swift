@@ -250,8 +250,9 @@ package final class FileColdStore: ColdStore {
     }
 
     /// Writes a room's messages, each once in its newest version (those up to `expired` as
-    /// retention leaves them), into files of a new file generation, which the room then uses; the old files stay (the last commit names them)
-    /// until `forget(before:)` or `rollback()` removes them.
+    /// retention leaves them), into files of a new file generation, which the room then uses;
+    /// the old files stay (the last commit names them) until `forget(before:)` or `rollback()`
+    /// removes them.
     private func rewrite(_ key: String, _ old: Room, expiring expired: Int64 = 0) throws {
         let generation = state.withLock {
             $0.lastFileGeneration += 1
