@@ -157,7 +157,20 @@ package actor RoomHub: Service {
         }
         logger.info("closing connections")
         await shutdownConnections()
+        // A snapshot already under way finishes first, then the last one is written; what their
+        // compactions moved and expired is applied here, so the search indexer's last batches
+        // (it stops after the hub) drop the expired rows. The store's close would wait for both
+        // anyway.
+        await waitForSnapshot()
         requestSnapshot()
+        await waitForSnapshot()
+        takeCompaction()
+    }
+
+    /// Waits (at most a minute) while the store writes a snapshot or has one queued.
+    private func waitForSnapshot() async {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while store.isSnapshotRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
     }
 
     /// Once a second while the store is failed: when everything appended is durable again (a

@@ -41,12 +41,17 @@ package protocol ChatStore: Service {
     /// What the last snapshot's compaction moved to the cold store, once (nil: nothing new); the
     /// hub drops it from memory (`ChatState.apply(_:)`) before it takes the next copy.
     func takeCompaction() -> Compaction?
+
+    /// Whether a snapshot (and its compaction) is queued or being written.
+    var isSnapshotRunning: Bool { get }
 }
 
 extension ChatStore {
     package func isDurable(_ lsn: UInt64) -> Bool { false }
 
     package func takeCompaction() -> Compaction? { nil }
+
+    package var isSnapshotRunning: Bool { false }
 }
 
 /// The in-memory default: keeps nothing beyond the process (state lives in the hub).

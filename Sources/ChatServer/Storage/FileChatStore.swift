@@ -217,6 +217,8 @@ package final class FileChatStore: ChatStore, @unchecked Sendable {
         condition.signal()
     }
 
+    package var isSnapshotRunning: Bool { locked { rotationQueued || snapshotRunning } }
+
     /// Whether the next snapshot runs retention (`--retain-days`); read under the lock.
     var retentionDue: Bool {
         guard let interval = configuration.retentionCheckInterval, cold != nil, !compactionBroken else { return false }
