@@ -24,14 +24,7 @@ package enum MessageChanges {
             return true
         case .delete:
             guard !message.deleted else { return false }
-            var details = message.details
-            details.editedTs = nil
-            details.deleted = true
-            details.file = nil
-            details.reactions = []
-            details.reactionSeqs = []
-            message.text = ""
-            message.details = details
+            makeTombstone(&message)
             return true
         case .react:
             guard !message.deleted, let emoji = event.emoji else { return false }
@@ -103,14 +96,7 @@ package enum MessageChanges {
         switch message.kind {
         case .text, .action, .file:
             guard !message.deleted else { return false }
-            var details = message.details
-            details.editedTs = nil
-            details.deleted = true
-            details.file = nil
-            details.reactions = []
-            details.reactionSeqs = []
-            message.text = ""
-            message.details = details
+            makeTombstone(&message)
             return true
         case .edit, .unknown:
             guard !message.text.isEmpty else { return false }
@@ -119,5 +105,18 @@ package enum MessageChanges {
         case .delete, .react, .unreact:
             return false
         }
+    }
+
+    /// What a delete (and an expiry) leaves of a content message: `deleted`, and no text, file,
+    /// `edited_ts` or reactions.
+    private static func makeTombstone(_ message: inout ChatMessage) {
+        var details = message.details
+        details.editedTs = nil
+        details.deleted = true
+        details.file = nil
+        details.reactions = []
+        details.reactionSeqs = []
+        message.text = ""
+        message.details = details
     }
 }

@@ -29,19 +29,20 @@ struct CompactionFilesTests {
         )
     }
 
-    @Test("references of cold file messages survive a compact snapshot, and a delete of one releases it")
-    func references() throws {
-        var state = ChatState()
-        var records: [LogRecord] = [
+    /// Alice and Bob, members of "lobby", and Alice's uploads x, y and z.
+    static let lobbyWithUploads: [LogRecord] =
+        [
             .userCreated(name: "alice", passwordHash: "h", ts: 0),
             .userCreated(name: "bob", passwordHash: "h", ts: 0),
             .roomCreated(name: "lobby", epoch: "e", ts: 0),
             .memberAdded(room: "lobby", user: "alice"),
             .memberAdded(room: "lobby", user: "bob"),
-        ]
-        for id in ["x", "y", "z"] {
-            records.append(.fileUploaded(FileUpload(file: Self.file(id), uploader: "alice", ts: 0)))
-        }
+        ] + ["x", "y", "z"].map { .fileUploaded(FileUpload(file: file($0), uploader: "alice", ts: 0)) }
+
+    @Test("references of cold file messages survive a compact snapshot, and a delete of one releases it")
+    func references() throws {
+        var state = ChatState()
+        var records = Self.lobbyWithUploads
         // x twice (1, 3), y once (2), z once (9, hot); 3 deleted at 11.
         records += [Self.message(1, file: "x"), Self.message(2, file: "y"), Self.message(3, file: "x")]
         records += (4...8).map { Self.message($0) } + [Self.message(9, file: "z"), Self.message(10)]

@@ -9,10 +9,6 @@ import Testing
 /// the files they shared lose the reference, and the search index drops their rows.
 @Suite("Retention")
 struct RetentionTests {
-    static func file(_ id: String) -> FileRef {
-        FileRef(id: id, name: "\(id).txt", mime: "text/plain", size: 10, sha256: String(repeating: "a", count: 64))
-    }
-
     /// seq `seq` sent at `ts` ms: text (default), a file, or a change event of `kind`.
     static func message(
         _ seq: Int64,
@@ -33,7 +29,11 @@ struct RetentionTests {
                 text: body,
                 kind: kind,
                 ts: ts ?? seq * 10,
-                details: MessageDetails(target: target, emoji: kind == .react ? "👍" : nil, file: file.map(Self.file))
+                details: MessageDetails(
+                    target: target,
+                    emoji: kind == .react ? "👍" : nil,
+                    file: file.map(CompactionFilesTests.file)
+                )
             )
         )
     }
@@ -42,16 +42,7 @@ struct RetentionTests {
     /// 3 at 4, a reaction to 6 at 7; seqs 1…10 in the cold store (`MemoryColdStore`).
     static func state() throws -> ChatState {
         var state = ChatState()
-        var records: [LogRecord] = [
-            .userCreated(name: "alice", passwordHash: "h", ts: 0),
-            .userCreated(name: "bob", passwordHash: "h", ts: 0),
-            .roomCreated(name: "lobby", epoch: "e", ts: 0),
-            .memberAdded(room: "lobby", user: "alice"),
-            .memberAdded(room: "lobby", user: "bob"),
-        ]
-        for id in ["x", "y", "z"] {
-            records.append(.fileUploaded(FileUpload(file: Self.file(id), uploader: "alice", ts: 0)))
-        }
+        var records = CompactionFilesTests.lobbyWithUploads
         for seq in Int64(1)...20 {
             switch seq {
             case 2: records.append(Self.message(seq, file: "x"))
