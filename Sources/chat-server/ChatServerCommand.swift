@@ -27,7 +27,7 @@ struct ChatServerCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, BackupCommand.self, RestoreCommand.self, UserCommand.self, InviteCommand.self,
             FileCommand.self,
-            TokenCommand.self, MessageCommand.self, ReindexCommand.self,
+            TokenCommand.self, MessageCommand.self, ReindexCommand.self, MigrateCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

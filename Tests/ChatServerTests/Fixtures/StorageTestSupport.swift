@@ -154,7 +154,7 @@ enum StorageTestSupport {
             let (snapshots, logs) = try directory.generations()
             let temporary = fileNames(directory.path).contains { $0.hasSuffix(".tmp") }
             return store.logPosition.generation == next && snapshots == [next] && logs.allSatisfy { $0 >= next }
-                && !temporary
+                && !temporary && !store.isSnapshotRunning  // the compaction is published last
         }
         return next
     }

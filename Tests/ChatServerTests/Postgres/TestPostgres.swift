@@ -1,0 +1,80 @@
+import ChatServer
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+/// A PostgreSQL for the tests: `CHAT_TEST_POSTGRES_URL` if set, else a throwaway cluster that
+/// `scripts/pg-cluster.sh` starts once per test process, on a free loopback port, and stops when
+/// the process is gone. Each test gets a database of its own (`database()`).
+///
+/// PostgreSQL's server must be installed (`apt-get install postgresql`; `.ci/run` does it): the
+/// tests fail, with that advice, when it is not.
+enum TestPostgres {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The cluster's URL (the `postgres` database).
+    static let server = Task<String, any Error> {
+        if let url = ProcessInfo.processInfo.environment["CHAT_TEST_POSTGRES_URL"], !url.isEmpty { return url }
+        let dir = NSTemporaryDirectory() + "chat-test-pg-\(getpid())"
+        // popen/pclose rather than Foundation's Process: the script's child (the watchdog) outlives
+        // it, and Foundation's Process was seen to leave the script a zombie it never reaped.
+        let script = packageRoot.appendingPathComponent("scripts/pg-cluster.sh").path
+        guard let pipe = popen("/bin/bash '\(script)' start '\(dir)' \(getpid()) 2>&1 </dev/null", "r") else {
+            throw TestPostgresError("could not run scripts/pg-cluster.sh")
+        }
+        var output = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, pipe)
+            if n <= 0 { break }
+            output += buffer[0..<n]
+        }
+        let status = pclose(pipe)
+        let text = String(decoding: output, as: UTF8.self)
+        guard status == 0, let url = text.split(separator: "\n").last(where: { $0.hasPrefix("postgres://") }) else {
+            throw TestPostgresError(
+                "could not start a PostgreSQL cluster with scripts/pg-cluster.sh (install PostgreSQL's server: "
+                    + "apt-get install postgresql): \(text)"
+            )
+        }
+        return String(url)
+    }
+
+    static let logger: Logger = {
+        var logger = Logger(label: "test-postgres")
+        logger.logLevel = .error
+        return logger
+    }()
+
+    /// A new, empty database on the test cluster.
+    static func database() async throws -> PostgresSettings {
+        var settings = try PostgresSettings(url: try await server.value)
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        try await PostgresClient.with(settings, logger: logger) { client in
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+        }
+        settings.database = name
+        return settings
+    }
+
+    /// The URL of a database.
+    static func url(_ settings: PostgresSettings) -> String {
+        "postgres://\(settings.user)@\(settings.host):\(settings.port)/\(settings.database)?sslmode=disable"
+    }
+
+    /// Runs `body` with a client of the database.
+    @discardableResult
+    static func with<Result: Sendable>(
+        _ settings: PostgresSettings,
+        _ body: @Sendable (PostgresClient) async throws -> Result
+    ) async throws -> Result {
+        try await PostgresClient.with(settings, logger: logger, body)
+    }
+}
+
+struct TestPostgresError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
