@@ -1,6 +1,7 @@
 import ChatCore
 
-/// A message as a row of the `messages` table: the columns every message has, and `details`, a
+/// A message as a row of the `messages` table: the columns every message has (`sender_key` is the
+/// sender's fold key, for `from:`), `search` (its tokens, `PostgresSearch`), and `details`, a
 /// JSON object with the rest (absent when there is nothing else):
 /// `reply_to`, `target`, `emoji`, `edited_ts`, `deleted`, `file` (as on the wire), `kind` (the
 /// name of a kind this server does not know) and `reactions`, each `{"emoji", "users", "seqs"}`
@@ -9,21 +10,27 @@ package struct MessageRow: Sendable, Equatable {
     package var room: String
     package var seq: Int64
     package var sender: String
+    package var senderKey: String
     package var kind: String
     package var body: String
     package var ts: Int64
     package var nonce: String?
     package var details: String?
+    /// The `tsvector` literal of what a search finds in it (nil: nothing).
+    package var search: String?
 
     /// The row of a message.
     ///
     /// - Parameters:
     ///   - message: the message, in its latest version.
     ///   - roomKey: its room's fold key.
-    package init(_ message: ChatMessage, roomKey: String) {
+    ///   - senderKey: its sender's fold key.
+    package init(_ message: ChatMessage, roomKey: String, senderKey: String) {
         room = roomKey
         seq = message.seq
         sender = message.from
+        self.senderKey = senderKey
+        search = PostgresSearch.vector(of: message)
         kind = message.kind.rawValue
         body = message.text
         ts = message.ts
@@ -45,6 +52,7 @@ package struct MessageRow: Sendable, Equatable {
         self.room = room
         self.seq = seq
         self.sender = sender
+        self.senderKey = TextRules.foldKey(sender)
         self.kind = kind
         self.body = body
         self.ts = ts

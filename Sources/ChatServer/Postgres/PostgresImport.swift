@@ -160,7 +160,9 @@ package enum PostgresImport {
                     )
                 }
                 for message in page {
-                    pending.append(MessageRow(message, roomKey: key))
+                    pending.append(
+                        MessageRow(message, roomKey: key, senderKey: state.userKey(ofDisplayName: message.from))
+                    )
                     if pending.count == batchRows {
                         try await writer.messages(pending)
                         summary.messages += pending.count
@@ -278,6 +280,9 @@ package enum PostgresImport {
             let rooms = rows.map(\.room)
             let seqs = rows.map(\.seq)
             let senders = rows.map(\.sender)
+            let senderKeys = rows.map(\.senderKey)
+            let hasSearch = rows.map { $0.search != nil }
+            let search = rows.map { $0.search ?? "" }
             let kinds = rows.map(\.kind)
             let bodies = rows.map(\.body)
             let ts = rows.map(\.ts)
@@ -287,11 +292,13 @@ package enum PostgresImport {
             let details = rows.map { $0.details ?? "" }
             try await connection.query(
                 """
-                INSERT INTO messages (room_key, seq, sender, kind, body, ts, nonce, details)
-                SELECT r, s, f, k, b, t, CASE WHEN hn THEN n END, CASE WHEN hd THEN d::jsonb END
-                FROM unnest(\(rooms)::text[], \(seqs)::int8[], \(senders)::text[], \(kinds)::text[], \(bodies)::text[],
-                            \(ts)::int8[], \(hasNonce)::bool[], \(nonces)::text[], \(hasDetails)::bool[], \(details)::text[])
-                    AS m (r, s, f, k, b, t, hn, n, hd, d)
+                INSERT INTO messages (room_key, seq, sender, sender_key, kind, body, ts, nonce, details, search)
+                SELECT r, s, f, fk, k, b, t, CASE WHEN hn THEN n END, CASE WHEN hd THEN d::jsonb END,
+                       CASE WHEN hs THEN v::tsvector END
+                FROM unnest(\(rooms)::text[], \(seqs)::int8[], \(senders)::text[], \(senderKeys)::text[],
+                            \(kinds)::text[], \(bodies)::text[], \(ts)::int8[], \(hasNonce)::bool[], \(nonces)::text[],
+                            \(hasDetails)::bool[], \(details)::text[], \(hasSearch)::bool[], \(search)::text[])
+                    AS m (r, s, f, fk, k, b, t, hn, n, hd, d, hs, v)
                 """,
                 logger: logger
             )

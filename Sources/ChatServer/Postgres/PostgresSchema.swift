@@ -20,7 +20,7 @@ package enum PostgresSchema {
     package static let migrations: [Migration] = [
         Migration(
             version: 1,
-            name: "accounts, rooms, messages, invites, files",
+            name: "accounts, rooms, messages and their search tokens, invites, files",
             statements: [
                 """
                 CREATE TABLE users (
@@ -68,14 +68,17 @@ package enum PostgresSchema {
                     room_key text NOT NULL REFERENCES rooms (key),
                     seq bigint NOT NULL CHECK (seq >= 1),
                     sender text NOT NULL,
+                    sender_key text NOT NULL,
                     kind text NOT NULL,
                     body text NOT NULL,
                     ts bigint NOT NULL,
                     nonce text,
                     details jsonb,
+                    search tsvector,
                     PRIMARY KEY (room_key, seq)
                 )
                 """,
+                "CREATE INDEX messages_search ON messages USING gin (search)",
                 """
                 CREATE TABLE invites (
                     code_hash text PRIMARY KEY,

@@ -141,7 +141,26 @@ extension PostgresSettings {
     ///
     /// - Parameters:
     ///   - logger: logger.
-    package func probe(logger: Logger) async throws {
+    package func probe(logger: Logger, timeout: Duration = .seconds(15)) async throws {
+        // The connect has its own timeout; a peer that accepts but never answers (not PostgreSQL)
+        // is caught by this one.
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await probeOnce(logger: logger)
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            defer { group.cancelAll() }
+            guard try await group.next() == true else {
+                throw PostgresStoreError.source("no answer from PostgreSQL at \(redacted) within \(timeout)")
+            }
+        }
+    }
+
+    private func probeOnce(logger: Logger) async throws {
         let connection = try await PostgresConnection.connect(
             configuration: try connectionConfiguration(),
             id: 0,

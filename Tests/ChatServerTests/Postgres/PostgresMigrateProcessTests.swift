@@ -6,25 +6,43 @@ import Testing
 @Suite("chat-server migrate (processes)")
 struct PostgresMigrateProcessTests {
     /// Runs `chat-server ARGS`; returns its status, standard output and standard error.
+    ///
+    /// Spawned and reaped here (`posix_spawn`, `waitpid`) rather than with Foundation's `Process`,
+    /// which was seen to leave a process that exits within milliseconds a zombie it never reaped.
     static func chatServer(_ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = try ProcessTests.executable("chat-server")
-        process.arguments = arguments
+        let executable = try ProcessTests.executable("chat-server").path
         let base = NSTemporaryDirectory() + "chat-migrate-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
         defer {
-            try? FileManager.default.removeItem(atPath: base + ".out")
-            try? FileManager.default.removeItem(atPath: base + ".err")
+            unlink(base + ".out")
+            unlink(base + ".err")
         }
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let status = try await ProcessTests.waitForExit(process, seconds: 60)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for arg in argv { free(arg) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw TestPostgresError("posix_spawn failed: \(spawned)") }
+        var status: Int32 = 0
+        var waited: pid_t = 0
+        for _ in 0..<3_000 {
+            waited = waitpid(pid, &status, WNOHANG)
+            if waited == pid { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        if waited != pid {
+            kill(pid, SIGKILL)
+            _ = waitpid(pid, &status, 0)
+            throw TestPostgresError("chat-server \(arguments.joined(separator: " ")) did not exit within 60 s")
+        }
+        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         let out = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
         let err = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
-        return (status, out, err)
+        return (exit, out, err)
     }
 
     @Test("migrate --postgres creates the schema, then says it is current; a bad URL is a usage error")
@@ -47,7 +65,21 @@ struct PostgresMigrateProcessTests {
 
     @Test("migrate against a port where no PostgreSQL listens fails with the reason, in bounded time")
     func unreachable() async throws {
-        let port = try ProcessTests.freePort()
+        // A port bound but not listening, held for the test: connections to it are refused (a port
+        // merely probed free could be taken by a server another test starts meanwhile).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
         let result = try await Self.chatServer([
             "migrate", "--postgres", "postgres://chat@127.0.0.1:\(port)/chat?sslmode=disable",
         ])

@@ -70,7 +70,7 @@ struct PostgresStoreTests {
             nonce: "n-5",
             details: details
         )
-        let row = MessageRow(message, roomKey: "lobby")
+        let row = MessageRow(message, roomKey: "lobby", senderKey: "ann")
         #expect(row.room == "lobby" && row.seq == 5 && row.kind == "file" && row.nonce == "n-5")
         let back = try row.message(roomName: "Lobby")
         #expect(back == message)
@@ -89,10 +89,10 @@ struct PostgresStoreTests {
         d.unknownKind = "poll"
         unknown.details = d
         let plain = ChatMessage(room: "Lobby", seq: 7, from: "Bo", text: "hi", kind: .text, ts: 2)
-        #expect(try MessageRow(unknown, roomKey: "lobby").message(roomName: "Lobby") == unknown)
-        #expect(MessageRow(plain, roomKey: "lobby").details == nil)
-        #expect(MessageRow(plain, roomKey: "lobby").nonce == nil)
-        #expect(try MessageRow(plain, roomKey: "lobby").message(roomName: "Lobby") == plain)
+        #expect(try MessageRow(unknown, roomKey: "lobby", senderKey: "bo").message(roomName: "Lobby") == unknown)
+        #expect(MessageRow(plain, roomKey: "lobby", senderKey: "bo").details == nil)
+        #expect(MessageRow(plain, roomKey: "lobby", senderKey: "bo").nonce == nil)
+        #expect(try MessageRow(plain, roomKey: "lobby", senderKey: "bo").message(roomName: "Lobby") == plain)
 
         let broken = MessageRow(
             room: "lobby",
