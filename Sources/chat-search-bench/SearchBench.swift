@@ -5,6 +5,7 @@ import ChatLog
 import ChatServer
 import Foundation
 import Logging
+import PostgresNIO
 import Synchronization
 
 @main
@@ -168,15 +169,53 @@ struct SearchQueries: AsyncParsableCommand {
     @Option(help: "Queries per kind.") var queries = 300
     @Option(help: "Rooms the searching user is a member of (room0…).") var memberOf = 20
     @Option(help: "Results per query.") var limit = 20
+    @Option(
+        help: """
+            Run the queries on this PostgreSQL database instead (filled by chat-server migrate --from \
+            DIR): the cluster's search, newest first, no snippets.
+            """
+    )
+    var postgres: String?
 
     func run() async throws {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
+        if let postgres {
+            let settings = try PostgresSettings(url: postgres)
+            let rooms = (0..<memberOf).map { "room\($0)" }
+            let logger = logger
+            try await PostgresClient.with(settings, logger: logger) { client in
+                try await client.withConnection { connection in
+                    try await runQueries(engine: "postgresql", indexed: -1) { request in
+                        try await PostgresSearch.search(
+                            connection,
+                            query: request.query,
+                            rooms: rooms,
+                            limit: limit,
+                            logger: logger
+                        ).count
+                    }
+                }
+            }
+            return
+        }
         let index = try SearchIndex.open(directory: SearchReindex.directory(dataDirectory: dir), logger: logger)
         let indexed = try await index.count()
         guard indexed > 0 else { throw ValidationError("the index is empty: run chat-server reindex first") }
         let rooms = (0..<memberOf).map { "room\($0)" }
         let others = (memberOf..<100).map { "room\($0)" }
+        try await runQueries(engine: "sqlite", indexed: indexed) { request in
+            let page = try await index.search(request, rooms: rooms, others: others)
+            return page.hits.map { SearchSnippet.make(text: $0.text, query: request.query) }.count
+        }
+    }
+
+    /// Runs every kind of query through `search` (which returns the number of results).
+    func runQueries(
+        engine: String,
+        indexed: Int,
+        _ search: (SearchRequest) async throws -> Int
+    ) async throws {
         var text = MixedText(seed: 7)
         let kinds: [(String, (inout MixedText) -> String, SearchRequest.Order)] = [
             ("english common word", { $0.pick(Array(MixedText.english.prefix(60))) }, .relevance),
@@ -201,20 +240,21 @@ struct SearchQueries: AsyncParsableCommand {
                     "query": .string(query), "limit": .int(Int64(limit)), "order": .string(order.rawValue),
                 ]).get()
                 let start = ContinuousClock.now
-                let page = try await index.search(request, rooms: rooms, others: others)
-                let snippets = page.hits.map { SearchSnippet.make(text: $0.text, query: request.query) }
+                let found = try await search(request)
                 times.append(seconds(start.duration(to: .now)) * 1000)
-                hits += snippets.count
+                hits += found
             }
             all += times
             emit([
-                "bench": "search-query", "kind": .string(name), "queries": .int(Int64(queries)),
+                "bench": "search-query", "engine": .string(engine), "kind": .string(name),
+                "queries": .int(Int64(queries)),
                 "avg_results": .double(Double(hits) / Double(queries)), "p50_ms": .double(quantile(times, 0.5)),
                 "p99_ms": .double(quantile(times, 0.99)), "max_ms": .double(quantile(times, 1)),
             ])
         }
         emit([
-            "bench": "search-query", "kind": "all", "indexed": .int(Int64(indexed)), "member_of": .int(Int64(memberOf)),
+            "bench": "search-query", "engine": .string(engine), "kind": "all", "indexed": .int(Int64(indexed)),
+            "member_of": .int(Int64(memberOf)),
             "p50_ms": .double(quantile(all, 0.5)), "p99_ms": .double(quantile(all, 0.99)),
             "max_ms": .double(quantile(all, 1)),
         ])
