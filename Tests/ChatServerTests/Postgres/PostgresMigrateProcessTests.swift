@@ -9,7 +9,10 @@ struct PostgresMigrateProcessTests {
     ///
     /// Spawned and reaped here (`posix_spawn`, `waitpid`) rather than with Foundation's `Process`,
     /// which was seen to leave a process that exits within milliseconds a zombie it never reaped.
-    static func chatServer(_ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
+    static func chatServer(
+        _ arguments: [String],
+        environment extra: [String: String] = [:]
+    ) async throws -> (status: Int32, out: String, err: String) {
         let executable = try ProcessTests.executable("chat-server").path
         let base = NSTemporaryDirectory() + "chat-migrate-\(UUID().uuidString)"
         defer {
@@ -24,8 +27,11 @@ struct PostgresMigrateProcessTests {
         posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for arg in argv { free(arg) } }
+        let environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for entry in envp { free(entry) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         guard spawned == 0 else { throw TestPostgresError("posix_spawn failed: \(spawned)") }
         var status: Int32 = 0
         var waited: pid_t = 0
@@ -45,7 +51,9 @@ struct PostgresMigrateProcessTests {
         return (exit, out, err)
     }
 
-    @Test("migrate --postgres creates the schema, then says it is current; a bad URL is a usage error")
+    @Test(
+        "migrate --postgres (or CHAT_POSTGRES_URL) creates the schema, then says it is current; a bad URL is a usage error"
+    )
     func schema() async throws {
         let url = TestPostgres.url(try await TestPostgres.database())
         let first = try await Self.chatServer(["migrate", "--postgres", url])
@@ -54,6 +62,13 @@ struct PostgresMigrateProcessTests {
         let again = try await Self.chatServer(["migrate", "--postgres", url])
         #expect(again.status == 0)
         #expect(again.out.contains("schema already at version \(PostgresSchema.latest)"))
+
+        let fromEnvironment = try await Self.chatServer(["migrate"], environment: ["CHAT_POSTGRES_URL": url])
+        #expect(fromEnvironment.status == 0, "\(fromEnvironment.err)")
+        #expect(fromEnvironment.out.contains("schema already at version \(PostgresSchema.latest)"))
+        let none = try await Self.chatServer(["migrate"], environment: ["CHAT_POSTGRES_URL": ""])
+        #expect(none.status == 64)
+        #expect(none.err.contains("give --postgres URL"))
 
         let bad = try await Self.chatServer(["migrate", "--postgres", "http://nobody@localhost/chat"])
         #expect(bad.status == 64)
