@@ -79,6 +79,11 @@ package enum PostgresSchema {
                 )
                 """,
                 "CREATE INDEX messages_search ON messages USING gin (search)",
+                // Newest-first search: a common word is found by walking messages from the newest
+                // and checking `search` (the planner picks this or the GIN index by the word's
+                // frequency); without it every match is fetched and sorted (docs/BENCHMARKS.md).
+                "CREATE INDEX messages_ts ON messages (ts)",
+                "CREATE INDEX messages_sender_ts ON messages (sender_key, ts)",
                 """
                 CREATE TABLE invites (
                     code_hash text PRIMARY KEY,
