@@ -28,7 +28,7 @@ package enum PostgresImport {
         package var description: String {
             "\(users) users, \(tokens) tokens, \(invites) invites, \(rooms) rooms, \(members) memberships, "
                 + "\(messages) messages, \(uploads) files (\(blobBytes) bytes) in "
-                + String(format: "%.1f", seconds) + " s"
+                + String(format: "%.1f", seconds) + " s; checked before commit: every room holds seqs 1…head once"
         }
     }
 
@@ -187,7 +187,55 @@ package enum PostgresImport {
                 summary.blobBytes += try await writer.blob(sha256, path: blobs.blobPath(sha256))
             }
         }
+        try await verify(connection, against: state, logger: logger)
         return summary
+    }
+
+    /// Checks, before the copy commits, that the tables hold what `state` holds: as many users,
+    /// rooms and memberships, and in every room the seqs 1…head, each once (the primary key rules
+    /// out duplicates, so a count of `head` between 1 and `head` leaves no gap).
+    ///
+    /// - Parameters:
+    ///   - connection: the connection the copy ran on.
+    ///   - state: what was copied.
+    ///   - logger: logger.
+    /// - Throws: `PostgresStoreError.source` naming the first difference.
+    package static func verify(_ connection: PostgresConnection, against state: ChatState, logger: Logger) async throws
+    {
+        let totals = try await connection.query(
+            "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM rooms), (SELECT count(*) FROM members)",
+            logger: logger
+        ).collect()
+        guard let row = totals.first else { throw PostgresStoreError.source("verification failed: no counts") }
+        let (users, rooms, members) = try row.decode((Int64, Int64, Int64).self)
+        let expectedMembers = state.rooms.values.reduce(0) { $0 + $1.members.count }
+        guard users == state.users.count, rooms == state.rooms.count, members == expectedMembers else {
+            throw PostgresStoreError.source(
+                "verification failed: the database holds \(users) users, \(rooms) rooms, \(members) memberships; "
+                    + "the data directory \(state.users.count), \(state.rooms.count), \(expectedMembers)"
+            )
+        }
+        var found: [String: (count: Int64, lowest: Int64, highest: Int64)] = [:]
+        for try await (room, count, lowest, highest) in try await connection.query(
+            "SELECT room_key, count(*), min(seq), max(seq) FROM messages GROUP BY room_key",
+            logger: logger
+        ).decode((String, Int64, Int64, Int64).self) {
+            found[room] = (count, lowest, highest)
+        }
+        for (key, room) in state.rooms.sorted(by: { $0.key < $1.key }) {
+            let rows = found.removeValue(forKey: key) ?? (0, 1, 0)
+            guard rows.count == room.head, room.head == 0 || (rows.lowest == 1 && rows.highest == room.head) else {
+                throw PostgresStoreError.source(
+                    "verification failed: room \(room.name) holds \(rows.count) messages (seqs \(rows.lowest)…"
+                        + "\(rows.highest)) where the data directory has seqs 1…\(room.head)"
+                )
+            }
+        }
+        if let (room, rows) = found.first {
+            throw PostgresStoreError.source(
+                "verification failed: \(rows.count) messages of room \(room), which the data directory does not have"
+            )
+        }
     }
 
     /// The `INSERT`s, one batch of rows each.

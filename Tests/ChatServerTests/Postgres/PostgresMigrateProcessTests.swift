@@ -119,6 +119,7 @@ struct PostgresMigrateProcessTests {
         #expect(copied.status == 0, "\(copied.err)")
         #expect(copied.out.contains("copied \(dir) into postgres://postgres@"), "\(copied.out)")
         #expect(copied.out.contains("2 users"), "\(copied.out)")
+        #expect(copied.out.contains("checked before commit: every room holds seqs 1…head once"), "\(copied.out)")
         let twice = try await Self.chatServer(["migrate", "--from", dir, "--to", url])
         #expect(twice.status == 1)
         #expect(twice.err.contains("the database already holds chat state"), "\(twice.err)")

@@ -268,6 +268,40 @@ struct PostgresStoreTests {
         #expect(copied.message(room: "lobby", seq: 5)?.deleted == true)
     }
 
+    @Test("the copy's check finds a missing message, an extra one and a missing membership")
+    func verification() async throws {
+        let dir = try Self.fixtureCopy()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = try await TestPostgres.database()
+        _ = try await PostgresImport.run(dataDirectory: dir, settings: db, logger: Self.logger)
+        let state = try await Self.recover(dir)
+        let lobby = try #require(state.rooms.first { $0.value.head >= 5 })
+        func expectRefusal(_ change: PostgresQuery, _ words: String) async throws {
+            try await TestPostgres.with(db) { client in
+                try await client.withConnection { connection in
+                    try await PostgresImport.verify(connection, against: state, logger: Self.logger)
+                    try await connection.query("BEGIN", logger: Self.logger)
+                    try await connection.query(change, logger: Self.logger)
+                    await #expect {
+                        try await PostgresImport.verify(connection, against: state, logger: Self.logger)
+                    } throws: { error in
+                        "\(error)".contains("verification failed") && "\(error)".contains(words)
+                    }
+                    try await connection.query("ROLLBACK", logger: Self.logger)
+                }
+            }
+        }
+        try await expectRefusal(
+            "DELETE FROM messages WHERE room_key = \(lobby.key) AND seq = 3",
+            "room \(lobby.value.name) holds \(lobby.value.head - 1) messages"
+        )
+        try await expectRefusal(
+            "INSERT INTO messages (room_key, seq, sender, sender_key, kind, body, ts) SELECT \(lobby.key), \(lobby.value.head + 1), 'x', 'x', 'text', 'x', 0",
+            "holds \(lobby.value.head + 1) messages"
+        )
+        try await expectRefusal("DELETE FROM members WHERE ctid IN (SELECT ctid FROM members LIMIT 1)", "memberships")
+    }
+
     @Test("a second copy into a database that holds chat state is refused, and changes nothing")
     func refusesNonEmpty() async throws {
         let dir = try Self.fixtureCopy()
