@@ -18,6 +18,17 @@ enum TestPostgres {
     static let server = Task<String, any Error> {
         if let url = ProcessInfo.processInfo.environment["CHAT_TEST_POSTGRES_URL"], !url.isEmpty { return url }
         let dir = NSTemporaryDirectory() + "chat-test-pg-\(getpid())"
+        // The script blocks for a second or two (initdb, pg_ctl): it runs on a thread of its own,
+        // not on one of the few threads every test's tasks share.
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try startCluster(dir) })
+            }
+        }
+    }
+
+    /// Runs `scripts/pg-cluster.sh start` (blocking) and returns the URL it prints.
+    private static func startCluster(_ dir: String) throws -> String {
         // popen/pclose rather than Foundation's Process: the script's child (the watchdog) outlives
         // it, and Foundation's Process was seen to leave the script a zombie it never reaped.
         let script = packageRoot.appendingPathComponent("scripts/pg-cluster.sh").path
