@@ -108,6 +108,14 @@ struct ProcessTests {
     static func waitForExit(_ process: Process, seconds: Int = 20) async throws -> Int32 {
         for _ in 0..<(seconds * 20) {
             if !process.isRunning { return process.terminationStatus }
+            // Foundation's Process was seen, under load, never to reap a child that had exited
+            // (a zombie: `isRunning` stays true): reap it here. WNOHANG: a running child is left
+            // alone; if Foundation reaps it first, this returns -1 and `isRunning` turns false.
+            var status: Int32 = 0
+            if waitpid(process.processIdentifier, &status, WNOHANG) == process.processIdentifier {
+                let signal = status & 0x7f
+                return signal == 0 ? (status >> 8) & 0xff : signal
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         process.interrupt()
