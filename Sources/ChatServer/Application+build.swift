@@ -40,8 +40,18 @@ package func buildApplication(
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
     onMetricsRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) async throws -> ChatServerApp {
+    let fileStore = configuration.storage.map { FileStore(root: $0.directory + "/files") } ?? FileStore.temporary()
     let store: any ChatStore =
-        store ?? configuration.storage.map { FileChatStore(configuration: $0, logger: logger) } ?? MemoryChatStore()
+        store
+        ?? configuration.postgres.map {
+            PostgresChatStore(
+                settings: $0,
+                files: fileStore,
+                dataDirectory: configuration.storage?.directory,
+                logger: logger
+            )
+        }
+        ?? configuration.storage.map { FileChatStore(configuration: $0, logger: logger) } ?? MemoryChatStore()
     let state = try await store.recover()
     let observer = RequestObserver.ifNeeded(logger: logger, tracing: configuration.tracing)
     let hub = RoomHub(
@@ -90,7 +100,6 @@ package func buildApplication(
             body: .init(byteBuffer: ByteBuffer(string: healthy ? "ok\n" : "storage failed\n"))
         )
     }
-    let fileStore = configuration.storage.map { FileStore(root: $0.directory + "/files") } ?? FileStore.temporary()
     try fileStore.prepare()
     FileRoutes(hub: hub, store: fileStore, limits: configuration.limits, logger: logger).register(on: router)
     let resolver = ClientAddressResolver(trustedProxies: configuration.trustedProxies)

@@ -72,6 +72,9 @@ package struct ServerConfiguration: Sendable {
     package var serverName: String
     /// Persistence; nil keeps state in memory only (tests).
     package var storage: StorageConfiguration?
+    /// `--postgres`: state lives in PostgreSQL; `storage` then names only the node's own directory
+    /// (its lock, admin socket, search index and a copy of upload bytes).
+    package var postgres: PostgresSettings?
     /// Open TCP connections on the chat port (HTTP and WebSocket) accepted in total.
     package var maxConnections: Int
     /// Open TCP connections on the chat port accepted from one client address.

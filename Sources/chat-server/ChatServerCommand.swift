@@ -50,6 +50,24 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: """
+            Keep all state in PostgreSQL instead (or CHAT_POSTGRES_URL): \
+            postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require]. The tables are \
+            created or upgraded at start; --data-dir then holds only this node's lock, admin socket, search \
+            index and a copy of file bytes. One node serves a database at a time (docs/OPERATIONS.md §19).
+            """
+    )
+    var postgres: String?
+
+    /// `--postgres`, else `CHAT_POSTGRES_URL` (nil: neither, or empty).
+    var postgresURL: String? {
+        guard let url = postgres ?? ProcessInfo.processInfo.environment["CHAT_POSTGRES_URL"], !url.isEmpty else {
+            return nil
+        }
+        return url
+    }
+
+    @Option(
+        help: """
             When the log reaches the disk: 'always' (fsync before every acknowledgement, group commit; \
             no crash loses an acknowledged message), 'everysec' (fsync at most 1 s behind; a machine \
             crash may lose about a second), 'no' (the OS decides).
@@ -321,6 +339,17 @@ struct ServeCommand: AsyncParsableCommand {
         guard FsyncPolicy(rawValue: fsync) != nil else {
             throw ValidationError("--fsync must be always, everysec or no")
         }
+        if let url = postgresURL {
+            do {
+                _ = try PostgresSettings(url: url)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            if retainDays != nil {
+                throw ValidationError("--retain-days does not work with --postgres yet")
+            }
+            if repair { throw ValidationError("--repair is for a data directory's files, not --postgres") }
+        }
         guard snapshotLogMib >= 1 else { throw ValidationError("--snapshot-log-mib must be at least 1") }
         guard snapshotInterval >= 1 else { throw ValidationError("--snapshot-interval must be at least 1") }
         guard (0...(1 << 20)).contains(cacheMib) else { throw ValidationError("--cache-mib must be 0 to 1048576") }
@@ -424,6 +453,7 @@ struct ServeCommand: AsyncParsableCommand {
                 ?? .budget(bytes: cacheMib << 20, minimum: HotWindow.defaultMinimum),
             retention: retainDays.map { .milliseconds(Int64(($0 * 86_400_000).rounded())) }
         )
+        configuration.postgres = try postgresURL.map { try PostgresSettings(url: $0) }
         var logger = Logger(label: "chat-server")
         logger.logLevel = level
         logger.info(
@@ -466,6 +496,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         } catch let error as TLSSetupError {
             logger.critical("cannot start: \(error)")
+            throw ExitCode(2)
+        } catch  where configuration.postgres != nil && !(error is ExitCode) {
+            logger.critical("cannot start: \(PostgresStoreError.describe(error))")
             throw ExitCode(2)
         }
     }

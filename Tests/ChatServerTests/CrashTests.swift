@@ -24,7 +24,7 @@ struct CrashTests {
         try await ProcessTests.startServer(
             dataDir: dataDir,
             extra: [
-                "--fsync", fsync, "--rate-burst", "100000",
+                "--fsync", fsync == "postgres" ? "always" : fsync, "--rate-burst", "100000",
                 "--rate-per-sec", "100000",
             ] + extra
         )
@@ -75,12 +75,16 @@ struct CrashTests {
     @Test(
         "kill -9 under concurrent senders never loses an acknowledged message, nor stores one twice",
         .timeLimit(.minutes(5)),
-        arguments: [("always", false), ("everysec", false), ("always", true), ("everysec", true)]
+        arguments: [
+            ("always", false), ("everysec", false), ("always", true), ("everysec", true), ("postgres", false),
+        ]
     )
     func killNineUnderLoad(fsync: String, compacting: Bool) async throws {
         let dataDir = NSTemporaryDirectory() + "chat-crash-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dataDir) }
-        let extra = compacting ? Self.compacting : []
+        var extra = compacting ? Self.compacting : []
+        // "postgres": the state lives in a database of the tests' cluster (`--postgres`, issue 17).
+        if fsync == "postgres" { extra += ["--postgres", TestPostgres.url(try await TestPostgres.database())] }
         var server = try await Self.start(dataDir, fsync: fsync, extra: extra)
         let context = ConformanceContext(url: server.url, limits: Limits())
         let (owner, room) = try await context.newUserInNewRoom("owner", room: "crash")

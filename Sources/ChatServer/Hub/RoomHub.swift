@@ -147,6 +147,9 @@ package actor RoomHub: Service {
     /// Accounts on the server (0 on a fresh data directory).
     package var userCount: Int { core.state.users.count }
 
+    /// A copy of the state (tests compare it with what the store reloads).
+    package var stateCopy: ChatState { core.state }
+
     /// Watches a failed store for recovery (once a second) until graceful shutdown, then closes
     /// the connections and asks for a last snapshot.
     package func run() async throws {

@@ -112,7 +112,21 @@ package enum PostgresSchema {
                 )
                 """,
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            name: "nodes: each serving node, its last committed batch and when it was last seen",
+            statements: [
+                """
+                CREATE TABLE nodes (
+                    id text PRIMARY KEY,
+                    lsn bigint NOT NULL DEFAULT 0,
+                    started_at bigint NOT NULL,
+                    seen_at bigint NOT NULL
+                )
+                """
+            ]
+        ),
     ]
 
     /// The newest version this build knows.
