@@ -87,6 +87,11 @@ package final class PostgresChatStore: ChatStore {
                             + "node another --data-dir"
                     )
                 }
+                // Marks the directory as this kind of node's (`DataDirectory.checkNotPostgresNode`).
+                try directory.writeAtomically(
+                    Array((settings.redacted + "\n").utf8),
+                    to: directory.postgresMarkerPath
+                )
                 return try await recoverFromPostgres()
             } catch {
                 unlock()

@@ -81,6 +81,26 @@ package struct DataDirectory: Sendable {
         return fd
     }
 
+    /// `POSTGRES`: written by a node that serves from PostgreSQL (`--postgres`) into its own
+    /// directory; holds the database's URL without its password.
+    package var postgresMarkerPath: String { path + "/POSTGRES" }
+
+    /// Refuses the directory of a node serving from PostgreSQL: its state is in the database, so a
+    /// single-box start, an offline admin command or a backup here would work on nothing (and a
+    /// start would leave a single box's files the node then refuses).
+    ///
+    /// - Throws: `StorageError.io` naming the database.
+    package func checkNotPostgresNode() throws {
+        guard let bytes = FileManager.default.contents(atPath: postgresMarkerPath) else { return }
+        let url = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        throw StorageError.io(
+            path,
+            "this is the directory of a node serving from PostgreSQL (\(url)), where its state is: start it with "
+                + "--postgres; account, invite, token, file and message commands work through the running node; "
+                + "back the database up with pg_dump"
+        )
+    }
+
     /// The data directory's format (`FORMAT`) this binary writes and reads:
     /// 1: every message in the snapshot, no `FORMAT` file (before issue 16);
     /// 2: older messages in `cold/`, snapshot records 21–23 (`roomCold`, `fileShared`,
@@ -96,6 +116,7 @@ package struct DataDirectory: Sendable {
     /// - Throws: `StorageError.unsupportedFormat` for a format newer than `DataDirectory.format`,
     ///   `StorageError.corrupt` for a `FORMAT` file that does not name one.
     package func checkFormat() throws -> Int {
+        try checkNotPostgresNode()
         guard let bytes = FileManager.default.contents(atPath: formatPath) else { return 1 }
         let text = String(decoding: bytes, as: UTF8.self)
         guard text.hasPrefix(Self.formatPrefix),

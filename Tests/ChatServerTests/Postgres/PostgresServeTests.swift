@@ -169,5 +169,18 @@ struct PostgresServeTests {
             let bytes = try #require(FileManager.default.contents(atPath: files.blobPath(upload.file.sha256)))
             #expect(Int64(bytes.count) == upload.file.size)
         }
+        // The node's directory is not a single box's: a start without --postgres, an offline admin
+        // command (both load it through FileChatStore) and a backup are refused, naming the database.
+        let offline = FileChatStore(configuration: StorageConfiguration(directory: node), logger: Self.logger)
+        await #expect {
+            _ = try await offline.recover()
+        } throws: {
+            "\($0)".contains("serving from PostgreSQL (\(settings.redacted))")
+        }
+        #expect {
+            _ = try Backup.create(dataDirectory: node, output: node + ".backup")
+        } throws: {
+            "\($0)".contains("serving from PostgreSQL")
+        }
     }
 }
