@@ -31,7 +31,7 @@ serve() { # dir, extra flags...
     local dir=$1; shift
     "$B/chat-server" --host 127.0.0.1 --port "$port" --data-dir "$dir" --log-level warning \
         --rate-per-sec 1000000 --rate-burst 1000000 --max-connections-per-address 100000 \
-        --room-creation-per-min 100000 "$@" &
+        --room-creation-per-min 100000 --membership-changes-per-min 100000 --max-rooms-per-user 100000 "$@" &
     server=$!
     for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return; sleep 0.05; done
     echo "server did not start" >&2; exit 1
@@ -85,6 +85,6 @@ for k in keys:
     cpu = med(lambda r: (r.get("server_cpu_seconds") or 0) / max(r["messages"], 1) * 1e6)
     pg = med(lambda r: r["postgres_cpu_seconds"] / max(r["messages"], 1) * 1e6)
     name = {"always": "file, --fsync always", "everysec": "file, --fsync everysec", "postgres": "--postgres"}[k[0]]
-    out.write(f"| {name} | {k[1]} × {k[2]} | {int(med(lambda r: r['sends_per_sec'])):,} | {med(lambda r: r['ack_p50_ms'])} | "
-              f"{med(lambda r: r['ack_p99_ms'])} | {cpu:.0f} | {pg:.0f} |\n")
+    out.write(f"| {name} | {k[1]} × {k[2]} | {int(med(lambda r: r['sends_per_sec'])):,} | {med(lambda r: r['ack_p50_ms']):.2f} | "
+              f"{med(lambda r: r['ack_p99_ms']):.2f} | {cpu:.0f} | {pg:.0f} |\n")
 PY

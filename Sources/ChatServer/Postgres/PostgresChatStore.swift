@@ -275,7 +275,8 @@ package final class PostgresChatStore: ChatStore {
                 fail(PostgresStoreError.describe(error), log: first)
                 await dropConnection()
                 let stopping = state.withLock { $0.stopping }
-                if stopping, let since = failedSince, ContinuousClock.now - since > .seconds(10) {
+                let cancelled = Task.isCancelled
+                if cancelled || (stopping && failedSince.map { ContinuousClock.now - $0 > .seconds(10) } == true) {
                     let lost = state.withLock { $0.queue.reduce(0) { $0 + $1.records.count } }
                     logger.critical(
                         "shutting down without PostgreSQL: changes not stored",
@@ -376,11 +377,7 @@ package final class PostgresChatStore: ChatStore {
         try await connection.transaction(logger: logger) { connection in
             var writer = RecordWriter(connection: connection, logger: logger, files: files)
             for record in batch.records { try await writer.apply(record) }
-            try await writer.finish()
-            try await connection.query(
-                "UPDATE nodes SET lsn = \(Int64(batch.lsn)), seen_at = \(Self.now()) WHERE id = \(nodeID)",
-                logger: logger
-            )
+            try await writer.finish(node: nodeID, lsn: Int64(batch.lsn), now: Self.now())
         }
     }
 
@@ -461,20 +458,36 @@ struct RecordWriter {
         try await statement(record)
     }
 
-    /// Writes the pending message rows and checks every room's head moved from where this batch
-    /// found it (no other writer took those seqs).
-    mutating func finish() async throws {
+    /// Writes the pending message rows, then in one statement moves every room's head from where
+    /// this batch found it (failing if another writer moved one) and stores the batch's lsn in the
+    /// node's row. One statement, not one per room: a batch of 64 senders' messages in 64 rooms
+    /// took 64 round trips (about 20 ms) before.
+    mutating func finish(node: String, lsn: Int64, now: Int64) async throws {
         try await flush()
-        for (room, head) in heads.sorted(by: { $0.key < $1.key }) {
-            let moved = try await connection.query(
-                "UPDATE rooms SET head = \(head.last) WHERE key = \(room) AND head = \(head.before) RETURNING head",
-                logger: logger
-            ).collect()
-            guard moved.count == 1 else {
-                throw PostgresStoreError.source(
-                    "room \(room): its head is no longer \(head.before) (another writer stored messages)"
-                )
-            }
+        let sorted = heads.sorted { $0.key < $1.key }
+        let keys = sorted.map(\.key)
+        let before = sorted.map(\.value.before)
+        let last = sorted.map(\.value.last)
+        let moved = try await connection.query(
+            """
+            WITH moved AS (
+                UPDATE rooms SET head = h.last
+                FROM unnest(\(keys)::text[], \(before)::int8[], \(last)::int8[]) AS h (key, before, last)
+                WHERE rooms.key = h.key AND rooms.head = h.before
+                RETURNING rooms.key
+            ), node AS (
+                UPDATE nodes SET lsn = \(lsn), seen_at = \(now) WHERE id = \(node)
+            )
+            SELECT key FROM moved
+            """,
+            logger: logger
+        ).collect()
+        guard moved.count == keys.count else {
+            let done = Set(try moved.map { try $0.decode(String.self) })
+            let room = keys.first { !done.contains($0) } ?? "?"
+            throw PostgresStoreError.source(
+                "room \(room): its head is no longer \(heads[room]?.before ?? 0) (another writer stored messages)"
+            )
         }
     }
 

@@ -151,6 +151,43 @@ struct PostgresServeTests {
         }
     }
 
+    @Test("a batch in a room whose head another writer moved fails, naming the room, and none of it is stored")
+    func headGuard() async throws {
+        let settings = try await TestPostgres.database()
+        let store = PostgresChatStore(settings: settings, files: nil, dataDirectory: nil, logger: Self.logger)
+        _ = try await store.recover()
+        let writer = Task { try await store.run() }
+        defer { writer.cancel() }
+        let first = ChatMessage(room: "g", seq: 1, from: "ann", text: "one", kind: .text, ts: 1)
+        try await store.waitDurable(
+            store.append([
+                .userCreated(name: "ann", passwordHash: "h", ts: 1), .roomCreated(name: "g", epoch: "e", ts: 1),
+                .messageAppended(first),
+            ])
+        )
+        try await TestPostgres.with(settings) { client in
+            try await client.query("UPDATE rooms SET head = 5 WHERE key = 'g'", logger: Self.logger)
+        }
+        var second = first
+        second.seq = 2
+        second.text = "two"
+        await #expect {
+            try await store.waitDurable(store.append([.messageAppended(second)]))
+        } throws: {
+            "\($0)".contains("room g: its head is no longer 1")
+        }
+        let bodies = try await TestPostgres.with(settings) { client in
+            var bodies: [String] = []
+            for try await body in try await client.query("SELECT body FROM messages", logger: Self.logger)
+                .decode(String.self)
+            {
+                bodies.append(body)
+            }
+            return bodies
+        }
+        #expect(bodies == ["one"])
+    }
+
     @Test("a data directory copied with migrate --from is served from PostgreSQL: same state, files restored")
     func servesACopy() async throws {
         let dir = try PostgresStoreTests.fixtureCopy()
