@@ -5,10 +5,13 @@
 #       print the URL (also written to DIR/url). With OWNER_PID, a watchdog stops the cluster and
 #       removes DIR once that process is gone (a test run that crashes leaves nothing running).
 #   scripts/pg-cluster.sh stop DIR                 stop it (SIGINT to the postmaster) and remove DIR.
+#   scripts/pg-cluster.sh restart DIR [SECONDS]    stop it (fast shutdown: clients are disconnected),
+#       stay down SECONDS (default 0), start it again on the same port.
 # Needs PostgreSQL's server binaries (Debian: apt-get install postgresql).
 set -euo pipefail
-cmd=${1:?usage: pg-cluster.sh start DIR [OWNER_PID] | stop DIR}
-dir=${2:?usage: pg-cluster.sh start DIR [OWNER_PID] | stop DIR}
+usage="usage: pg-cluster.sh start DIR [OWNER_PID] | stop DIR | restart DIR [SECONDS]"
+cmd=${1:?$usage}
+dir=${2:?$usage}
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 stop() {
     if [ -f "$dir/db/postmaster.pid" ]; then
@@ -19,9 +22,17 @@ stop() {
     fi
     rm -rf "$dir"
 }
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+launch() { # port
+    as_pg "$bin/pg_ctl" -D "$dir/db" -l "$dir/pg.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -c port=$1 -c unix_socket_directories=$dir -c max_connections=300 -c fsync=on" \
+        start >/dev/null || {
+        cat "$dir/pg.log" >&2
+        exit 1
+    }
+}
 case "$cmd" in
 start)
-    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
     [ -n "$bin" ] && [ -x "$bin/initdb" ] || {
         echo "PostgreSQL's server is not installed (Debian: apt-get install postgresql)" >&2
         exit 1
@@ -33,12 +44,7 @@ start)
         cat "$dir/initdb.log" >&2
         exit 1
     }
-    as_pg "$bin/pg_ctl" -D "$dir/db" -l "$dir/pg.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=300 -c fsync=on" \
-        start >/dev/null || {
-        cat "$dir/pg.log" >&2
-        exit 1
-    }
+    launch "$port"
     url="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
     echo "$url" >"$dir/url"
     if [ -n "${3:-}" ]; then
@@ -53,8 +59,14 @@ start)
     echo "$url"
     ;;
 stop) stop ;;
+restart)
+    port=$(sed -e 's/.*:\([0-9]*\)\/.*/\1/' "$dir/url")
+    as_pg "$bin/pg_ctl" -D "$dir/db" -m fast -w -t 60 stop >/dev/null
+    sleep "${3:-0}"
+    launch "$port"
+    ;;
 *)
-    echo "usage: pg-cluster.sh start DIR [OWNER_PID] | stop DIR" >&2
+    echo "$usage" >&2
     exit 2
     ;;
 esac

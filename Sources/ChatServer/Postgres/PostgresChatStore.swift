@@ -40,6 +40,8 @@ package final class PostgresChatStore: ChatStore {
     /// This node's row in `nodes`.
     package let nodeID: String
     private let state = Mutex(Inner())
+    /// The write in progress and its connection (`write`, `watch`).
+    private let inFlight = Mutex<(connection: ObjectIdentifier, once: ResumeOnce)?>(nil)
     private let wakes: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
@@ -146,6 +148,7 @@ package final class PostgresChatStore: ChatStore {
                 ]
             )
             self.state.withLock { $0.connection = connection }
+            watch(connection)
             return state
         } catch {
             try? await connection.close()
@@ -345,6 +348,7 @@ package final class PostgresChatStore: ChatStore {
             throw error
         }
         state.withLock { $0.connection = connection }
+        watch(connection)
         return connection
     }
 
@@ -369,8 +373,41 @@ package final class PostgresChatStore: ChatStore {
         return stored >= Int64(lsn)
     }
 
-    /// One transaction: the records in order, then the rooms' heads, then the node's lsn.
+    /// `transaction(_:_:)`, or an error as soon as the connection closes: postgres-nio was seen to
+    /// leave a query of the transaction waiting forever when PostgreSQL shut down under it (a fast
+    /// shutdown while the batch was being written; the node then neither stored nor failed
+    /// anything until it was killed). The abandoned task only ever meets the closed connection.
     private func write(_ batch: Batch, _ connection: PostgresConnection) async throws {
+        defer { inFlight.withLock { $0 = nil } }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let once = ResumeOnce(continuation)
+            inFlight.withLock { $0 = (ObjectIdentifier(connection), once) }
+            if connection.isClosed { once.resume(.failure(Self.closed)) }  // closed before `watch` could see it
+            Task {
+                do {
+                    try await self.transaction(batch, connection)
+                    once.resume(.success(()))
+                } catch {
+                    once.resume(.failure(error))
+                }
+            }
+        }
+    }
+
+    static let closed = PostgresStoreError.source("the connection to PostgreSQL closed")
+
+    /// Fails the write in flight on `connection` when it closes (one callback per connection, not
+    /// one per write: the future keeps every callback until it completes).
+    private func watch(_ connection: PostgresConnection) {
+        let id = ObjectIdentifier(connection)
+        connection.closeFuture.whenComplete { [weak self] _ in
+            let once = self?.inFlight.withLock { $0?.connection == id ? $0?.once : nil }
+            once?.resume(.failure(Self.closed))
+        }
+    }
+
+    /// One transaction: the records in order, then the rooms' heads, then the node's lsn.
+    private func transaction(_ batch: Batch, _ connection: PostgresConnection) async throws {
         let logger = self.logger
         let nodeID = self.nodeID
         let files = self.files
@@ -675,5 +712,20 @@ struct RecordWriter {
 
     private func run(_ query: PostgresQuery) async throws {
         try await connection.query(query, logger: logger)
+    }
+}
+
+/// Resumes a continuation once; later results are dropped.
+private final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Void, any Error>?>
+
+    init(_ continuation: CheckedContinuation<Void, any Error>) { self.continuation = Mutex(continuation) }
+
+    func resume(_ result: Result<Void, any Error>) {
+        let continuation = self.continuation.withLock { continuation in
+            defer { continuation = nil }
+            return continuation
+        }
+        continuation?.resume(with: result)
     }
 }

@@ -18,21 +18,27 @@ enum TestPostgres {
     static let server = Task<String, any Error> {
         if let url = ProcessInfo.processInfo.environment["CHAT_TEST_POSTGRES_URL"], !url.isEmpty { return url }
         let dir = NSTemporaryDirectory() + "chat-test-pg-\(getpid())"
-        // The script blocks for a second or two (initdb, pg_ctl): it runs on a thread of its own,
-        // not on one of the few threads every test's tasks share.
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await cluster(["start", dir, "\(getpid())"])
+    }
+
+    /// Runs `scripts/pg-cluster.sh` with `arguments` and returns the URL it prints (`start`), or
+    /// its output. The script blocks for a second or two (initdb, pg_ctl): it runs on a thread of
+    /// its own, not on one of the few threads every test's tasks share.
+    static func cluster(_ arguments: [String]) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(with: Result { try startCluster(dir) })
+                continuation.resume(with: Result { try runCluster(arguments) })
             }
         }
     }
 
-    /// Runs `scripts/pg-cluster.sh start` (blocking) and returns the URL it prints.
-    private static func startCluster(_ dir: String) throws -> String {
+    /// Runs `scripts/pg-cluster.sh` (blocking).
+    private static func runCluster(_ arguments: [String]) throws -> String {
         // popen/pclose rather than Foundation's Process: the script's child (the watchdog) outlives
         // it, and Foundation's Process was seen to leave the script a zombie it never reaped.
         let script = packageRoot.appendingPathComponent("scripts/pg-cluster.sh").path
-        guard let pipe = popen("/bin/bash '\(script)' start '\(dir)' \(getpid()) 2>&1 </dev/null", "r") else {
+        let quoted = arguments.map { "'\($0)'" }.joined(separator: " ")
+        guard let pipe = popen("/bin/bash '\(script)' \(quoted) 2>&1 </dev/null", "r") else {
             throw TestPostgresError("could not run scripts/pg-cluster.sh")
         }
         var output = [UInt8]()
@@ -44,6 +50,10 @@ enum TestPostgres {
         }
         let status = pclose(pipe)
         let text = String(decoding: output, as: UTF8.self)
+        guard arguments.first == "start" else {
+            guard status == 0 else { throw TestPostgresError("scripts/pg-cluster.sh \(quoted) failed: \(text)") }
+            return text
+        }
         guard status == 0, let url = text.split(separator: "\n").last(where: { $0.hasPrefix("postgres://") }) else {
             throw TestPostgresError(
                 "could not start a PostgreSQL cluster with scripts/pg-cluster.sh (install PostgreSQL's server: "
