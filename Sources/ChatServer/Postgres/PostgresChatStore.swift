@@ -3,6 +3,7 @@ import ChatLog
 import Foundation
 import Glibc
 import Logging
+import Metrics
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
@@ -40,6 +41,12 @@ package final class PostgresChatStore: ChatStore {
     /// This node's row in `nodes`.
     package let nodeID: String
     private let state = Mutex(Inner())
+    /// Each batch's transaction, from `BEGIN` to the answer to `COMMIT`.
+    private let commitTimer = Timer(label: "chat_postgres_commit_seconds")
+    private let batches = Counter(label: "chat_postgres_batches_total")
+    private let records = Counter(label: "chat_postgres_records_total")
+    /// 1 while writing failed and changes are refused (as for the file store).
+    private let failing = Gauge(label: "chat_storage_failing")
     /// The write in progress and its connection (`write`, `watch`).
     private let inFlight = Mutex<(connection: ObjectIdentifier, once: ResumeOnce)?>(nil)
     private let wakes: AsyncStream<Void>
@@ -266,9 +273,14 @@ package final class PostgresChatStore: ChatStore {
                         metadata: ["chat.lsn": "\(batch.lsn)"]
                     )
                 } else {
+                    let start = ContinuousClock.now
                     try await write(batch, connection)
+                    commitTimer.recordInterval(since: start)
+                    batches.increment()
+                    records.increment(by: batch.records.count)
                 }
                 finished(batch)
+                failing.record(0)
                 if failedSince != nil { logger.notice("PostgreSQL writes again") }
                 return
             } catch {
@@ -276,6 +288,7 @@ package final class PostgresChatStore: ChatStore {
                 let first = failedSince == nil
                 failedSince = failedSince ?? .now
                 fail(PostgresStoreError.describe(error), log: first)
+                failing.record(1)
                 await dropConnection()
                 let stopping = state.withLock { $0.stopping }
                 let cancelled = Task.isCancelled
