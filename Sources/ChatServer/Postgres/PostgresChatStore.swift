@@ -214,6 +214,9 @@ package final class PostgresChatStore: ChatStore {
         }
         if let connection {
             _ = try? await connection.query("DELETE FROM nodes WHERE id = \(nodeID)", logger: logger)
+            // Released now, not when the server notices the closed connection (a node started
+            // right after this one stops must not find it still held).
+            _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.servingLockKey))", logger: logger)
             try? await connection.close()
         }
         unlock()
@@ -373,7 +376,7 @@ package final class PostgresChatStore: ChatStore {
         guard taken else {
             throw PostgresStoreError.source(
                 "another chat-server node serves this database; this version serves one database from one node "
-                    + "at a time (docs/OPERATIONS.md, \"Cluster\")"
+                    + "at a time (docs/OPERATIONS.md, section 19)"
             )
         }
     }
@@ -424,6 +427,18 @@ package final class PostgresChatStore: ChatStore {
         let logger = self.logger
         let nodeID = self.nodeID
         let files = self.files
+        if let messages = RecordWriter.plainMessages(batch.records) {
+            // The usual batch: new messages only, in one statement (one round trip, atomic).
+            try await RecordWriter.insertOnly(
+                messages,
+                connection: connection,
+                logger: logger,
+                node: nodeID,
+                lsn: Int64(batch.lsn),
+                now: Self.now()
+            )
+            return
+        }
         try await connection.transaction(logger: logger) { connection in
             var writer = RecordWriter(connection: connection, logger: logger, files: files)
             for record in batch.records { try await writer.apply(record) }
@@ -539,6 +554,88 @@ struct RecordWriter {
                 "room \(room): its head is no longer \(heads[room]?.before ?? 0) (another writer stored messages)"
             )
         }
+    }
+
+    /// The messages of a batch made only of new messages that change no other (nil: anything
+    /// else, or more rows than one insert takes).
+    static func plainMessages(_ records: [LogRecord]) -> [ChatMessage]? {
+        guard records.count <= PostgresImport.batchRows else { return nil }
+        var messages: [ChatMessage] = []
+        messages.reserveCapacity(records.count)
+        for record in records {
+            guard case .messageAppended(let message) = record, message.target == nil else { return nil }
+            messages.append(message)
+        }
+        return messages
+    }
+
+    /// Inserts new messages, moves their rooms' heads (failing unless each was where the batch
+    /// found it) and stores the node's lsn, in one statement: it commits or fails whole
+    /// (`chat_refuse`, schema version 3, raises when a head had moved).
+    static func insertOnly(
+        _ messages: [ChatMessage],
+        connection: PostgresConnection,
+        logger: Logger,
+        node: String,
+        lsn: Int64,
+        now: Int64
+    ) async throws {
+        var heads: [String: (before: Int64, last: Int64)] = [:]
+        var rows: [MessageRow] = []
+        rows.reserveCapacity(messages.count)
+        for message in messages {
+            let room = TextRules.foldKey(message.room)
+            if let head = heads[room] {
+                guard message.seq == head.last + 1 else {
+                    throw PostgresStoreError.source("room \(room): seq \(message.seq) follows \(head.last)")
+                }
+                heads[room]?.last = message.seq
+            } else {
+                heads[room] = (message.seq - 1, message.seq)
+            }
+            rows.append(MessageRow(message, roomKey: room, senderKey: TextRules.foldKey(message.from)))
+        }
+        let sorted = heads.sorted { $0.key < $1.key }
+        let keys = sorted.map(\.key)
+        let before = sorted.map(\.value.before)
+        let last = sorted.map(\.value.last)
+        let rooms = rows.map(\.room)
+        let seqs = rows.map(\.seq)
+        let senders = rows.map(\.sender)
+        let senderKeys = rows.map(\.senderKey)
+        let hasSearch = rows.map { $0.search != nil }
+        let search = rows.map { $0.search ?? "" }
+        let kinds = rows.map(\.kind)
+        let bodies = rows.map(\.body)
+        let ts = rows.map(\.ts)
+        let hasNonce = rows.map { $0.nonce != nil }
+        let nonces = rows.map { $0.nonce ?? "" }
+        let hasDetails = rows.map { $0.details != nil }
+        let details = rows.map { $0.details ?? "" }
+        _ = try await connection.query(
+            """
+            WITH inserted AS (
+                INSERT INTO messages (room_key, seq, sender, sender_key, kind, body, ts, nonce, details, search)
+                SELECT r, s, f, fk, k, b, t, CASE WHEN hn THEN n END, CASE WHEN hd THEN d::jsonb END,
+                       CASE WHEN hs THEN v::tsvector END
+                FROM unnest(\(rooms)::text[], \(seqs)::int8[], \(senders)::text[], \(senderKeys)::text[],
+                            \(kinds)::text[], \(bodies)::text[], \(ts)::int8[], \(hasNonce)::bool[], \(nonces)::text[],
+                            \(hasDetails)::bool[], \(details)::text[], \(hasSearch)::bool[], \(search)::text[])
+                    AS m (r, s, f, fk, k, b, t, hn, n, hd, d, hs, v)
+            ), moved AS (
+                UPDATE rooms SET head = h.last
+                FROM unnest(\(keys)::text[], \(before)::int8[], \(last)::int8[]) AS h (key, before, last)
+                WHERE rooms.key = h.key AND rooms.head = h.before
+                RETURNING rooms.key
+            ), node AS (
+                UPDATE nodes SET lsn = \(lsn), seen_at = \(now) WHERE id = \(node)
+            )
+            SELECT CASE WHEN (SELECT count(*) FROM moved) = \(Int64(keys.count)) THEN 0
+                ELSE chat_refuse('a room''s head is no longer where this batch found it (another writer stored messages)')
+            END
+            """,
+            logger: logger
+        ).collect()
     }
 
     private mutating func flush() async throws {

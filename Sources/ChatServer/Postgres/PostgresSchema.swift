@@ -127,6 +127,19 @@ package enum PostgresSchema {
                 """
             ]
         ),
+        Migration(
+            version: 3,
+            name: "chat_refuse: fails the statement it is called in, with a message",
+            statements: [
+                """
+                CREATE FUNCTION chat_refuse(message text) RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+                BEGIN
+                    RAISE EXCEPTION '%', message;
+                END
+                $$
+                """
+            ]
+        ),
     ]
 
     /// The newest version this build knows.

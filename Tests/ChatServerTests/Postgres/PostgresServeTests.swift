@@ -151,8 +151,11 @@ struct PostgresServeTests {
         }
     }
 
-    @Test("a batch in a room whose head another writer moved fails, naming the room, and none of it is stored")
-    func headGuard() async throws {
+    @Test(
+        "a batch in a room whose head another writer moved fails and none of it is stored",
+        arguments: [false, true]
+    )
+    func headGuard(withTopic: Bool) async throws {
         let settings = try await TestPostgres.database()
         let store = PostgresChatStore(settings: settings, files: nil, dataDirectory: nil, logger: Self.logger)
         _ = try await store.recover()
@@ -171,10 +174,14 @@ struct PostgresServeTests {
         var second = first
         second.seq = 2
         second.text = "two"
+        // Messages alone are one statement; with another record, a transaction of several.
+        let records: [LogRecord] =
+            withTopic
+            ? [.topicSet(room: "g", topic: "t", by: "ann"), .messageAppended(second)] : [.messageAppended(second)]
         await #expect {
-            try await store.waitDurable(store.append([.messageAppended(second)]))
+            try await store.waitDurable(store.append(records))
         } throws: {
-            "\($0)".contains("room g: its head is no longer 1")
+            "\($0)".contains(withTopic ? "room g: its head is no longer 1" : "a room's head is no longer where")
         }
         let bodies = try await TestPostgres.with(settings) { client in
             var bodies: [String] = []
@@ -186,6 +193,10 @@ struct PostgresServeTests {
             return bodies
         }
         #expect(bodies == ["one"])
+        let topic = try await TestPostgres.with(settings) { client in
+            try await client.query("SELECT topic FROM rooms", logger: Self.logger).collect().first?.decode(String.self)
+        }
+        #expect(topic == "")
     }
 
     @Test("a data directory copied with migrate --from is served from PostgreSQL: same state, files restored")
