@@ -5,8 +5,10 @@
 # defaults: fsync on, synchronous_commit on, so an acknowledged send is on disk as with
 # `always`). The runs alternate stores ROUNDS times; server CPU is the chat-server's, PostgreSQL
 # CPU is every postgres process's (from /proc). Every run is bounded (30 s).
+# With STARTUP=N, also N stored messages (100 rooms, chat-bench gen-data) started from the data
+# directory and, after `migrate --from --to`, from PostgreSQL: time to /healthz, RSS, SIGTERM.
 # Prints JSON lines and a markdown table.
-# Usage: [ROUNDS=2] [BUILD=1] scripts/bench-pg-serve.sh [OUT.md]
+# Usage: [ROUNDS=2] [STARTUP=0] [BUILD=1] scripts/bench-pg-serve.sh [OUT.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
@@ -70,6 +72,16 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
+if [ "${STARTUP:-0}" -gt 0 ]; then
+    "$B/chat-bench" gen-data --dir "$work/big" --messages "$STARTUP" --rooms 100 >/dev/null
+    "$B/chat-bench" startup --server "$B/chat-server" --dir "$work/big" --port "$port" |
+        sed 's/"bench":"startup"/"bench":"startup-file"/' | tee -a "$results"
+    psql "$url" -q -c "CREATE DATABASE big"
+    timeout 1800 "$B/chat-server" migrate --from "$work/big" --to "${url/\/postgres\?//big?}" >/dev/null
+    "$B/chat-bench" startup --server "$B/chat-server" --dir "$work/big-node" --port "$port" -- \
+        --postgres "${url/\/postgres\?//big?}" | sed 's/"bench":"startup"/"bench":"startup-postgres"/' | tee -a "$results"
+fi
+
 python3 - "$results" "${1:-/dev/stdout}" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
@@ -77,6 +89,7 @@ out = open(sys.argv[2], "a")
 out.write("\n| store | senders × in flight | durable sends/s (median of rounds) | ack p50 ms | ack p99 ms | chat-server CPU µs/send | PostgreSQL CPU µs/send |\n|---|---|---|---|---|---|---|\n")
 keys = []
 for r in rows:
+    if r["bench"] != "durable": continue
     k = (r["label"], r["senders"], r.get("window", 1))
     if k not in keys: keys.append(k)
 for k in keys:
@@ -87,4 +100,10 @@ for k in keys:
     name = {"always": "file, --fsync always", "everysec": "file, --fsync everysec", "postgres": "--postgres"}[k[0]]
     out.write(f"| {name} | {k[1]} × {k[2]} | {int(med(lambda r: r['sends_per_sec'])):,} | {med(lambda r: r['ack_p50_ms']):.2f} | "
               f"{med(lambda r: r['ack_p99_ms']):.2f} | {cpu:.0f} | {pg:.0f} |\n")
+startups = [r for r in rows if r["bench"].startswith("startup")]
+if startups:
+    out.write("\n| start with the stored messages | ready after (s) | RSS (MiB) | SIGTERM to exit (s) |\n|---|---|---|---|\n")
+    for r in startups:
+        what = "data directory (snapshot)" if r["bench"] == "startup-file" else "--postgres"
+        out.write(f"| {what} | {r['ready_seconds']:.2f} | {int(r['rss_mib'])} | {r['shutdown_seconds']:.2f} |\n")
 PY

@@ -48,6 +48,7 @@ package func buildApplication(
                 settings: $0,
                 files: fileStore,
                 dataDirectory: configuration.storage?.directory,
+                standby: configuration.standby,
                 logger: logger
             )
         }

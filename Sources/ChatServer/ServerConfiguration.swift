@@ -75,6 +75,8 @@ package struct ServerConfiguration: Sendable {
     /// `--postgres`: state lives in PostgreSQL; `storage` then names only the node's own directory
     /// (its lock, admin socket, search index and a copy of upload bytes).
     package var postgres: PostgresSettings?
+    /// `--standby` (with `postgres`): wait while another node serves the database, then take over.
+    package var standby = false
     /// Open TCP connections on the chat port (HTTP and WebSocket) accepted in total.
     package var maxConnections: Int
     /// Open TCP connections on the chat port accepted from one client address.

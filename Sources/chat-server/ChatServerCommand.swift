@@ -58,6 +58,14 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var postgres: String?
 
+    @Flag(
+        help: """
+            With --postgres: while another node serves the database, wait (without listening) and take \
+            over when it stops, instead of refusing to start.
+            """
+    )
+    var standby = false
+
     /// `--postgres`, else `CHAT_POSTGRES_URL` (nil: neither, or empty).
     var postgresURL: String? {
         guard let url = postgres ?? ProcessInfo.processInfo.environment["CHAT_POSTGRES_URL"], !url.isEmpty else {
@@ -349,6 +357,8 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--retain-days does not work with --postgres yet")
             }
             if repair { throw ValidationError("--repair is for a data directory's files, not --postgres") }
+        } else if standby {
+            throw ValidationError("--standby works with --postgres only")
         }
         guard snapshotLogMib >= 1 else { throw ValidationError("--snapshot-log-mib must be at least 1") }
         guard snapshotInterval >= 1 else { throw ValidationError("--snapshot-interval must be at least 1") }
@@ -454,6 +464,7 @@ struct ServeCommand: AsyncParsableCommand {
             retention: retainDays.map { .milliseconds(Int64(($0 * 86_400_000).rounded())) }
         )
         configuration.postgres = try postgresURL.map { try PostgresSettings(url: $0) }
+        configuration.standby = standby
         var logger = Logger(label: "chat-server")
         logger.logLevel = level
         logger.info(

@@ -35,6 +35,8 @@ package final class PostgresChatStore: ChatStore {
     private let settings: PostgresSettings
     private let files: FileStore?
     private let directory: DataDirectory?
+    /// `--standby`: wait at start while another node serves the database, then take over.
+    private let standby: Bool
     /// The data directory's `LOCK`, held while the node runs (-1: none).
     private let lockFD = Mutex<Int32>(-1)
     private let logger: Logger
@@ -69,9 +71,17 @@ package final class PostgresChatStore: ChatStore {
     ///   - settings: the database.
     ///   - files: where this node keeps upload bytes (their copy of record is in `blobs`).
     ///   - dataDirectory: the node's own directory (locked while it runs; nil: none).
+    ///   - standby: wait while another node serves the database (else refuse to start).
     ///   - logger: logger.
-    package init(settings: PostgresSettings, files: FileStore?, dataDirectory: String?, logger: Logger) {
+    package init(
+        settings: PostgresSettings,
+        files: FileStore?,
+        dataDirectory: String?,
+        standby: Bool = false,
+        logger: Logger
+    ) {
         self.settings = settings
+        self.standby = standby
         self.files = files
         directory = dataDirectory.map(DataDirectory.init)
         self.logger = logger
@@ -127,7 +137,11 @@ package final class PostgresChatStore: ChatStore {
         )
         do {
             let outcome = try await PostgresSchema.migrate(connection, logger: logger)
-            try await takeServingLock(connection)
+            if standby {
+                try await waitForServingLock(connection)
+            } else {
+                try await takeServingLock(connection)
+            }
             // Under the serving lock no other node runs: other rows were left by nodes that died.
             try await connection.query("DELETE FROM nodes", logger: logger)
             try await connection.query(
@@ -359,6 +373,15 @@ package final class PostgresChatStore: ChatStore {
         )
         do {
             try await takeServingLock(connection)
+        } catch let error as PostgresStoreError {
+            // Another node took the database over while this one was cut off (it started as a
+            // standby): whatever this node still holds is stale, and it can never write again.
+            // Its clients reconnect (through the load balancer) to the node that serves now.
+            logger.critical(
+                "another node took over this database while this one was cut off from it; exiting",
+                metadata: ["error": "\(error)"]
+            )
+            exit(3)
         } catch {
             try? await connection.close()
             throw error
@@ -368,6 +391,23 @@ package final class PostgresChatStore: ChatStore {
         return connection
     }
 
+    /// Waits (polling once a second) until no other node serves the database, then takes the lock.
+    private func waitForServingLock(_ connection: PostgresConnection) async throws {
+        var logged = false
+        while true {
+            let taken =
+                try await connection.query("SELECT pg_try_advisory_lock(\(Self.servingLockKey))", logger: logger)
+                .collect().first?.decode(Bool.self) ?? false
+            if taken { break }
+            if !logged {
+                logger.notice("standby: another node serves this database; taking over when it stops")
+                logged = true
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+        if logged { logger.notice("standby: the database is free; taking over") }
+    }
+
     /// Takes the session-level lock that one serving node holds.
     private func takeServingLock(_ connection: PostgresConnection) async throws {
         let taken =
@@ -375,8 +415,8 @@ package final class PostgresChatStore: ChatStore {
             .collect().first?.decode(Bool.self) ?? false
         guard taken else {
             throw PostgresStoreError.source(
-                "another chat-server node serves this database; this version serves one database from one node "
-                    + "at a time (docs/OPERATIONS.md, section 19)"
+                "another chat-server node serves this database; one node serves a database at a time "
+                    + "(start this one with --standby to take over when that one stops; docs/OPERATIONS.md, section 19)"
             )
         }
     }

@@ -1,6 +1,7 @@
 import ChatConformance
 import ChatCore
 import Foundation
+import PostgresNIO
 import Synchronization
 import Testing
 
@@ -104,5 +105,71 @@ struct PostgresRestartTests {
             "PostgreSQL restart: \(acks.all.count) acknowledged messages, none lost; "
                 + "\(seen.internalErrors.load(ordering: .relaxed)) sends refused with internal meanwhile"
         )
+    }
+
+    @Test(
+        "kill -9 of the serving node: a standby takes over; nothing acknowledged lost, no gap, none twice",
+        .timeLimit(.minutes(3))
+    )
+    func standbyTakesOver() async throws {
+        let settings = try await TestPostgres.database()
+        let url = TestPostgres.url(settings)
+        let flags = ["--postgres", url, "--rate-burst", "100000", "--rate-per-sec", "100000"]
+        let first = try await ProcessTests.startServer(extra: flags)
+        defer { try? FileManager.default.removeItem(atPath: first.dataDir) }
+        let context = ConformanceContext(url: first.url, limits: Limits())
+        let (owner, room) = try await context.newUserInNewRoom("owner", room: "failover")
+        var senders: [TestUser] = []
+        for i in 0..<4 {
+            let user = try await context.newUser("s\(i)")
+            try await context.join(user.client, room)
+            senders.append(user)
+        }
+        // The standby starts while the first node serves: it waits without listening.
+        let standby = Task { try await ProcessTests.startServer(extra: flags + ["--standby"]) }
+        let acks = CrashTests.Acks()
+        let firstURL = first.url
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (i, token) in senders.map(\.token).enumerated() {
+                group.addTask {
+                    let ctx = ConformanceContext(url: firstURL, limits: Limits())
+                    guard let c = try? await ctx.helloClient(),
+                        (try? await c.request("resume", ["token": .string(token)]))?["type"]?.stringValue == "ok"
+                    else { return }
+                    for n in 0..<100_000 {
+                        let text = "s\(i)-n\(n)"
+                        guard
+                            let reply = try? await c.request("send", ["room": .string(room), "text": .string(text)]),
+                            reply["type"]?.stringValue == "ok", let seq = reply["seq"]?.intValue
+                        else { return }
+                        acks.add(seq, text)
+                    }
+                }
+            }
+            for _ in 0..<400 where acks.all.count < 300 { try await Task.sleep(for: .milliseconds(25)) }
+            // The standby has connected (beside the first node's one connection), and polls the lock.
+            for _ in 0..<200 {
+                let connections = try await TestPostgres.with(settings) { client in
+                    try await client.query(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                        logger: TestPostgres.logger
+                    ).collect().first?.decode(Int64.self) ?? 0
+                }
+                if connections >= 2 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await Task.sleep(for: .milliseconds(1_200))
+            kill(first.process.processIdentifier, SIGKILL)
+            try await group.waitForAll()
+        }
+        _ = try await ProcessTests.waitForExit(first.process)
+        let second = try await standby.value
+        defer { try? FileManager.default.removeItem(atPath: second.dataDir) }
+        #expect(second.log.contains("standby: another node serves this database"), "it waited as a standby")
+        #expect(acks.all.count >= 300)
+        try await CrashTests.verify(second.url, token: owner.token, room: room, acks: acks, trial: 0)
+        second.process.terminate()
+        #expect(try await ProcessTests.waitForExit(second.process) == 0)
+        print("standby took over: \(acks.all.count) acknowledged messages on the first node, none lost")
     }
 }
