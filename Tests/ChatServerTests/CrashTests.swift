@@ -95,7 +95,8 @@ struct CrashTests {
             senders.append(user)
         }
         let acks = Acks()
-        let trials = Int(ProcessInfo.processInfo.environment["CHAT_CRASH_TRIALS"] ?? "") ?? 6
+        let trials =
+            Int(ProcessInfo.processInfo.environment["CHAT_CRASH_TRIALS"] ?? "") ?? (fsync == "postgres" ? 3 : 6)
         var totalAcked = 0
         for trial in 0..<trials {
             let url = server.url

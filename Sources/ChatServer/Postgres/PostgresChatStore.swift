@@ -28,7 +28,7 @@ import Synchronization
 ///   it commits, and the hub accepts changes again. Nothing queued is dropped.
 package final class PostgresChatStore: ChatStore {
     /// The session-level advisory lock a serving node holds ("chat" + 1).
-    static let servingLockKey: Int64 = PostgresSchema.lockKey + 1
+    package static let servingLockKey: Int64 = PostgresSchema.lockKey + 1
     /// Most records in one transaction.
     static let maxBatchRecords = 4_096
 
@@ -372,23 +372,42 @@ package final class PostgresChatStore: ChatStore {
             logger: logger
         )
         do {
-            try await takeServingLock(connection)
-        } catch let error as PostgresStoreError {
-            // Another node took the database over while this one was cut off (it started as a
-            // standby): whatever this node still holds is stale, and it can never write again.
-            // Its clients reconnect (through the load balancer) to the node that serves now.
-            logger.critical(
-                "another node took over this database while this one was cut off from it; exiting",
-                metadata: ["error": "\(error)"]
-            )
-            exit(3)
+            try await retakeServingLock(connection)
         } catch {
+            // Closed on every way out: postgres-nio traps when a connection is released open.
             try? await connection.close()
             throw error
         }
         state.withLock { $0.connection = connection }
         watch(connection)
         return connection
+    }
+
+    /// Takes the serving lock again after a reconnect. This node's previous session may hold it
+    /// for a moment yet (PostgreSQL releases it when that backend exits, a little after the
+    /// connection closed): only a lock still held after ten seconds is another node's, and then
+    /// this node exits.
+    private func retakeServingLock(_ connection: PostgresConnection) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            do {
+                try await takeServingLock(connection)
+                return
+            } catch let error as PostgresStoreError {
+                guard ContinuousClock.now >= deadline else {
+                    try await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
+                // Another node took the database over while this one was cut off (it started as
+                // a standby): whatever this node still holds is stale, and it can never write
+                // again. Its clients reconnect (through the load balancer) to the node that serves.
+                logger.critical(
+                    "another node took over this database while this one was cut off from it; exiting",
+                    metadata: ["error": "\(error)"]
+                )
+                exit(3)
+            }
+        }
     }
 
     /// Waits (polling once a second) until no other node serves the database, then takes the lock.

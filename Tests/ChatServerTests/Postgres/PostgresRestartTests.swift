@@ -1,5 +1,6 @@
 import ChatConformance
 import ChatCore
+import ChatServer
 import Foundation
 import PostgresNIO
 import Synchronization
@@ -30,6 +31,8 @@ struct PostgresRestartTests {
             dataDir: dataDir,
             extra: ["--postgres", url, "--rate-burst", "100000", "--rate-per-sec", "100000"]
         )
+        // Not left running when an expectation throws (it would retry its dead cluster forever).
+        defer { kill(server.process.processIdentifier, SIGKILL) }
         let context = ConformanceContext(url: server.url, limits: Limits())
         let (owner, room) = try await context.newUserInNewRoom("owner", room: "restart")
         var senders: [TestUser] = []
@@ -58,6 +61,9 @@ struct PostgresRestartTests {
                         if reply["type"]?.stringValue == "ok", let seq = reply["seq"]?.intValue {
                             acks.add(seq, text)
                             n += 1
+                            // Paced (a few hundred sends/s in all): load enough to be caught by the
+                            // restart, not enough to starve the tests that run beside this one.
+                            try await Task.sleep(for: .milliseconds(5))
                         } else if reply["code"]?.stringValue == "internal" {
                             seen.internalErrors.add(1, ordering: .relaxed)
                             try await Task.sleep(for: .milliseconds(50))
@@ -116,7 +122,10 @@ struct PostgresRestartTests {
         let url = TestPostgres.url(settings)
         let flags = ["--postgres", url, "--rate-burst", "100000", "--rate-per-sec", "100000"]
         let first = try await ProcessTests.startServer(extra: flags)
-        defer { try? FileManager.default.removeItem(atPath: first.dataDir) }
+        defer {
+            kill(first.process.processIdentifier, SIGKILL)
+            try? FileManager.default.removeItem(atPath: first.dataDir)
+        }
         let context = ConformanceContext(url: first.url, limits: Limits())
         let (owner, room) = try await context.newUserInNewRoom("owner", room: "failover")
         var senders: [TestUser] = []
@@ -143,6 +152,7 @@ struct PostgresRestartTests {
                             reply["type"]?.stringValue == "ok", let seq = reply["seq"]?.intValue
                         else { return }
                         acks.add(seq, text)
+                        try? await Task.sleep(for: .milliseconds(5))  // paced, as in the restart test
                     }
                 }
             }
@@ -164,12 +174,52 @@ struct PostgresRestartTests {
         }
         _ = try await ProcessTests.waitForExit(first.process)
         let second = try await standby.value
-        defer { try? FileManager.default.removeItem(atPath: second.dataDir) }
+        defer {
+            kill(second.process.processIdentifier, SIGKILL)
+            try? FileManager.default.removeItem(atPath: second.dataDir)
+        }
         #expect(second.log.contains("standby: another node serves this database"), "it waited as a standby")
         #expect(acks.all.count >= 300)
         try await CrashTests.verify(second.url, token: owner.token, room: room, acks: acks, trial: 0)
         second.process.terminate()
         #expect(try await ProcessTests.waitForExit(second.process) == 0)
         print("standby took over: \(acks.all.count) acknowledged messages on the first node, none lost")
+    }
+
+    @Test("a node cut off from PostgreSQL that finds another node serving when it reconnects exits with status 3")
+    func takenOver() async throws {
+        let settings = try await TestPostgres.database()
+        let node = try await ProcessTests.startServer(extra: ["--postgres", TestPostgres.url(settings)])
+        defer {
+            kill(node.process.processIdentifier, SIGKILL)
+            try? FileManager.default.removeItem(atPath: node.dataDir)
+        }
+        let context = ConformanceContext(url: node.url, limits: Limits())
+        let (owner, room) = try await context.newUserInNewRoom("owner", room: "split")
+        try expectOK(try await owner.client.request("send", ["room": .string(room), "text": "one"]), "send")
+        let connection = try await PostgresConnection.connect(
+            configuration: try settings.connectionConfiguration(),
+            id: 9,
+            logger: TestPostgres.logger
+        )
+        // Cut the node off, and take the serving lock as another node would.
+        try await connection.query(
+            """
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()
+            """,
+            logger: TestPostgres.logger
+        )
+        try await connection.query(
+            "SELECT pg_advisory_lock(\(PostgresChatStore.servingLockKey))",
+            logger: TestPostgres.logger
+        )
+        // Its next write finds the connection gone, reconnects, and meets the lock.
+        let reply = try? await owner.client.request("send", ["room": .string(room), "text": "two"])
+        #expect(reply?["type"]?.stringValue != "ok", "a change is not acknowledged: \(String(describing: reply))")
+        let status = try await ProcessTests.waitForExit(node.process)
+        try await connection.close()
+        #expect(status == 3)
+        #expect(node.log.contains("another node took over this database"))
     }
 }
