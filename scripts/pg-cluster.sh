@@ -7,9 +7,10 @@
 #   scripts/pg-cluster.sh stop DIR                 stop it (SIGINT to the postmaster) and remove DIR.
 #   scripts/pg-cluster.sh restart DIR [SECONDS]    stop it (fast shutdown: clients are disconnected),
 #       stay down SECONDS (default 0), start it again on the same port.
+#   scripts/pg-cluster.sh down DIR / up DIR         the two halves of restart.
 # Needs PostgreSQL's server binaries (Debian: apt-get install postgresql).
 set -euo pipefail
-usage="usage: pg-cluster.sh start DIR [OWNER_PID] | stop DIR | restart DIR [SECONDS]"
+usage="usage: pg-cluster.sh start DIR [OWNER_PID] | stop DIR | restart DIR [SECONDS] | down DIR | up DIR"
 cmd=${1:?$usage}
 dir=${2:?$usage}
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -59,11 +60,11 @@ start)
     echo "$url"
     ;;
 stop) stop ;;
-restart)
+restart | down | up)
     port=$(sed -e 's/.*:\([0-9]*\)\/.*/\1/' "$dir/url")
-    as_pg "$bin/pg_ctl" -D "$dir/db" -m fast -w -t 60 stop >/dev/null
-    sleep "${3:-0}"
-    launch "$port"
+    [ "$cmd" = up ] || as_pg "$bin/pg_ctl" -D "$dir/db" -m fast -w -t 60 stop >/dev/null
+    [ "$cmd" = restart ] && sleep "${3:-0}"
+    [ "$cmd" = down ] || launch "$port"
     ;;
 *)
     echo "$usage" >&2

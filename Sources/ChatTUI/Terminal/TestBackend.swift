@@ -43,7 +43,9 @@ package final class TestBackend: TerminalBackend {
     ///   - condition: what the frame must show.
     /// - Returns: the first such frame, or nil after `timeout`.
     package func waitForFrame(
-        timeout: Duration = .seconds(5),
+        // Generous: a frame that comes returns at once; only a missing one waits it all (5 s was
+        // missed on a loaded machine, by every test of a run at once).
+        timeout: Duration = .seconds(20),
         _ condition: (ScreenBuffer) -> Bool
     ) async -> ScreenBuffer? {
         let deadline = ContinuousClock.now + timeout

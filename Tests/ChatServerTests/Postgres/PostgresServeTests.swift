@@ -23,6 +23,7 @@ struct PostgresServeTests {
         .timeLimit(.minutes(10))
     )
     func conformanceAndReload() async throws {
+        try await TestPostgres.afterStartBurst()
         let settings = try await TestPostgres.database()
         let live = try await TestServer.with(Self.configuration(settings)) { server in
             var failed: [String] = []
