@@ -111,6 +111,11 @@ package final class PostgresChatStore: ChatStore {
                     Array((settings.redacted + "\n").utf8),
                     to: directory.postgresMarkerPath
                 )
+                // The search index is derived from the state, which may have changed since this
+                // node last ran (another node served, the database was restored): an edit or a
+                // delete made meanwhile would leave old text findable. It is rebuilt from the
+                // state this start loads.
+                try? FileManager.default.removeItem(atPath: SearchReindex.directory(dataDirectory: directory.path))
                 return try await recoverFromPostgres()
             } catch {
                 unlock()

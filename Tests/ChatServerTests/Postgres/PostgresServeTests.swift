@@ -211,7 +211,11 @@ struct PostgresServeTests {
         defer { try? FileManager.default.removeItem(atPath: node) }
         var configuration = Self.configuration(settings)
         configuration.storage = StorageConfiguration(directory: node)
+        // A search index left from an earlier run of the node is not trusted: it is rebuilt.
+        try FileManager.default.createDirectory(atPath: node + "/search", withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: node + "/search/stale", contents: Data("x".utf8)))
         let served = try await TestServer.with(configuration) { server in await server.hub.stateCopy }
+        #expect(!FileManager.default.fileExists(atPath: node + "/search/stale"))
         try PostgresStoreTests.expectSameState(served, original)
         let files = FileStore(root: node + "/files")
         for upload in original.uploads.values {
