@@ -325,31 +325,7 @@ package enum PostgresImport {
         }
 
         func messages(_ rows: [MessageRow]) async throws {
-            let rooms = rows.map(\.room)
-            let seqs = rows.map(\.seq)
-            let senders = rows.map(\.sender)
-            let senderKeys = rows.map(\.senderKey)
-            let hasSearch = rows.map { $0.search != nil }
-            let search = rows.map { $0.search ?? "" }
-            let kinds = rows.map(\.kind)
-            let bodies = rows.map(\.body)
-            let ts = rows.map(\.ts)
-            let hasNonce = rows.map { $0.nonce != nil }
-            let nonces = rows.map { $0.nonce ?? "" }
-            let hasDetails = rows.map { $0.details != nil }
-            let details = rows.map { $0.details ?? "" }
-            try await connection.query(
-                """
-                INSERT INTO messages (room_key, seq, sender, sender_key, kind, body, ts, nonce, details, search)
-                SELECT r, s, f, fk, k, b, t, CASE WHEN hn THEN n END, CASE WHEN hd THEN d::jsonb END,
-                       CASE WHEN hs THEN v::tsvector END
-                FROM unnest(\(rooms)::text[], \(seqs)::int8[], \(senders)::text[], \(senderKeys)::text[],
-                            \(kinds)::text[], \(bodies)::text[], \(ts)::int8[], \(hasNonce)::bool[], \(nonces)::text[],
-                            \(hasDetails)::bool[], \(details)::text[], \(hasSearch)::bool[], \(search)::text[])
-                    AS m (r, s, f, fk, k, b, t, hn, n, hd, d, hs, v)
-                """,
-                logger: logger
-            )
+            try await connection.query("\(insertMessages: rows)", logger: logger)
         }
 
         func uploads(_ rows: ArraySlice<FileUpload>) async throws {
@@ -392,6 +368,50 @@ package enum PostgresImport {
             }
             return size
         }
+    }
+}
+
+extension PostgresQuery.StringInterpolation {
+    /// `INSERT INTO messages … SELECT … FROM unnest(…)` of `rows`, one array per column: the
+    /// copy's batches and the serving node's one-statement batches (inside a `WITH`) both use it.
+    ///
+    /// - Parameters:
+    ///   - rows: the rows.
+    mutating func appendInterpolation(insertMessages rows: [MessageRow]) {
+        appendLiteral(
+            """
+            INSERT INTO messages (room_key, seq, sender, sender_key, kind, body, ts, nonce, details, search)
+            SELECT r, s, f, fk, k, b, t, CASE WHEN hn THEN n END, CASE WHEN hd THEN d::jsonb END,
+                   CASE WHEN hs THEN v::tsvector END
+            FROM unnest(
+            """
+        )
+        appendInterpolation(rows.map(\.room))
+        appendLiteral("::text[], ")
+        appendInterpolation(rows.map(\.seq))
+        appendLiteral("::int8[], ")
+        appendInterpolation(rows.map(\.sender))
+        appendLiteral("::text[], ")
+        appendInterpolation(rows.map(\.senderKey))
+        appendLiteral("::text[], ")
+        appendInterpolation(rows.map(\.kind))
+        appendLiteral("::text[], ")
+        appendInterpolation(rows.map(\.body))
+        appendLiteral("::text[], ")
+        appendInterpolation(rows.map(\.ts))
+        appendLiteral("::int8[], ")
+        appendInterpolation(rows.map { $0.nonce != nil })
+        appendLiteral("::bool[], ")
+        appendInterpolation(rows.map { $0.nonce ?? "" })
+        appendLiteral("::text[], ")
+        appendInterpolation(rows.map { $0.details != nil })
+        appendLiteral("::bool[], ")
+        appendInterpolation(rows.map { $0.details ?? "" })
+        appendLiteral("::text[], ")
+        appendInterpolation(rows.map { $0.search != nil })
+        appendLiteral("::bool[], ")
+        appendInterpolation(rows.map { $0.search ?? "" })
+        appendLiteral("::text[]) AS m (r, s, f, fk, k, b, t, hn, n, hd, d, hs, v)")
     }
 }
 

@@ -24,14 +24,7 @@ struct RecordWriter {
     mutating func apply(_ record: LogRecord) async throws {
         if case .messageAppended(let message) = record {
             let room = TextRules.foldKey(message.room)
-            if let head = heads[room] {
-                guard message.seq == head.last + 1 else {
-                    throw PostgresStoreError.source("room \(room): seq \(message.seq) follows \(head.last)")
-                }
-                heads[room]?.last = message.seq
-            } else {
-                heads[room] = (message.seq - 1, message.seq)
-            }
+            try Self.advance(&heads, room: room, to: message.seq)
             rows.append(MessageRow(message, roomKey: room, senderKey: TextRules.foldKey(message.from)))
             if rows.count >= PostgresImport.batchRows { try await flush() }
             if let target = message.target, target >= 1, target < message.seq {
@@ -77,6 +70,19 @@ struct RecordWriter {
         }
     }
 
+    /// Records that a batch writes `seq` in `room`: the room's head before the batch, and its
+    /// newest seq, which must grow by one each time.
+    static func advance(_ heads: inout [String: (before: Int64, last: Int64)], room: String, to seq: Int64) throws {
+        if let head = heads[room] {
+            guard seq == head.last + 1 else {
+                throw PostgresStoreError.source("room \(room): seq \(seq) follows \(head.last)")
+            }
+            heads[room]?.last = seq
+        } else {
+            heads[room] = (seq - 1, seq)
+        }
+    }
+
     /// The messages of a batch made only of new messages that change no other (nil: anything
     /// else, or more rows than one insert takes).
     static func plainMessages(_ records: [LogRecord]) -> [ChatMessage]? {
@@ -106,43 +112,17 @@ struct RecordWriter {
         rows.reserveCapacity(messages.count)
         for message in messages {
             let room = TextRules.foldKey(message.room)
-            if let head = heads[room] {
-                guard message.seq == head.last + 1 else {
-                    throw PostgresStoreError.source("room \(room): seq \(message.seq) follows \(head.last)")
-                }
-                heads[room]?.last = message.seq
-            } else {
-                heads[room] = (message.seq - 1, message.seq)
-            }
+            try Self.advance(&heads, room: room, to: message.seq)
             rows.append(MessageRow(message, roomKey: room, senderKey: TextRules.foldKey(message.from)))
         }
         let sorted = heads.sorted { $0.key < $1.key }
         let keys = sorted.map(\.key)
         let before = sorted.map(\.value.before)
         let last = sorted.map(\.value.last)
-        let rooms = rows.map(\.room)
-        let seqs = rows.map(\.seq)
-        let senders = rows.map(\.sender)
-        let senderKeys = rows.map(\.senderKey)
-        let hasSearch = rows.map { $0.search != nil }
-        let search = rows.map { $0.search ?? "" }
-        let kinds = rows.map(\.kind)
-        let bodies = rows.map(\.body)
-        let ts = rows.map(\.ts)
-        let hasNonce = rows.map { $0.nonce != nil }
-        let nonces = rows.map { $0.nonce ?? "" }
-        let hasDetails = rows.map { $0.details != nil }
-        let details = rows.map { $0.details ?? "" }
         _ = try await connection.query(
             """
             WITH inserted AS (
-                INSERT INTO messages (room_key, seq, sender, sender_key, kind, body, ts, nonce, details, search)
-                SELECT r, s, f, fk, k, b, t, CASE WHEN hn THEN n END, CASE WHEN hd THEN d::jsonb END,
-                       CASE WHEN hs THEN v::tsvector END
-                FROM unnest(\(rooms)::text[], \(seqs)::int8[], \(senders)::text[], \(senderKeys)::text[],
-                            \(kinds)::text[], \(bodies)::text[], \(ts)::int8[], \(hasNonce)::bool[], \(nonces)::text[],
-                            \(hasDetails)::bool[], \(details)::text[], \(hasSearch)::bool[], \(search)::text[])
-                    AS m (r, s, f, fk, k, b, t, hn, n, hd, d, hs, v)
+                \(insertMessages: rows)
             ), moved AS (
                 UPDATE rooms SET head = h.last
                 FROM unnest(\(keys)::text[], \(before)::int8[], \(last)::int8[]) AS h (key, before, last)
