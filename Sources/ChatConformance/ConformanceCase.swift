@@ -97,8 +97,11 @@ package struct ConformanceFailure: Error, CustomStringConvertible {
 
 /// The server under test and helpers for making users and rooms that belong to this run.
 package struct ConformanceContext: Sendable {
-    /// WebSocket URL.
+    /// WebSocket URL (the first node's, when there are several).
     package let url: String
+    /// Every node's WebSocket URL: new connections go to each in turn, so the parties of a
+    /// multi-client case sit on different nodes of a cluster.
+    package let urls: [String]
     /// Limits from the server's `hello` reply.
     package let limits: Limits
     /// Features from the server's `hello` reply.
@@ -108,6 +111,7 @@ package struct ConformanceContext: Sendable {
     package var checksWireEncoding = false
     let runID: String
     private let counter = Counter()
+    private let connections = Counter()
     /// Tokens of users this context registered, for `cleanUp()`.
     private let tokens = TokenList()
 
@@ -115,11 +119,12 @@ package struct ConformanceContext: Sendable {
     ///
     /// - Parameters:
     ///   - url: WebSocket URL.
-    package static func make(url: String) async throws -> ConformanceContext {
+    ///   - others: the other nodes' URLs, if the server is a cluster.
+    package static func make(url: String, others: [String] = []) async throws -> ConformanceContext {
         let client = try await WireClient.connect(url: url)
         let hello = try await client.call(Self.hello, as: HelloReply.self, "hello")
         await client.disconnect()
-        return ConformanceContext(url: url, limits: hello.limits, features: hello.features)
+        return ConformanceContext(url: url, limits: hello.limits, features: hello.features, others: others)
     }
 
     /// Creates a context with known limits.
@@ -128,8 +133,10 @@ package struct ConformanceContext: Sendable {
     ///   - url: WebSocket URL.
     ///   - limits: the server's limits.
     ///   - features: the features it advertises.
-    package init(url: String, limits: Limits, features: [String] = []) {
+    ///   - others: the other nodes' URLs, if the server is a cluster.
+    package init(url: String, limits: Limits, features: [String] = [], others: [String] = []) {
         self.url = url
+        self.urls = [url] + others
         self.limits = limits
         self.features = features
         let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
@@ -164,10 +171,16 @@ package struct ConformanceContext: Sendable {
 
     /// A fresh connection.
     package func connect() async throws -> WireClient {
-        let client = try await WireClient.connect(url: url)
+        let n = connections.value.add(1, ordering: .relaxed).oldValue
+        let client = try await WireClient.connect(url: urls[n % urls.count])
         client.checksEncoding = checksWireEncoding
+        if urls.count > 1 { client.crossNodeSettle = Self.crossNodeSettle }
         return client
     }
+
+    /// How long a drain of events waits first when the server is a cluster: what another node
+    /// stored reaches this one asynchronously (docs/PROTOCOL.md, "Clusters").
+    package static let crossNodeSettle = Duration.milliseconds(300)
 
     /// The runner's `hello`.
     package static let hello = Request.hello(version: 1, client: "chat-conformance/1")

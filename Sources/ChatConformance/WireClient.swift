@@ -34,6 +34,9 @@ package final class WireClient {
     /// When set, every frame the server sends must decode to ChatCore's typed values and
     /// encode back to the very same bytes (see `WireCheck`); a difference fails the read.
     package var checksEncoding = false
+    /// How long `drainEvents` first waits for events from other nodes of a cluster (zero: one
+    /// server, where the `ping` round trip alone orders them).
+    package var crossNodeSettle: Duration = .zero
     /// Request types sent, per id, oldest first: what each `ok` answers.
     private var pendingTypes: [String: [String]] = [:]
 
@@ -387,6 +390,8 @@ package final class WireClient {
 
     /// Drains events up to a `ping` round trip; returns every event seen (buffered ones included).
     package func drainEvents() async throws -> [JSONObject] {
+        // A change made on another node reaches this one a little after that node answered it.
+        if crossNodeSettle > .zero { try await Task.sleep(for: crossNodeSettle) }
         _ = try await call(Request.ping, as: PingReply.self, "ping")
         let drained = events
         events = []

@@ -35,7 +35,7 @@ package struct ByteWriter {
 
 /// Reads what `ByteWriter` wrote; every read is bounds-checked.
 package struct ByteReader {
-    let bytes: UnsafeRawBufferPointer
+    package let bytes: UnsafeRawBufferPointer
     package var offset: Int
 
     package init(_ bytes: UnsafeRawBufferPointer, offset: Int = 0) {

@@ -49,6 +49,7 @@ package func buildApplication(
                 files: fileStore,
                 dataDirectory: configuration.storage?.directory,
                 standby: configuration.standby,
+                cluster: configuration.cluster,
                 logger: logger
             )
         }
@@ -63,6 +64,7 @@ package func buildApplication(
         logger: logger,
         observer: observer
     )
+    if configuration.cluster, let clusterStore = store as? PostgresChatStore { clusterStore.attach(hub) }
     ServerMetrics.setConnectionLimit(configuration.maxConnections)
     let hasher = PasswordHasher(rounds: configuration.passwordRounds)
     // The search index is derived from the log: missing files are rebuilt by the indexer.

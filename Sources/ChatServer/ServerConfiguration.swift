@@ -77,6 +77,10 @@ package struct ServerConfiguration: Sendable {
     package var postgres: PostgresSettings?
     /// `--standby` (with `postgres`): wait while another node serves the database, then take over.
     package var standby = false
+    /// `--cluster` (with `postgres`): serve beside other `--cluster` nodes of the same database;
+    /// each change is made in a turn that holds the database's write lock and starts from every
+    /// other node's changes (see `PostgresChatStore`).
+    package var cluster = false
     /// Open TCP connections on the chat port (HTTP and WebSocket) accepted in total.
     package var maxConnections: Int
     /// Open TCP connections on the chat port accepted from one client address.

@@ -17,8 +17,14 @@ struct ChatConformanceCommand: AsyncParsableCommand {
         version: BuildInfo.description
     )
 
-    @Option(help: "The server's WebSocket URL, e.g. ws://127.0.0.1:7878 (path /v1/ws implied).")
-    var url: String
+    @Option(
+        help: """
+            The server's WebSocket URL, e.g. ws://127.0.0.1:7878 (path /v1/ws implied). Give it once per \
+            node of a cluster: new connections go to each node in turn, so the parties of a multi-client \
+            case sit on different nodes.
+            """
+    )
+    var url: [String]
 
     @Option(help: "Run only cases whose name contains this text.")
     var filter: String?
@@ -47,11 +53,14 @@ struct ChatConformanceCommand: AsyncParsableCommand {
             }
             return
         }
-        var target = url
-        if !target.contains("://") { target = "ws://" + target }
+        let targets = url.map { $0.contains("://") ? $0 : "ws://" + $0 }
+        guard let first = targets.first else {
+            print("cannot start: give the server's URL with --url")
+            throw ExitCode(2)
+        }
         let context: ConformanceContext
         do {
-            context = try await ConformanceContext.make(url: target)
+            context = try await ConformanceContext.make(url: first, others: Array(targets.dropFirst()))
         } catch {
             print("cannot start: \(error)")
             throw ExitCode(2)

@@ -66,6 +66,14 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var standby = false
 
+    @Flag(
+        help: """
+            With --postgres: serve beside other --cluster nodes of the same database, clients on any \
+            node (docs/OPERATIONS.md §19).
+            """
+    )
+    var cluster = false
+
     /// `--postgres`, else `CHAT_POSTGRES_URL` (nil: neither, or empty).
     var postgresURL: String? {
         guard let url = postgres ?? ProcessInfo.processInfo.environment["CHAT_POSTGRES_URL"], !url.isEmpty else {
@@ -357,8 +365,13 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("--retain-days does not work with --postgres yet")
             }
             if repair { throw ValidationError("--repair is for a data directory's files, not --postgres") }
+            if standby && cluster {
+                throw ValidationError("--standby and --cluster do not go together: every --cluster node serves")
+            }
         } else if standby {
             throw ValidationError("--standby works with --postgres only")
+        } else if cluster {
+            throw ValidationError("--cluster works with --postgres only")
         }
         guard snapshotLogMib >= 1 else { throw ValidationError("--snapshot-log-mib must be at least 1") }
         guard snapshotInterval >= 1 else { throw ValidationError("--snapshot-interval must be at least 1") }
@@ -465,6 +478,7 @@ struct ServeCommand: AsyncParsableCommand {
         )
         configuration.postgres = try postgresURL.map { try PostgresSettings(url: $0) }
         configuration.standby = standby
+        configuration.cluster = cluster
         var logger = Logger(label: "chat-server")
         logger.logLevel = level
         logger.info(

@@ -220,7 +220,9 @@ package struct FileRoutes: Sendable {
             let file = await hub.downloadable(id, user: user)
         else { return Self.refusal(.notFound) }
         let path = store.blobPath(file.sha256)
-        guard FileManager.default.fileExists(atPath: path) else {
+        // On a cluster, bytes another node took are copied from PostgreSQL at the first download.
+        let present = FileManager.default.fileExists(atPath: path)
+        guard present ? true : await hub.fetchMissingBytes(file) else {
             logger.error(
                 "a stored file's bytes are missing",
                 metadata: ["chat.file.id": "\(id)", "chat.path": "\(path)"]

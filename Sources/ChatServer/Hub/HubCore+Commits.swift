@@ -93,6 +93,10 @@ extension HubCore {
         step.wait = lastCommit
         pending.append(PendingCommit(id: lastCommit, work: work, holder: holder))
         if let holder { sessions[holder]?.outstanding += 1 }
+        if configuration.cluster {
+            let events = clusterEvents(of: work)
+            if !events.isEmpty { clusterEvents[lastCommit] = events }
+        }
         return true
     }
 
@@ -162,7 +166,13 @@ extension HubCore {
         guard count > 0 else { return step }
         pending.removeFirst(count)
         release.flush(into: &step)
-        for conn in unblocked { drainQueue(conn, at: now, into: &step) }
+        // On a cluster node a change is made only in a write turn (`HubCore+Cluster.swift`):
+        // the requests that waited run in the next one.
+        if configuration.cluster {
+            deferredDrains.append(contentsOf: unblocked)
+        } else {
+            for conn in unblocked { drainQueue(conn, at: now, into: &step) }
+        }
         return step
     }
 
@@ -228,7 +238,7 @@ extension HubCore {
         }
     }
 
-    private mutating func drainQueue(_ conn: ConnID, at now: HubTime, into step: inout HubStep) {
+    mutating func drainQueue(_ conn: ConnID, at now: HubTime, into step: inout HubStep) {
         guard let queued = sessions[conn]?.queued, !queued.isEmpty else { return }
         sessions[conn]?.queued = []
         for (id, request) in queued { receive(conn, id: id, request, at: now, into: &step) }
@@ -260,7 +270,7 @@ extension HubCore {
         }
     }
 
-    private mutating func run(_ work: AfterCommit, release: inout ReleaseBuffer, into step: inout HubStep) {
+    mutating func run(_ work: AfterCommit, release: inout ReleaseBuffer, into step: inout HubStep) {
         switch work {
         case .reply(let conn, let id, let reply):
             release.replies.append(.reply(conn, id: id, reply))

@@ -205,7 +205,7 @@ extension HubCore {
         let keys = state.rooms[room]?.members.keys.map { $0 } ?? []
         return keys.compactMap { key -> MemberStatus? in
             guard let user = state.users[key] else { return nil }
-            return MemberStatus(user: user.name, online: sessions.isOnline(key))
+            return MemberStatus(user: user.name, online: isOnlineAnywhere(key))
         }
         .sorted { codePointLess($0.user, $1.user) }
     }

@@ -60,6 +60,16 @@ package struct HubCore: Sendable {
     /// Rooms whose expired messages (`--retain-days`) the search index must drop, until the
     /// indexer takes them (`takeIndexExpiries`); every room with expired messages after a start.
     package internal(set) var indexExpiries: [String: IndexExpiry] = [:]
+    /// `--cluster`: what each commit not yet written tells the other nodes (see `HubCore+Cluster.swift`).
+    var clusterEvents: [CommitID: [ClusterEvent]] = [:]
+    /// `--cluster`: sessions whose held-back requests run in the next write turn.
+    var deferredDrains: [ConnID] = []
+    /// `--cluster`: what this node must tell the others (presence, typing), until the shell takes it.
+    var ephemeralOut: [EphemeralEvent] = []
+    /// `--cluster`: user fold key → the other nodes it has a connection on.
+    var remoteOnline: [String: Set<String>] = [:]
+    /// `--cluster`: other node → when it was last heard from (monotonic seconds).
+    var nodesSeen: [String: Double] = [:]
 
     /// Creates a core over recovered state.
     ///
@@ -104,7 +114,7 @@ package struct HubCore: Sendable {
         var step = HubStep()
         guard let session = sessions.remove(conn) else { return step }
         for room in session.rooms { step.append(.unsubscribe(conn, room: room)) }
-        if let user = session.userKey, !sessions.isOnline(user) { broadcastPresence(user, online: false, into: &step) }
+        if let user = session.userKey, !sessions.isOnline(user) { localPresence(user, online: false, into: &step) }
         return step
     }
 
@@ -247,9 +257,9 @@ package struct HubCore: Sendable {
                 let key = try memberRoom(room, user: userKey)
                 try takeMessageToken(userKey, at: now)
                 guard let roomState = state.rooms[key] else { return }
-                step.append(
-                    .publish(room: key, .typing(room: roomState.name, user: user.name), excludingUser: userKey)
-                )
+                let typing = HubEvent.typing(room: roomState.name, user: user.name)
+                step.append(.publish(room: key, typing, excludingUser: userKey))
+                if configuration.cluster { ephemeralOut.append(.publish(room: key, typing, excludingUser: userKey)) }
                 step.append(.reply(conn, id: id, .ok))
             case .hello, .ping, .register, .login, .resume:
                 step.append(.reject(conn, id: id, .badRequest("unexpected request")))
@@ -313,7 +323,7 @@ package struct HubCore: Sendable {
         sessions[conn]?.tokenHash = tokenHash
         step.append(.identify(conn, user: userKey))
         if !wasKnown, sessions.addUserConnection(userKey, conn) {
-            broadcastPresence(userKey, online: true, into: &step)
+            localPresence(userKey, online: true, into: &step)
         }
     }
 
@@ -326,10 +336,10 @@ package struct HubCore: Sendable {
         session.tokenHash = nil
         sessions[conn] = session
         step.append(.identify(conn, user: nil))
-        if let user, sessions.removeUserConnection(user, conn) { broadcastPresence(user, online: false, into: &step) }
+        if let user, sessions.removeUserConnection(user, conn) { localPresence(user, online: false, into: &step) }
     }
 
-    private func broadcastPresence(_ userKey: String, online: Bool, into step: inout HubStep) {
+    func broadcastPresence(_ userKey: String, online: Bool, into step: inout HubStep) {
         guard let user = state.users[userKey] else { return }
         var peers = Set<String>()
         for room in user.rooms {

@@ -9,8 +9,12 @@ extension RoomHub {
     ///
     /// - Parameters:
     ///   - token: the token.
-    package func fileUser(token: String) -> String? {
-        core.fileUser(token: token, at: clock.now())
+    package func fileUser(token: String) async -> String? {
+        if let user = core.fileUser(token: token, at: clock.now()) { return user }
+        // A token issued on another node a moment ago.
+        guard let clusterStore else { return nil }
+        await clusterStore.catchUp()
+        return core.fileUser(token: token, at: clock.now())
     }
 
     /// Admits an upload before its bytes are read (rate and quota); see `HubCore.admitUpload`.
@@ -29,11 +33,15 @@ extension RoomHub {
     ///   - user: the uploader's fold key.
     package func registerUpload(_ file: FileRef, user: String) async -> Result<FileRef, FileRefusal> {
         let upload = FileUpload(file: file, uploader: user, ts: clock.now().wallMs)
-        switch core.registerUpload(upload) {
+        let registered = await changing { hub in
+            let registered = hub.core.registerUpload(upload)
+            if case .success(let step) = registered { hub.perform(step) }
+            return registered
+        }
+        switch registered {
         case .failure(let refusal):
             return .failure(refusal)
         case .success(let step):
-            perform(step)
             if let commit = step.wait {
                 await waitDurable(commit)
                 if core.storageFailed { return .failure(.unavailable) }
@@ -48,8 +56,21 @@ extension RoomHub {
     /// - Parameters:
     ///   - id: the file id.
     ///   - user: the user's fold key.
-    package func downloadable(_ id: String, user: String) -> FileRef? {
-        core.downloadable(id, user: user)
+    package func downloadable(_ id: String, user: String) async -> FileRef? {
+        if let file = core.downloadable(id, user: user) { return file }
+        // Shared on another node a moment ago.
+        guard let clusterStore else { return nil }
+        await clusterStore.catchUp()
+        return core.downloadable(id, user: user)
+    }
+
+    /// `--cluster`: fetches an upload's bytes this node lacks from PostgreSQL (false: none).
+    ///
+    /// - Parameters:
+    ///   - file: the upload.
+    package func fetchMissingBytes(_ file: FileRef) async -> Bool {
+        guard let clusterStore else { return false }
+        return await clusterStore.fetchBlob(file.sha256, empty: file.size == 0)
     }
 
     /// What a file sweep found: the content hashes to unlink, and what the uploads hold.
@@ -65,8 +86,11 @@ extension RoomHub {
     /// Removes uploads nobody can reach (see `HubCore.sweepUploads`) and, once the removals are
     /// durable, says which bytes can go.
     package func sweepUploads() async -> FileSweep {
-        let (step, _) = core.sweepUploads(at: clock.now())
-        perform(step)
+        let step = await changing { hub in
+            let step = hub.core.sweepUploads(at: hub.clock.now()).0
+            hub.perform(step)
+            return step
+        }
         if let commit = step.wait { await waitDurable(commit) }
         return FileSweep(freed: core.takeFreedBlobs(), held: core.heldBlobs, stored: core.storedBlobs)
     }

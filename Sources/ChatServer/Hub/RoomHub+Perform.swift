@@ -62,6 +62,7 @@ extension RoomHub {
         perform(core.durable(through: commit, at: clock.now()))
         currentContext = nil
         connection?.release()
+        if let clusterStore, core.hasDeferredDrains { clusterStore.requestTurn() }
         return true
     }
 
@@ -119,7 +120,11 @@ extension RoomHub {
                 connections[conn]?.setUser(user)
             case .append(let records, let commit):
                 if lsns.isEmpty { lsnBase = commit }
-                lastLSN = store.append(records)
+                if let clusterStore {
+                    lastLSN = appendClustered(records, commit: commit, to: clusterStore)
+                } else {
+                    lastLSN = store.append(records)
+                }
                 lsns.append(lastLSN)
                 appended = true
             case .close(let conn, let code, let reason):
@@ -131,6 +136,7 @@ extension RoomHub {
             if store.snapshotDue { store.snapshot(core.state) }
         }
         if appended, !core.state.orphanedFiles.isEmpty { fileSweeps?.yield() }
+        if let clusterStore, core.hasEphemeral { clusterStore.notify(core.takeEphemeral()) }
     }
 
     /// A room's ready messages, published together: each subscriber takes them in one go and

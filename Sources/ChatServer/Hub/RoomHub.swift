@@ -43,6 +43,12 @@ package actor RoomHub: Service {
     var currentContext: ServiceContext?
     /// Wakes the file sweeper when a delete left an upload without messages.
     var fileSweeps: AsyncStream<Void>.Continuation?
+    /// `--cluster`: the store that runs write turns (see `RoomHub+Cluster.swift`).
+    let clusterStore: PostgresChatStore?
+    /// `--cluster`: changes waiting for the next write turn.
+    var turnQueue: [@Sendable (isolated RoomHub) -> Void] = []
+    /// `--cluster`: a write turn is running.
+    var inTurn = false
 
     /// Creates a hub over recovered state.
     ///
@@ -69,6 +75,7 @@ package actor RoomHub: Service {
         self.tracing = observer?.tracing == true
         self.core = HubCore(configuration: configuration, state: state, entropy: entropy)
         self.store = store
+        self.clusterStore = configuration.cluster ? store as? PostgresChatStore : nil
         self.broker = broker
         self.logger = logger
         self.clock = clock
@@ -220,6 +227,16 @@ package actor RoomHub: Service {
     ///   - conn: the connection.
     ///   - requests: (request id, validated request) pairs, in the order received.
     package func handle(_ conn: Connection, requests: [(id: String, request: Request)]) async -> Bool {
+        if clusterStore != nil {
+            await changing { hub in hub.receive(conn, requests: requests) }
+        } else {
+            receive(conn, requests: requests)
+        }
+        await settle(conn.subscriberID, holding: conn)
+        return core.isAuthenticated(conn.subscriberID)
+    }
+
+    private func receive(_ conn: Connection, requests: [(id: String, request: Request)]) {
         let id = conn.subscriberID
         conn.hold()
         var step = HubStep()  // one buffer of actions for the whole batch
@@ -232,8 +249,6 @@ package actor RoomHub: Service {
         }
         currentContext = nil
         conn.release()
-        await settle(id, holding: conn)
-        return core.isAuthenticated(id)
     }
 
     /// Handles one request (see `handle(_:requests:)`).
@@ -277,15 +292,18 @@ package actor RoomHub: Service {
         passwordHash: String,
         invite: String? = nil
     ) async -> Bool {
-        let step = core.register(
-            conn.subscriberID,
-            id: id,
-            user: user,
-            passwordHash: passwordHash,
-            invite: invite,
-            at: clock.now()
-        )
-        perform(step)
+        await changing { hub in
+            hub.perform(
+                hub.core.register(
+                    conn.subscriberID,
+                    id: id,
+                    user: user,
+                    passwordHash: passwordHash,
+                    invite: invite,
+                    at: hub.clock.now()
+                )
+            )
+        }
         await settle(conn.subscriberID, holding: conn)
         return core.isAuthenticated(conn.subscriberID)
     }
@@ -317,9 +335,17 @@ package actor RoomHub: Service {
     ///   - userKey: user fold key.
     ///   - verifiedHash: the stored hash the password matched; nil: it did not match.
     package func finishLogin(_ conn: Connection, id: String, userKey: String, verifiedHash: String?) async -> Bool {
-        perform(
-            core.finishLogin(conn.subscriberID, id: id, userKey: userKey, verifiedHash: verifiedHash, at: clock.now())
-        )
+        await changing { hub in
+            hub.perform(
+                hub.core.finishLogin(
+                    conn.subscriberID,
+                    id: id,
+                    userKey: userKey,
+                    verifiedHash: verifiedHash,
+                    at: hub.clock.now()
+                )
+            )
+        }
         await settle(conn.subscriberID, holding: conn)
         return core.isAuthenticated(conn.subscriberID)
     }
@@ -329,8 +355,16 @@ package actor RoomHub: Service {
     /// - Parameters:
     ///   - command: the command.
     package func admin(_ command: AdminCommand) async throws(AdminError) -> JSONObject {
-        let plan = try core.admin(command, at: clock.now())
-        perform(plan.step)
+        let outcome = await changing { hub -> Result<AdminPlan, AdminError> in
+            do throws(AdminError) {
+                let plan = try hub.core.admin(command, at: hub.clock.now())
+                hub.perform(plan.step)
+                return .success(plan)
+            } catch {
+                return .failure(error)
+            }
+        }
+        let plan = try outcome.get()
         if let commit = plan.step.wait {
             await waitDurable(commit)
             if core.storageFailed { throw AdminError("storing the change failed; see the server log") }

@@ -68,6 +68,9 @@ package struct SessionRegistry: Sendable {
         return true
     }
 
+    /// Every user with a connection open.
+    package var onlineUsers: [String] { Array(userConnections.keys) }
+
     /// Whether the user has a connection open.
     ///
     /// - Parameters:

@@ -32,30 +32,32 @@ package final class PostgresChatStore: ChatStore {
     /// Most records in one transaction.
     static let maxBatchRecords = 4_096
 
-    private let settings: PostgresSettings
-    private let files: FileStore?
+    let settings: PostgresSettings
+    let files: FileStore?
     private let directory: DataDirectory?
     /// `--standby`: wait at start while another node serves the database, then take over.
     private let standby: Bool
+    /// `--cluster`: serve beside other cluster nodes (`PostgresChatStore+Cluster.swift`).
+    let cluster: Bool
     /// The data directory's `LOCK`, held while the node runs (-1: none).
-    private let lockFD = Mutex<Int32>(-1)
-    private let logger: Logger
+    let lockFD = Mutex<Int32>(-1)
+    let logger: Logger
     /// This node's row in `nodes`.
     package let nodeID: String
-    private let state = Mutex(Inner())
+    let state = Mutex(Inner())
     /// Each batch's transaction, from `BEGIN` to the answer to `COMMIT`.
-    private let commitTimer = Timer(label: "chat_postgres_commit_seconds")
-    private let batches = Counter(label: "chat_postgres_batches_total")
-    private let records = Counter(label: "chat_postgres_records_total")
+    let commitTimer = Timer(label: "chat_postgres_commit_seconds")
+    let batches = Counter(label: "chat_postgres_batches_total")
+    let records = Counter(label: "chat_postgres_records_total")
     /// 1 while writing failed and changes are refused (as for the file store).
-    private let failing = Gauge(label: "chat_storage_failing")
+    let failing = Gauge(label: "chat_storage_failing")
     /// The write in progress and its connection (`write`, `watch`).
-    private let inFlight = Mutex<(connection: ObjectIdentifier, once: ResumeOnce)?>(nil)
-    private let wakes: AsyncStream<Void>
-    private let wake: AsyncStream<Void>.Continuation
+    let inFlight = Mutex<(connection: ObjectIdentifier, once: ResumeOnce)?>(nil)
+    let wakes: AsyncStream<Void>
+    let wake: AsyncStream<Void>.Continuation
 
-    private struct Inner {
-        var queue: [(lsn: UInt64, records: [LogRecord])] = []
+    struct Inner {
+        var queue: [(lsn: UInt64, records: [LogRecord], events: [ClusterEvent])] = []
         var lastLSN: UInt64 = 0
         var durable: UInt64 = 0
         var failure: String?
@@ -63,6 +65,23 @@ package final class PostgresChatStore: ChatStore {
         /// The connection `recover` opened, for the writer.
         var connection: PostgresConnection?
         var stopping = false
+        /// `--cluster`: the hub whose write turns the writer runs.
+        var hub: RoomHub?
+        /// `--cluster`: the hub asked for a write turn.
+        var turnWanted = false
+        /// `--cluster`: other nodes may have committed (a notification, or the periodic check).
+        var followWanted = false
+        /// `--cluster`: the newest `cluster_log` id this node's state holds.
+        var applied: Int64 = 0
+        /// `--cluster`: a turn whose commit was not confirmed: its batch's lsn and log id.
+        var uncertain: (lsn: UInt64, id: Int64)?
+        /// `--cluster`: the connection that listens for other nodes' commits.
+        var listener: PostgresConnection?
+        /// `--cluster`: presence and typing to tell the other nodes.
+        var notes: [EphemeralEvent] = []
+        /// `--cluster`: reads of other nodes' commits started, and the newest one finished.
+        var followsStarted = 0
+        var followDone = 0
     }
 
     /// Creates the store; nothing is opened until `recover`.
@@ -78,10 +97,12 @@ package final class PostgresChatStore: ChatStore {
         files: FileStore?,
         dataDirectory: String?,
         standby: Bool = false,
+        cluster: Bool = false,
         logger: Logger
     ) {
         self.settings = settings
         self.standby = standby
+        self.cluster = cluster
         self.files = files
         directory = dataDirectory.map(DataDirectory.init)
         self.logger = logger
@@ -142,13 +163,15 @@ package final class PostgresChatStore: ChatStore {
         )
         do {
             let outcome = try await PostgresSchema.migrate(connection, logger: logger)
-            if standby {
+            if cluster {
+                try await takeClusterLock(connection)
+            } else if standby {
                 try await waitForServingLock(connection)
             } else {
                 try await takeServingLock(connection)
             }
             // Under the serving lock no other node runs: other rows were left by nodes that died.
-            try await connection.query("DELETE FROM nodes", logger: logger)
+            if !cluster { try await connection.query("DELETE FROM nodes", logger: logger) }
             try await connection.query(
                 """
                 INSERT INTO nodes (id, lsn, started_at, seen_at)
@@ -156,10 +179,15 @@ package final class PostgresChatStore: ChatStore {
                 """,
                 logger: logger
             )
-            let state = try await connection.transaction(logger: logger) { connection in
+            let (state, applied) = try await connection.transaction(logger: logger) { connection in
                 try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
-                return try await PostgresState.load(connection, logger: logger)
+                let state = try await PostgresState.load(connection, logger: logger)
+                let applied =
+                    try await connection.query("SELECT head FROM cluster_head WHERE id = 1", logger: logger)
+                    .collect().first?.decode(Int64.self) ?? 0
+                return (state, applied)
             }
+            self.state.withLock { $0.applied = applied }
             let restored = try await restoreBlobs(state, connection)
             logger.info(
                 "state loaded from PostgreSQL",
@@ -183,10 +211,19 @@ package final class PostgresChatStore: ChatStore {
     }
 
     package func append(_ records: [LogRecord]) -> UInt64 {
+        append(records, events: [])
+    }
+
+    /// `append(_:)` with what the commit tells other cluster nodes.
+    ///
+    /// - Parameters:
+    ///   - records: the changes, in the order they were applied.
+    ///   - events: the commit's events for other nodes' connections.
+    package func append(_ records: [LogRecord], events: [ClusterEvent]) -> UInt64 {
         let lsn = state.withLock { inner -> UInt64 in
             guard !records.isEmpty else { return inner.lastLSN }
             inner.lastLSN += 1
-            inner.queue.append((inner.lastLSN, records))
+            inner.queue.append((inner.lastLSN, records, events))
             return inner.lastLSN
         }
         wake.yield()
@@ -216,7 +253,11 @@ package final class PostgresChatStore: ChatStore {
 
     package func run() async throws {
         await withGracefulShutdownHandler {
-            await writeLoop()
+            if cluster {
+                await clusterRun()
+            } else {
+                await writeLoop()
+            }
         } onGracefulShutdown: {
             self.state.withLock { $0.stopping = true }
             self.wake.finish()
@@ -227,15 +268,28 @@ package final class PostgresChatStore: ChatStore {
     /// Leaves: removes the node's row, closes the connection (releasing the serving lock) and
     /// unlocks the data directory. `run` does it once everything queued is written.
     package func close() async {
-        let connection = state.withLock { inner -> PostgresConnection? in
-            defer { inner.connection = nil }
-            return inner.connection
+        let (connection, listener) = state.withLock { inner -> (PostgresConnection?, PostgresConnection?) in
+            defer {
+                inner.connection = nil
+                inner.listener = nil
+                inner.hub = nil
+            }
+            return (inner.connection, inner.listener)
         }
+        try? await listener?.close()
         if let connection {
+            if cluster {
+                let bye = EphemeralEvent.bye.payload(node: nodeID)
+                _ = try? await connection.query("SELECT pg_notify('chat_ephemeral', \(bye))", logger: logger)
+            }
             _ = try? await connection.query("DELETE FROM nodes WHERE id = \(nodeID)", logger: logger)
             // Released now, not when the server notices the closed connection (a node started
             // right after this one stops must not find it still held).
-            _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.servingLockKey))", logger: logger)
+            let unlock = cluster ? "pg_advisory_unlock_shared" : "pg_advisory_unlock"
+            _ = try? await connection.query(
+                "SELECT \(unescaped: unlock)(\(Self.servingLockKey))",
+                logger: logger
+            )
             try? await connection.close()
         }
         unlock()
@@ -257,10 +311,12 @@ package final class PostgresChatStore: ChatStore {
         while let batch = nextBatch() { await store(batch) }
     }
 
-    private struct Batch {
+    struct Batch {
         var records: [LogRecord]
         var lsn: UInt64
         var entries: Int
+        /// `--cluster`: the queued commits, with their events.
+        var commits: [ClusterEntry] = []
     }
 
     /// The queued records, oldest first, up to `maxBatchRecords` (at least one entry).
@@ -330,7 +386,7 @@ package final class PostgresChatStore: ChatStore {
     }
 
     /// The batch is stored: its waiters resume, and the store works (again).
-    private func finished(_ batch: Batch) {
+    func finished(_ batch: Batch) {
         let ready = state.withLock { inner -> [CheckedContinuation<Void, any Error>] in
             inner.queue.removeFirst(batch.entries)
             inner.durable = batch.lsn
@@ -348,7 +404,7 @@ package final class PostgresChatStore: ChatStore {
 
     /// Storing failed: every waiter gets the error (the hub refuses changes until the retry
     /// goes through).
-    private func fail(_ reason: String, log: Bool) {
+    func fail(_ reason: String, log: Bool) {
         if log {
             logger.error("writing to PostgreSQL failed; retrying", metadata: ["error": "\(reason)"])
         }
@@ -360,7 +416,7 @@ package final class PostgresChatStore: ChatStore {
         for waiter in waiters { waiter.continuation.resume(throwing: PostgresStoreError.source(reason)) }
     }
 
-    private func dropConnection() async {
+    func dropConnection() async {
         let connection = state.withLock { inner -> PostgresConnection? in
             defer { inner.connection = nil }
             return inner.connection
@@ -369,7 +425,7 @@ package final class PostgresChatStore: ChatStore {
     }
 
     /// The writer's connection, opened again (with the serving lock) after a failure.
-    private func writerConnection() async throws -> PostgresConnection {
+    func writerConnection() async throws -> PostgresConnection {
         if let connection = state.withLock({ $0.connection }), !connection.isClosed { return connection }
         let connection = try await PostgresConnection.connect(
             configuration: try settings.connectionConfiguration(),
@@ -377,7 +433,11 @@ package final class PostgresChatStore: ChatStore {
             logger: logger
         )
         do {
-            try await retakeServingLock(connection)
+            if cluster {
+                try await retakeClusterLock(connection)
+            } else {
+                try await retakeServingLock(connection)
+            }
         } catch {
             // Closed on every way out: postgres-nio traps when a connection is released open.
             try? await connection.close()
@@ -446,7 +506,7 @@ package final class PostgresChatStore: ChatStore {
     }
 
     /// Whether the batch ending at `lsn` committed (its commit outcome was lost with the connection).
-    private func committed(_ lsn: UInt64, _ connection: PostgresConnection) async throws -> Bool {
+    func committed(_ lsn: UInt64, _ connection: PostgresConnection) async throws -> Bool {
         let stored =
             try await connection.query("SELECT lsn FROM nodes WHERE id = \(nodeID)", logger: logger)
             .collect().first?.decode(Int64.self) ?? 0
@@ -458,6 +518,11 @@ package final class PostgresChatStore: ChatStore {
     /// shutdown while the batch was being written; the node then neither stored nor failed
     /// anything until it was killed). The abandoned task only ever meets the closed connection.
     private func write(_ batch: Batch, _ connection: PostgresConnection) async throws {
+        try await guarded(connection) { try await self.transaction(batch, connection) }
+    }
+
+    /// Runs `body` (queries on `connection`), or fails as soon as the connection closes (see `write`).
+    func guarded(_ connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> Void) async throws {
         defer { inFlight.withLock { $0 = nil } }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let once = ResumeOnce(continuation)
@@ -465,7 +530,7 @@ package final class PostgresChatStore: ChatStore {
             if connection.isClosed { once.resume(.failure(Self.closed)) }  // closed before `watch` could see it
             Task {
                 do {
-                    try await self.transaction(batch, connection)
+                    try await body()
                     once.resume(.success(()))
                 } catch {
                     once.resume(.failure(error))
@@ -478,7 +543,7 @@ package final class PostgresChatStore: ChatStore {
 
     /// Fails the write in flight on `connection` when it closes (one callback per connection, not
     /// one per write: the future keeps every callback until it completes).
-    private func watch(_ connection: PostgresConnection) {
+    func watch(_ connection: PostgresConnection) {
         let id = ObjectIdentifier(connection)
         connection.closeFuture.whenComplete { [weak self] _ in
             let once = self?.inFlight.withLock { $0?.connection == id ? $0?.once : nil }
@@ -517,38 +582,72 @@ package final class PostgresChatStore: ChatStore {
         for sha256 in Set(state.uploads.values.map(\.file.sha256)).sorted() {
             let path = files.blobPath(sha256)
             guard !FileManager.default.fileExists(atPath: path) else { continue }
-            var data = Data()
-            for try await part in try await connection.query(
-                "SELECT data FROM blobs WHERE sha256 = \(sha256) ORDER BY part",
-                logger: logger
-            ).decode(ByteBuffer.self) {
-                data.append(contentsOf: part.readableBytesView)
-            }
-            guard
-                !data.isEmpty || state.uploads.values.contains(where: { $0.file.sha256 == sha256 && $0.file.size == 0 })
-            else {
-                logger.warning(
-                    "an upload's bytes are in neither this node nor PostgreSQL",
-                    metadata: ["chat.sha256": "\(sha256)"]
-                )
-                continue
-            }
-            try FileManager.default.createDirectory(
-                atPath: (path as NSString).deletingLastPathComponent,
-                withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700]
-            )
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-            restored += 1
+            let empty = state.uploads.values.contains { $0.file.sha256 == sha256 && $0.file.size == 0 }
+            if try await restoreBlob(sha256, empty: empty, connection) { restored += 1 }
         }
         return restored
+    }
+
+    /// `--cluster`: writes into this node's file store the bytes of an upload another node took;
+    /// false when they are in neither (or PostgreSQL cannot be reached).
+    ///
+    /// - Parameters:
+    ///   - sha256: the content hash.
+    ///   - empty: whether the upload is empty.
+    package func fetchBlob(_ sha256: String, empty: Bool) async -> Bool {
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: try settings.connectionConfiguration(),
+                id: 3,
+                logger: logger
+            )
+            let restored: Bool
+            do {
+                restored = try await restoreBlob(sha256, empty: empty, connection)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try? await connection.close()
+            return restored
+        } catch {
+            logger.error("reading an upload's bytes from PostgreSQL failed", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Copies one upload's bytes from `blobs` into this node's file store.
+    private func restoreBlob(_ sha256: String, empty: Bool, _ connection: PostgresConnection) async throws -> Bool {
+        guard let files else { return false }
+        let path = files.blobPath(sha256)
+        var data = Data()
+        for try await part in try await connection.query(
+            "SELECT data FROM blobs WHERE sha256 = \(sha256) ORDER BY part",
+            logger: logger
+        ).decode(ByteBuffer.self) {
+            data.append(contentsOf: part.readableBytesView)
+        }
+        guard !data.isEmpty || empty else {
+            logger.warning(
+                "an upload's bytes are in neither this node nor PostgreSQL",
+                metadata: ["chat.sha256": "\(sha256)"]
+            )
+            return false
+        }
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        return true
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }
 
 /// Resumes a continuation once; later results are dropped.
-private final class ResumeOnce: Sendable {
+final class ResumeOnce: Sendable {
     private let continuation: Mutex<CheckedContinuation<Void, any Error>?>
 
     init(_ continuation: CheckedContinuation<Void, any Error>) { self.continuation = Mutex(continuation) }

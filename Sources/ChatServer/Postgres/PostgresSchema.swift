@@ -140,6 +140,27 @@ package enum PostgresSchema {
                 """
             ]
         ),
+        Migration(
+            version: 4,
+            name: "cluster_log, cluster_head: every write turn of --cluster nodes, in commit order",
+            statements: [
+                """
+                CREATE TABLE cluster_head (
+                    id integer PRIMARY KEY CHECK (id = 1),
+                    head bigint NOT NULL
+                )
+                """,
+                "INSERT INTO cluster_head (id, head) VALUES (1, 0)",
+                """
+                CREATE TABLE cluster_log (
+                    id bigint PRIMARY KEY,
+                    node text NOT NULL,
+                    body bytea NOT NULL,
+                    at bigint NOT NULL
+                )
+                """,
+            ]
+        ),
     ]
 
     /// The newest version this build knows.
