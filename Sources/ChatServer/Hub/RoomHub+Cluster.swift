@@ -43,6 +43,21 @@ extension RoomHub {
         perform(try core.applyRemote(remote))
     }
 
+    /// The store cannot run turns (PostgreSQL is away): changes are refused from now on until it
+    /// can (`checkStorageRecovered`), and the inputs waiting for a turn run now, refused.
+    package func turnsFailed() {
+        if !core.storageFailed {
+            if !loggedStorageFailure {
+                loggedStorageFailure = true
+                logger.critical("cluster: PostgreSQL cannot be written; refusing changes")
+            }
+            perform(core.storageFailed(at: clock.now()))
+        }
+        let queue = turnQueue
+        turnQueue = []
+        for work in queue { work(self) }
+    }
+
     /// Another node's presence, typing or heartbeat.
     ///
     /// - Parameters:

@@ -169,7 +169,10 @@ extension PostgresChatStore {
                 let connection = try await writerConnection()
                 let start = ContinuousClock.now
                 let committed = try await turn(connection)
-                state.withLock { $0.uncertain = nil }
+                state.withLock { inner in
+                    inner.uncertain = nil
+                    inner.failure = nil
+                }
                 if let batch = committed {
                     commitTimer.recordInterval(since: start)
                     batches.increment()
@@ -196,6 +199,8 @@ extension PostgresChatStore {
                 fail(PostgresStoreError.describe(error), log: first)
                 failing.record(1)
                 await dropConnection()
+                // The requests waiting for a turn are refused meanwhile (`internal`), not held.
+                await state.withLock { $0.hub }?.turnsFailed()
                 let stopping = state.withLock { $0.stopping }
                 if Task.isCancelled || (stopping && failedSince.map { ContinuousClock.now - $0 > .seconds(10) } == true)
                 {
@@ -359,6 +364,7 @@ extension PostgresChatStore {
             try await guarded(connection) {
                 (box.entries, box.last) = try await self.read(connection, after: applied)
             }
+            state.withLock { $0.failure = nil }
             guard box.last > applied else { return }
             try await hub.applyRemote(box.entries)
             state.withLock { $0.applied = box.last }

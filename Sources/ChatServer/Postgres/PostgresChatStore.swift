@@ -243,7 +243,8 @@ package final class PostgresChatStore: ChatStore {
     }
 
     package func isDurable(_ lsn: UInt64) -> Bool {
-        state.withLock { $0.durable >= lsn }
+        // A cluster node may have nothing left to write and still be unable to run a turn.
+        state.withLock { $0.durable >= lsn && !(cluster && $0.failure != nil) }
     }
 
     /// Every change is in the tables as it commits: there is nothing to snapshot.
