@@ -18,6 +18,10 @@ struct Fanout: AsyncParsableCommand {
     @Option(name: .customLong("protocol"), help: "chat, redis or irc.") var kind: BenchProtocol
     @Option(help: "Server URL (loopback): ws://127.0.0.1:7878, redis://127.0.0.1:6379, irc://127.0.0.1:6667.")
     var url: String
+    @Option(
+        help: "chat: the subscribers' server URL when it is another node of a cluster (default: --url), for publish→deliver across nodes."
+    )
+    var subscriberUrl: String?
     @Option(help: "Subscriber connections (N).") var subscribers = 100
     @Option(help: "Messages to publish (M).") var messages = 10_000
     @Option(help: "Payload size in bytes (S, at least 40).") var size = 100
@@ -57,7 +61,7 @@ struct Fanout: AsyncParsableCommand {
             count: subscribers,
             parallel: parallel,
             kind: kind,
-            target: target,
+            target: try subscriberUrl.map { try BenchTarget(url: $0) } ?? target,
             loop: loop,
             deadline: setupStart + .seconds(maxSeconds)
         ) { conn, index in try await setupDriver.setupSubscriber(conn, index: index) }

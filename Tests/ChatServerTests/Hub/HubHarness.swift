@@ -18,6 +18,8 @@ struct HubHarness {
     /// Every record the core handed out, in order (what the store would hold).
     var records: [LogRecord] = []
     var connUsers: [ConnID: String] = [:]
+    /// `--cluster`: each commit as the other nodes get it (records and events), in order.
+    var clusterEntries: [ClusterEntry] = []
 
     enum Received: Equatable {
         case reply(id: String, HubReply)
@@ -26,12 +28,18 @@ struct HubHarness {
         case closed(CloseCode)
     }
 
-    init(_ configuration: ServerConfiguration = HubHarness.configuration) {
+    /// - Parameters:
+    ///   - configuration: the core's configuration.
+    ///   - prefix: starts every token and epoch (two cores as two nodes must not share them).
+    init(_ configuration: ServerConfiguration = HubHarness.configuration, prefix: String = "") {
         let tokens = Counter()
         core = HubCore(
             configuration: configuration,
             state: ChatState(),
-            entropy: HubCore.Entropy(newToken: { tokens.next("token") }, newEpoch: { tokens.next("epoch") })
+            entropy: HubCore.Entropy(
+                newToken: { tokens.next(prefix + "token") },
+                newEpoch: { tokens.next(prefix + "epoch") }
+            )
         )
     }
 
@@ -69,6 +77,9 @@ struct HubHarness {
             case .append(let new, let commit):
                 appended.append(commit)
                 records.append(contentsOf: new)
+                if core.configuration.cluster {
+                    clusterEntries.append(ClusterEntry(records: new, events: core.takeClusterEvents(commit)))
+                }
             case .close(let conn, let code, _): received[conn, default: []].append(.closed(code))
             }
         }
