@@ -19,7 +19,10 @@ struct Fanout: AsyncParsableCommand {
     @Option(help: "Server URL (loopback): ws://127.0.0.1:7878, redis://127.0.0.1:6379, irc://127.0.0.1:6667.")
     var url: String
     @Option(
-        help: "chat: the subscribers' server URL when it is another node of a cluster (default: --url), for publish→deliver across nodes."
+        help: """
+            chat: the subscribers' server URL when it is another node of a cluster (default: --url), \
+            for publish→deliver across nodes.
+            """
     )
     var subscriberUrl: String?
     @Option(help: "Subscriber connections (N).") var subscribers = 100
