@@ -279,20 +279,30 @@ extension PostgresChatStore {
         }
         guard let batch else { return nil }
         let now = Self.now()
-        var writer = RecordWriter(connection: connection, logger: logger, files: files)
-        for record in batch.records { try await writer.apply(record) }
-        try await writer.finish(node: nodeID, lsn: Int64(batch.lsn), now: now)
         let id = head + 1
-        let body = ByteBuffer(bytes: ClusterEntry.encode(batch.commits))
-        try await connection.query(
-            """
-            WITH log AS (
-                INSERT INTO cluster_log (id, node, body, at) VALUES (\(id), \(nodeID), \(body), \(now))
-            )
-            UPDATE cluster_head SET head = \(id) WHERE id = 1
-            """,
-            logger: logger
+        // The tables' rows, the rooms' heads, the node's lsn and the turn's log row: for new
+        // messages alone, one statement.
+        let turn = ClusterTurnRow(
+            id: id,
+            node: nodeID,
+            body: ByteBuffer(bytes: ClusterEntry.encode(batch.commits)),
+            at: now
         )
+        if let messages = RecordWriter.plainMessages(batch.records) {
+            try await RecordWriter.insertOnly(
+                messages,
+                connection: connection,
+                logger: logger,
+                node: nodeID,
+                lsn: Int64(batch.lsn),
+                now: now,
+                turn: turn
+            )
+        } else {
+            var writer = RecordWriter(connection: connection, logger: logger, files: files)
+            for record in batch.records { try await writer.apply(record) }
+            try await writer.finish(node: nodeID, lsn: Int64(batch.lsn), now: now, turn: turn)
+        }
         state.withLock { inner in
             inner.uncertain = (batch.lsn, id)
             inner.applied = id

@@ -41,7 +41,7 @@ struct RecordWriter {
     /// this batch found it (failing if another writer moved one) and stores the batch's lsn in the
     /// node's row. One statement, not one per room: a batch of 64 senders' messages in 64 rooms
     /// took 64 round trips (about 20 ms) before.
-    mutating func finish(node: String, lsn: Int64, now: Int64) async throws {
+    mutating func finish(node: String, lsn: Int64, now: Int64, turn: ClusterTurnRow? = nil) async throws {
         try await flush()
         let sorted = heads.sorted { $0.key < $1.key }
         let keys = sorted.map(\.key)
@@ -56,7 +56,7 @@ struct RecordWriter {
                 RETURNING rooms.key
             ), node AS (
                 UPDATE nodes SET lsn = \(lsn), seen_at = \(now) WHERE id = \(node)
-            )
+            )\(clusterTurn: turn)
             SELECT key FROM moved
             """,
             logger: logger
@@ -105,7 +105,8 @@ struct RecordWriter {
         logger: Logger,
         node: String,
         lsn: Int64,
-        now: Int64
+        now: Int64,
+        turn: ClusterTurnRow? = nil
     ) async throws {
         var heads: [String: (before: Int64, last: Int64)] = [:]
         var rows: [MessageRow] = []
@@ -130,7 +131,7 @@ struct RecordWriter {
                 RETURNING rooms.key
             ), node AS (
                 UPDATE nodes SET lsn = \(lsn), seen_at = \(now) WHERE id = \(node)
-            )
+            )\(clusterTurn: turn)
             SELECT CASE WHEN (SELECT count(*) FROM moved) = \(Int64(keys.count)) THEN 0
                 ELSE chat_refuse('a room''s head is no longer where this batch found it (another writer stored messages)')
             END
@@ -323,5 +324,35 @@ struct RecordWriter {
 
     private func run(_ query: PostgresQuery) async throws {
         try await connection.query(query, logger: logger)
+    }
+}
+
+/// `--cluster`: the `cluster_log` row of a write turn, written by the turn's last statement.
+struct ClusterTurnRow {
+    var id: Int64
+    var node: String
+    var body: ByteBuffer
+    var at: Int64
+}
+
+extension PostgresQuery.StringInterpolation {
+    /// Two more parts of a `WITH` (after another): the turn's `cluster_log` row and the new
+    /// `cluster_head`; nothing when `turn` is nil.
+    ///
+    /// - Parameters:
+    ///   - turn: the row, if the statement ends a cluster node's write turn.
+    mutating func appendInterpolation(clusterTurn turn: ClusterTurnRow?) {
+        guard let turn else { return }
+        appendLiteral(", cluster_log_row AS (INSERT INTO cluster_log (id, node, body, at) VALUES (")
+        appendInterpolation(turn.id)
+        appendLiteral(", ")
+        appendInterpolation(turn.node)
+        appendLiteral(", ")
+        appendInterpolation(turn.body)
+        appendLiteral(", ")
+        appendInterpolation(turn.at)
+        appendLiteral(")), cluster_head_row AS (UPDATE cluster_head SET head = ")
+        appendInterpolation(turn.id)
+        appendLiteral(" WHERE id = 1)")
     }
 }
