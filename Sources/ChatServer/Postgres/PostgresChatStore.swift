@@ -500,8 +500,9 @@ package final class PostgresChatStore: ChatStore {
             .collect().first?.decode(Bool.self) ?? false
         guard taken else {
             throw PostgresStoreError.source(
-                "another chat-server node serves this database; one node serves a database at a time "
-                    + "(start this one with --standby to take over when that one stops; docs/OPERATIONS.md, section 19)"
+                "another chat-server node serves this database; without --cluster one node serves a database "
+                    + "at a time (start this one with --standby to take over when that one stops, or run every node "
+                    + "with --cluster; docs/OPERATIONS.md, section 19)"
             )
         }
     }
