@@ -10,10 +10,10 @@ extension RoomHub {
     /// - Parameters:
     ///   - token: the token.
     package func fileUser(token: String) async -> String? {
-        if let user = core.fileUser(token: token, at: clock.now()) { return user }
-        // A token issued on another node a moment ago.
-        guard let clusterStore else { return nil }
-        await clusterStore.catchUp()
+        // On a cluster node a file request first takes in what the other nodes acknowledged
+        // before it arrived (a token issued or revoked there, a file shared or deleted there), as
+        // a request on the socket does in its write turn.
+        if let clusterStore { await clusterStore.catchUp() }
         return core.fileUser(token: token, at: clock.now())
     }
 
@@ -58,7 +58,7 @@ extension RoomHub {
     ///   - user: the user's fold key.
     package func downloadable(_ id: String, user: String) async -> FileRef? {
         if let file = core.downloadable(id, user: user) { return file }
-        // Shared on another node a moment ago.
+        // Shared on another node a moment ago (after `fileUser`'s catch-up).
         guard let clusterStore else { return nil }
         await clusterStore.catchUp()
         return core.downloadable(id, user: user)

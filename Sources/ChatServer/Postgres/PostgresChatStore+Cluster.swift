@@ -407,6 +407,8 @@ extension PostgresChatStore {
             }
         }
         let all = payloads
+        let beat = events.contains(.beat)
+        let (node, now) = (nodeID, Self.now())
         do {
             let connection = try await writerConnection()
             try await guarded(connection) {
@@ -414,6 +416,14 @@ extension PostgresChatStore {
                     "SELECT pg_notify('chat_ephemeral', p) FROM unnest(\(all)::text[]) AS p",
                     logger: self.logger
                 )
+                // The node's row says it is alive: rows of nodes that died are removed at the next
+                // start of a node (`recover`).
+                if beat {
+                    try await connection.query(
+                        "UPDATE nodes SET seen_at = \(now) WHERE id = \(node)",
+                        logger: self.logger
+                    )
+                }
             }
         } catch {
             logger.debug("telling other nodes of presence failed", metadata: ["error": "\(error)"])

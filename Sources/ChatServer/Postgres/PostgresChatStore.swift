@@ -29,6 +29,8 @@ import Synchronization
 package final class PostgresChatStore: ChatStore {
     /// The session-level advisory lock a serving node holds ("chat" + 1).
     package static let servingLockKey: Int64 = PostgresSchema.lockKey + 1
+    /// `--cluster`: a node whose row was not updated for this long (milliseconds) is gone.
+    static let deadNodeMs: Int64 = 60_000
     /// Most records in one transaction.
     static let maxBatchRecords = 4_096
 
@@ -171,7 +173,15 @@ package final class PostgresChatStore: ChatStore {
                 try await takeServingLock(connection)
             }
             // Under the serving lock no other node runs: other rows were left by nodes that died.
-            if !cluster { try await connection.query("DELETE FROM nodes", logger: logger) }
+            if !cluster {
+                try await connection.query("DELETE FROM nodes", logger: logger)
+            } else {
+                // Cluster nodes update their row every few seconds: one silent for a minute died.
+                try await connection.query(
+                    "DELETE FROM nodes WHERE seen_at < \(Self.now() - Self.deadNodeMs)",
+                    logger: logger
+                )
+            }
             try await connection.query(
                 """
                 INSERT INTO nodes (id, lsn, started_at, seen_at)

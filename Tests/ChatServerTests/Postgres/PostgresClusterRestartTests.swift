@@ -227,6 +227,86 @@ struct PostgresClusterRestartTests {
     }
 }
 
+extension PostgresClusterRestartTests {
+    @Test(
+        "nodes cut off from PostgreSQL (backends terminated): internal and 503 meanwhile, then both write again and nothing acknowledged is lost",
+        .timeLimit(.minutes(3))
+    )
+    func cutOff() async throws {
+        try await TestPostgres.afterStartBurst()
+        let settings = try await TestPostgres.database()
+        let db = settings.database
+        let flags = ["--postgres", TestPostgres.url(settings)] + Self.flags
+        let a = try await ProcessTests.startServer(extra: flags)
+        defer {
+            kill(a.process.processIdentifier, SIGKILL)
+            try? FileManager.default.removeItem(atPath: a.dataDir)
+        }
+        let b = try await ProcessTests.startServer(extra: flags)
+        defer {
+            kill(b.process.processIdentifier, SIGKILL)
+            try? FileManager.default.removeItem(atPath: b.dataDir)
+        }
+        let onA = ConformanceContext(url: a.url, limits: Limits())
+        let (owner, room) = try await onA.newUserInNewRoom("owner", room: "cutoff")
+        var tokens: [String] = []
+        for i in 0..<4 {
+            let user = try await onA.newUser("s\(i)")
+            try await onA.join(user.client, room)
+            tokens.append(user.token)
+        }
+        let acks = CrashTests.Acks()
+        let seen = Seen()
+        let urls = [a.url, b.url]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (i, token) in tokens.enumerated() {
+                group.addTask {
+                    try await Self.sender(i, token: token, room: room, urls: urls, acks: acks, seen: seen)
+                }
+            }
+            for _ in 0..<400 where acks.all.count < 200 { try await Task.sleep(for: .milliseconds(25)) }
+            let before = acks.all.count
+            // No new connection to the database, and every node's are terminated.
+            try await PostgresServeTests.admin("ALTER DATABASE \(db) ALLOW_CONNECTIONS false")
+            try await PostgresServeTests.admin(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(db)'"
+            )
+            for node in [a, b] {
+                let probe = try await ConformanceContext(url: node.url, limits: Limits()).newUserOrRefusal()
+                #expect(probe == "internal", "a sign-up while cut off, on \(node.url): \(probe)")
+                #expect((try? await httpStatus(url: node.url, path: "/healthz")) == 503)
+            }
+            try await PostgresServeTests.admin("ALTER DATABASE \(db) ALLOW_CONNECTIONS true")
+            var healthy = 0
+            for node in [a, b] {
+                for _ in 0..<300 {
+                    if (try? await httpStatus(url: node.url, path: "/healthz")) == 200 {
+                        healthy += 1
+                        break
+                    }
+                    if !node.process.isRunning { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            #expect(healthy >= 1, "a node accepts changes again")
+            let back = acks.all.count
+            for _ in 0..<400 where acks.all.count < back + 200 { try await Task.sleep(for: .milliseconds(25)) }
+            seen.stop.store(true, ordering: .relaxed)
+            try await group.waitForAll()
+            #expect(before >= 200 && acks.all.count >= back + 200, "sends went on before and after")
+        }
+        var exits: [Int32] = []
+        for node in [a, b] where !node.process.isRunning { exits.append(node.process.terminationStatus) }
+        #expect(exits.allSatisfy { $0 == 3 }, "a node that stopped did so to reload: \(exits)")
+        let survivor = a.process.isRunning ? a : b
+        try await CrashTests.verify(survivor.url, token: owner.token, room: room, acks: acks, trial: 0)
+        print(
+            "cut off: \(acks.all.count) acknowledged, none lost; "
+                + "\(seen.internalErrors.load(ordering: .relaxed)) refused meanwhile; nodes that reloaded: \(exits.count)"
+        )
+    }
+}
+
 extension ConformanceContext {
     /// Signs a new user up: "ok", or the error code it was refused with.
     func newUserOrRefusal() async throws -> String {

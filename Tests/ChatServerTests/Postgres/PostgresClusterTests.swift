@@ -185,6 +185,46 @@ struct PostgresClusterTests {
         }
     }
 
+    @Test("a cluster node removes the rows of nodes silent for a minute at its start, and keeps the others")
+    func deadNodeRows() async throws {
+        let settings = try await TestPostgres.database()
+        let first = PostgresChatStore(
+            settings: settings,
+            files: nil,
+            dataDirectory: nil,
+            cluster: true,
+            logger: Self.logger
+        )
+        _ = try await first.recover()
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await TestPostgres.with(settings) { client in
+            try await client.query(
+                "INSERT INTO nodes (id, lsn, started_at, seen_at) VALUES ('dead', 0, 0, \(now - 120_000)), ('alive', 0, 0, \(now))",
+                logger: Self.logger
+            )
+        }
+        let second = PostgresChatStore(
+            settings: settings,
+            files: nil,
+            dataDirectory: nil,
+            cluster: true,
+            logger: Self.logger
+        )
+        _ = try await second.recover()
+        let ids = try await TestPostgres.with(settings) { client in
+            var ids: [String] = []
+            for try await id in try await client.query("SELECT id FROM nodes ORDER BY id", logger: Self.logger)
+                .decode(String.self)
+            {
+                ids.append(id)
+            }
+            return ids
+        }
+        #expect(ids.sorted() == ["alive", first.nodeID, second.nodeID].sorted())
+        await second.close()
+        await first.close()
+    }
+
     @Test("a node without --cluster and a cluster node never serve one database together")
     func modesExclude() async throws {
         let settings = try await TestPostgres.database()
