@@ -452,13 +452,17 @@ extension HubCore {
 }
 
 extension EphemeralEvent {
-    /// The text payload of a notification: the sending node's id and the event, base64.
+    /// The text payload of a notification: the sending node's id, the newest `cluster_log` id it
+    /// had applied (a receiver applies the event only once it has too: a `presence` after a
+    /// `join` must find the membership), and the event, base64.
     ///
     /// - Parameters:
     ///   - node: the sending node's id.
-    package func payload(node: String) -> String {
+    ///   - after: the newest `cluster_log` id the sending node had applied.
+    package func payload(node: String, after: Int64 = 0) -> String {
         var w = ByteWriter(capacity: 64)
         w.string(node)
+        w.int(after)
         switch self {
         case .online(let users):
             w.u8(1)
@@ -483,9 +487,9 @@ extension EphemeralEvent {
     ///
     /// - Parameters:
     ///   - payload: the notification's payload.
-    package static func decode(_ payload: String) -> (node: String, event: EphemeralEvent)? {
+    package static func decode(_ payload: String) -> (node: String, after: Int64, event: EphemeralEvent)? {
         guard let bytes = Data(base64Encoded: payload).map(Array.init) else { return nil }
-        return bytes.withUnsafeBytes { buffer -> (String, EphemeralEvent)? in
+        return bytes.withUnsafeBytes { buffer -> (String, Int64, EphemeralEvent)? in
             var r = ByteReader(buffer)
             do {
                 return try decode(&r)
@@ -495,8 +499,9 @@ extension EphemeralEvent {
         }
     }
 
-    private static func decode(_ r: inout ByteReader) throws(RecordDecodingError) -> (String, EphemeralEvent) {
+    private static func decode(_ r: inout ByteReader) throws(RecordDecodingError) -> (String, Int64, EphemeralEvent) {
         let node = try r.string()
+        let after = try r.int()
         let event: EphemeralEvent
         switch try r.u8() {
         case 1:
@@ -510,6 +515,6 @@ extension EphemeralEvent {
         case 6: event = .bye
         default: throw RecordDecodingError.malformed("unknown ephemeral event")
         }
-        return (node, event)
+        return (node, after, event)
     }
 }

@@ -36,6 +36,8 @@ extension PostgresChatStore {
     static let ephemeralChannel = "chat_ephemeral"
     /// How often a node says it is alive (`HubCore.nodeSilenceLimit` is how long it may not).
     static let beatInterval = Duration.seconds(3)
+    /// Other nodes' presence and typing events held at most while this node catches up.
+    static let maxWaitingEphemeral = 10_000
     /// Users in one `online` notification (each name at most 128 bytes; base64 adds a third).
     static let usersPerNote = 40
 
@@ -141,6 +143,7 @@ extension PostgresChatStore {
             }
             if turn {
                 guard await turnUntilDone() else { return }
+                await releaseEphemeral()
                 continue
             }
             if notes {
@@ -149,6 +152,7 @@ extension PostgresChatStore {
             }
             if follow {
                 await followOnce()
+                await releaseEphemeral()
                 continue
             }
             guard await wakes.next() != nil else { break }
@@ -395,15 +399,16 @@ extension PostgresChatStore {
             return inner.notes
         }
         var payloads: [String] = []
+        let after = state.withLock { $0.applied }
         for event in events {
             // A notification's payload must stay under 8000 bytes: long lists go in parts.
             if case .online(let users) = event, users.count > Self.usersPerNote {
                 for start in stride(from: 0, to: users.count, by: Self.usersPerNote) {
                     let part = Array(users[start..<min(start + Self.usersPerNote, users.count)])
-                    payloads.append(EphemeralEvent.online(part).payload(node: nodeID))
+                    payloads.append(EphemeralEvent.online(part).payload(node: nodeID, after: after))
                 }
             } else {
-                payloads.append(event.payload(node: nodeID))
+                payloads.append(event.payload(node: nodeID, after: after))
             }
         }
         let all = payloads
@@ -431,6 +436,37 @@ extension PostgresChatStore {
         }
     }
 
+    /// Another node's presence or typing: applied once this node has applied the `cluster_log`
+    /// rows the sender had (a `presence` right after a `join` on another node must find the
+    /// membership, or it reaches nobody), and after the events that arrived before it.
+    private func receive(_ event: EphemeralEvent, from node: String, after: Int64) async {
+        let (hub, ready) = state.withLock { inner -> (RoomHub?, Bool) in
+            guard inner.waitingEphemeral.isEmpty, inner.applied >= after else {
+                // Bounded while PostgreSQL cannot be read (they are ephemeral: the oldest go).
+                if inner.waitingEphemeral.count >= Self.maxWaitingEphemeral { inner.waitingEphemeral.removeFirst() }
+                inner.waitingEphemeral.append((node, after, event))
+                return (inner.hub, false)
+            }
+            return (inner.hub, true)
+        }
+        if ready {
+            await hub?.applyEphemeral(from: node, event)
+        } else {
+            followSoon()
+        }
+    }
+
+    /// Applies the waiting presence and typing events whose turns this node has applied now.
+    private func releaseEphemeral() async {
+        let (hub, ready) = state.withLock {
+            inner -> (RoomHub?, [(node: String, after: Int64, event: EphemeralEvent)]) in
+            let count = inner.waitingEphemeral.prefix { $0.after <= inner.applied }.count
+            defer { inner.waitingEphemeral.removeFirst(count) }
+            return (inner.hub, Array(inner.waitingEphemeral.prefix(count)))
+        }
+        for item in ready { await hub?.applyEphemeral(from: item.node, item.event) }
+    }
+
     /// Listens for other nodes' commits on its own connection (reconnecting), and asks for a
     /// read after each notification, and once listening starts (to catch what came before).
     private func listen() async {
@@ -455,10 +491,10 @@ extension PostgresChatStore {
                                 // Listening: the other nodes say who is online on them.
                                 self.notify([.hello])
                                 for try await notification in notifications {
-                                    guard let (node, event) = EphemeralEvent.decode(notification.payload),
+                                    guard let (node, after, event) = EphemeralEvent.decode(notification.payload),
                                         node != self.nodeID
                                     else { continue }
-                                    await self.state.withLock { $0.hub }?.applyEphemeral(from: node, event)
+                                    await self.receive(event, from: node, after: after)
                                 }
                             }
                         }

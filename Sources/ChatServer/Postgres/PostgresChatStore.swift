@@ -81,6 +81,9 @@ package final class PostgresChatStore: ChatStore {
         var listener: PostgresConnection?
         /// `--cluster`: presence and typing to tell the other nodes.
         var notes: [EphemeralEvent] = []
+        /// `--cluster`: other nodes' presence and typing waiting for this node to apply the
+        /// `cluster_log` rows their sender had applied, in arrival order.
+        var waitingEphemeral: [(node: String, after: Int64, event: EphemeralEvent)] = []
         /// `--cluster`: reads of other nodes' commits started, and the newest one finished.
         var followsStarted = 0
         var followDone = 0

@@ -176,8 +176,8 @@ struct HubClusterTests {
             .hello, .beat, .bye,
         ]
         for event in ephemeral {
-            let decoded = EphemeralEvent.decode(event.payload(node: "node-1"))
-            #expect(decoded?.node == "node-1" && decoded?.event == event)
+            let decoded = EphemeralEvent.decode(event.payload(node: "node-1", after: 42))
+            #expect(decoded?.node == "node-1" && decoded?.after == 42 && decoded?.event == event)
         }
         #expect(EphemeralEvent.decode("not base64!") == nil)
     }
