@@ -315,7 +315,9 @@ package actor RoomHub: Service {
     ///   - conn: the connection.
     ///   - id: request id.
     ///   - userKey: user fold key (the user need not exist).
-    package func beginLogin(_ conn: Connection, id: String, userKey: String) -> String?? {
+    package func beginLogin(_ conn: Connection, id: String, userKey: String) async -> String?? {
+        // On a cluster node, an account made (or a password changed) on another node a moment ago.
+        if let clusterStore { await clusterStore.catchUp() }
         switch core.beginLogin(conn.subscriberID, id: id, userKey: userKey, at: clock.now()) {
         case .refused(let step):
             metrics.loginFailed("throttled")
@@ -377,8 +379,10 @@ package actor RoomHub: Service {
     /// - Parameters:
     ///   - conn: the connection.
     ///   - room: the room the request names, if any.
-    package func searchScope(_ conn: Connection, room: ValidName?) -> Result<SearchScope, ProtocolError> {
-        core.searchScope(conn.subscriberID, room: room, at: clock.now())
+    package func searchScope(_ conn: Connection, room: ValidName?) async -> Result<SearchScope, ProtocolError> {
+        // On a cluster node, a membership changed on another node a moment ago.
+        if let clusterStore { await clusterStore.catchUp() }
+        return core.searchScope(conn.subscriberID, room: room, at: clock.now())
     }
 
     /// The next indexing batch (see `HubCore.indexBatch`): one short actor turn.

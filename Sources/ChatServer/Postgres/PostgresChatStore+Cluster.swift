@@ -141,13 +141,12 @@ extension PostgresChatStore {
             let (turn, follow, notes) = state.withLock {
                 ($0.turnWanted || !$0.queue.isEmpty, $0.followWanted, !$0.notes.isEmpty)
             }
+            // Presence, typing and heartbeats go out between any two turns: under a steady stream
+            // of turns they would otherwise wait, and the other nodes would count this one dead.
+            if notes { await sendNotes() }
             if turn {
                 guard await turnUntilDone() else { return }
                 await releaseEphemeral()
-                continue
-            }
-            if notes {
-                await sendNotes()
                 continue
             }
             if follow {
@@ -155,6 +154,7 @@ extension PostgresChatStore {
                 await releaseEphemeral()
                 continue
             }
+            if notes { continue }
             guard await wakes.next() != nil else { break }
         }
         // Shut down: the hub stopped first; what it left waiting gets a last turn.
@@ -248,12 +248,18 @@ extension PostgresChatStore {
             }
         }
         guard let hub = state.withLock({ $0.hub }) else { return nil }
+        // A turn reads every turn committed before it, as a read does (`catchUp` counts it).
+        let index = state.withLock { inner in
+            inner.followsStarted += 1
+            return inner.followsStarted
+        }
         let box = TurnBox()
         try await guarded(connection) {
             try await connection.transaction(logger: self.logger) { connection in
                 box.batch = try await self.turnTransaction(connection, hub: hub)
             }
         }
+        state.withLock { $0.followDone = max($0.followDone, index) }
         return box.batch
     }
 
@@ -351,9 +357,9 @@ extension PostgresChatStore {
     }
 
     /// Applies what other nodes committed since this node last looked.
-    /// Returns once this node has applied what other nodes committed before the call (or after
-    /// two seconds, if PostgreSQL cannot be read): reads outside write turns (a download, a
-    /// file request's token) use it before they answer "not found".
+    /// Returns once this node has applied what other nodes committed before the call — a read
+    /// of `cluster_log` or a write turn that started after it finished — or after two seconds,
+    /// if PostgreSQL cannot be read. File requests, which do not go through a turn, use it.
     package func catchUp() async {
         let started = state.withLock { $0.followsStarted }
         followSoon()
@@ -369,7 +375,7 @@ extension PostgresChatStore {
             inner.followsStarted += 1
             return inner.followsStarted
         }
-        defer { state.withLock { $0.followDone = index } }
+        defer { state.withLock { $0.followDone = max($0.followDone, index) } }
         guard let hub = state.withLock({ $0.hub }) else { return }
         do {
             let connection = try await writerConnection()
