@@ -201,29 +201,18 @@ struct FileTests {
         #expect(refused.status.code == 413)
 
         // Streamed without a length (chunked): refused once 25 MiB have passed, not kept.
-        var chunked = HTTPClientRequest(url: url)
-        chunked.method = .POST
-        chunked.headers.add(name: "Authorization", value: "Bearer \(alice.token)")
-        let pieces = AsyncStream<ByteBuffer> { continuation in
-            for _ in 0..<26 { continuation.yield(ByteBuffer(repeating: 0x42, count: 1 << 20)) }
-            continuation.finish()
-        }
-        chunked.body = .stream(pieces, length: .unknown)
-        let streamed = try await Self.executeRefused(
-            http,
-            chunked,
-            again: {
-                var again = HTTPClientRequest(url: url)
-                again.method = .POST
-                again.headers.add(name: "Authorization", value: "Bearer \(alice.token)")
-                let pieces = AsyncStream<ByteBuffer> { continuation in
-                    for _ in 0..<26 { continuation.yield(ByteBuffer(repeating: 0x42, count: 1 << 20)) }
-                    continuation.finish()
-                }
-                again.body = .stream(pieces, length: .unknown)
-                return again
+        func chunked() -> HTTPClientRequest {
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(alice.token)")
+            let pieces = AsyncStream<ByteBuffer> { continuation in
+                for _ in 0..<26 { continuation.yield(ByteBuffer(repeating: 0x42, count: 1 << 20)) }
+                continuation.finish()
             }
-        )
+            request.body = .stream(pieces, length: .unknown)
+            return request
+        }
+        let streamed = try await Self.executeRefused(http, chunked(), again: chunked)
         #expect(streamed.status.code == 413)
         let after = Self.rss(server.process.processIdentifier)
         #expect(after - before < 26 << 20, "RSS grew by \(after - before) bytes for a refused 26 MiB upload")

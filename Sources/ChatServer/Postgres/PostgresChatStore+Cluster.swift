@@ -85,28 +85,6 @@ extension PostgresChatStore {
         }
     }
 
-    /// Takes the shared lock again after a reconnect; a node without `--cluster` holding the
-    /// database ten seconds later means this node's copy is stale: it exits.
-    func retakeClusterLock(_ connection: PostgresConnection) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while true {
-            do {
-                try await takeClusterLock(connection)
-                return
-            } catch let error as PostgresStoreError {
-                guard ContinuousClock.now >= deadline else {
-                    try await Task.sleep(for: .milliseconds(200))
-                    continue
-                }
-                logger.critical(
-                    "a node without --cluster took this database over while this one was cut off; exiting",
-                    metadata: ["error": "\(error)"]
-                )
-                exit(3)
-            }
-        }
-    }
-
     /// The writer, the listener and the periodic check, until shut down and drained.
     func clusterRun() async {
         await withDiscardingTaskGroup { group in

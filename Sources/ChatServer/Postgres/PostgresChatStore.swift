@@ -447,11 +447,7 @@ package final class PostgresChatStore: ChatStore {
             logger: logger
         )
         do {
-            if cluster {
-                try await retakeClusterLock(connection)
-            } else {
-                try await retakeServingLock(connection)
-            }
+            try await retakeServingLock(connection)
         } catch {
             // Closed on every way out: postgres-nio traps when a connection is released open.
             try? await connection.close()
@@ -470,7 +466,12 @@ package final class PostgresChatStore: ChatStore {
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
             do {
-                try await takeServingLock(connection)
+                // Shared by cluster nodes, exclusive otherwise.
+                if cluster {
+                    try await takeClusterLock(connection)
+                } else {
+                    try await takeServingLock(connection)
+                }
                 return
             } catch let error as PostgresStoreError {
                 guard ContinuousClock.now >= deadline else {
@@ -478,8 +479,9 @@ package final class PostgresChatStore: ChatStore {
                     continue
                 }
                 // Another node took the database over while this one was cut off (it started as
-                // a standby): whatever this node still holds is stale, and it can never write
-                // again. Its clients reconnect (through the load balancer) to the node that serves.
+                // a standby, or without --cluster): whatever this node still holds is stale, and
+                // it can never write again. Its clients reconnect (through the load balancer) to
+                // the node that serves.
                 logger.critical(
                     "another node took over this database while this one was cut off from it; exiting",
                     metadata: ["error": "\(error)"]
